@@ -1,0 +1,146 @@
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// provider returns a testcontainers Docker provider configured for machines
+// where no registry answers: Ryuk (an image that would have to be pulled) is
+// off, so cleanup is ours, and the daemon host resolves to loopback.
+func provider() (*testcontainers.DockerProvider, error) {
+	setDefaultEnv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	if h := os.Getenv("DOCKER_HOST"); h == "" || strings.HasPrefix(h, "unix://") {
+		setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
+	p, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		return nil, fmt.Errorf("docker is not reachable: %w: start the Docker engine or set DOCKER_HOST", err)
+	}
+	return p, nil
+}
+
+func setDefaultEnv(k, v string) {
+	if _, ok := os.LookupEnv(k); !ok {
+		os.Setenv(k, v)
+	}
+}
+
+// ErrNoDocker means no Docker engine answered.
+var ErrNoDocker = errors.New("docker is not reachable")
+
+// Ping reports whether a Docker engine answers, with advice when it does not.
+func Ping(ctx context.Context) error {
+	p, err := provider()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoDocker, err)
+	}
+	defer p.Close()
+	if err := p.Health(ctx); err != nil {
+		host := os.Getenv("DOCKER_HOST")
+		if host == "" {
+			host = "unix:///var/run/docker.sock"
+		}
+		return fmt.Errorf("%w at %s (%v): start it or set DOCKER_HOST", ErrNoDocker, host, err)
+	}
+	return nil
+}
+
+// Sweep removes containers, networks and volumes that earlier runs on this
+// host left behind when their process died (a crash, a kill -9). Runs whose
+// process is alive are left alone, so concurrent runs do not hurt each other.
+func Sweep(ctx context.Context) (removed int, err error) {
+	p, err := provider()
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	c := p.Client()
+	host, _ := os.Hostname()
+	f := make(client.Filters).Add("label", LabelRun)
+	stale := func(labels map[string]string) bool {
+		if labels[LabelHost] != host {
+			return false
+		}
+		pid, err := strconv.Atoi(labels[LabelPID])
+		return err == nil && !alive(pid)
+	}
+	var errs []error
+	cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("listing containers: %w", err)
+	}
+	for _, ct := range cs.Items {
+		if stale(ct.Labels) {
+			if _, err := c.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed++
+			}
+		}
+	}
+	ns, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("listing networks: %w", err)
+	}
+	for _, n := range ns.Items {
+		if stale(n.Labels) {
+			if _, err := c.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed++
+			}
+		}
+	}
+	vs, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return removed, fmt.Errorf("listing volumes: %w", err)
+	}
+	for _, v := range vs.Items {
+		if stale(v.Labels) {
+			if _, err := c.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed++
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Leftovers counts the containers, networks and volumes labelled with runID.
+func Leftovers(ctx context.Context, runID string) (int, error) {
+	p, err := provider()
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	c := p.Client()
+	f := make(client.Filters).Add("label", LabelRun+"="+runID)
+	cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, err
+	}
+	ns, err := c.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return 0, err
+	}
+	vs, err := c.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return 0, err
+	}
+	return len(cs.Items) + len(ns.Items) + len(vs.Items), nil
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -1,0 +1,265 @@
+package stack
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// UpstreamPrometheus is the pinned image used wherever a registry answers.
+const UpstreamPrometheus = "prom/prometheus:v3.5.0"
+
+// Image is a container image ready to run, and how it came to be.
+type Image struct {
+	Tag    string
+	Source string // one line for the report, e.g. "built from service/ (cached)"
+}
+
+// serviceBuildFlags produce a static binary that runs in a FROM scratch image.
+var serviceBuildFlags = []string{
+	"build", "-trimpath",
+	"-tags", "netgo osusergo sqlite_omit_load_extension",
+	"-ldflags", `-s -w -linkmode external -extldflags "-static"`,
+}
+
+// BuildServiceImage compiles the service in moduleRoot as a static binary and
+// builds service/Dockerfile around it. The tag is the content hash of the
+// binary and the Dockerfile, so an unchanged service reuses its image.
+func BuildServiceImage(ctx context.Context, moduleRoot string, log io.Writer) (Image, error) {
+	dir, err := os.MkdirTemp("", "perfgate-tasksvc-")
+	if err != nil {
+		return Image{}, err
+	}
+	defer os.RemoveAll(dir)
+
+	args := append(append([]string{}, serviceBuildFlags...), "-o", filepath.Join(dir, "tasksvc"), "./service/cmd/tasksvc")
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return Image{}, fmt.Errorf("building the service (go %s): %w\n%s\nA static cgo build needs gcc and libc6-dev: apt-get install gcc libc6-dev", strings.Join(args, " "), err, out)
+	}
+	if err := copyFile(filepath.Join(moduleRoot, "service", "Dockerfile"), filepath.Join(dir, "Dockerfile"), 0o644); err != nil {
+		return Image{}, err
+	}
+	// The Dockerfile copies this empty directory to /data owned by the service user,
+	// so a fresh named volume mounted there is writable without root.
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		return Image{}, err
+	}
+	sum, err := hashFiles(filepath.Join(dir, "tasksvc"), filepath.Join(dir, "Dockerfile"))
+	if err != nil {
+		return Image{}, err
+	}
+	return buildImage(ctx, dir, "perfgate/tasksvc", sum, "service/ at "+sum, log)
+}
+
+// PrometheusImage returns an image to run Prometheus from. In order:
+// PERF_PROMETHEUS_IMAGE as given; the pinned upstream image when present or
+// pullable; else an image built around a local binary (PERF_PROMETHEUS_BIN,
+// then prometheus on PATH, then Debian's package fetched with apt-get download).
+func PrometheusImage(ctx context.Context, log io.Writer) (Image, error) {
+	if tag := os.Getenv("PERF_PROMETHEUS_IMAGE"); tag != "" {
+		return Image{Tag: tag, Source: tag + " (PERF_PROMETHEUS_IMAGE)"}, nil
+	}
+	p, err := provider()
+	if err != nil {
+		return Image{}, err
+	}
+	defer p.Close()
+	if _, err := p.Client().ImageInspect(ctx, UpstreamPrometheus); err == nil {
+		return Image{Tag: UpstreamPrometheus, Source: UpstreamPrometheus + " (upstream)"}, nil
+	}
+	pullErr := pullOnce(ctx, p.Client(), UpstreamPrometheus)
+	if pullErr == nil {
+		return Image{Tag: UpstreamPrometheus, Source: UpstreamPrometheus + " (upstream, pulled)"}, nil
+	}
+	fmt.Fprintf(log, "no registry for %s (%v); building Prometheus from a local binary\n", UpstreamPrometheus, firstLine(pullErr))
+
+	bin, err := localPrometheus(ctx, log)
+	if err != nil {
+		return Image{}, fmt.Errorf("no Prometheus image: pulling %s failed (%v) and %w", UpstreamPrometheus, firstLine(pullErr), err)
+	}
+	return buildLocalPrometheus(ctx, bin, log)
+}
+
+// localPrometheus finds a Prometheus binary on this machine, fetching Debian's
+// package into the user cache when there is none.
+func localPrometheus(ctx context.Context, log io.Writer) (string, error) {
+	if bin := os.Getenv("PERF_PROMETHEUS_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("PERF_PROMETHEUS_BIN: %w", err)
+		}
+		return bin, nil
+	}
+	if bin, err := exec.LookPath("prometheus"); err == nil {
+		return bin, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "perfgate", "prometheus-deb")
+	bin := filepath.Join(dir, "root", "usr", "bin", "prometheus")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return "", errors.New("no Prometheus binary: set PERF_PROMETHEUS_BIN or PERF_PROMETHEUS_IMAGE, or put prometheus on PATH")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(log, "fetching Debian's prometheus package into %s\n", dir)
+	dl := exec.CommandContext(ctx, "apt-get", "download", "prometheus")
+	dl.Dir = dir
+	if out, err := dl.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("apt-get download prometheus: %w\n%s\n(run apt-get update first, or set PERF_PROMETHEUS_BIN)", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "prometheus_*.deb"))
+	if len(debs) == 0 {
+		return "", fmt.Errorf("apt-get download prometheus left no .deb in %s", dir)
+	}
+	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", debs[len(debs)-1], filepath.Join(dir, "root")).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %w\n%s", debs[len(debs)-1], err, out)
+	}
+	return bin, nil
+}
+
+var versionWord = regexp.MustCompile(`version (\S+)`)
+
+var lddPath = regexp.MustCompile(`(?m)(/\S+) \(0x`)
+
+// buildLocalPrometheus lays the binary and the shared objects ldd lists out
+// like the upstream image (/bin/prometheus) in a FROM scratch image.
+func buildLocalPrometheus(ctx context.Context, bin string, log io.Writer) (Image, error) {
+	version, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
+	if err != nil {
+		return Image{}, fmt.Errorf("%s --version: %w\n%s", bin, err, version)
+	}
+	dir, err := os.MkdirTemp("", "perfgate-prometheus-")
+	if err != nil {
+		return Image{}, err
+	}
+	defer os.RemoveAll(dir)
+	root := filepath.Join(dir, "rootfs")
+	files := []string{bin}
+	if out, err := exec.CommandContext(ctx, "ldd", bin).CombinedOutput(); err == nil {
+		for _, m := range lddPath.FindAllStringSubmatch(string(out), -1) {
+			files = append(files, m[1])
+		}
+	} // a static binary makes ldd fail: nothing else to copy
+	for i, f := range files {
+		dst := filepath.Join(root, f)
+		if i == 0 {
+			dst = filepath.Join(root, "bin", "prometheus")
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return Image{}, err
+		}
+		if err := copyFile(f, dst, 0o755); err != nil {
+			return Image{}, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "prometheus"), 0o777); err != nil {
+		return Image{}, err
+	}
+	dockerfile := "FROM scratch\nCOPY rootfs/ /\nWORKDIR /prometheus\nEXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return Image{}, err
+	}
+	paths := []string{filepath.Join(dir, "Dockerfile")}
+	for _, f := range files {
+		paths = append(paths, f)
+	}
+	sum, err := hashFiles(paths...)
+	if err != nil {
+		return Image{}, err
+	}
+	v := "unknown version"
+	if m := versionWord.FindSubmatch(version); m != nil {
+		v = string(m[1])
+	}
+	return buildImage(ctx, dir, "perfgate/prometheus", sum, fmt.Sprintf("prometheus %s, local image around %s", v, bin), log)
+}
+
+// buildImage builds dir into repo:tag with the testcontainers provider unless
+// that tag exists already; the image is kept as a cache for the next run.
+func buildImage(ctx context.Context, dir, repo, tag, source string, log io.Writer) (Image, error) {
+	ref := repo + ":" + tag
+	p, err := provider()
+	if err != nil {
+		return Image{}, err
+	}
+	defer p.Close()
+	if _, err := p.Client().ImageInspect(ctx, ref); err == nil {
+		source += " (cached)"
+	} else {
+		req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+			Context: dir, Repo: repo, Tag: tag, KeepImage: true, BuildLogWriter: log,
+		}}
+		if _, err := p.BuildImage(ctx, &req); err != nil {
+			return Image{}, fmt.Errorf("docker build %s: %w", ref, err)
+		}
+	}
+	// Also tag :local so the compose stack runs the very image the gate measured.
+	if _, err := p.Client().ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: repo + ":local"}); err != nil {
+		return Image{}, fmt.Errorf("docker tag %s %s:local: %w", ref, repo, err)
+	}
+	return Image{Tag: ref, Source: source}, nil
+}
+
+// pullOnce tries a registry exactly once, with a short deadline: on a machine
+// without one, the fallback should start at once rather than after retries.
+func pullOnce(ctx context.Context, c client.APIClient, ref string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	rc, err := c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return rc.Wait(ctx)
+}
+
+func hashFiles(paths ...string) (string, error) {
+	h := sha256.New()
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, mode)
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return string(bytes.TrimSpace([]byte(s)))
+}

@@ -1,0 +1,329 @@
+// Package stack starts the system under test with testcontainers: service
+// replicas sharing one SQLite volume, and Prometheus scraping them all.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+)
+
+// Labels put on every container, network and volume a run creates, so a later
+// run can find what a crashed one left behind.
+const (
+	LabelRun  = "dev.perfgate.run"
+	LabelPID  = "dev.perfgate.pid"
+	LabelHost = "dev.perfgate.host"
+)
+
+const (
+	servicePort    = "8080/tcp"
+	prometheusPort = "9090/tcp"
+)
+
+// Config says what to start.
+type Config struct {
+	ServiceImage    string
+	PrometheusImage string
+	Replicas        int           // default 2
+	ServiceArgs     []string      // extra flags for every replica (fault injection, tuning)
+	ScrapeInterval  time.Duration // default 1s
+	StartupTimeout  time.Duration // default 60s per container
+	Log             io.Writer     // container lifecycle lines; nil discards
+}
+
+// Replica is one running copy of the service.
+type Replica struct {
+	Name string // also its network alias and its Prometheus instance label
+	URL  string // http://127.0.0.1:port
+	c    *testcontainers.DockerContainer
+}
+
+// Stack is a running system under test. Close removes everything it created.
+type Stack struct {
+	RunID         string
+	Replicas      []Replica
+	PrometheusURL string
+
+	prometheus *testcontainers.DockerContainer
+	network    *testcontainers.DockerNetwork
+	volume     string
+	log        io.Writer
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// Start creates a network and a volume, starts the replicas on that volume and
+// Prometheus. On error the returned Stack holds what did start: Close it.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 2
+	}
+	if cfg.ScrapeInterval == 0 {
+		cfg.ScrapeInterval = time.Second
+	}
+	if cfg.StartupTimeout == 0 {
+		cfg.StartupTimeout = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	s := &Stack{RunID: newRunID(), log: cfg.Log}
+	labels := s.labels()
+
+	p, err := provider()
+	if err != nil {
+		return s, err
+	}
+	defer p.Close()
+
+	vol, err := p.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: "perfgate-" + s.RunID, Labels: labels})
+	if err != nil {
+		return s, fmt.Errorf("creating the shared volume: %w", err)
+	}
+	s.volume = vol.Volume.Name
+
+	s.network, err = tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
+	if err != nil {
+		return s, fmt.Errorf("creating the network: %w", err)
+	}
+
+	// Replicas start side by side: they race to create the schema on the shared
+	// database, which is what production does too.
+	s.Replicas = make([]Replica, cfg.Replicas)
+	errs := make([]error, cfg.Replicas)
+	var wg sync.WaitGroup
+	for i := range s.Replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Replicas[i], errs[i] = s.startReplica(ctx, cfg, i+1, labels)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return s, err
+	}
+
+	if err := s.startPrometheus(ctx, cfg, labels); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (s *Stack) startReplica(ctx context.Context, cfg Config, n int, labels map[string]string) (Replica, error) {
+	name := "replica-" + strconv.Itoa(n)
+	args := append([]string{"-db=/data/tasks.db", "-instance=" + name}, cfg.ServiceArgs...)
+	c, err := testcontainers.Run(ctx, cfg.ServiceImage,
+		testcontainers.WithName("perfgate-"+s.RunID+"-"+name),
+		testcontainers.WithCmdArgs(args...),
+		testcontainers.WithLabels(labels),
+		testcontainers.WithExposedPorts(servicePort),
+		testcontainers.WithHostConfigModifier(loopbackOnly(servicePort)),
+		testcontainers.WithMounts(testcontainers.VolumeMount(s.volume, "/data")),
+		tcnetwork.WithNetwork([]string{name}, s.network),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(servicePort).
+			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100*time.Millisecond)),
+	)
+	r := Replica{Name: name, c: c}
+	if err != nil {
+		return r, fmt.Errorf("starting %s from %s: %w%s", name, cfg.ServiceImage, err, tail(ctx, c))
+	}
+	r.URL, err = loopbackURL(ctx, c, servicePort)
+	fmt.Fprintf(s.log, "%s ready at %s\n", name, r.URL)
+	return r, err
+}
+
+func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[string]string) error {
+	conf := PrometheusConfig(s.replicaNames(), cfg.ScrapeInterval)
+	c, err := testcontainers.Run(ctx, cfg.PrometheusImage,
+		testcontainers.WithName("perfgate-"+s.RunID+"-prometheus"),
+		testcontainers.WithCmd(
+			"--config.file=/etc/prometheus/prometheus.yml",
+			"--storage.tsdb.path=/prometheus",
+			"--storage.tsdb.retention.time=2h",
+			"--web.listen-address=:9090",
+		),
+		testcontainers.WithLabels(labels),
+		testcontainers.WithFiles(testcontainers.ContainerFile{
+			Reader: strings.NewReader(conf), ContainerFilePath: "/etc/prometheus/prometheus.yml", FileMode: 0o644,
+		}),
+		testcontainers.WithExposedPorts(prometheusPort),
+		testcontainers.WithHostConfigModifier(loopbackOnly(prometheusPort)),
+		tcnetwork.WithNetwork([]string{"prometheus"}, s.network),
+		testcontainers.WithWaitStrategy(wait.ForHTTP("/-/ready").WithPort(prometheusPort).
+			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100*time.Millisecond)),
+	)
+	s.prometheus = c
+	if err != nil {
+		return fmt.Errorf("starting Prometheus from %s: %w%s", cfg.PrometheusImage, err, tail(ctx, c))
+	}
+	s.PrometheusURL, err = loopbackURL(ctx, c, prometheusPort)
+	fmt.Fprintf(s.log, "prometheus ready at %s\n", s.PrometheusURL)
+	return err
+}
+
+// PrometheusConfig renders the scrape configuration: one job, one target per
+// replica, the replica name as the instance label.
+func PrometheusConfig(replicas []string, interval time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n", interval, interval)
+	fmt.Fprintf(&b, "  - job_name: tasksvc\n    scrape_timeout: %s\n    static_configs:\n", interval)
+	for _, r := range replicas {
+		fmt.Fprintf(&b, "      - targets: ['%s:8080']\n        labels: {instance: %s}\n", r, r)
+	}
+	return b.String()
+}
+
+func (s *Stack) replicaNames() []string {
+	names := make([]string, len(s.Replicas))
+	for i, r := range s.Replicas {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// StopReplica stops one replica abruptly, as a crash would.
+func (s *Stack) StopReplica(ctx context.Context, name string) error {
+	for _, r := range s.Replicas {
+		if r.Name == name && r.c != nil {
+			timeout := time.Duration(0)
+			return r.c.Stop(ctx, &timeout)
+		}
+	}
+	return fmt.Errorf("no replica named %q", name)
+}
+
+// StopPrometheus stops Prometheus, as an outage would.
+func (s *Stack) StopPrometheus(ctx context.Context) error {
+	if s.prometheus == nil {
+		return errors.New("prometheus is not running")
+	}
+	timeout := time.Duration(0)
+	return s.prometheus.Stop(ctx, &timeout)
+}
+
+// Logs returns the last lines each container wrote, for a failure message.
+func (s *Stack) Logs(ctx context.Context, lines int) string {
+	var b strings.Builder
+	for _, r := range s.Replicas {
+		fmt.Fprintf(&b, "--- %s\n%s", r.Name, lastLines(ctx, r.c, lines))
+	}
+	return b.String()
+}
+
+// Close removes the containers, then the network, then the volume (named
+// volumes outlive Terminate). It does not depend on Ryuk and is safe to call twice.
+func (s *Stack) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, c := range s.containers() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Terminate(ctx, testcontainers.StopTimeout(2*time.Second)); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if s.network != nil {
+			if err := s.network.Remove(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("removing network %s: %w", s.network.Name, err))
+			}
+		}
+		if s.volume != "" {
+			if p, err := provider(); err != nil {
+				errs = append(errs, err)
+			} else {
+				if _, err := p.Client().VolumeRemove(ctx, s.volume, client.VolumeRemoveOptions{Force: true}); err != nil {
+					errs = append(errs, fmt.Errorf("removing volume %s: %w", s.volume, err))
+				}
+				p.Close()
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+func (s *Stack) containers() []*testcontainers.DockerContainer {
+	var cs []*testcontainers.DockerContainer
+	for _, r := range s.Replicas {
+		if r.c != nil {
+			cs = append(cs, r.c)
+		}
+	}
+	if s.prometheus != nil {
+		cs = append(cs, s.prometheus)
+	}
+	return cs
+}
+
+func (s *Stack) labels() map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{LabelRun: s.RunID, LabelPID: strconv.Itoa(os.Getpid()), LabelHost: host}
+}
+
+// loopbackOnly publishes port on 127.0.0.1 alone, never on every interface.
+func loopbackOnly(port string) func(*container.HostConfig) {
+	return func(hc *container.HostConfig) {
+		hc.PortBindings = network.PortMap{
+			network.MustParsePort(port): {{HostIP: netip.MustParseAddr("127.0.0.1")}},
+		}
+	}
+}
+
+func loopbackURL(ctx context.Context, c *testcontainers.DockerContainer, port string) (string, error) {
+	p, err := c.MappedPort(ctx, port)
+	if err != nil {
+		return "", fmt.Errorf("published port of %s: %w", port, err)
+	}
+	return "http://127.0.0.1:" + p.Port(), nil
+}
+
+func tail(ctx context.Context, c *testcontainers.DockerContainer) string {
+	if c == nil {
+		return ""
+	}
+	return "\nlast log lines:\n" + lastLines(ctx, c, 20)
+}
+
+func lastLines(ctx context.Context, c *testcontainers.DockerContainer, n int) string {
+	if c == nil {
+		return ""
+	}
+	rc, err := c.Logs(ctx)
+	if err != nil {
+		return "(no logs: " + err.Error() + ")\n"
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 1<<20))
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func newRunID() string {
+	return strconv.FormatInt(time.Now().UnixMilli(), 36) + strconv.Itoa(os.Getpid()%1000)
+}
