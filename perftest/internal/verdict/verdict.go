@@ -1,0 +1,376 @@
+// Package verdict decides pass, fail or inconclusive from objectives and measurements; it does no I/O.
+package verdict
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Objective is one SLO as the verdict sees it. Max and Min are in base units
+// (seconds, ratio, bytes, 1/s); at least one must be set.
+type Objective struct {
+	Name        string
+	Description string
+	Metric      string // "error_rate", "latency", "throughput", "cpu", "memory", "custom": display only
+	PerInstance bool
+	Max, Min    *float64
+	Unit        Unit
+	// Instances, when set, lists the instances a per-instance objective must
+	// hear from; each one missing becomes a no_data check. When empty, any
+	// one instance or more will do.
+	Instances []string
+}
+
+// Sample is one value of an observation. Instance is "" for an aggregate.
+type Sample struct {
+	Instance string
+	Value    float64
+}
+
+// Observation is what a query returned for one objective.
+type Observation struct {
+	Objective string // Objective.Name
+	Query     string // the PromQL that produced it
+	Samples   []Sample
+	Err       string // the query failed: its checks become no_data with this reason
+}
+
+// Load is the generator's own account of the run.
+type Load struct {
+	TargetRate   float64 // mean intended req/s over the measured window
+	AchievedRate float64 // mean req/s actually sent over the measured window
+	MaxLag       float64 // allowed shortfall of AchievedRate below TargetRate, as a ratio (0.05)
+	Sent         int64
+	Dropped      int64
+}
+
+// Status is the outcome of one check.
+type Status string
+
+const (
+	StatusPass   Status = "pass"
+	StatusFail   Status = "fail"    // the observation breaches the limit
+	StatusNoData Status = "no_data" // nothing usable was observed: never a pass
+	StatusError  Status = "error"   // objectives and observations do not fit together
+)
+
+// Check is one bound of one objective for one instance (or the aggregate).
+type Check struct {
+	Name        string
+	Instance    string // "" for the aggregate
+	Metric      string
+	Unit        Unit
+	Status      Status
+	Observed    float64
+	HasObserved bool // false when no data
+	Limit       float64
+	Op          string // "<=" for a max, ">=" for a min
+	Query       string
+	Why         string // one sentence a person can act on
+}
+
+// OK reports whether the check passed; anything else fails the run.
+func (c Check) OK() bool { return c.Status == StatusPass }
+
+// Verdict is the outcome of a whole run.
+type Verdict string
+
+const (
+	Pass Verdict = "pass"
+	Fail Verdict = "fail"
+	// Inconclusive means the generator did not apply the load it promised, so
+	// the checks cannot vouch for the service. It is not a pass.
+	Inconclusive Verdict = "inconclusive"
+)
+
+// Result is the verdict on a run with the checks behind it.
+type Result struct {
+	Verdict Verdict
+	Reason  string
+	Checks  []Check
+	Load    Load
+}
+
+// Evaluate checks every objective against its observation and the generator's
+// load against its target. Checks come in objective order, then instance name,
+// max before min; observations for objectives not in objs come last, as errors.
+func Evaluate(objs []Objective, obs []Observation, load Load) Result {
+	byName := map[string][]Observation{}
+	for _, o := range obs {
+		byName[o.Objective] = append(byName[o.Objective], o)
+	}
+
+	var checks []Check
+	seen := map[string]bool{}
+	for i, obj := range objs {
+		if msg := invalid(obj, i, seen); msg != "" {
+			checks = append(checks, Check{Name: obj.Name, Metric: obj.Metric, Unit: obj.Unit, Status: StatusError, Why: msg})
+			seen[obj.Name] = true
+			continue
+		}
+		seen[obj.Name] = true
+		checks = append(checks, evaluate(obj, byName[obj.Name])...)
+	}
+
+	// Observations nobody asked for mean the gate and the spec disagree on
+	// names; the objective they were meant for has no data, so say why.
+	var unknown []string
+	for name := range byName {
+		if !seen[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	for _, name := range unknown {
+		checks = append(checks, Check{
+			Name:   name,
+			Status: StatusError,
+			Query:  byName[name][0].Query,
+			Why:    fmt.Sprintf("observation for %q matches no objective: the gate and the SLO spec disagree on names", name),
+		})
+	}
+
+	r := Result{Checks: checks, Load: load}
+	v, reason := judge(checks)
+	if lag := shortfall(load); lag != "" {
+		// The checks still show, but cannot stand for the service either way.
+		r.Verdict, r.Reason = Inconclusive, lag
+		if v == Fail {
+			r.Reason += "; " + reason
+		}
+		return r
+	}
+	r.Verdict, r.Reason = v, reason
+	return r
+}
+
+// invalid says what is wrong with objective i, or "" when it can be checked.
+func invalid(obj Objective, i int, seen map[string]bool) string {
+	bad := func(v *float64) bool { return v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) }
+	switch {
+	case obj.Name == "":
+		return fmt.Sprintf("objective #%d has no name", i+1)
+	case seen[obj.Name]:
+		return fmt.Sprintf("objective %q is defined twice", obj.Name)
+	case obj.Max == nil && obj.Min == nil:
+		return fmt.Sprintf("objective %q has neither max nor min: nothing to check", obj.Name)
+	case bad(obj.Max) || bad(obj.Min):
+		return fmt.Sprintf("objective %q has a limit that is not a finite number", obj.Name)
+	case obj.Max != nil && obj.Min != nil && *obj.Min > *obj.Max:
+		return fmt.Sprintf("objective %q has min %s above max %s: it can never pass",
+			obj.Name, Format(*obj.Min, obj.Unit), Format(*obj.Max, obj.Unit))
+	}
+	return ""
+}
+
+type bound struct {
+	op    string
+	limit float64
+}
+
+func bounds(obj Objective) []bound {
+	var bs []bound
+	if obj.Max != nil {
+		bs = append(bs, bound{"<=", *obj.Max})
+	}
+	if obj.Min != nil {
+		bs = append(bs, bound{">=", *obj.Min})
+	}
+	return bs
+}
+
+// evaluate turns one objective and the observations made for it into checks.
+func evaluate(obj Objective, obs []Observation) []Check {
+	base := Check{Name: obj.Name, Metric: obj.Metric, Unit: obj.Unit}
+	if len(obs) > 0 {
+		base.Query = obs[0].Query
+	}
+	// One check per bound for every (instance, outcome) so reports count alike.
+	each := func(instance string, status Status, why func(b bound) string) []Check {
+		var out []Check
+		for _, b := range bounds(obj) {
+			c := base
+			c.Instance, c.Status, c.Limit, c.Op, c.Why = instance, status, b.limit, b.op, why(b)
+			out = append(out, c)
+		}
+		return out
+	}
+	fixed := func(s string) func(bound) string { return func(bound) string { return s } }
+
+	switch {
+	case len(obs) == 0:
+		return each("", StatusNoData, fixed("no data: no observation was made"))
+	case len(obs) > 1:
+		return each("", StatusError, fixed(fmt.Sprintf("%d observations where the gate must send one", len(obs))))
+	case obs[0].Err != "":
+		return each("", StatusNoData, fixed(fmt.Sprintf("no data: %s", obs[0].Err)))
+	case len(obs[0].Samples) == 0:
+		return each("", StatusNoData, fixed("no data: query returned no series"))
+	}
+	samples := obs[0].Samples
+
+	if !obj.PerInstance {
+		if len(samples) > 1 {
+			return each("", StatusError, fixed(fmt.Sprintf(
+				"query returned %d series where one aggregate was expected: it must sum or average over instances", len(samples))))
+		}
+		return measure(obj, base, "", samples[0].Value)
+	}
+
+	byInstance := map[string]float64{}
+	for _, s := range samples {
+		if s.Instance == "" {
+			return each("", StatusError, fixed("per-instance query returned a series without an instance label: group it by instance"))
+		}
+		if _, dup := byInstance[s.Instance]; dup {
+			return each("", StatusError, fixed(fmt.Sprintf("query returned instance %q twice", s.Instance)))
+		}
+		byInstance[s.Instance] = s.Value
+	}
+	instances := make([]string, 0, len(byInstance))
+	for name := range byInstance {
+		instances = append(instances, name)
+	}
+	for _, name := range obj.Instances {
+		if _, ok := byInstance[name]; !ok {
+			instances = append(instances, name)
+		}
+	}
+	slices.Sort(instances)
+
+	var out []Check
+	for _, name := range instances {
+		v, ok := byInstance[name]
+		if !ok {
+			out = append(out, each(name, StatusNoData, fixed("no data: query returned no series for this instance"))...)
+			continue
+		}
+		out = append(out, measure(obj, base, name, v)...)
+	}
+	return out
+}
+
+// measure compares one value with every bound of obj.
+func measure(obj Objective, base Check, instance string, v float64) []Check {
+	subject := obj.Name
+	if instance != "" {
+		subject += " on " + instance
+	}
+	var out []Check
+	for _, b := range bounds(obj) {
+		c := base
+		c.Instance, c.Limit, c.Op = instance, b.limit, b.op
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			hint := "no requests in the window?"
+			if math.IsInf(v, 0) {
+				hint = "beyond the histogram's largest bucket?"
+			}
+			c.Status = StatusNoData
+			c.Why = fmt.Sprintf("no data: value is %s (%s)", Format(v, obj.Unit), hint)
+			out = append(out, c)
+			continue
+		}
+		c.Observed, c.HasObserved = v, true
+		ok := v <= b.limit
+		if b.op == ">=" {
+			ok = v >= b.limit
+		}
+		o, l := formatPair(v, b.limit, obj.Unit)
+		switch {
+		case ok:
+			c.Status = StatusPass
+			c.Why = fmt.Sprintf("%s %s %s %s", subject, o, b.op, l)
+		default:
+			c.Status = StatusFail
+			neg := map[string]string{"<=": ">", ">=": "<"}[b.op]
+			c.Why = fmt.Sprintf("%s %s %s %s%s", subject, o, neg, l, overshoot(v, b.limit))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// overshoot says how far past its limit a value is, when that is meaningful.
+func overshoot(v, limit float64) string {
+	if limit == 0 {
+		return ""
+	}
+	d := (v - limit) / math.Abs(limit) * 100
+	if math.Abs(d) < 1 {
+		return fmt.Sprintf(" (%+.1f%%)", d)
+	}
+	return fmt.Sprintf(" (%+.0f%%)", d)
+}
+
+// shortfall explains why the generator's load cannot vouch for the service,
+// or returns "" when it can.
+func shortfall(l Load) string {
+	const tail = ": the run cannot vouch for the service"
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case !finite(l.TargetRate) || l.TargetRate <= 0:
+		return "generator reported no target rate" + tail
+	case !finite(l.MaxLag) || l.MaxLag < 0 || l.MaxLag >= 1:
+		return fmt.Sprintf("allowed generator lag %v is not a ratio in [0, 1)%s", l.MaxLag, tail)
+	case !finite(l.AchievedRate):
+		return "generator reported no achieved rate" + tail
+	case l.Sent <= 0:
+		return "generator sent no requests" + tail
+	}
+	if l.AchievedRate < l.TargetRate*(1-l.MaxLag) {
+		behind := (1 - l.AchievedRate/l.TargetRate) * 100
+		return fmt.Sprintf("generator fell %.1f%% behind its target rate (%s of %s, %s allowed)%s",
+			behind, Format(l.AchievedRate, UnitPerSecond), Format(l.TargetRate, UnitPerSecond),
+			Format(l.MaxLag, UnitRatio), tail)
+	}
+	return ""
+}
+
+// judge sums up the checks: any check that is not a pass fails the run, and
+// so does a run with nothing to check.
+func judge(checks []Check) (Verdict, string) {
+	if len(checks) == 0 {
+		return Fail, "no objectives to check: a gate with nothing to check cannot pass"
+	}
+	var bad []string
+	for _, c := range checks {
+		if !c.OK() {
+			bad = append(bad, subjectOf(c))
+		}
+	}
+	if len(bad) == 0 {
+		if len(checks) == 1 {
+			return Pass, "the only check passed"
+		}
+		return Pass, fmt.Sprintf("all %d checks passed", len(checks))
+	}
+	total := len(bad)
+	const shown = 3
+	more := ""
+	if total > shown {
+		more = fmt.Sprintf("; and %d more", total-shown)
+		bad = bad[:shown]
+	}
+	return Fail, fmt.Sprintf("%d of %s failed: %s%s", total, plural(len(checks), "check"), strings.Join(bad, "; "), more)
+}
+
+// subjectOf is c.Why, led by the check's name where the sentence lacks it.
+func subjectOf(c Check) string {
+	if c.Name == "" || strings.Contains(c.Why, c.Name) {
+		return c.Why
+	}
+	label := c.Name
+	if c.Instance != "" {
+		label += " on " + c.Instance
+	}
+	return label + ": " + c.Why
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,544 @@
+package verdict
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func ptr(v float64) *float64 { return &v }
+
+var (
+	p95 = Objective{Name: "p95_latency", Metric: "latency", Unit: UnitSeconds, Max: ptr(0.050)}
+	rss = Objective{Name: "memory_rss", Metric: "memory", Unit: UnitBytes, PerInstance: true, Max: ptr(128 << 20)}
+	tps = Objective{Name: "throughput", Metric: "throughput", Unit: UnitPerSecond, Min: ptr(95)}
+	cpu = Objective{Name: "cpu", Metric: "cpu", Unit: UnitRatio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.80)}
+	// steady is a generator that kept up with its target.
+	steady = Load{TargetRate: 100, AchievedRate: 99.6, MaxLag: 0.05, Sent: 2988}
+)
+
+func agg(name string, v float64) Observation {
+	return Observation{Objective: name, Query: "q:" + name, Samples: []Sample{{Value: v}}}
+}
+
+func each(name string, kv ...any) Observation {
+	o := Observation{Objective: name, Query: "q:" + name}
+	for i := 0; i < len(kv); i += 2 {
+		o.Samples = append(o.Samples, Sample{Instance: kv[i].(string), Value: kv[i+1].(float64)})
+	}
+	return o
+}
+
+func with(o Objective, f func(*Objective)) Objective { f(&o); return o }
+
+// lines renders checks as "status name[/instance] op limit: why" for exact comparison.
+func lines(cs []Check) []string {
+	var out []string
+	for _, c := range cs {
+		label := c.Name
+		if c.Instance != "" {
+			label += "/" + c.Instance
+		}
+		bound := ""
+		if c.Op != "" {
+			bound = " " + c.Op + " " + Format(c.Limit, c.Unit)
+		}
+		out = append(out, string(c.Status)+" "+label+bound+": "+c.Why)
+	}
+	return out
+}
+
+func TestEvaluate(t *testing.T) {
+	tests := []struct {
+		name    string
+		objs    []Objective
+		obs     []Observation
+		load    Load
+		verdict Verdict
+		checks  []string
+		reason  string // compared when set
+	}{
+		{
+			name:    "aggregate latency under its max passes",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    steady,
+			verdict: Pass,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "the only check passed",
+		},
+		{
+			name:    "aggregate latency over its max fails with the overshoot",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0732)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"fail p95_latency <= 50ms: p95_latency 73.2ms > 50ms (+46%)"},
+			reason:  "1 of 1 check failed: p95_latency 73.2ms > 50ms (+46%)",
+		},
+		{
+			name:    "a value exactly at its max passes",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.050)},
+			load:    steady,
+			verdict: Pass,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 50ms <= 50ms"},
+		},
+		{
+			name:    "a value a hair over its max fails and shows the digits that tell them apart",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.05004)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"fail p95_latency <= 50ms: p95_latency 50.04ms > 50ms (+0.1%)"},
+		},
+		{
+			name:    "throughput above its min passes",
+			objs:    []Objective{tps},
+			obs:     []Observation{agg("throughput", 99.4)},
+			load:    steady,
+			verdict: Pass,
+			checks:  []string{"pass throughput >= 95/s: throughput 99.4/s >= 95/s"},
+		},
+		{
+			name:    "throughput below its min fails",
+			objs:    []Objective{tps},
+			obs:     []Observation{agg("throughput", 87.7)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"fail throughput >= 95/s: throughput 87.7/s < 95/s (-8%)"},
+		},
+		{
+			name:    "per-instance memory passes when every instance is under, in instance order",
+			objs:    []Objective{rss},
+			obs:     []Observation{each("memory_rss", "replica-2", 90e6, "replica-1", 85.4e6)},
+			load:    steady,
+			verdict: Pass,
+			checks: []string{
+				"pass memory_rss/replica-1 <= 128MiB: memory_rss on replica-1 81.4MiB <= 128MiB",
+				"pass memory_rss/replica-2 <= 128MiB: memory_rss on replica-2 85.8MiB <= 128MiB",
+			},
+		},
+		{
+			name:    "per-instance memory fails when one instance is over",
+			objs:    []Objective{rss},
+			obs:     []Observation{each("memory_rss", "replica-2", 200e6, "replica-1", 85.4e6)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"pass memory_rss/replica-1 <= 128MiB: memory_rss on replica-1 81.4MiB <= 128MiB",
+				"fail memory_rss/replica-2 <= 128MiB: memory_rss on replica-2 191MiB > 128MiB (+49%)",
+			},
+		},
+		{
+			name:    "min and max both met give one passing check per bound, max first",
+			objs:    []Objective{cpu},
+			obs:     []Observation{each("cpu", "replica-1", 0.42)},
+			load:    steady,
+			verdict: Pass,
+			checks: []string{
+				"pass cpu/replica-1 <= 80%: cpu on replica-1 42% <= 80%",
+				"pass cpu/replica-1 >= 1%: cpu on replica-1 42% >= 1%",
+			},
+		},
+		{
+			name:    "min and max with a value above max fails the max check only",
+			objs:    []Objective{cpu},
+			obs:     []Observation{each("cpu", "replica-1", 1.25)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"fail cpu/replica-1 <= 80%: cpu on replica-1 125% > 80% (+56%)",
+				"pass cpu/replica-1 >= 1%: cpu on replica-1 125% >= 1%",
+			},
+		},
+		{
+			name:    "an error rate limit of zero fails without a percentage overshoot",
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0)}},
+			obs:     []Observation{agg("error_rate", 0.0125)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"fail error_rate <= 0%: error_rate 1.25% > 0%"},
+		},
+		{
+			name:    "an error rate of zero against a limit of zero passes",
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0)}},
+			obs:     []Observation{agg("error_rate", 0)},
+			load:    steady,
+			verdict: Pass,
+			checks:  []string{"pass error_rate <= 0%: error_rate 0% <= 0%"},
+		},
+
+		// Missing data: each of these would pass had the data been there (see above).
+		{
+			name:    "an objective nobody observed is no data and fails the run",
+			objs:    []Objective{p95},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"no_data p95_latency <= 50ms: no data: no observation was made"},
+			reason:  "1 of 1 check failed: p95_latency: no data: no observation was made",
+		},
+		{
+			name:    "a failed query is no data carrying the query's error",
+			objs:    []Objective{p95},
+			obs:     []Observation{{Objective: "p95_latency", Query: "q", Err: "bad_data: parse error at char 4"}},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"no_data p95_latency <= 50ms: no data: bad_data: parse error at char 4"},
+		},
+		{
+			name:    "a query with no series is no data",
+			objs:    []Objective{p95},
+			obs:     []Observation{{Objective: "p95_latency", Query: "q"}},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"no_data p95_latency <= 50ms: no data: query returned no series"},
+		},
+		{
+			name:    "a NaN value is no data, never a pass",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", math.NaN())},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"no_data p95_latency <= 50ms: no data: value is NaN (no requests in the window?)"},
+		},
+		{
+			name:    "an infinite value is no data",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", math.Inf(1))},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"no_data p95_latency <= 50ms: no data: value is +Inf (beyond the histogram's largest bucket?)"},
+		},
+		{
+			name:    "a per-instance objective with no series gets one no-data check per bound",
+			objs:    []Objective{cpu},
+			obs:     []Observation{{Objective: "cpu", Query: "q"}},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"no_data cpu <= 80%: no data: query returned no series",
+				"no_data cpu >= 1%: no data: query returned no series",
+			},
+		},
+		{
+			name:    "an expected instance that reported nothing is no data",
+			objs:    []Objective{with(rss, func(o *Objective) { o.Instances = []string{"replica-1", "replica-2"} })},
+			obs:     []Observation{each("memory_rss", "replica-1", 85.4e6)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"pass memory_rss/replica-1 <= 128MiB: memory_rss on replica-1 81.4MiB <= 128MiB",
+				"no_data memory_rss/replica-2 <= 128MiB: no data: query returned no series for this instance",
+			},
+			reason: "1 of 2 checks failed: memory_rss on replica-2: no data: query returned no series for this instance",
+		},
+		{
+			name:    "expected instances that all reported pass",
+			objs:    []Objective{with(rss, func(o *Objective) { o.Instances = []string{"replica-1", "replica-2"} })},
+			obs:     []Observation{each("memory_rss", "replica-1", 85.4e6, "replica-2", 85.4e6)},
+			load:    steady,
+			verdict: Pass,
+			checks: []string{
+				"pass memory_rss/replica-1 <= 128MiB: memory_rss on replica-1 81.4MiB <= 128MiB",
+				"pass memory_rss/replica-2 <= 128MiB: memory_rss on replica-2 81.4MiB <= 128MiB",
+			},
+		},
+
+		// Objectives and observations that do not fit together are errors.
+		{
+			name:    "an observation for an unknown objective is an error check and fails the run",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421), agg("p99_latency", 0.080)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms",
+				`error p99_latency: observation for "p99_latency" matches no objective: the gate and the SLO spec disagree on names`,
+			},
+		},
+		{
+			name:    "an aggregate query returning one series per instance is an error",
+			objs:    []Objective{p95},
+			obs:     []Observation{each("p95_latency", "replica-1", 0.01, "replica-2", 0.01)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"error p95_latency <= 50ms: query returned 2 series where one aggregate was expected: it must sum or average over instances",
+			},
+		},
+		{
+			name:    "a per-instance query returning a series without an instance is an error",
+			objs:    []Objective{rss},
+			obs:     []Observation{agg("memory_rss", 1)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"error memory_rss <= 128MiB: per-instance query returned a series without an instance label: group it by instance",
+			},
+		},
+		{
+			name:    "a per-instance query naming one instance twice is an error",
+			objs:    []Objective{rss},
+			obs:     []Observation{each("memory_rss", "replica-1", 1.0, "replica-1", 2.0)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{`error memory_rss <= 128MiB: query returned instance "replica-1" twice`},
+		},
+		{
+			name:    "two observations for one objective are an error",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.01), agg("p95_latency", 0.02)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"error p95_latency <= 50ms: 2 observations where the gate must send one"},
+		},
+		{
+			name:    "an objective with neither max nor min is an error, not a free pass",
+			objs:    []Objective{{Name: "custom", Unit: UnitNone}},
+			obs:     []Observation{agg("custom", 1)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{`error custom: objective "custom" has neither max nor min: nothing to check`},
+		},
+		{
+			name:    "an objective whose min is above its max is an error",
+			objs:    []Objective{{Name: "cpu", Unit: UnitRatio, Min: ptr(0.9), Max: ptr(0.5)}},
+			obs:     []Observation{agg("cpu", 0.7)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{`error cpu: objective "cpu" has min 90% above max 50%: it can never pass`},
+		},
+		{
+			name:    "an objective with a NaN limit is an error",
+			objs:    []Objective{{Name: "cpu", Unit: UnitRatio, Max: ptr(math.NaN())}},
+			obs:     []Observation{agg("cpu", 0.7)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{`error cpu: objective "cpu" has a limit that is not a finite number`},
+		},
+		{
+			name:    "an objective without a name is an error",
+			objs:    []Objective{p95, {Max: ptr(1)}},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms",
+				"error : objective #2 has no name",
+			},
+		},
+		{
+			name:    "an objective defined twice is an error on the second",
+			objs:    []Objective{p95, p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{
+				"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms",
+				`error p95_latency: objective "p95_latency" is defined twice`,
+			},
+		},
+		{
+			name:    "no objectives at all fail: nothing checked is not a pass",
+			load:    steady,
+			verdict: Fail,
+			reason:  "no objectives to check: a gate with nothing to check cannot pass",
+		},
+
+		// The generator must have applied the load it promised.
+		{
+			name:    "a generator exactly at its allowed lag passes",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 95, MaxLag: 0.05, Sent: 2850},
+			verdict: Pass,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+		},
+		{
+			name:    "a generator beyond its allowed lag makes a passing run inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 87.7, MaxLag: 0.05, Sent: 2631},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "generator fell 12.3% behind its target rate (87.7/s of 100/s, 5% allowed): the run cannot vouch for the service",
+		},
+		{
+			name:    "a lagging generator with failing checks is inconclusive and names the failures",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0732)},
+			load:    Load{TargetRate: 100, AchievedRate: 50, MaxLag: 0.05, Sent: 1500},
+			verdict: Inconclusive,
+			checks:  []string{"fail p95_latency <= 50ms: p95_latency 73.2ms > 50ms (+46%)"},
+			reason: "generator fell 50.0% behind its target rate (50/s of 100/s, 5% allowed): the run cannot vouch for the service; " +
+				"1 of 1 check failed: p95_latency 73.2ms > 50ms (+46%)",
+		},
+		{
+			name:    "no lag allowed and any shortfall is inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 99.9, Sent: 2997},
+			verdict: Inconclusive,
+			reason:  "generator fell 0.1% behind its target rate (99.9/s of 100/s, 0% allowed): the run cannot vouch for the service",
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+		},
+		{
+			name:    "a target rate of zero is inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{AchievedRate: 99, MaxLag: 0.05, Sent: 2970},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "generator reported no target rate: the run cannot vouch for the service",
+		},
+		{
+			name:    "a generator that sent nothing is inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 100, MaxLag: 0.05},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "generator sent no requests: the run cannot vouch for the service",
+		},
+		{
+			name:    "a NaN achieved rate is inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: math.NaN(), MaxLag: 0.05, Sent: 10},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "generator reported no achieved rate: the run cannot vouch for the service",
+		},
+		{
+			name:    "an allowed lag outside [0, 1) is inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 1, MaxLag: 1, Sent: 10},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "allowed generator lag 1 is not a ratio in [0, 1): the run cannot vouch for the service",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Evaluate(tt.objs, tt.obs, tt.load)
+			assert.Equal(t, tt.verdict, r.Verdict, "reason: %s", r.Reason)
+			assert.Equal(t, tt.checks, lines(r.Checks))
+			if tt.reason != "" {
+				assert.Equal(t, tt.reason, r.Reason)
+			}
+			if !math.IsNaN(tt.load.AchievedRate) {
+				assert.Equal(t, tt.load, r.Load)
+			}
+			require.NotEmpty(t, r.Reason)
+		})
+	}
+}
+
+func TestEvaluateKeepsObjectiveOrderAndQueries(t *testing.T) {
+	objs := []Objective{tps, rss, p95}
+	obs := []Observation{
+		agg("p95_latency", 0.0421),
+		each("memory_rss", "replica-b", 1.0, "replica-a", 2.0),
+		agg("throughput", 99),
+	}
+	r := Evaluate(objs, obs, steady)
+	require.Equal(t, Pass, r.Verdict, r.Reason)
+
+	var got []string
+	for _, c := range r.Checks {
+		got = append(got, c.Name+"/"+c.Instance+" "+c.Query)
+		assert.True(t, c.HasObserved, c.Name)
+	}
+	assert.Equal(t, []string{
+		"throughput/ q:throughput",
+		"memory_rss/replica-a q:memory_rss",
+		"memory_rss/replica-b q:memory_rss",
+		"p95_latency/ q:p95_latency",
+	}, got)
+	assert.Equal(t, 2.0, r.Checks[1].Observed)
+	assert.Equal(t, UnitBytes, r.Checks[1].Unit)
+	assert.Equal(t, "memory", r.Checks[1].Metric)
+}
+
+func TestEvaluateNoDataHasNoObservedValue(t *testing.T) {
+	r := Evaluate([]Objective{p95}, []Observation{agg("p95_latency", math.NaN())}, steady)
+	require.Len(t, r.Checks, 1)
+	assert.False(t, r.Checks[0].HasObserved)
+	assert.False(t, r.Checks[0].OK())
+	assert.Equal(t, "q:p95_latency", r.Checks[0].Query)
+}
+
+func TestEvaluateReasonListsAtMostThreeFailures(t *testing.T) {
+	objs := []Objective{p95, tps, rss}
+	obs := []Observation{
+		agg("p95_latency", 0.1),
+		agg("throughput", 10),
+		each("memory_rss", "a", 1e9, "b", 1e9, "c", 1.0),
+	}
+	r := Evaluate(objs, obs, steady)
+	require.Equal(t, Fail, r.Verdict)
+	assert.Equal(t, "4 of 5 checks failed: p95_latency 100ms > 50ms (+100%); throughput 10/s < 95/s (-89%); "+
+		"memory_rss on a 954MiB > 128MiB (+645%); and 1 more", r.Reason)
+}
+
+func TestEvaluateDoesNotChangeItsInputs(t *testing.T) {
+	obs := []Observation{each("memory_rss", "replica-2", 1.0, "replica-1", 2.0)}
+	Evaluate([]Objective{rss}, obs, steady)
+	assert.Equal(t, "replica-2", obs[0].Samples[0].Instance)
+}
+
+func TestFormat(t *testing.T) {
+	tests := []struct {
+		name string
+		v    float64
+		unit Unit
+		want string
+	}{
+		{"milliseconds keep three significant digits", 0.0732, UnitSeconds, "73.2ms"},
+		{"a round limit drops its trailing zeros", 0.050, UnitSeconds, "50ms"},
+		{"sub-millisecond latency reads in microseconds", 0.000850, UnitSeconds, "850µs"},
+		{"nanoseconds for the very small", 4e-8, UnitSeconds, "40ns"},
+		{"seconds above one", 1.25, UnitSeconds, "1.25s"},
+		{"long durations stay in seconds with every integer digit", 1234.6, UnitSeconds, "1235s"},
+		{"rounding up to the next scale moves to it", 0.99996, UnitSeconds, "1s"},
+		{"zero seconds", 0, UnitSeconds, "0s"},
+		{"negative durations keep their sign", -0.0732, UnitSeconds, "-73.2ms"},
+		{"a ratio is a percentage", 0.0125, UnitRatio, "1.25%"},
+		{"a tiny ratio keeps its significant digits", 0.000123, UnitRatio, "0.0123%"},
+		{"cpu above one core reads over 100 percent", 1.7, UnitRatio, "170%"},
+		{"a zero ratio", 0, UnitRatio, "0%"},
+		{"bytes in mebibytes", 81.4 * (1 << 20), UnitBytes, "81.4MiB"},
+		{"bytes under a kibibyte", 512, UnitBytes, "512B"},
+		{"bytes in gibibytes", 1.5 * (1 << 30), UnitBytes, "1.5GiB"},
+		{"zero bytes", 0, UnitBytes, "0B"},
+		{"a rate per second", 118, UnitPerSecond, "118/s"},
+		{"a fractional rate", 87.66, UnitPerSecond, "87.7/s"},
+		{"a large rate keeps its integer digits", 12345.6, UnitPerSecond, "12346/s"},
+		{"a plain number", 0.87349, UnitNone, "0.873"},
+		{"an empty unit is a plain number", 42, "", "42"},
+		{"an unknown unit is appended", 3, "widgets", "3 widgets"},
+		{"NaN says so", math.NaN(), UnitSeconds, "NaN"},
+		{"positive infinity says so", math.Inf(1), UnitRatio, "+Inf"},
+		{"negative infinity says so", math.Inf(-1), UnitBytes, "-Inf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, Format(tt.v, tt.unit))
+		})
+	}
+}
+
+func TestFormatPairTellsCloseValuesApart(t *testing.T) {
+	o, l := formatPair(0.0500001, 0.05, UnitSeconds)
+	assert.NotEqual(t, o, l)
+	assert.True(t, strings.HasPrefix(o, "50.0001"), o)
+
+	o, l = formatPair(0.05, 0.05, UnitSeconds)
+	assert.Equal(t, "50ms", o)
+	assert.Equal(t, "50ms", l)
+}
