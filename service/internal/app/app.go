@@ -1,0 +1,173 @@
+// Package app assembles the task service: storage, routes, middleware order and the HTTP server's lifecycle.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/perfgate/perfgate/service/internal/api"
+	"github.com/perfgate/perfgate/service/internal/fault"
+	"github.com/perfgate/perfgate/service/internal/store"
+	"github.com/perfgate/perfgate/service/internal/telemetry"
+)
+
+// RouteMetrics is the path of the Prometheus endpoint.
+const RouteMetrics = "/metrics"
+
+// Routes are every route label value besides telemetry.Unmatched.
+var Routes = []string{api.RouteTasks, api.RouteTask, api.RouteHealthz, api.RouteReadyz, RouteMetrics}
+
+// Config is everything the service needs to run.
+type Config struct {
+	Addr            string
+	DB              string
+	Instance        string
+	MaxBody         int64
+	BusyTimeout     time.Duration
+	ShutdownTimeout time.Duration
+	Fault           fault.Config
+	Build           telemetry.BuildInfo
+}
+
+// Server timeouts. Reading headers and bodies is bounded so slow clients
+// cannot hold connections; writing allows for injected latency plus a full
+// database busy wait.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 15 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 120 * time.Second
+	MaxHeaderBytes    = 32 << 10
+)
+
+// Handler builds the service's handler, from the outside in: access log,
+// in-flight gauge, request counter and latency histogram, panic recovery,
+// the mux, and on task routes only, the fault injector. Faults therefore show
+// in the metrics like real ones.
+func Handler(s api.Store, reg *prometheus.Registry, log *slog.Logger, maxBody int64, faults *fault.Injector) http.Handler {
+	mux := http.NewServeMux()
+	api.New(s, maxBody, log).Register(mux, faults.Middleware)
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      reg,
+	})
+	mux.Handle("GET "+RouteMetrics, metrics)
+	mux.Handle(RouteMetrics, api.MethodNotAllowed("GET, HEAD"))
+
+	h := telemetry.NewHTTP(reg, Routes...)
+	return telemetry.AccessLog(log, h.Route, h.Wrap(recoverPanics(log, mux)))
+}
+
+// recoverPanics turns a handler panic into a counted 500 instead of a
+// dropped connection.
+func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
+				slog.String("path", r.URL.Path), slog.Any("panic", v))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"error":"internal error"}` + "\n"))
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Run serves until ctx is done, then stops accepting connections, lets
+// in-flight requests finish within cfg.ShutdownTimeout and closes the
+// database. ready, if not nil, gets the listening address.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(net.Addr)) (err error) {
+	faults, err := fault.New(cfg.Fault)
+	if err != nil {
+		return err
+	}
+	opts := store.DefaultOptions
+	opts.BusyTimeout = cfg.BusyTimeout
+	s, err := store.Open(ctx, cfg.DB, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := s.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing database: %w", cerr))
+			return
+		}
+		log.LogAttrs(context.Background(), slog.LevelInfo, "database closed")
+	}()
+
+	reg := telemetry.NewRegistry(cfg.Build)
+	w, r := s.Pools()
+	if err := telemetry.RegisterDBPools(reg, "tasks", w, r); err != nil {
+		return err
+	}
+	proc, err := telemetry.NewProcess()
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(proc)
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	defer stopSampling()
+	go proc.Run(sampleCtx, time.Second)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           Handler(s, reg, log, cfg.MaxBody, faults),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	log.LogAttrs(ctx, slog.LevelInfo, "listening",
+		slog.String("addr", ln.Addr().String()),
+		slog.String("db", cfg.DB),
+		slog.Int64("max_body", cfg.MaxBody),
+		slog.String("faults", cfg.Fault.String()),
+		slog.String("version", cfg.Build.Version),
+		slog.String("revision", cfg.Build.Revision),
+	)
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	log.LogAttrs(context.Background(), slog.LevelInfo, "shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		<-served
+		return fmt.Errorf("requests still running after %s, closed them: %w", cfg.ShutdownTimeout, err)
+	}
+	<-served
+	log.LogAttrs(context.Background(), slog.LevelInfo, "requests drained")
+	return nil
+}

@@ -1,0 +1,71 @@
+package telemetry
+
+import (
+	"database/sql"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// BuildInfo identifies the running binary.
+type BuildInfo struct {
+	Version, Revision, GoVersion string
+}
+
+// ReadBuildInfo reads the binary's module version and VCS revision; version
+// and revision, when not empty (set with -ldflags -X), take precedence.
+func ReadBuildInfo(version, revision string) BuildInfo {
+	bi := BuildInfo{Version: "unknown", Revision: "unknown", GoVersion: runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if info.Main.Version != "" {
+			bi.Version = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && s.Value != "" {
+				bi.Revision = s.Value
+			}
+		}
+	}
+	if version != "" {
+		bi.Version = version
+	}
+	if revision != "" {
+		bi.Revision = revision
+	}
+	return bi
+}
+
+// NewRegistry returns a registry holding the Go runtime and process
+// collectors and tasksvc_build_info. It never touches the global registry.
+func NewRegistry(info BuildInfo) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tasksvc_build_info",
+			Help: "Always 1; the labels identify the running build.",
+			ConstLabels: prometheus.Labels{
+				"version":   info.Version,
+				"revision":  info.Revision,
+				"goversion": info.GoVersion,
+			},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// RegisterDBPools exports database/sql statistics of the writer and reader
+// pools of one database as go_sql_* {db_name=name, pool="write"|"read"}.
+func RegisterDBPools(reg prometheus.Registerer, name string, write, read *sql.DB) error {
+	for pool, db := range map[string]*sql.DB{"write": write, "read": read} {
+		r := prometheus.WrapRegistererWith(prometheus.Labels{"pool": pool}, reg)
+		if err := r.Register(collectors.NewDBStatsCollector(db, name)); err != nil {
+			return fmt.Errorf("telemetry: register %s pool stats: %w", pool, err)
+		}
+	}
+	return nil
+}
