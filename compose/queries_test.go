@@ -25,6 +25,7 @@ type catalog struct {
 }
 
 type seriesInfo struct {
+	family  string                     // the metric family it belongs to
 	counter bool                       // rate() and increase() make sense on it
 	labels  map[string]map[string]bool // label name -> values seen
 }
@@ -54,19 +55,19 @@ func newCatalog(exposition io.Reader, targetLabels map[string][]string) (catalog
 			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 				counter := f.GetType() == dto.MetricType_HISTOGRAM
 				for _, b := range m.GetHistogram().GetBucket() {
-					c.add(name+"_bucket", counter, base, "le", model.FloatString(b.GetUpperBound()).String())
+					c.add(name+"_bucket", name, counter, base, "le", model.FloatString(b.GetUpperBound()).String())
 				}
-				c.add(name+"_bucket", counter, base, "le", "+Inf")
-				c.add(name+"_sum", counter, base)
-				c.add(name+"_count", counter, base)
+				c.add(name+"_bucket", name, counter, base, "le", "+Inf")
+				c.add(name+"_sum", name, counter, base)
+				c.add(name+"_count", name, counter, base)
 			case dto.MetricType_SUMMARY:
 				for _, q := range m.GetSummary().GetQuantile() {
-					c.add(name, false, base, "quantile", model.FloatString(q.GetQuantile()).String())
+					c.add(name, name, false, base, "quantile", model.FloatString(q.GetQuantile()).String())
 				}
-				c.add(name+"_sum", true, base)
-				c.add(name+"_count", true, base)
+				c.add(name+"_sum", name, true, base)
+				c.add(name+"_count", name, true, base)
 			default:
-				c.add(name, f.GetType() == dto.MetricType_COUNTER, base)
+				c.add(name, name, f.GetType() == dto.MetricType_COUNTER, base)
 			}
 		}
 	}
@@ -74,7 +75,7 @@ func newCatalog(exposition io.Reader, targetLabels map[string][]string) (catalog
 		return catalog{}, errors.New("the exposition holds no series")
 	}
 	for _, name := range scrapeSeries {
-		c.add(name, false, nil)
+		c.add(name, name, false, nil)
 	}
 	for _, s := range c.series {
 		for label, values := range targetLabels {
@@ -87,10 +88,10 @@ func newCatalog(exposition io.Reader, targetLabels map[string][]string) (catalog
 	return c, nil
 }
 
-func (c catalog) add(name string, counter bool, base map[string]string, extra ...string) {
+func (c catalog) add(name, family string, counter bool, base map[string]string, extra ...string) {
 	s := c.series[name]
 	if s == nil {
-		s = &seriesInfo{counter: counter, labels: map[string]map[string]bool{}}
+		s = &seriesInfo{family: family, counter: counter, labels: map[string]map[string]bool{}}
 		c.series[name] = s
 	}
 	set := func(k, v string) {
@@ -317,6 +318,26 @@ func checkCall(c *parser.Call, cat catalog, fail func(string, ...any)) {
 			return nil
 		})
 	}
+}
+
+// usedFamilies returns the metric families the queries select from; queries
+// that do not parse are left to checkQueries to report.
+func usedFamilies(queries []query, dashboardVars map[string]bool, cat catalog) map[string]bool {
+	p := parser.NewParser(parser.Options{})
+	used := map[string]bool{}
+	for _, q := range queries {
+		expr, err := parseQuery(p, q.expr, dashboardVars)
+		if err != nil {
+			continue
+		}
+		parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+			if vs, ok := node.(*parser.VectorSelector); ok && cat.series[vs.Name] != nil {
+				used[cat.series[vs.Name].family] = true
+			}
+			return nil
+		})
+	}
+	return used
 }
 
 // sortedErrors renders errors one per line in a stable order, for messages.
