@@ -1,0 +1,161 @@
+package report
+
+import (
+	"math"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+)
+
+func ptr(v float64) *float64 { return &v }
+
+var (
+	t0       = time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	replicas = []string{"replica-1", "replica-2"}
+
+	objectives = []verdict.Objective{
+		{Name: "error_rate", Metric: "error_rate", Unit: verdict.UnitRatio, Max: ptr(0.01)},
+		{Name: "p95_latency", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.050)},
+		{Name: "p99_latency", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.200)},
+		{Name: "p95_latency_by_instance", Metric: "latency", Unit: verdict.UnitSeconds, PerInstance: true, Max: ptr(0.060), Instances: replicas},
+		{Name: "throughput", Metric: "throughput", Unit: verdict.UnitPerSecond, Min: ptr(95)},
+		{Name: "cpu", Metric: "cpu", Unit: verdict.UnitRatio, PerInstance: true, Max: ptr(0.80), Instances: replicas},
+		{Name: "memory_rss", Metric: "memory", Unit: verdict.UnitBytes, PerInstance: true, Max: ptr(256 << 20), Instances: replicas},
+	}
+
+	queries = map[string]string{
+		"error_rate":              `sum(rate(tasksvc_http_requests_total{job="tasksvc",route!="/metrics",code=~"5.."}[60s])) / sum(rate(tasksvc_http_requests_total{job="tasksvc",route!="/metrics"}[60s]))`,
+		"p95_latency":             `histogram_quantile(0.95, sum by (le) (rate(tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!="/metrics"}[60s])))`,
+		"p99_latency":             `histogram_quantile(0.99, sum by (le) (rate(tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!="/metrics"}[60s])))`,
+		"p95_latency_by_instance": `histogram_quantile(0.95, sum by (instance, le) (rate(tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!="/metrics"}[60s])))`,
+		"throughput":              `sum(rate(tasksvc_http_requests_total{job="tasksvc",route!="/metrics"}[60s]))`,
+		"cpu":                     `max by (instance) (max_over_time(tasksvc_process_cpu_utilization_ratio{job="tasksvc"}[60s]))`,
+		"memory_rss":              `max by (instance) (max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc"}[60s]))`,
+	}
+
+	phases = []Phase{
+		{"build", 1500 * time.Millisecond},
+		{"images", 3200 * time.Millisecond},
+		{"stack", 2500 * time.Millisecond},
+		{"wait", 5700 * time.Millisecond},
+		{"load", 70 * time.Second},
+		{"query", 180 * time.Millisecond},
+		{"teardown", 1 * time.Second},
+	}
+)
+
+func aggregate(name string, v float64) verdict.Observation {
+	return verdict.Observation{Objective: name, Query: queries[name], Samples: []verdict.Sample{{Value: v}}}
+}
+
+func perInstance(name string, values ...float64) verdict.Observation {
+	o := verdict.Observation{Objective: name, Query: queries[name]}
+	for i, v := range values {
+		o.Samples = append(o.Samples, verdict.Sample{Instance: replicas[i], Value: v})
+	}
+	return o
+}
+
+// timeline draws n seconds of a 10 s ramp to rate, with a deterministic
+// wobble, client p95 around p95ms and no CPU sample in the first two seconds.
+func timeline(n int, target, achieved, p95ms float64, errEvery int) []Point {
+	out := make([]Point, n)
+	for i := range out {
+		ramp := math.Min(1, float64(i+1)/10)
+		wobble := math.Sin(float64(i) * 0.7)
+		p := Point{
+			T:          float64(i),
+			TargetRate: target * ramp,
+			Rate:       achieved*ramp + wobble,
+			P95:        p95ms*(0.8+0.4*ramp) + 3*wobble,
+			CPU:        0.05 + 0.6*ramp + 0.02*wobble,
+		}
+		if i < 2 {
+			p.CPU = math.NaN()
+		}
+		if errEvery > 0 && i%errEvery == 0 {
+			p.Errors = int64(1 + i%3)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func baseRun() Run {
+	return Run{
+		Title:      "perfgate: tasksvc x2",
+		Started:    t0,
+		Finished:   t0.Add(84 * time.Second),
+		WindowFrom: t0.Add(25 * time.Second),
+		WindowTo:   t0.Add(85 * time.Second),
+		Prometheus: "debian prometheus 2.42.0 (local image)",
+		Service:    "tasksvc:3f2a9c1",
+		Phases:     phases,
+	}
+}
+
+func passingRun() Run {
+	load := verdict.Load{TargetRate: 100, AchievedRate: 99.6, MaxLag: 0.05, Sent: 5976}
+	r := baseRun()
+	r.Result = verdict.Evaluate(objectives, []verdict.Observation{
+		aggregate("error_rate", 0.0005),
+		aggregate("p95_latency", 0.0214),
+		aggregate("p99_latency", 0.0483),
+		perInstance("p95_latency_by_instance", 0.0221, 0.0207),
+		aggregate("throughput", 99.1),
+		perInstance("cpu", 0.31, 0.29),
+		perInstance("memory_rss", 41.2*(1<<20), 39.8*(1<<20)),
+	}, load)
+	r.Client = ClientStats{
+		Sent: 5976, OK: 5973, Errors: 3, TargetRate: 100, AchievedRate: 99.6,
+		P50: 4100 * time.Microsecond, P95: 23400 * time.Microsecond, P99: 51200 * time.Microsecond, Max: 88 * time.Millisecond,
+		ByStatus: map[string]int64{"200": 4180, "201": 1193, "204": 600, "500": 3},
+	}
+	r.Timeline = timeline(30, 100, 99.6, 22, 0)
+	return r
+}
+
+// failingRun injects latency and errors: latency and error breaches, and one
+// replica whose memory series is missing.
+func failingRun() Run {
+	load := verdict.Load{TargetRate: 100, AchievedRate: 99.4, MaxLag: 0.05, Sent: 5964}
+	r := baseRun()
+	r.ServiceArgs = []string{"-fault-latency=30ms", "-fault-jitter=40ms", "-fault-error-ratio=0.02"}
+	r.Result = verdict.Evaluate(objectives, []verdict.Observation{
+		aggregate("error_rate", 0.0212),
+		aggregate("p95_latency", 0.0732),
+		aggregate("p99_latency", 0.0954),
+		perInstance("p95_latency_by_instance", 0.0812, 0.0588),
+		aggregate("throughput", 98.7),
+		perInstance("cpu", 0.34, 0.31),
+		perInstance("memory_rss", 52.4*(1<<20)),
+	}, load)
+	r.Client = ClientStats{
+		Sent: 5964, OK: 5838, Errors: 126, TargetRate: 100, AchievedRate: 99.4,
+		P50: 51 * time.Millisecond, P95: 76300 * time.Microsecond, P99: 98100 * time.Microsecond, Max: 143 * time.Millisecond,
+		ByStatus: map[string]int64{"200": 4090, "201": 1150, "204": 598, "500": 126},
+	}
+	r.Timeline = timeline(90, 100, 99.4, 70, 3)
+	return r
+}
+
+// inconclusiveRun is a run whose generator fell behind: the server then sees
+// too little traffic for its throughput floor, but only the generator is to blame.
+func inconclusiveRun() Run {
+	load := verdict.Load{TargetRate: 100, AchievedRate: 87.7, MaxLag: 0.05, Sent: 5262, Dropped: 714}
+	r := passingRun()
+	r.Result = verdict.Evaluate(objectives, []verdict.Observation{
+		aggregate("error_rate", 0),
+		aggregate("p95_latency", 0.0198),
+		aggregate("p99_latency", 0.0411),
+		perInstance("p95_latency_by_instance", 0.0201, 0.0195),
+		aggregate("throughput", 87.3),
+		perInstance("cpu", 0.27, 0.26),
+		perInstance("memory_rss", 40.1*(1<<20), 39.5*(1<<20)),
+	}, load)
+	r.Client.Sent, r.Client.OK, r.Client.Errors, r.Client.Dropped = 5262, 5262, 0, 714
+	r.Client.AchievedRate = 87.7
+	r.Client.ByStatus = map[string]int64{"200": 3690, "201": 1050, "204": 522}
+	r.Timeline = timeline(30, 100, 87.7, 20, 0)
+	return r
+}

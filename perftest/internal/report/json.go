@@ -1,0 +1,193 @@
+package report
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+)
+
+// JSONVersion is the version of report.json's shape; it changes when a field
+// is renamed or removed.
+const JSONVersion = 1
+
+// JSON renders the run as report.json for machines: the verdict at the top,
+// then checks, the generator's and client's figures, timeline and phases.
+// Values that are unknown (no data, NaN) are null.
+func JSON(r Run) Reporter {
+	return func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(toJSON(r))
+	}
+}
+
+// jsonFloat is a number that encodes NaN and ±Inf as null.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+func ms(d time.Duration) jsonFloat { return jsonFloat(float64(d) / float64(time.Millisecond)) }
+
+type jsonReport struct {
+	Version     int             `json:"version"`
+	Title       string          `json:"title"`
+	Verdict     verdict.Verdict `json:"verdict"`
+	Reason      string          `json:"reason"`
+	Summary     jsonSummary     `json:"summary"`
+	Started     time.Time       `json:"started"`
+	Finished    time.Time       `json:"finished"`
+	Window      jsonWindow      `json:"window"`
+	Service     string          `json:"service"`
+	ServiceArgs []string        `json:"service_args"`
+	Prometheus  string          `json:"prometheus"`
+	Checks      []jsonCheck     `json:"checks"`
+	Generator   jsonGenerator   `json:"generator"`
+	Client      jsonClient      `json:"client"`
+	Timeline    []jsonPoint     `json:"timeline"`
+	Phases      []jsonPhase     `json:"phases"`
+}
+
+type jsonSummary struct {
+	SLOs     int `json:"slos"`
+	Breached int `json:"breached"`
+	NoData   int `json:"no_data"`
+	Errors   int `json:"errors"`
+	Checks   int `json:"checks"`
+	Failed   int `json:"failed_checks"`
+}
+
+type jsonWindow struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Seconds jsonFloat `json:"seconds"`
+}
+
+type jsonCheck struct {
+	Name     string         `json:"name"`
+	Instance string         `json:"instance"`
+	Metric   string         `json:"metric"`
+	Status   verdict.Status `json:"status"`
+	Observed jsonFloat      `json:"observed"`
+	Limit    jsonFloat      `json:"limit"`
+	Op       string         `json:"op"`
+	Unit     verdict.Unit   `json:"unit"`
+	Query    string         `json:"query"`
+	Why      string         `json:"why"`
+}
+
+type jsonGenerator struct {
+	TargetRate   jsonFloat `json:"target_rate"`
+	AchievedRate jsonFloat `json:"achieved_rate"`
+	MaxLag       jsonFloat `json:"max_lag"`
+	Sent         int64     `json:"sent"`
+	Dropped      int64     `json:"dropped"`
+}
+
+type jsonClient struct {
+	Sent         int64            `json:"sent"`
+	OK           int64            `json:"ok"`
+	Errors       int64            `json:"errors"`
+	Dropped      int64            `json:"dropped"`
+	TargetRate   jsonFloat        `json:"target_rate"`
+	AchievedRate jsonFloat        `json:"achieved_rate"`
+	P50          jsonFloat        `json:"p50_ms"`
+	P95          jsonFloat        `json:"p95_ms"`
+	P99          jsonFloat        `json:"p99_ms"`
+	Max          jsonFloat        `json:"max_ms"`
+	ByStatus     map[string]int64 `json:"by_status"` // encoding/json sorts the keys
+}
+
+type jsonPoint struct {
+	T          jsonFloat `json:"t"`
+	TargetRate jsonFloat `json:"target_rate"`
+	Rate       jsonFloat `json:"rate"`
+	P95        jsonFloat `json:"p95_ms"`
+	CPU        jsonFloat `json:"cpu_cores"`
+	Errors     int64     `json:"errors"`
+}
+
+type jsonPhase struct {
+	Name    string    `json:"name"`
+	Seconds jsonFloat `json:"seconds"`
+}
+
+func toJSON(r Run) jsonReport {
+	t := count(r.Result.Checks)
+	out := jsonReport{
+		Version:  JSONVersion,
+		Title:    r.Title,
+		Verdict:  r.Result.Verdict,
+		Reason:   r.Result.Reason,
+		Summary:  jsonSummary{t.slos, t.breached, t.noData, t.errored, t.checks, t.failed},
+		Started:  r.Started.UTC(),
+		Finished: r.Finished.UTC(),
+		Window: jsonWindow{
+			From:    r.WindowFrom.UTC(),
+			To:      r.WindowTo.UTC(),
+			Seconds: jsonFloat(r.WindowTo.Sub(r.WindowFrom).Seconds()),
+		},
+		Service:     r.Service,
+		ServiceArgs: append([]string{}, r.ServiceArgs...),
+		Prometheus:  r.Prometheus,
+		Checks:      []jsonCheck{},
+		Generator: jsonGenerator{
+			TargetRate:   jsonFloat(r.Result.Load.TargetRate),
+			AchievedRate: jsonFloat(r.Result.Load.AchievedRate),
+			MaxLag:       jsonFloat(r.Result.Load.MaxLag),
+			Sent:         r.Result.Load.Sent,
+			Dropped:      r.Result.Load.Dropped,
+		},
+		Client: jsonClient{
+			Sent:         r.Client.Sent,
+			OK:           r.Client.OK,
+			Errors:       r.Client.Errors,
+			Dropped:      r.Client.Dropped,
+			TargetRate:   jsonFloat(r.Client.TargetRate),
+			AchievedRate: jsonFloat(r.Client.AchievedRate),
+			P50:          ms(r.Client.P50),
+			P95:          ms(r.Client.P95),
+			P99:          ms(r.Client.P99),
+			Max:          ms(r.Client.Max),
+			ByStatus:     map[string]int64{},
+		},
+		Timeline: []jsonPoint{},
+		Phases:   []jsonPhase{},
+	}
+	for code, n := range r.Client.ByStatus {
+		out.Client.ByStatus[code] = n
+	}
+	for _, c := range r.Result.Checks {
+		obs := jsonFloat(math.NaN())
+		if c.HasObserved {
+			obs = jsonFloat(c.Observed)
+		}
+		lim := jsonFloat(c.Limit)
+		if c.Op == "" {
+			lim = jsonFloat(math.NaN())
+		}
+		out.Checks = append(out.Checks, jsonCheck{
+			Name: c.Name, Instance: c.Instance, Metric: c.Metric, Status: c.Status,
+			Observed: obs, Limit: lim, Op: c.Op, Unit: c.Unit, Query: c.Query, Why: c.Why,
+		})
+	}
+	for _, p := range r.Timeline {
+		out.Timeline = append(out.Timeline, jsonPoint{
+			T: jsonFloat(p.T), TargetRate: jsonFloat(p.TargetRate), Rate: jsonFloat(p.Rate),
+			P95: jsonFloat(p.P95), CPU: jsonFloat(p.CPU), Errors: p.Errors,
+		})
+	}
+	for _, p := range r.Phases {
+		out.Phases = append(out.Phases, jsonPhase{Name: p.Name, Seconds: jsonFloat(p.Duration.Seconds())})
+	}
+	return out
+}

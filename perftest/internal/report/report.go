@@ -1,0 +1,310 @@
+// Package report renders a gate run for people and machines: console table, JSON, Markdown and JUnit.
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+)
+
+// Run is everything the gate knows about one run, as the reports show it.
+type Run struct {
+	Title                string // "perfgate: tasksvc x2"
+	Started, Finished    time.Time
+	WindowFrom, WindowTo time.Time // the measured window the queries covered (warm-up excluded)
+	Result               verdict.Result
+	Prometheus           string   // which Prometheus answered, e.g. "debian prometheus 2.42.0 (local image)"
+	Service              string   // image tag or revision of the service under test
+	ServiceArgs          []string // extra flags given to the replicas; fault injection shows here
+	Client               ClientStats
+	Timeline             []Point // one per second of load
+	Phases               []Phase // build, images, stack, wait, load, query, teardown
+}
+
+// ClientStats is the load generator's view of the measured window.
+type ClientStats struct {
+	Sent, OK, Errors, Dropped int64 // Errors are 5xx answers plus transport failures
+	TargetRate, AchievedRate  float64
+	P50, P95, P99, Max        time.Duration // from the intended send time
+	ByStatus                  map[string]int64
+}
+
+// Point is one second of the run.
+type Point struct {
+	T          float64 // seconds since load started
+	TargetRate float64 // req/s the generator aimed at
+	Rate       float64 // req/s it sent
+	P95        float64 // client-side p95 latency in ms
+	CPU        float64 // server CPU in cores over all replicas; NaN when unknown
+	Errors     int64   // errors in that second
+}
+
+// Phase is one step of the gate and how long it took.
+type Phase struct {
+	Name     string
+	Duration time.Duration
+}
+
+// Reporter writes one rendering of a run.
+type Reporter func(io.Writer) error
+
+// Files are the names WriteDir writes, in order.
+var Files = []string{"report.json", "report.md", "junit.xml"}
+
+// WriteDir writes report.json, report.md and junit.xml into dir, creating it
+// when missing, and returns the paths written.
+func WriteDir(dir string, r Run) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("report: create %s: %w", dir, err)
+	}
+	reporters := []Reporter{JSON(r), Markdown(r), JUnit(r)}
+	var paths []string
+	for i, name := range Files {
+		var buf bytes.Buffer
+		if err := reporters[i](&buf); err != nil {
+			return paths, fmt.Errorf("report: render %s: %w", name, err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			return paths, fmt.Errorf("report: %w", err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// tally counts SLOs by their worst check: a breach outranks missing data,
+// which outranks a wiring error.
+type tally struct {
+	slos, breached, noData, errored int
+	checks, failed                  int
+}
+
+func count(cs []verdict.Check) tally {
+	var t tally
+	worst := map[string]int{}
+	var order []string
+	for _, c := range cs {
+		t.checks++
+		if !c.OK() {
+			t.failed++
+		}
+		if _, ok := worst[c.Name]; !ok {
+			order = append(order, c.Name)
+			worst[c.Name] = rank(verdict.StatusPass)
+		}
+		worst[c.Name] = min(worst[c.Name], rank(c.Status))
+	}
+	t.slos = len(order)
+	for _, name := range order {
+		switch worst[name] {
+		case rank(verdict.StatusFail):
+			t.breached++
+		case rank(verdict.StatusNoData):
+			t.noData++
+		case rank(verdict.StatusError):
+			t.errored++
+		}
+	}
+	return t
+}
+
+// rank orders statuses worst first.
+func rank(s verdict.Status) int {
+	switch s {
+	case verdict.StatusFail:
+		return 0
+	case verdict.StatusNoData:
+		return 1
+	case verdict.StatusError:
+		return 2
+	case verdict.StatusPass:
+		return 3
+	}
+	return 2
+}
+
+// headline is the verdict in a few words: "FAIL: 2 of 7 SLOs breached, 1 without data".
+func headline(res verdict.Result) string {
+	t := count(res.Checks)
+	word := strings.ToUpper(string(res.Verdict))
+	if res.Verdict == "" {
+		word = "NO VERDICT"
+	}
+	switch res.Verdict {
+	case verdict.Pass:
+		return fmt.Sprintf("%s: all %s met", word, plural(t.slos, "SLO"))
+	case verdict.Inconclusive:
+		word += ": the load generator did not hold its target rate"
+		if b := breaches(t); b != "" {
+			return word + "; " + b
+		}
+		return word
+	}
+	if t.slos == 0 {
+		return word + ": nothing was checked"
+	}
+	if b := breaches(t); b != "" {
+		return word + ": " + b
+	}
+	return word
+}
+
+// breaches counts the SLOs that did not pass: "2 of 7 SLOs breached, 1 without data".
+func breaches(t tally) string {
+	var parts []string
+	lead := func(n int, what string) {
+		if len(parts) == 0 {
+			parts = append(parts, fmt.Sprintf("%d of %s %s", n, plural(t.slos, "SLO"), what))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	if t.breached > 0 {
+		lead(t.breached, "breached")
+	}
+	if t.noData > 0 {
+		lead(t.noData, "without data")
+	}
+	if t.errored > 0 {
+		lead(t.errored, "in error")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// breachedFirst returns the checks with failures first, keeping their order otherwise.
+func breachedFirst(cs []verdict.Check) []verdict.Check {
+	out := slices.Clone(cs)
+	slices.SortStableFunc(out, func(a, b verdict.Check) int { return rank(a.Status) - rank(b.Status) })
+	return out
+}
+
+func statusWord(s verdict.Status) string {
+	if s == verdict.StatusNoData {
+		return "NO DATA"
+	}
+	return strings.ToUpper(string(s))
+}
+
+func instance(c verdict.Check) string {
+	if c.Instance == "" {
+		return "all"
+	}
+	return c.Instance
+}
+
+func observed(c verdict.Check) string {
+	if !c.HasObserved {
+		return "no data"
+	}
+	return verdict.Format(c.Observed, c.Unit)
+}
+
+func limit(c verdict.Check, le, ge string) string {
+	switch c.Op {
+	case "<=":
+		return le + " " + verdict.Format(c.Limit, c.Unit)
+	case ">=":
+		return ge + " " + verdict.Format(c.Limit, c.Unit)
+	}
+	return ""
+}
+
+// caseNames names each check for JUnit and the like: "name", "name/instance",
+// with " (max)" or " (min)" where an SLO has both bounds.
+func caseNames(cs []verdict.Check) []string {
+	base := make([]string, len(cs))
+	seen := map[string]int{}
+	for i, c := range cs {
+		base[i] = c.Name
+		if c.Instance != "" {
+			base[i] += "/" + c.Instance
+		}
+		seen[base[i]]++
+	}
+	for i, c := range cs {
+		if seen[base[i]] > 1 {
+			switch c.Op {
+			case "<=":
+				base[i] += " (max)"
+			case ">=":
+				base[i] += " (min)"
+			}
+		}
+	}
+	return base
+}
+
+func dur(d time.Duration) string { return verdict.Format(d.Seconds(), verdict.UnitSeconds) }
+
+func rate(v float64) string { return verdict.Format(v, verdict.UnitPerSecond) }
+
+func share(part, whole int64) string {
+	if whole <= 0 {
+		return "n/a"
+	}
+	return verdict.Format(float64(part)/float64(whole), verdict.UnitRatio)
+}
+
+func totalPhases(ps []Phase) time.Duration {
+	var total time.Duration
+	for _, p := range ps {
+		total += p.Duration
+	}
+	return total
+}
+
+// statuses lists the client's status counts in code order: "200 ×2,800".
+func statuses(by map[string]int64, sep string) string {
+	codes := make([]string, 0, len(by))
+	for code := range by {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	parts := make([]string, len(codes))
+	for i, code := range codes {
+		parts[i] = code + sep + strconv.FormatInt(by[code], 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// window describes the measured window: "10:00:05–10:00:35 UTC (30s)".
+func window(r Run) string {
+	if r.WindowFrom.IsZero() || r.WindowTo.IsZero() {
+		return "unknown"
+	}
+	from, to := r.WindowFrom.UTC(), r.WindowTo.UTC()
+	layout := "15:04:05"
+	if from.YearDay() != to.YearDay() || from.Year() != to.Year() {
+		layout = "2006-01-02 15:04:05"
+	}
+	return fmt.Sprintf("%s %s–%s UTC (%s)", from.Format("2006-01-02"), from.Format("15:04:05"),
+		to.Format(layout), dur(to.Sub(from)))
+}
+
+var quantileName = regexp.MustCompile(`(?i)(?:^|[^a-z0-9])p(\d+(?:\.\d+)?)(?:[^0-9.]|$)`)
+
+// quantile finds the percentile an SLO name speaks of: "p95_latency" → "p95".
+func quantile(name string) string {
+	m := quantileName.FindStringSubmatch(name)
+	if m == nil {
+		return ""
+	}
+	return "p" + m[1]
+}
