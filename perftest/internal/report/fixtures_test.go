@@ -15,7 +15,7 @@ var (
 
 	objectives = []verdict.Objective{
 		{Name: "error_rate", Metric: "error_rate", Unit: verdict.UnitRatio, Max: ptr(0.01)},
-		{Name: "p95_latency", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.050)},
+		{Name: "p95_latency", Description: "95th percentile of server-side request duration, both replicas together", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.050)},
 		{Name: "p99_latency", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.200)},
 		{Name: "p95_latency_by_instance", Metric: "latency", Unit: verdict.UnitSeconds, PerInstance: true, Max: ptr(0.060), Instances: replicas},
 		{Name: "throughput", Metric: "throughput", Unit: verdict.UnitPerSecond, Min: ptr(95)},

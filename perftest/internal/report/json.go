@@ -73,16 +73,17 @@ type jsonWindow struct {
 }
 
 type jsonCheck struct {
-	Name     string         `json:"name"`
-	Instance string         `json:"instance"`
-	Metric   string         `json:"metric"`
-	Status   verdict.Status `json:"status"`
-	Observed jsonFloat      `json:"observed"`
-	Limit    jsonFloat      `json:"limit"`
-	Op       string         `json:"op"`
-	Unit     verdict.Unit   `json:"unit"`
-	Query    string         `json:"query"`
-	Why      string         `json:"why"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Instance    string         `json:"instance"`
+	Metric      string         `json:"metric"`
+	Status      verdict.Status `json:"status"`
+	Observed    jsonFloat      `json:"observed"`
+	Limit       jsonFloat      `json:"limit"`
+	Op          string         `json:"op"`
+	Unit        verdict.Unit   `json:"unit"`
+	Query       string         `json:"query"`
+	Why         string         `json:"why"`
 }
 
 type jsonGenerator struct {
@@ -176,7 +177,7 @@ func toJSON(r Run) jsonReport {
 			lim = jsonFloat(math.NaN())
 		}
 		out.Checks = append(out.Checks, jsonCheck{
-			Name: c.Name, Instance: c.Instance, Metric: c.Metric, Status: c.Status,
+			Name: c.Name, Description: c.Description, Instance: c.Instance, Metric: c.Metric, Status: c.Status,
 			Observed: obs, Limit: lim, Op: c.Op, Unit: c.Unit, Query: c.Query, Why: c.Why,
 		})
 	}

@@ -278,9 +278,13 @@ func details(w io.Writer, r Run) {
 		if c.Instance != "" {
 			scope = "per instance"
 		}
-		fmt.Fprintf(w, "%s — %s", code(c.Name), scope)
+		fmt.Fprintf(w, "%s (%s", code(c.Name), scope)
 		if c.Metric != "" {
 			fmt.Fprintf(w, ", %s", md(strings.ReplaceAll(c.Metric, "_", " ")))
+		}
+		fmt.Fprintf(w, ")")
+		if c.Description != "" {
+			fmt.Fprintf(w, ": %s", md(c.Description))
 		}
 		fmt.Fprintln(w)
 		if c.Query == "" {

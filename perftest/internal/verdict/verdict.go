@@ -59,6 +59,7 @@ const (
 // Check is one bound of one objective for one instance (or the aggregate).
 type Check struct {
 	Name        string
+	Description string // the objective's, for reports
 	Instance    string // "" for the aggregate
 	Metric      string
 	Unit        Unit
@@ -183,7 +184,7 @@ func bounds(obj Objective) []bound {
 
 // evaluate turns one objective and the observations made for it into checks.
 func evaluate(obj Objective, obs []Observation) []Check {
-	base := Check{Name: obj.Name, Metric: obj.Metric, Unit: obj.Unit}
+	base := Check{Name: obj.Name, Description: obj.Description, Metric: obj.Metric, Unit: obj.Unit}
 	if len(obs) > 0 {
 		base.Query = obs[0].Query
 	}

@@ -12,7 +12,7 @@ import (
 func ptr(v float64) *float64 { return &v }
 
 var (
-	p95 = Objective{Name: "p95_latency", Metric: "latency", Unit: UnitSeconds, Max: ptr(0.050)}
+	p95 = Objective{Name: "p95_latency", Description: "95th percentile", Metric: "latency", Unit: UnitSeconds, Max: ptr(0.050)}
 	rss = Objective{Name: "memory_rss", Metric: "memory", Unit: UnitBytes, PerInstance: true, Max: ptr(128 << 20)}
 	tps = Objective{Name: "throughput", Metric: "throughput", Unit: UnitPerSecond, Min: ptr(95)}
 	cpu = Objective{Name: "cpu", Metric: "cpu", Unit: UnitRatio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.80)}
@@ -463,6 +463,7 @@ func TestEvaluateKeepsObjectiveOrderAndQueries(t *testing.T) {
 	assert.Equal(t, 2.0, r.Checks[1].Observed)
 	assert.Equal(t, UnitBytes, r.Checks[1].Unit)
 	assert.Equal(t, "memory", r.Checks[1].Metric)
+	assert.Equal(t, "95th percentile", r.Checks[3].Description)
 }
 
 func TestEvaluateNoDataHasNoObservedValue(t *testing.T) {
