@@ -1,0 +1,48 @@
+# perfgate — every target is a thin wrapper over go and docker commands.
+GO          ?= go
+COMPOSE     ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILE = compose/docker-compose.yml
+# Static, cgo-enabled build of the service that runs in a FROM scratch image.
+SERVICE_TAGS    = netgo osusergo sqlite_omit_load_extension
+SERVICE_LDFLAGS = -s -w -linkmode external -extldflags "-static"
+
+.DEFAULT_GOAL := help
+.PHONY: help build test test-unit perf bench lint images up down clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## compile everything and the static service binary (bin/tasksvc)
+	$(GO) build ./...
+	CGO_ENABLED=1 $(GO) build -trimpath -tags '$(SERVICE_TAGS)' -ldflags '$(SERVICE_LDFLAGS)' -o bin/tasksvc ./service/cmd/tasksvc
+
+test: ## unit tests with the race detector, then every test including the gate and its twins
+	$(GO) test -race -short ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-unit: ## fast unit tests only (no containers)
+	$(GO) test -short ./...
+
+perf: ## run the gate against thresholds/slo.yaml (reports in $$PERF_REPORT_DIR)
+	PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 20m -v -run '^TestGate$$' ./perftest
+
+bench: ## benchmarks: service handlers and throughput, load generator vs vegeta
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./service/... ./perftest/internal/load/
+
+lint: ## gofmt, go vet and actionlint
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	actionlint
+
+images: ## build the service and Prometheus images, tagged :local for compose
+	$(GO) run ./perftest/cmd/perfgate images
+
+up: images ## start the compose stack with Grafana (127.0.0.1:3000)
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d
+
+down: ## stop the compose stack and remove its volume
+	$(COMPOSE) -f $(COMPOSE_FILE) down -v
+
+clean: ## remove build output and leftovers of crashed gate runs
+	rm -rf bin
+	$(GO) run ./perftest/cmd/perfgate sweep

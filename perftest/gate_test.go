@@ -1,0 +1,139 @@
+package perftest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/gate"
+	"github.com/perfgate/perfgate/perftest/internal/report"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+var (
+	thresholdsFlag = flag.String("perf.thresholds", "", "SLO spec to enforce (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
+	reportFlag     = flag.String("perf.report", "", "directory for report.json, report.md and junit.xml (default $PERF_REPORT_DIR, else a temp dir)")
+	argsFlag       = flag.String("perf.service-args", "", "extra flags for every replica, e.g. -fault-latency=50ms (default $PERF_SERVICE_ARGS)")
+)
+
+// TestGate is the gate: it fails with one error per breached SLO.
+func TestGate(t *testing.T) {
+	spec := loadSpec(t, setting(*thresholdsFlag, "PERF_THRESHOLDS", filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile)))
+	requireDocker(t)
+
+	run := runGate(t, gate.Options{Spec: spec, ServiceArgs: strings.Fields(setting(*argsFlag, "PERF_SERVICE_ARGS", ""))})
+
+	dir := setting(*reportFlag, "PERF_REPORT_DIR", "")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	paths, err := report.WriteDir(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Console(run)(os.Stdout); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("reports: %s\n", strings.Join(paths, ", "))
+
+	for _, c := range run.Result.Checks {
+		if !c.OK() {
+			t.Errorf("SLO %s: %s", subject(c), c.Why)
+		}
+	}
+	if run.Result.Verdict == verdict.Inconclusive {
+		t.Errorf("inconclusive: %s", run.Result.Reason)
+	}
+	if run.Result.Verdict != verdict.Pass && !t.Failed() {
+		t.Errorf("verdict %s: %s", run.Result.Verdict, run.Result.Reason)
+	}
+}
+
+// runGate runs the gate with Ctrl-C turned into a clean teardown, and checks
+// that the run left no container, network or volume behind.
+func runGate(t *testing.T, o gate.Options) report.Run {
+	t.Helper()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+
+	o.ModuleRoot = moduleRoot(t)
+	o.Progress = os.Stdout
+	o.Log = os.Stdout
+	var runID string
+	o.Started = func(s *stack.Stack) { runID = s.RunID }
+	run, err := gate.Run(ctx, o)
+	if runID != "" {
+		n, lerr := stack.Leftovers(context.WithoutCancel(ctx), runID)
+		if lerr != nil || n != 0 {
+			t.Errorf("run %s left %d containers, networks or volumes behind (%v)", runID, n, lerr)
+		}
+	}
+	if err != nil {
+		t.Fatalf("the gate could not run: %v", err)
+	}
+	return run
+}
+
+func loadSpec(t *testing.T, path string) *thresholds.Spec {
+	t.Helper()
+	spec, err := thresholds.ParseFile(path)
+	if err != nil {
+		t.Fatalf("thresholds: %v", err) // before any container starts
+	}
+	return spec
+}
+
+// requireDocker skips without a Docker engine, unless PERF_REQUIRE_DOCKER is
+// set (CI), where a missing engine is a failure; -short skips always.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the gate starts containers: skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := stack.Ping(ctx); err != nil {
+		if os.Getenv("PERF_REQUIRE_DOCKER") != "" {
+			t.Fatalf("PERF_REQUIRE_DOCKER is set and %v", err)
+		}
+		t.Skipf("%v (set PERF_REQUIRE_DOCKER=1 to fail instead)", err)
+	}
+}
+
+func setting(flagValue, env, def string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("finding the module root with go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+func subject(c verdict.Check) string {
+	if c.Instance != "" {
+		return c.Name + "[" + c.Instance + "]"
+	}
+	return c.Name
+}

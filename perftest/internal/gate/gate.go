@@ -1,0 +1,277 @@
+// Package gate runs one pass of the regression gate: images, stack, ramped
+// load, PromQL over the measured window, verdict and report data.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/load"
+	"github.com/perfgate/perfgate/perftest/internal/promq"
+	"github.com/perfgate/perfgate/perftest/internal/report"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// Options configure one run.
+type Options struct {
+	Spec        *thresholds.Spec
+	ModuleRoot  string   // where go.mod and service/ live
+	ServiceArgs []string // extra flags for every replica, e.g. fault injection
+	Replicas    int      // default 2
+	Seed        uint64
+	Progress    io.Writer // the per-second load line; nil is silent
+	Log         io.Writer // phase and container lines; nil is silent
+	// During, when set, runs in its own goroutine once load is half done: a
+	// hook for fault tests (stop a replica, stop Prometheus).
+	During func(ctx context.Context, s *stack.Stack)
+	// Started, when set, learns the run's stack as soon as it exists, so a
+	// caller can look for its leftovers afterwards.
+	Started func(s *stack.Stack)
+}
+
+// settle is how long after the last request the gate waits so Prometheus has
+// scraped the final counters (two scrape intervals and a margin).
+const settle = 2500 * time.Millisecond
+
+// Run performs the whole gate and returns what the reports need. An error
+// means the gate could not run at all (no Docker, a failed build); a breached
+// SLO is not an error but a failing verdict in the returned run.
+func Run(ctx context.Context, o Options) (run report.Run, err error) {
+	if o.Spec == nil {
+		return run, errors.New("gate: no thresholds spec")
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 2
+	}
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	run = report.Run{
+		Title:       fmt.Sprintf("perfgate: tasksvc ×%d", o.Replicas),
+		Started:     time.Now(),
+		ServiceArgs: o.ServiceArgs,
+	}
+	phase := func(name string, start time.Time) {
+		d := time.Since(start)
+		run.Phases = append(run.Phases, report.Phase{Name: name, Duration: d})
+		fmt.Fprintf(logw, "phase %-9s %6.1fs\n", name, d.Seconds())
+	}
+
+	t := time.Now()
+	svc, err := stack.BuildServiceImage(ctx, o.ModuleRoot, io.Discard)
+	if err != nil {
+		return run, err
+	}
+	phase("build", t)
+	run.Service = svc.Tag
+
+	t = time.Now()
+	prom, err := stack.PrometheusImage(ctx, logw)
+	if err != nil {
+		return run, err
+	}
+	phase("images", t)
+
+	t = time.Now()
+	if n, err := stack.Sweep(ctx); err != nil {
+		fmt.Fprintf(logw, "sweeping leftovers of earlier runs: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(logw, "removed %d leftovers of earlier runs\n", n)
+	}
+	st, err := stack.Start(ctx, stack.Config{
+		ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
+		Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw,
+	})
+	if o.Started != nil {
+		o.Started(st)
+	}
+	defer func() {
+		// Teardown must happen even when ctx was cancelled (Ctrl-C, a timeout).
+		t := time.Now()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if cerr := st.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("teardown: %w", cerr))
+		}
+		phase("teardown", t)
+		run.Finished = time.Now()
+	}()
+	if err != nil {
+		return run, err
+	}
+	phase("stack", t)
+
+	pc, err := promq.New(st.PrometheusURL)
+	if err != nil {
+		return run, err
+	}
+	t = time.Now()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = pc.WaitForTargets(wctx, o.Replicas, 250*time.Millisecond)
+	cancel()
+	if err != nil {
+		return run, fmt.Errorf("%w\n%s", err, st.Logs(ctx, 10))
+	}
+	phase("wait", t)
+	run.Prometheus = prom.Source
+	if v, err := pc.Version(ctx); err == nil {
+		run.Prometheus = fmt.Sprintf("Prometheus %s: %s", v, prom.Source)
+	}
+
+	t = time.Now()
+	res, err := applyLoad(ctx, o, st)
+	if err != nil {
+		return run, err
+	}
+	phase("load", t)
+
+	t = time.Now()
+	select { // let the last scrape land before the window is read
+	case <-ctx.Done():
+		return run, ctx.Err()
+	case <-time.After(settle):
+	}
+	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
+	obs := observe(ctx, pc, o.Spec.SLOs, run.WindowFrom, run.WindowTo)
+	cpu, cpuErr := pc.RangeQuery(ctx, `sum(rate(tasksvc_process_cpu_seconds_total{job="tasksvc"}[3s]))`, res.Start, res.End, time.Second)
+	if cpuErr != nil {
+		fmt.Fprintf(logw, "CPU timeline: %v\n", cpuErr)
+	}
+	phase("query", t)
+
+	names := make([]string, len(st.Replicas))
+	for i, r := range st.Replicas {
+		names[i] = r.Name
+	}
+	run.Result = verdict.Evaluate(Objectives(o.Spec.SLOs, names), obs, verdict.Load{
+		TargetRate: res.TargetRate, AchievedRate: res.AchievedRate,
+		MaxLag: o.Spec.Load.MaxLag, Sent: res.Sent, Dropped: res.Dropped,
+	})
+	run.Client = clientStats(res)
+	run.Timeline = timeline(res, cpu)
+	return run, nil
+}
+
+func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, error) {
+	l := o.Spec.Load
+	cfg := load.Config{
+		Balance:     load.LeastInFlight,
+		WarmUp:      l.WarmUp,
+		Mix:         load.Mix{List: l.Mix.List, Get: l.Mix.Get, Create: l.Mix.Create, Update: l.Mix.Update, Delete: l.Mix.Delete},
+		MaxInFlight: l.MaxInFlight,
+		Timeout:     l.Timeout,
+		Seed:        o.Seed,
+		Progress:    o.Progress,
+	}
+	for _, s := range l.Stages {
+		cfg.Stages = append(cfg.Stages, load.Stage{Duration: s.Duration, Target: s.Target})
+	}
+	for _, r := range st.Replicas {
+		cfg.Targets = append(cfg.Targets, r.URL)
+	}
+	if o.During != nil {
+		hookCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-hookCtx.Done():
+			case <-time.After(l.Duration() / 2):
+				o.During(hookCtx, st)
+			}
+		}()
+	}
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return res, nil
+}
+
+// observe runs every SLO's query at the end of the window.
+func observe(ctx context.Context, pc *promq.Client, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
+	window := to.Sub(from)
+	obs := make([]verdict.Observation, 0, len(slos))
+	for _, s := range slos {
+		q := promq.Query(s, window)
+		o := verdict.Observation{Objective: s.Name, Query: q}
+		samples, err := pc.Instant(ctx, q, to)
+		if err != nil {
+			o.Err = err.Error()
+		}
+		for _, x := range samples {
+			o.Samples = append(o.Samples, verdict.Sample{Instance: x.Instance, Value: x.Value})
+		}
+		obs = append(obs, o)
+	}
+	return obs
+}
+
+// Objectives converts the spec's SLOs into what the pure verdict evaluates;
+// a per-instance SLO expects a value from every one of instances.
+func Objectives(slos []thresholds.SLO, instances []string) []verdict.Objective {
+	objs := make([]verdict.Objective, 0, len(slos))
+	for _, s := range slos {
+		desc := s.Description
+		if s.Metric == thresholds.Latency && desc == "" {
+			desc = "p" + strconv.FormatFloat(s.Quantile*100, 'g', -1, 64) + " latency"
+		}
+		obj := verdict.Objective{
+			Name: s.Name, Description: desc, Metric: string(s.Metric),
+			PerInstance: s.Scope == thresholds.PerInstance,
+			Max:         s.Max, Min: s.Min, Unit: verdict.Unit(s.Unit),
+		}
+		if obj.PerInstance {
+			obj.Instances = instances
+		}
+		objs = append(objs, obj)
+	}
+	return objs
+}
+
+func clientStats(r *load.Result) report.ClientStats {
+	c := report.ClientStats{
+		Sent: r.Sent, Errors: r.Errors, Dropped: r.Dropped,
+		TargetRate: r.TargetRate, AchievedRate: r.AchievedRate,
+		P50: r.Quantile(0.50), P95: r.Quantile(0.95), P99: r.Quantile(0.99),
+		ByStatus: r.ByStatus,
+	}
+	if r.Latency != nil {
+		c.Max = time.Duration(r.Latency.Max()) * time.Microsecond
+	}
+	for code, n := range r.ByStatus {
+		if len(code) == 3 && code[0] == '2' {
+			c.OK += n
+		}
+	}
+	return c
+}
+
+// timeline joins the generator's seconds with the server CPU Prometheus saw.
+func timeline(r *load.Result, cpu []promq.Point) []report.Point {
+	sort.Slice(cpu, func(i, j int) bool { return cpu[i].T.Before(cpu[j].T) })
+	out := make([]report.Point, 0, len(r.Timeline))
+	for _, s := range r.Timeline {
+		p := report.Point{
+			T: float64(s.T), TargetRate: s.TargetRate, Rate: s.Rate,
+			P95: float64(s.P95) / float64(time.Millisecond), Errors: s.Errors, CPU: math.NaN(),
+		}
+		at := r.Start.Add(time.Duration(s.T) * time.Second)
+		for _, c := range cpu { // nearest sample within a second
+			if d := c.T.Sub(at); d > -time.Second && d < time.Second {
+				p.CPU = c.Value
+				break
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package promq
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
+	cases := []struct {
+		name string
+		slo  thresholds.SLO
+		want string
+	}{
+		{"aggregate error rate keeps a zero when no 5xx series exists",
+			thresholds.SLO{Metric: thresholds.ErrorRate},
+			`(sum (rate(tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz",code=~"5.."}[25s])) or sum (rate(tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"}[25s])) * 0) / sum (rate(tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"}[25s]))`},
+		{"per-instance latency keeps the instance label",
+			thresholds.SLO{Metric: thresholds.Latency, Quantile: 0.99, Scope: thresholds.PerInstance},
+			`histogram_quantile(0.99, sum by (le, instance) (rate(tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!~"/metrics|/healthz|/readyz"}[25s])))`},
+		{"a route narrows the selector",
+			thresholds.SLO{Metric: thresholds.Throughput, Route: "/tasks/{id}"},
+			`sum (rate(tasksvc_http_requests_total{job="tasksvc",route="/tasks/{id}"}[25s]))`},
+		{"cpu is the rate of process CPU seconds",
+			thresholds.SLO{Metric: thresholds.CPU, Scope: thresholds.PerInstance},
+			`sum by (instance) (rate(tasksvc_process_cpu_seconds_total{job="tasksvc"}[25s]))`},
+		{"memory is the peak resident set over the window",
+			thresholds.SLO{Metric: thresholds.Memory, Scope: thresholds.PerInstance},
+			`sum by (instance) (max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc"}[25s]))`},
+		{"custom queries get the window substituted",
+			thresholds.SLO{Metric: thresholds.Custom, Query: `sum(increase(tasksvc_http_requests_total[$window]))`},
+			`sum(increase(tasksvc_http_requests_total[25s]))`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			q := Query(tc.slo, 25*time.Second)
+			assert.Equal(t, tc.want, q)
+			_, err := parser.NewParser(parser.Options{}).ParseExpr(q)
+			assert.NoError(t, err)
+		})
+	}
+}
+
+func TestRangeRoundsToWholeSeconds(t *testing.T) {
+	assert.Equal(t, "1s", Range(200*time.Millisecond))
+	assert.Equal(t, "25s", Range(24600*time.Millisecond))
+}
+
+// fakePrometheus answers /api/v1/query with body for every request.
+func fakePrometheus(t *testing.T, body string) *Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(body, `"status":"error"`) {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL)
+	require.NoError(t, err)
+	return c
+}
+
+func TestInstantReturnsOneSamplePerInstanceSorted(t *testing.T) {
+	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[
+		{"metric":{"instance":"replica-2"},"value":[1700000000,"0.25"]},
+		{"metric":{"instance":"replica-1"},"value":[1700000000,"0.5"]}]}}`)
+	got, err := c.Instant(context.Background(), "up", time.Now())
+	require.NoError(t, err)
+	assert.Equal(t, []Sample{{"replica-1", 0.5}, {"replica-2", 0.25}}, got)
+}
+
+func TestInstantReturnsNoSamplesForAnEmptyVector(t *testing.T) {
+	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+	got, err := c.Instant(context.Background(), "up", time.Now())
+	require.NoError(t, err)
+	assert.Empty(t, got, "an empty result must reach the verdict as no data")
+}
+
+func TestInstantReportsQueryErrors(t *testing.T) {
+	c := fakePrometheus(t, `{"status":"error","errorType":"bad_data","error":"parse error: unexpected end of input"}`)
+	_, err := c.Instant(context.Background(), "sum(", time.Now())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unexpected end of input")
+}
+
+func TestWaitForTargetsGivesUpWithTheLastCount(t *testing.T) {
+	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"1"]}]}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := c.WaitForTargets(ctx, 2, 50*time.Millisecond)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "1 of 2 targets up")
+}
+
+func TestWaitForTargetsReturnsWhenAllAreUp(t *testing.T) {
+	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"2"]}]}}`)
+	require.NoError(t, c.WaitForTargets(context.Background(), 2, 10*time.Millisecond))
+}

@@ -1,0 +1,51 @@
+package perftest
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/perfgate/perfgate/perftest/internal/gate"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// TestGateCatchesRegressions is TestGate's twin: replicas with an injected
+// regression must fail the committed SLOs, on the SLOs the regression touches.
+// It runs the committed thresholds with the short load of quick.good.yaml.
+func TestGateCatchesRegressions(t *testing.T) {
+	root := moduleRoot(t)
+	spec := loadSpec(t, filepath.Join(root, "thresholds", thresholds.DefaultFile))
+	quick := loadSpec(t, filepath.Join(root, "thresholds", "testdata", "quick.good.yaml"))
+	spec.Load = quick.Load
+	requireDocker(t)
+
+	cases := []struct {
+		name      string
+		args      []string
+		mustBreak []string // SLO names that must fail
+	}{
+		{"added latency breaks the latency SLOs", []string{"-fault-latency=80ms"}, []string{"p95_latency"}},
+		{"a share of 500s breaks the error rate", []string{"-fault-error-ratio=0.05"}, []string{"error_rate"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			run := runGate(t, gate.Options{Spec: spec, ServiceArgs: tc.args})
+			if run.Result.Verdict != verdict.Fail {
+				t.Fatalf("verdict %q with %v, want fail: %s", run.Result.Verdict, tc.args, run.Result.Reason)
+			}
+			var failed []string
+			for _, c := range run.Result.Checks {
+				if c.Status == verdict.StatusFail {
+					failed = append(failed, c.Name)
+				}
+				t.Logf("%-28s %-10s %-8s %s", c.Name, c.Instance, c.Status, c.Why)
+			}
+			for _, name := range tc.mustBreak {
+				if !slices.Contains(failed, name) {
+					t.Errorf("SLO %s did not fail with %v; failed: %v", name, tc.args, failed)
+				}
+			}
+		})
+	}
+}
