@@ -1,0 +1,476 @@
+package thresholds
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxFileSize bounds the input: a spec is a page of YAML, not a data file.
+const maxFileSize = 1 << 20
+
+// fieldsOf lists the fields the loader accepts at each level; schema.json must name the same.
+var fieldsOf = map[string][]string{
+	"spec":  {"version", "load", "slos"},
+	"load":  {"warmup", "stages", "mix", "max_in_flight", "timeout", "max_lag"},
+	"stage": {"duration", "target"},
+	"mix":   {"list", "get", "create", "update", "delete"},
+	"slo":   {"name", "description", "metric", "quantile", "route", "scope", "query", "unit", "max", "min"},
+}
+
+// srcPos is where a field's value was written.
+type srcPos struct {
+	line, col int
+	raw       string // the scalar as written, quoted back in messages
+	scalar    bool
+}
+
+// ParseFile reads and parses the spec at path.
+func ParseFile(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read SLO spec: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a spec. filename is used in messages only.
+// On failure the error is an Errors holding every problem found.
+func Parse(filename string, data []byte) (*Spec, error) {
+	d := &decoder{file: filename, src: map[string]srcPos{}, bad: map[string]bool{}}
+	root := d.document(data)
+	if root == nil {
+		return nil, d.errs
+	}
+	s := &Spec{File: filename, src: d.src}
+	d.spec(root, s)
+	v := &validator{spec: s, bad: d.bad}
+	v.run()
+	if errs := append(d.errs, v.errs...); len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
+	return s, nil
+}
+
+func sortErrors(errs Errors) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		if errs[i].Line != errs[j].Line {
+			return errs[i].Line < errs[j].Line
+		}
+		return errs[i].Col < errs[j].Col
+	})
+}
+
+// decoder walks the YAML tree strictly, turning human units into base units and
+// recording where each field was written. Range checks are left to the validator.
+type decoder struct {
+	file string
+	errs Errors
+	src  map[string]srcPos
+	bad  map[string]bool // fields that failed to decode: the validator stays silent on them
+}
+
+func (d *decoder) failAt(line, col int, path, format string, args ...any) {
+	d.errs = append(d.errs, Error{File: d.file, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.bad[path] = true
+	d.failAt(n.Line, n.Column, path, format, args...)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// document parses data into the root node, or records why it cannot.
+func (d *decoder) document(data []byte) (root *yaml.Node) {
+	if len(data) > maxFileSize {
+		d.failAt(0, 0, "", "is %d bytes; a spec is at most %d", len(data), maxFileSize)
+		return nil
+	}
+	// yaml.v3 is not known to panic on any input, but a spec must never take the gate down.
+	defer func() {
+		if r := recover(); r != nil {
+			d.failAt(0, 0, "", "invalid YAML: %v", r)
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.failAt(1, 1, "", "is empty: write version, load and slos")
+		} else {
+			d.syntax(data, err)
+		}
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		d.failAt(1, 1, "", "is empty: write version, load and slos")
+		return nil
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.syntax(data, err)
+		return nil
+	default:
+		d.failAt(next.Line, next.Column, "", "holds a second YAML document: keep the whole spec in one")
+		return nil
+	}
+	return doc.Content[0]
+}
+
+func (d *decoder) syntax(data []byte, err error) {
+	line, problem := splitYAMLError(err)
+	if l := faultLine(data, problem); l > 0 {
+		line = l
+	}
+	d.failAt(line, 0, "", "invalid YAML: %s", problem)
+}
+
+// splitYAMLError parses yaml.v3's "yaml: line N: problem".
+func splitYAMLError(err error) (line int, problem string) {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		return line, m[2]
+	}
+	return 0, strings.TrimPrefix(msg, "yaml: ")
+}
+
+// maxSearchLines bounds faultLine's quadratic search; specs are a page long.
+const maxSearchLines = 500
+
+// faultLine finds the first line at which the document stops parsing with the same
+// problem. yaml.v3 reports the line where the enclosing block starts, counted from 0
+// for some errors, which can be well before the fault; 0 if no line is found.
+func faultLine(data []byte, problem string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > maxSearchLines {
+		return 0
+	}
+	var prefix []byte
+	for k, l := range lines {
+		prefix = append(prefix, l...)
+		if err := decodeAll(prefix); err != nil {
+			if _, p := splitYAMLError(err); p == problem {
+				return k + 1
+			}
+		}
+	}
+	return 0
+}
+
+// decodeAll parses every document in data, for faultLine.
+func decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// describe names a node's kind for "got ..." messages.
+func describe(n *yaml.Node) string {
+	switch {
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.Kind == yaml.AliasNode:
+		return "an alias"
+	case n.Tag == "!!null":
+		return "an empty value"
+	}
+	return strconv.Quote(n.Value)
+}
+
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+// fields checks that n is a mapping of known fields, each written once, and returns
+// the values by name. It returns nil, having said why, when n is not a mapping.
+func (d *decoder) fields(n *yaml.Node, path, level, want string) map[string]*yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "must be %s, got %s", want, describe(n))
+		return nil
+	}
+	d.src[path] = srcPos{line: n.Line, col: n.Column}
+	known := fieldsOf[level]
+	out := make(map[string]*yaml.Node, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			d.failAt(k.Line, k.Column, path, "field names must be plain words, got %s", describe(k))
+			continue
+		case k.Tag == "!!merge":
+			// The merged fields are unknown, so say nothing else about this mapping.
+			d.fail(k, path, "merge keys (<<) are not supported: write the fields out")
+			continue
+		case !slices.Contains(known, k.Value):
+			d.failAt(k.Line, k.Column, path, "unknown field %q", k.Value)
+			continue
+		}
+		if first, dup := out[k.Value]; dup {
+			d.failAt(k.Line, k.Column, path, "duplicate field %q (first at line %d)", k.Value, first.Line)
+			continue
+		}
+		p := join(path, k.Value)
+		if v.Kind == yaml.AliasNode {
+			d.fail(v, p, "aliases (*%s) are not supported: write the value out", v.Value)
+			continue
+		}
+		out[k.Value] = v
+		d.src[p] = srcPos{line: v.Line, col: v.Column, raw: v.Value, scalar: v.Kind == yaml.ScalarNode}
+	}
+	return out
+}
+
+// list checks that n is a sequence and returns its items, refusing aliases.
+func (d *decoder) list(n *yaml.Node, path, want string) []*yaml.Node {
+	if n.Kind != yaml.SequenceNode {
+		d.fail(n, path, "must be %s, got %s", want, describe(n))
+		return nil
+	}
+	items := make([]*yaml.Node, len(n.Content))
+	for i, item := range n.Content {
+		if item.Kind == yaml.AliasNode {
+			d.fail(item, fmt.Sprintf("%s[%d]", path, i), "aliases (*%s) are not supported: write the value out", item.Value)
+			continue
+		}
+		items[i] = item
+	}
+	return items
+}
+
+// text returns a scalar's value, "" for an empty one, reporting anything else.
+func (d *decoder) text(n *yaml.Node, path, want string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "%s, got %s", want, describe(n))
+		return "", false
+	}
+	if n.Tag == "!!null" {
+		return "", true
+	}
+	return n.Value, true
+}
+
+func (d *decoder) str(n *yaml.Node, path string) string {
+	s, _ := d.text(n, path, "must be a string")
+	return s
+}
+
+func (d *decoder) int(n *yaml.Node, path string) int {
+	s, ok := d.text(n, path, "must be a whole number")
+	if !ok {
+		return 0
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil {
+		d.fail(n, path, "must be a whole number, got %q", s)
+	}
+	return i
+}
+
+func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
+	s, ok := d.text(n, path, "expected a duration like 5s")
+	if !ok {
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.fail(n, path, "invalid duration %q: use a unit like 500ms, 5s or 1m", s)
+	}
+	return v
+}
+
+// value reads a scalar in unit u; want says what a valid one looks like.
+func (d *decoder) value(n *yaml.Node, path string, u Unit, plain bool, want string) float64 {
+	s, ok := d.text(n, path, want)
+	if !ok {
+		return 0
+	}
+	x, err := parseValue(u, s, plain)
+	switch {
+	case errors.Is(err, errNotFinite):
+		d.fail(n, path, "must be a finite number, got %q", s)
+	case err != nil:
+		d.fail(n, path, "%s, got %q", want, s)
+	}
+	return x
+}
+
+func (d *decoder) spec(n *yaml.Node, s *Spec) {
+	f := d.fields(n, "", "spec", "a mapping with version, load and slos")
+	if f == nil {
+		return
+	}
+	if v := f["version"]; v != nil {
+		s.Version = d.int(v, "version")
+	}
+	s.Load = DefaultLoad
+	if v := f["load"]; v != nil {
+		d.load(v, &s.Load)
+	}
+	if v := f["slos"]; v != nil {
+		for i, item := range d.list(v, "slos", "a list of SLOs") {
+			s.SLOs = append(s.SLOs, d.slo(item, fmt.Sprintf("slos[%d]", i)))
+		}
+	}
+}
+
+func (d *decoder) load(n *yaml.Node, l *Load) {
+	f := d.fields(n, "load", "load", "a mapping of warmup, stages, mix, max_in_flight, timeout and max_lag")
+	if v := f["warmup"]; v != nil {
+		l.WarmUp = d.duration(v, "load.warmup")
+	}
+	if v := f["stages"]; v != nil {
+		for i, item := range d.list(v, "load.stages", "a list of stages like {duration: 10s, target: 50/s}") {
+			l.Stages = append(l.Stages, d.stage(item, fmt.Sprintf("load.stages[%d]", i)))
+		}
+	}
+	if v := f["mix"]; v != nil {
+		l.Mix = d.mix(v)
+	}
+	if v := f["max_in_flight"]; v != nil {
+		l.MaxInFlight = d.int(v, "load.max_in_flight")
+	}
+	if v := f["timeout"]; v != nil {
+		l.Timeout = d.duration(v, "load.timeout")
+	}
+	if v := f["max_lag"]; v != nil {
+		l.MaxLag = d.value(v, "load.max_lag", Ratio, false, "expected a percentage like 5%")
+	}
+}
+
+func (d *decoder) stage(n *yaml.Node, path string) Stage {
+	var s Stage
+	if n == nil { // an alias, already reported
+		return s
+	}
+	f := d.fields(n, path, "stage", "a mapping like {duration: 10s, target: 50/s}")
+	if v := f["duration"]; v != nil {
+		s.Duration = d.duration(v, path+".duration")
+	}
+	if v := f["target"]; v != nil {
+		s.Target = d.value(v, path+".target", PerSecond, true, "expected a rate like 50/s")
+	}
+	return s
+}
+
+func (d *decoder) mix(n *yaml.Node) Mix {
+	var m Mix
+	f := d.fields(n, "load.mix", "mix", "a mapping of weights like {get: 3, create: 1}")
+	for _, w := range []struct {
+		name string
+		dst  *int
+	}{{"list", &m.List}, {"get", &m.Get}, {"create", &m.Create}, {"update", &m.Update}, {"delete", &m.Delete}} {
+		if v := f[w.name]; v != nil {
+			*w.dst = d.int(v, "load.mix."+w.name)
+		}
+	}
+	return m
+}
+
+// limitFormat says how a limit is written for each metric; plain numbers are
+// accepted only where they cannot be misread.
+func limitFormat(m Metric, u Unit) (want string, plain bool) {
+	switch m {
+	case ErrorRate:
+		return "expected a percentage like 1%", false
+	case Latency:
+		return "expected a duration like 250ms", false
+	case Throughput:
+		return "expected a rate like 80/s", true
+	case CPU:
+		return "expected a percentage of one core like 70%", false
+	case Memory:
+		return "expected a size like 96MiB", false
+	}
+	switch u {
+	case Seconds:
+		return "expected a duration like 250ms, or seconds as a plain number", true
+	case Ratio:
+		return "expected a percentage like 5%, or a plain ratio like 0.05", true
+	case Bytes:
+		return "expected a size like 96MiB, or bytes as a plain number", true
+	case PerSecond:
+		return "expected a rate like 80/s", true
+	}
+	return "expected a plain number", true
+}
+
+func (d *decoder) slo(n *yaml.Node, path string) SLO {
+	var s SLO
+	if n == nil { // an alias, already reported
+		return s
+	}
+	s.Line, s.Col = n.Line, n.Column
+	f := d.fields(n, path, "slo", "a mapping with name, metric and max or min")
+	if f == nil {
+		return s
+	}
+	for _, t := range []struct {
+		name string
+		dst  *string
+	}{{"name", &s.Name}, {"description", &s.Description}, {"route", &s.Route}, {"query", &s.Query}} {
+		if v := f[t.name]; v != nil {
+			*t.dst = d.str(v, path+"."+t.name)
+		}
+	}
+	s.Scope = Aggregate
+	if v := f["scope"]; v != nil {
+		s.Scope = Scope(d.str(v, path+".scope"))
+	}
+	if v := f["metric"]; v != nil {
+		s.Metric = Metric(d.str(v, path+".metric"))
+	}
+	s.Unit = s.Metric.Unit()
+	if v := f["unit"]; v != nil {
+		u := Unit(d.str(v, path+".unit"))
+		if s.Metric == Custom {
+			s.Unit = u
+		}
+	}
+	if v := f["quantile"]; v != nil {
+		s.Quantile = d.value(v, path+".quantile", None, true, "expected a number like 0.95")
+	}
+	// Limits can be read only once the unit is known; when it is not, the metric or
+	// unit field already carries the error.
+	if s.Unit == "" || !slices.Contains(units, s.Unit) {
+		d.bad[path+".max"], d.bad[path+".min"] = true, true
+		return s
+	}
+	want, plain := limitFormat(s.Metric, s.Unit)
+	if v := f["max"]; v != nil {
+		x := d.value(v, path+".max", s.Unit, plain, want)
+		s.Max = &x
+	}
+	if v := f["min"]; v != nil {
+		x := d.value(v, path+".min", s.Unit, plain, want)
+		s.Min = &x
+	}
+	return s
+}

@@ -1,0 +1,423 @@
+package thresholds
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.err from the current messages")
+
+func ptr(x float64) *float64 { return &x }
+
+func goodFiles(t testing.TB) []string {
+	files, err := filepath.Glob("testdata/*.good.yaml")
+	require.NoError(t, err)
+	return append([]string{DefaultFile}, files...)
+}
+
+func TestEveryCommittedSpecIsValid(t *testing.T) {
+	files := goodFiles(t)
+	require.GreaterOrEqual(t, len(files), 4)
+	for _, file := range files {
+		t.Run(file, func(t *testing.T) {
+			s, err := ParseFile(file)
+			require.NoError(t, err)
+			require.NoError(t, s.Validate())
+			assert.Equal(t, file, s.File)
+			assert.NotEmpty(t, s.SLOs)
+		})
+	}
+}
+
+func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
+	s, err := ParseFile(DefaultFile)
+	require.NoError(t, err)
+
+	l := s.Load
+	assert.Equal(t, 5*time.Second, l.WarmUp)
+	assert.Equal(t, []Stage{{5 * time.Second, 40}, {20 * time.Second, 120}, {5 * time.Second, 120}}, l.Stages)
+	assert.Equal(t, 30*time.Second, l.Duration())
+	assert.Equal(t, 25*time.Second, l.Window())
+	// The comment in slo.yaml promises 2,200 requests in the window, 88/s on average.
+	assert.InDelta(t, 2200, l.Requests(l.WarmUp, l.Duration()), 1e-9)
+	assert.Equal(t, Mix{List: 20, Get: 40, Create: 20, Update: 10, Delete: 10}, l.Mix)
+	assert.Equal(t, 128, l.MaxInFlight)
+	assert.Equal(t, 2*time.Second, l.Timeout)
+	assert.InDelta(t, 0.05, l.MaxLag, 1e-12)
+
+	type row struct {
+		name     string
+		metric   Metric
+		scope    Scope
+		unit     Unit
+		quantile float64
+		max, min *float64
+	}
+	var got []row
+	for _, o := range s.SLOs {
+		got = append(got, row{o.Name, o.Metric, o.Scope, o.Unit, o.Quantile, o.Max, o.Min})
+	}
+	assert.Equal(t, []row{
+		{"error_rate", ErrorRate, Aggregate, Ratio, 0, ptr(0.01), nil},
+		{"p95_latency", Latency, Aggregate, Seconds, 0.95, ptr(0.05), nil},
+		{"p99_latency_per_replica", Latency, PerInstance, Seconds, 0.99, ptr(0.15), nil},
+		{"cpu_per_replica", CPU, PerInstance, Ratio, 0, ptr(0.7), nil},
+		{"memory_per_replica", Memory, PerInstance, Bytes, 0, ptr(96 << 20), nil},
+		{"throughput", Throughput, Aggregate, PerSecond, 0, nil, ptr(75)},
+		{"list_p95", Custom, Aggregate, Seconds, 0, ptr(0.05), nil},
+	}, got)
+	assert.Contains(t, s.SLOs[6].Query, "[$window]")
+}
+
+func TestQuickProfileIsShort(t *testing.T) {
+	s, err := ParseFile("testdata/quick.good.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Second, s.Load.WarmUp)
+	assert.Equal(t, 12*time.Second, s.Load.Duration())
+	assert.Equal(t, 9*time.Second, s.Load.Window())
+	assert.InDelta(t, 450, s.Load.Requests(s.Load.WarmUp, s.Load.Duration()), 1e-9)
+	// The self-tests need one SLO of every metric to prove each check can fail.
+	seen := map[Metric]bool{}
+	for _, o := range s.SLOs {
+		seen[o.Metric] = true
+	}
+	assert.Len(t, seen, len(metrics))
+}
+
+func TestMinimalSpecTakesTheDefaults(t *testing.T) {
+	s, err := ParseFile("testdata/minimal.good.yaml")
+	require.NoError(t, err)
+	want := DefaultLoad
+	want.Stages = []Stage{{10 * time.Second, 20}}
+	assert.Equal(t, want, s.Load)
+	require.Len(t, s.SLOs, 1)
+	assert.Equal(t, SLO{Name: "errors", Metric: ErrorRate, Scope: Aggregate, Max: ptr(0), Unit: Ratio, Line: 7, Col: 5}, s.SLOs[0])
+}
+
+func TestEveryUnitSpellingDecodes(t *testing.T) {
+	s, err := ParseFile("testdata/units.good.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, Load{
+		WarmUp: 1500 * time.Millisecond,
+		Stages: []Stage{
+			{time.Minute, 0.5},
+			{2500 * time.Millisecond, 10},
+			{90 * time.Second, 25},
+		},
+		Mix:         Mix{Get: 1},
+		MaxInFlight: 1,
+		Timeout:     250 * time.Millisecond,
+		MaxLag:      0.005,
+	}, s.Load)
+
+	type row struct {
+		name     string
+		unit     Unit
+		scope    Scope
+		route    string
+		quantile float64
+		max, min *float64
+		line     int
+	}
+	var got []row
+	for _, o := range s.SLOs {
+		got = append(got, row{o.Name, o.Unit, o.Scope, o.Route, o.Quantile, o.Max, o.Min, o.Line})
+	}
+	assert.Equal(t, []row{
+		{"flow_style", Seconds, Aggregate, "", 0.5, ptr(800e-6), nil, 15},
+		{"micro_sign", Seconds, Aggregate, "/tasks/{id}", 0.999, ptr(1.5), ptr(1e-6), 16},
+		{"error_floor", Ratio, Aggregate, "/tasks", 0, ptr(1), ptr(0.005), 22},
+		{"decimal_memory", Bytes, Aggregate, "", 0, ptr(100e6), nil, 28},
+		{"binary_memory", Bytes, PerInstance, "", 0, ptr(1.5 * (1 << 30)), ptr(1024), 31},
+		{"cpu_cores", Ratio, Aggregate, "", 0, ptr(1.5), nil, 36},
+		{"route_throughput", PerSecond, Aggregate, "/tasks", 0, ptr(30), ptr(1), 39},
+		{"custom_seconds", Seconds, Aggregate, "", 0, ptr(0.01), nil, 44},
+		{"custom_ratio", Ratio, Aggregate, "", 0, ptr(0.05), nil, 49},
+		{"custom_bytes", Bytes, Aggregate, "", 0, ptr(64 << 20), nil, 56},
+		{"custom_rate", PerSecond, Aggregate, "", 0, nil, ptr(0.1), 61},
+		{"custom_signed", None, Aggregate, "", 0, ptr(10), ptr(-10), 66},
+	}, got)
+	assert.Equal(t, "sum(rate(tasksvc_http_requests_total{code=~\"4..\"}[$window]))\n  / sum(rate(tasksvc_http_requests_total[$window]))\n", s.SLOs[8].Query)
+	assert.Equal(t, "proves injected faults show up", s.SLOs[2].Description)
+}
+
+// Each bad fixture keeps its exact expected messages in a sibling .err file.
+func TestBadFixturesFailWithExactMessages(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 25)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".bad.yaml"), func(t *testing.T) {
+			errFile := strings.TrimSuffix(file, ".yaml") + ".err"
+			s, err := ParseFile(file)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			var errs Errors
+			require.ErrorAs(t, err, &errs)
+			for _, e := range errs {
+				assert.Equal(t, file, e.File)
+			}
+			if *update {
+				require.NoError(t, os.WriteFile(errFile, []byte(err.Error()+"\n"), 0o644))
+			}
+			want, rerr := os.ReadFile(errFile)
+			require.NoError(t, rerr, "every bad fixture needs its expected messages in %s", errFile)
+			assert.Equal(t, string(want), err.Error()+"\n")
+		})
+	}
+	// And no expectation is left without its fixture.
+	errFiles, err := filepath.Glob("testdata/*.bad.err")
+	require.NoError(t, err)
+	for _, ef := range errFiles {
+		_, err := os.Stat(strings.TrimSuffix(ef, ".err") + ".yaml")
+		assert.NoError(t, err)
+	}
+}
+
+// knownGood is a valid spec that the table below changes one field of at a time.
+const knownGood = `version: 1
+load:
+  warmup: 5s
+  stages:
+    - {duration: 5s, target: 40/s}
+    - {duration: 20s, target: 120/s}
+  mix: {list: 20, get: 40, create: 20, update: 10, delete: 10}
+  max_in_flight: 128
+  timeout: 2s
+  max_lag: 5%
+slos:
+  - name: error_rate
+    metric: error_rate
+    max: 1%
+  - name: p95_latency
+    metric: latency
+    quantile: 0.95
+    max: 50ms
+  - name: cpu_per_replica
+    metric: cpu
+    scope: per_instance
+    max: 70%
+  - name: memory_per_replica
+    metric: memory
+    scope: per_instance
+    max: 96MiB
+  - name: throughput
+    metric: throughput
+    min: 60/s
+  - name: list_p95
+    metric: custom
+    query: histogram_quantile(0.95, sum by (le) (rate(d_bucket[$window])))
+    unit: s
+    max: 50ms
+`
+
+func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
+	const file = "thresholds/slo.yaml"
+	tests := []struct {
+		name     string
+		old, new string
+		want     string // "" means the changed spec is valid
+	}{
+		{"the unchanged spec is valid", "", "", ""},
+		{"a negative latency limit is refused", "0.95\n    max: 50ms", "0.95\n    max: -5ms",
+			`thresholds/slo.yaml:18:10: slos[1].max: must be > 0, got "-5ms"`},
+		{"a zero latency limit is refused", "0.95\n    max: 50ms", "0.95\n    max: 0s",
+			`thresholds/slo.yaml:18:10: slos[1].max: must be > 0, got "0s"`},
+		{"a misspelt field is unknown", "max: 1%", "maxx: 1%",
+			`thresholds/slo.yaml:12:5: slos[0]: needs max, min or both` + "\n" +
+				`thresholds/slo.yaml:14:5: slos[0]: unknown field "maxx"`},
+		{"a duration in words is refused", "{duration: 5s, target: 40/s}", "{duration: 5 seconds, target: 40/s}",
+			`thresholds/slo.yaml:5:18: load.stages[0].duration: invalid duration "5 seconds": use a unit like 500ms, 5s or 1m`},
+		{"a size on a latency asks for a duration", "0.95\n    max: 50ms", "0.95\n    max: 5MiB",
+			`thresholds/slo.yaml:18:10: slos[1].max: expected a duration like 250ms, got "5MiB"`},
+		{"a duration on a memory limit asks for a size", "max: 96MiB", "max: 96ms",
+			`thresholds/slo.yaml:26:10: slos[3].max: expected a size like 96MiB, got "96ms"`},
+		{"a plain error rate is ambiguous", "max: 1%", "max: 1",
+			`thresholds/slo.yaml:14:10: slos[0].max: expected a percentage like 1%, got "1"`},
+		{"a plain cpu share is ambiguous", "max: 70%", "max: 0.7",
+			`thresholds/slo.yaml:22:10: slos[2].max: expected a percentage of one core like 70%, got "0.7"`},
+		{"a plain throughput is per second", "min: 60/s", "min: 60", ""},
+		{"a throughput with another unit is refused", "min: 60/s", "min: 60/m",
+			`thresholds/slo.yaml:29:10: slos[4].min: expected a rate like 80/s, got "60/m"`},
+		{"NaN is not a limit", "0.95\n    max: 50ms", "0.95\n    max: .nan",
+			`thresholds/slo.yaml:18:10: slos[1].max: must be a finite number, got ".nan"`},
+		{"infinity is not a limit", "min: 60/s", "min: +Inf",
+			`thresholds/slo.yaml:29:10: slos[4].min: must be a finite number, got "+Inf"`},
+		{"a quantile above one is refused", "quantile: 0.95", "quantile: 95",
+			`thresholds/slo.yaml:17:15: slos[1].quantile: must be between 0 and 1 (exclusive), like 0.95, got "95"`},
+		{"a percentile spelling is not a quantile", "quantile: 0.95", "quantile: p95",
+			`thresholds/slo.yaml:17:15: slos[1].quantile: expected a number like 0.95, got "p95"`},
+		{"an unknown metric lists the known ones", "metric: cpu", "metric: cpus",
+			`thresholds/slo.yaml:20:13: slos[2].metric: unknown metric "cpus": use one of error_rate, latency, throughput, cpu, memory, custom`},
+		{"an unknown scope lists the known ones", "scope: per_instance\n    max: 70%", "scope: per_pod\n    max: 70%",
+			`thresholds/slo.yaml:21:12: slos[2].scope: unknown scope "per_pod": use aggregate or per_instance`},
+		{"a duplicate name points at the first", "name: cpu_per_replica", "name: p95_latency",
+			`thresholds/slo.yaml:19:11: slos[2].name: duplicate name "p95_latency" (first at line 15)`},
+		{"broken PromQL carries the parser's message", "(rate(d_bucket[$window])))", "(rate(d_bucket[$window]))",
+			`thresholds/slo.yaml:32:12: slos[5].query: invalid PromQL: 1:63: parse error: unclosed left parenthesis`},
+		{"a custom query must use the measured window", "[$window]", "[5m]",
+			`thresholds/slo.yaml:32:12: slos[5].query: must use $window as the range, like rate(x[$window]), so it covers only the measured window`},
+		{"a custom unit must be known", "unit: s", "unit: ms",
+			`thresholds/slo.yaml:33:11: slos[5].unit: unknown unit "ms": use one of s, ratio, bytes, 1/s, none`},
+		{"min must stay below max", "max: 1%", "max: 1%\n    min: 2%",
+			`thresholds/slo.yaml:15:10: slos[0].min: must be below max (1%), got "2%"`},
+		{"a throughput floor above the load can never pass", "min: 60/s", "min: 121/s",
+			`thresholds/slo.yaml:29:10: slos[4].min: must be at most the load's peak of 120/s, got "121/s"`},
+		{"the version is required", "version: 1\n", "",
+			`thresholds/slo.yaml:1:1: missing field "version": add "version: 1" at the top`},
+		{"only version 1 is read", "version: 1", "version: 2",
+			`thresholds/slo.yaml:1:10: version: unsupported version 2: this perfgate reads version 1`},
+		{"stages cannot be empty", "  stages:\n    - {duration: 5s, target: 40/s}\n    - {duration: 20s, target: 120/s}\n", "  stages: []\n",
+			`thresholds/slo.yaml:4:11: load.stages: is empty: add at least one stage like {duration: 10s, target: 50/s}`},
+		{"stages over an hour are refused", "{duration: 20s, target: 120/s}", "{duration: 2h, target: 120/s}",
+			`thresholds/slo.yaml:5:5: load.stages: last 2h0m5s in total, over the 1h limit: shorten them`},
+		{"an absurd target is refused", "target: 120/s", "target: 150000/s",
+			`thresholds/slo.yaml:6:31: load.stages[1].target: must be at most 100000/s, got "150000/s"`},
+		{"all-zero targets send nothing", "target: 40/s}\n    - {duration: 20s, target: 120/s}", "target: 0/s}\n    - {duration: 20s, target: 0}",
+			`thresholds/slo.yaml:5:5: load.stages: every target is 0/s, so the run would send no requests: raise a target`},
+		{"a warm-up must leave a window", "warmup: 5s", "warmup: 22s",
+			`thresholds/slo.yaml:3:11: load.warmup: 22s leaves a 3s measured window of the 25s of stages: keep at least 5s after the warm-up`},
+		{"a mix of zeros sends nothing", "{list: 20, get: 40, create: 20, update: 10, delete: 10}", "{list: 0, get: 0}",
+			`thresholds/slo.yaml:7:8: load.mix: all weights are 0: give list, get, create, update or delete a weight above 0`},
+		{"an unknown request kind is refused", "update: 10,", "patch: 10,",
+			`thresholds/slo.yaml:7:40: load.mix: unknown field "patch"`},
+		{"a plain lag is ambiguous", "max_lag: 5%", "max_lag: 0.05",
+			`thresholds/slo.yaml:10:12: load.max_lag: expected a percentage like 5%, got "0.05"`},
+		{"a route applies to request metrics only", "scope: per_instance\n    max: 70%", "route: /tasks\n    max: 70%",
+			`thresholds/slo.yaml:21:12: slos[2].route: only applies to metrics error_rate, latency and throughput`},
+		{"a route on latency is fine", "quantile: 0.95", "quantile: 0.95\n    route: /tasks/{id}", ""},
+		// yaml.v3 alone would say line 9, the line before the sequence that is never closed.
+		{"a YAML syntax error points at the faulty line", "  max_lag: 5%", "  max_lag: [5%",
+			`thresholds/slo.yaml:10: invalid YAML: did not find expected ',' or ']'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.old != "" {
+				require.Equal(t, 1, strings.Count(knownGood, tt.old), "the change must apply once: %q", tt.old)
+			}
+			doc := strings.Replace(knownGood, tt.old, tt.new, 1)
+			s, err := Parse(file, []byte(doc))
+			if tt.want == "" {
+				require.NoError(t, err)
+				require.NoError(t, s.Validate())
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+func TestAllErrorsAreCollectedInFileOrder(t *testing.T) {
+	doc := strings.NewReplacer(
+		"max: 50ms", "max: -5ms",
+		"metric: cpu", "metric: gpu",
+		"version: 1", "version: 7",
+		"timeout: 2s", "timeout: 2",
+	).Replace(knownGood)
+	_, err := Parse("slo.yaml", []byte(doc))
+	var errs Errors
+	require.ErrorAs(t, err, &errs)
+	var fields []string
+	for _, e := range errs {
+		fields = append(fields, e.Field)
+	}
+	assert.Equal(t, []string{"version", "load.timeout", "slos[1].max", "slos[2].metric"}, fields)
+	// errors.As reaches each one too.
+	var one Error
+	require.ErrorAs(t, err, &one)
+	assert.Equal(t, "version", one.Field)
+}
+
+func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
+	good := func() *Spec {
+		l := DefaultLoad
+		l.Stages = []Stage{{10 * time.Second, 50}}
+		return &Spec{Version: 1, File: "code", Load: l, SLOs: []SLO{
+			{Name: "p95", Metric: Latency, Quantile: 0.95, Scope: Aggregate, Unit: Seconds, Max: ptr(0.05)},
+			{Name: "mem", Metric: Memory, Scope: PerInstance, Unit: Bytes, Max: ptr(64 << 20), Line: 9, Col: 5},
+		}}
+	}
+	tests := []struct {
+		name   string
+		change func(*Spec)
+		want   string
+	}{
+		{"the unchanged spec is valid", func(*Spec) {}, ""},
+		{"a negative limit is shown in its unit", func(s *Spec) { s.SLOs[0].Max = ptr(-0.005) },
+			`code: slos[0].max: must be > 0, got "-5ms"`},
+		{"an SLO's own line locates its errors", func(s *Spec) { s.SLOs[1].Min = ptr(128 << 20) },
+			`code:9:5: slos[1].min: must be below max (64MiB), got "128MiB"`},
+		{"a unit that does not fit the metric is refused", func(s *Spec) { s.SLOs[0].Unit = Bytes },
+			`code: slos[0].unit: must be "s" for metric latency, got "bytes"`},
+		{"an empty scope is refused", func(s *Spec) { s.SLOs[0].Scope = "" },
+			`code: slos[0].scope: unknown scope "": use aggregate or per_instance`},
+		{"a version of 0 is missing", func(s *Spec) { s.Version = 0 },
+			`code: missing field "version": add "version: 1" at the top`},
+		{"no stages means no load", func(s *Spec) { s.Load.Stages = nil },
+			`code: missing field "load": describe the load with warmup, stages and mix`},
+		{"NaN limits are refused", func(s *Spec) { s.SLOs[0].Max = ptr(math.NaN()) },
+			`code: slos[0].max: must be a finite number, got "NaN"`},
+		{"duplicate names point at the first", func(s *Spec) { s.SLOs[1].Name = "p95" },
+			`code:9:5: slos[1].name: duplicate name "p95" (first at slos[0])`},
+		{"no SLOs means a gate that cannot fail", func(s *Spec) { s.SLOs = nil },
+			`code: missing field "slos": list the SLOs the gate enforces`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := good()
+			tt.change(s)
+			err := s.Validate()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	tests := []struct {
+		name string
+		err  Error
+		want string
+	}{
+		{"every part", Error{File: "f.yaml", Line: 3, Col: 7, Field: "slos[0].max", Msg: "m"}, "f.yaml:3:7: slos[0].max: m"},
+		{"no column", Error{File: "f.yaml", Line: 3, Msg: "m"}, "f.yaml:3: m"},
+		{"no position", Error{File: "f.yaml", Field: "load", Msg: "m"}, "f.yaml: load: m"},
+		{"nothing but the message", Error{Msg: "m"}, "m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.err.Error())
+		})
+	}
+	assert.Equal(t, "a\nb", Errors{{Msg: "a"}, {Msg: "b"}}.Error())
+}
+
+func TestParseFileSaysWhichFileIsMissing(t *testing.T) {
+	_, err := ParseFile("testdata/nope.yaml")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Contains(t, err.Error(), "testdata/nope.yaml")
+}
+
+func TestOversizedInputIsRefused(t *testing.T) {
+	doc := knownGood + "#" + strings.Repeat("x", maxFileSize) + "\n"
+	_, err := Parse("big.yaml", []byte(doc))
+	require.Error(t, err)
+	assert.Equal(t, fmt.Sprintf("big.yaml: is %d bytes; a spec is at most 1048576", len(doc)), err.Error())
+	assert.False(t, errors.Is(err, fs.ErrNotExist))
+}

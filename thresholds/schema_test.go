@@ -1,0 +1,243 @@
+package thresholds
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+type object = map[string]any
+
+func loadSchema(t *testing.T) object {
+	t.Helper()
+	data, err := os.ReadFile("schema.json")
+	require.NoError(t, err)
+	var s object
+	require.NoError(t, json.Unmarshal(data, &s), "schema.json must be valid JSON")
+	return s
+}
+
+// at follows keys (and "$ref"s into $defs) from the schema root.
+func at(t *testing.T, root object, keys ...string) object {
+	t.Helper()
+	cur := root
+	for _, k := range keys {
+		next, ok := cur[k].(object)
+		require.True(t, ok, "schema has no object at %s", strings.Join(keys, "."))
+		cur = next
+		if ref, ok := cur["$ref"].(string); ok {
+			name, found := strings.CutPrefix(ref, "#/$defs/")
+			require.True(t, found, "unexpected $ref %q", ref)
+			cur = root["$defs"].(object)[name].(object)
+		}
+	}
+	return cur
+}
+
+func keys(o object) []string {
+	var ks []string
+	for k := range o {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func strs(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sorted[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// schemaLevels maps the loader's levels to where the schema describes them.
+var schemaLevels = map[string][]string{
+	"spec":  {},
+	"load":  {"properties", "load"},
+	"stage": {"properties", "load", "properties", "stages", "items"},
+	"mix":   {"properties", "load", "properties", "mix"},
+	"slo":   {"properties", "slos", "items"},
+}
+
+func TestSchemaIsDraft202012(t *testing.T) {
+	s := loadSchema(t)
+	assert.Equal(t, "https://json-schema.org/draft/2020-12/schema", s["$schema"])
+	committed, err := os.ReadFile(DefaultFile)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(committed), "# yaml-language-server: $schema=./schema.json\n"),
+		"slo.yaml must point editors at the schema on its first line")
+}
+
+func TestSchemaNamesExactlyTheFieldsTheLoaderAccepts(t *testing.T) {
+	s := loadSchema(t)
+	require.Len(t, schemaLevels, len(fieldsOf))
+	for level, path := range schemaLevels {
+		t.Run(level, func(t *testing.T) {
+			o := at(t, s, path...)
+			assert.Equal(t, "object", o["type"])
+			assert.Equal(t, false, o["additionalProperties"], "the loader rejects unknown fields, so the schema must too")
+			want := slices.Clone(fieldsOf[level])
+			sort.Strings(want)
+			assert.Equal(t, want, keys(o["properties"].(object)))
+		})
+	}
+}
+
+func TestSchemaEnumsMatchTheLoader(t *testing.T) {
+	s := loadSchema(t)
+	slo := at(t, s, "properties", "slos", "items")
+	props := slo["properties"].(object)
+	assert.Equal(t, sorted(metrics), strs(props["metric"].(object)["enum"]))
+	assert.Equal(t, sorted([]Scope{Aggregate, PerInstance}), strs(props["scope"].(object)["enum"]))
+	assert.Equal(t, sorted(units), strs(props["unit"].(object)["enum"]))
+
+	// One if/then branch per metric gives editors the right limit format.
+	var branches []string
+	for _, b := range slo["allOf"].([]any) {
+		c := b.(object)["if"].(object)["properties"].(object)["metric"].(object)["const"].(string)
+		branches = append(branches, c)
+	}
+	sort.Strings(branches)
+	assert.Equal(t, sorted(metrics), branches)
+}
+
+// withoutField parses knownGood, drops field from the mapping that find picks, and renders it again.
+func withoutField(t *testing.T, find func(root *yaml.Node) *yaml.Node, field string) []byte {
+	t.Helper()
+	var doc yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte(knownGood), &doc))
+	m := find(doc.Content[0])
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == field {
+			m.Content = slices.Delete(m.Content, i, i+2)
+			break
+		}
+	}
+	out, err := yaml.Marshal(&doc)
+	require.NoError(t, err)
+	return out
+}
+
+func get(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// Dropping a field the schema requires must make the loader say it is missing, and
+// dropping any other field must not.
+func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
+	s := loadSchema(t)
+	finders := map[string]func(*yaml.Node) *yaml.Node{
+		"spec":  func(r *yaml.Node) *yaml.Node { return r },
+		"load":  func(r *yaml.Node) *yaml.Node { return get(r, "load") },
+		"stage": func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "stages").Content[0] },
+		"mix":   func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "mix") },
+		"slo":   func(r *yaml.Node) *yaml.Node { return get(r, "slos").Content[0] }, // error_rate: no conditional fields
+	}
+
+	for level, path := range schemaLevels {
+		o := at(t, s, path...)
+		var required []string
+		if r, ok := o["required"]; ok {
+			required = strs(r)
+		}
+		for _, field := range fieldsOf[level] {
+			t.Run(level+"."+field, func(t *testing.T) {
+				_, err := Parse("slo.yaml", withoutField(t, finders[level], field))
+				missing := `missing field "` + field + `"`
+				if slices.Contains(required, field) {
+					require.Error(t, err)
+					assert.Contains(t, err.Error(), missing)
+				} else if err != nil {
+					assert.NotContains(t, err.Error(), missing)
+				}
+			})
+		}
+	}
+
+	// Fields required for one metric only live in the if/then branches.
+	slo := at(t, s, "properties", "slos", "items")
+	sloIndex := map[string]int{"latency": 1, "custom": 5}
+	for _, b := range slo["allOf"].([]any) {
+		metric := b.(object)["if"].(object)["properties"].(object)["metric"].(object)["const"].(string)
+		r, ok := b.(object)["then"].(object)["required"]
+		if !ok {
+			continue
+		}
+		for _, field := range strs(r) {
+			t.Run(metric+"."+field, func(t *testing.T) {
+				i, ok := sloIndex[metric]
+				require.True(t, ok, "knownGood needs an SLO of metric %s", metric)
+				find := func(r *yaml.Node) *yaml.Node { return get(r, "slos").Content[i] }
+				_, err := Parse("slo.yaml", withoutField(t, find, field))
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), `missing field "`+field+`"`)
+			})
+		}
+	}
+}
+
+// The schema's value patterns must agree with the loader on what is a valid value.
+func TestSchemaPatternsAgreeWithTheLoader(t *testing.T) {
+	s := loadSchema(t)
+	defs := s["$defs"].(object)
+	pattern := func(o object) *regexp.Regexp {
+		if p, ok := o["pattern"].(string); ok {
+			return regexp.MustCompile(p)
+		}
+		for _, alt := range o["oneOf"].([]any) { // rate: a number or a string
+			if p, ok := alt.(object)["pattern"].(string); ok {
+				return regexp.MustCompile(p)
+			}
+		}
+		t.Fatalf("no pattern in %v", o)
+		return nil
+	}
+	tests := []struct {
+		def   string
+		unit  Unit
+		plain bool
+		ins   []string
+	}{
+		{"duration", Seconds, false, []string{"50ms", "250us", "250µs", "1m30s", "0", "1.5h", "-5ms", "5", "5 s", "ms", "5sec"}},
+		{"percentage", Ratio, false, []string{"1%", "0.5%", "150%", "-1%", "1", "1 %", "%", "1e2%"}},
+		{"size", Bytes, false, []string{"96MiB", "1.5GiB", "100MB", "2kB", "512B", "96", "96mib", "96 MiB", "MiB"}},
+		{"rate", PerSecond, false, []string{"120/s", "0.5/s", "120/m", "120 /s", "/s"}},
+	}
+	for _, tt := range tests {
+		re := pattern(defs[tt.def].(object))
+		for _, in := range tt.ins {
+			_, err := parseValue(tt.unit, in, tt.plain)
+			assert.Equal(t, err == nil, re.MatchString(in), "%s %q: loader error %v", tt.def, in, err)
+		}
+	}
+
+	props := at(t, s, "properties", "slos", "items")["properties"].(object)
+	name := regexp.MustCompile(props["name"].(object)["pattern"].(string))
+	assert.Equal(t, nameRe.String(), name.String())
+	route := regexp.MustCompile(props["route"].(object)["pattern"].(string))
+	assert.Equal(t, routeRe.String(), route.String())
+}

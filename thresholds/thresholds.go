@@ -1,0 +1,246 @@
+// Package thresholds loads and validates the versioned SLO spec that the gate enforces.
+package thresholds
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultFile is the path of the committed spec relative to this directory.
+const DefaultFile = "slo.yaml"
+
+// Version is the only spec version this package reads.
+const Version = 1
+
+// WindowPlaceholder is replaced in custom queries by the measured window, e.g. 25s.
+const WindowPlaceholder = "$window"
+
+// DefaultLoad holds the values used for load fields the file leaves out.
+// Stages have no default: a spec must say how hard to push.
+var DefaultLoad = Load{
+	WarmUp:      5 * time.Second,
+	Mix:         Mix{List: 20, Get: 40, Create: 20, Update: 10, Delete: 10},
+	MaxInFlight: 128,
+	Timeout:     2 * time.Second,
+	MaxLag:      0.05,
+}
+
+// Spec is a parsed and validated SLO file.
+type Spec struct {
+	Version int
+	File    string
+	Load    Load
+	SLOs    []SLO
+
+	// src maps field paths to where they were written, so Validate can point at them.
+	src map[string]srcPos
+}
+
+// Load is the ramped open-model load profile: arrivals follow the stages
+// whatever the service does, like k6's ramping-arrival-rate executor.
+type Load struct {
+	WarmUp      time.Duration // the first part of the stages, excluded from every measurement
+	Stages      []Stage
+	Mix         Mix
+	MaxInFlight int           // requests outstanding at once; arrivals beyond it count as lag
+	Timeout     time.Duration // per request
+	MaxLag      float64       // ratio: the run is inconclusive if the achieved rate falls further behind
+}
+
+// Stage ramps the arrival rate linearly from the previous stage's target
+// (0 for the first stage) to Target over Duration.
+type Stage struct {
+	Duration time.Duration
+	Target   float64 // requests per second
+}
+
+// Mix weighs the request kinds the generator sends.
+type Mix struct {
+	List, Get, Create, Update, Delete int
+}
+
+// Total is the sum of the weights.
+func (m Mix) Total() int { return m.List + m.Get + m.Create + m.Update + m.Delete }
+
+// Duration is the sum of the stages, warm-up included.
+func (l Load) Duration() time.Duration {
+	var d time.Duration
+	for _, s := range l.Stages {
+		d += s.Duration
+	}
+	return d
+}
+
+// Window is the measured part of the run: the stages after the warm-up.
+func (l Load) Window() time.Duration {
+	return max(l.Duration()-l.WarmUp, 0)
+}
+
+// RateAt is the intended arrival rate in requests per second at t since the start of the stages;
+// 0 outside them.
+func (l Load) RateAt(t time.Duration) float64 {
+	if t < 0 {
+		return 0
+	}
+	from, start := 0.0, time.Duration(0)
+	for _, s := range l.Stages {
+		end := start + s.Duration
+		if t < end && s.Duration > 0 {
+			f := float64(t-start) / float64(s.Duration)
+			return from + (s.Target-from)*f
+		}
+		from, start = s.Target, end
+	}
+	return 0
+}
+
+// Requests is the number of arrivals the stages ask for between from and to
+// (offsets since the start of the stages): the area under the ramp.
+func (l Load) Requests(from, to time.Duration) float64 {
+	var n float64
+	prev, start := 0.0, time.Duration(0)
+	for _, s := range l.Stages {
+		end := start + s.Duration
+		lo, hi := max(from, start), min(to, end)
+		if hi > lo && s.Duration > 0 {
+			// Trapezoid between the rates at lo and hi on this stage's line.
+			rate := func(t time.Duration) float64 {
+				return prev + (s.Target-prev)*float64(t-start)/float64(s.Duration)
+			}
+			n += (rate(lo) + rate(hi)) / 2 * (hi - lo).Seconds()
+		}
+		prev, start = s.Target, end
+	}
+	return n
+}
+
+// peak is the highest target of any stage.
+func (l Load) peak() float64 {
+	p := 0.0
+	for _, s := range l.Stages {
+		p = max(p, s.Target)
+	}
+	return p
+}
+
+// Metric names what an SLO measures.
+type Metric string
+
+// The metrics a spec may name.
+const (
+	ErrorRate  Metric = "error_rate" // share of 5xx responses
+	Latency    Metric = "latency"    // a quantile of request duration
+	Throughput Metric = "throughput" // completed requests per second
+	CPU        Metric = "cpu"        // CPU time as a share of one core
+	Memory     Metric = "memory"     // peak resident set size
+	Custom     Metric = "custom"     // a PromQL query of the spec's own
+)
+
+// metrics lists the known metrics in the order messages name them.
+var metrics = []Metric{ErrorRate, Latency, Throughput, CPU, Memory, Custom}
+
+// Unit is the base unit a metric is measured in; limits are stored in it.
+// Custom metrics declare theirs.
+func (m Metric) Unit() Unit {
+	switch m {
+	case ErrorRate, CPU:
+		return Ratio
+	case Latency:
+		return Seconds
+	case Throughput:
+		return PerSecond
+	case Memory:
+		return Bytes
+	}
+	return ""
+}
+
+// Scope says whether an SLO holds for the replicas together or for each one.
+type Scope string
+
+// The scopes a spec may name.
+const (
+	Aggregate   Scope = "aggregate"
+	PerInstance Scope = "per_instance"
+)
+
+// Unit is the base unit of an SLO's values.
+type Unit string
+
+// The units a spec may name.
+const (
+	Seconds   Unit = "s"
+	Ratio     Unit = "ratio"
+	Bytes     Unit = "bytes"
+	PerSecond Unit = "1/s"
+	None      Unit = "none"
+)
+
+var units = []Unit{Seconds, Ratio, Bytes, PerSecond, None}
+
+// Format renders v, given in u, the way a person writes it in the spec: 50ms, 1%, 96MiB, 80/s.
+func (u Unit) Format(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return num(v)
+	}
+	switch u {
+	case Seconds:
+		if math.Abs(v) < 1e9 { // within time.Duration's range
+			s := time.Duration(math.Round(v * 1e9)).String()
+			// 1m0s reads better as 1m, and 1h0m0s as 1h.
+			if t, ok := strings.CutSuffix(s, "m0s"); ok {
+				s = t + "m"
+			}
+			if t, ok := strings.CutSuffix(s, "h0m"); ok {
+				s = t + "h"
+			}
+			return s
+		}
+		return num(v) + "s"
+	case Ratio:
+		return num(v*100) + "%"
+	case Bytes:
+		for _, s := range []struct {
+			name string
+			size float64
+		}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+			if math.Abs(v) >= s.size {
+				return num(v/s.size) + s.name
+			}
+		}
+		return num(v) + "B"
+	case PerSecond:
+		return num(v) + "/s"
+	}
+	return num(v)
+}
+
+// num prints a float with at most six significant digits and no exponent for everyday values.
+func num(v float64) string {
+	s := strconv.FormatFloat(v, 'g', 6, 64)
+	if strings.Contains(s, "e") && math.Abs(v) >= 1 && math.Abs(v) < 1e15 {
+		s = strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return s
+}
+
+// SLO is one objective the gate checks.
+type SLO struct {
+	Name, Description string
+
+	Metric   Metric
+	Quantile float64 // latency only, in (0, 1)
+	Route    string  // a route pattern like /tasks; error_rate, latency and throughput only
+	Scope    Scope
+
+	Query string // custom only, with the $window placeholder
+
+	// Max and Min are in base units: seconds, ratio (0.01 = 1%), bytes, req/s, ratio of one core.
+	Max, Min *float64
+
+	Unit Unit // implied by Metric (cpu → Ratio) or given for custom
+
+	Line, Col int // where the SLO starts in the file
+}

@@ -1,0 +1,465 @@
+package thresholds
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// Bounds that keep a spec sane on a shared CI machine.
+const (
+	maxDuration    = time.Hour       // of all stages together
+	maxTarget      = 100000.0        // req/s, far above what one generator core offers
+	minWindow      = 5 * time.Second // Prometheus scrapes every 1 s; rate() needs several samples
+	maxTimeout     = time.Minute     // per request
+	maxInFlight    = 100000          // concurrent requests
+	maxLag         = 0.5             // beyond half the intended rate the run measures nothing useful
+	maxNameLen     = 64              // names become JUnit test names and report keys
+	maxRouteLen    = 256             // routes go into PromQL label matchers
+	windowForCheck = "60000ms"       // stands in for $window while parsing; same length keeps columns
+)
+
+var (
+	nameRe        = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	routeRe       = regexp.MustCompile(`^/[A-Za-z0-9._~/{}:-]*$`)
+	placeholderRe = regexp.MustCompile(`\$[A-Za-z_][A-Za-z0-9_]*`)
+	promql        = parser.NewParser(parser.Options{})
+)
+
+// Validate checks a spec built in code the way Parse checks a file, returning Errors
+// on failure. A spec returned by Parse always passes.
+func (s *Spec) Validate() error {
+	v := &validator{spec: s}
+	v.run()
+	if len(v.errs) == 0 {
+		return nil
+	}
+	sortErrors(v.errs)
+	return v.errs
+}
+
+// validator checks ranges and fields that depend on each other. On a parsed spec it
+// points at the source and stays silent on fields the decoder already refused.
+type validator struct {
+	spec *Spec
+	bad  map[string]bool
+	errs Errors
+}
+
+// parent drops the last step of a field path: slos[1].max → slos[1] → slos → "".
+func parent(path string) string {
+	if strings.HasSuffix(path, "]") {
+		return path[:strings.LastIndex(path, "[")]
+	}
+	if i := strings.LastIndex(path, "."); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// ok reports whether path and all its parents decoded cleanly.
+func (v *validator) ok(path string) bool {
+	for {
+		if v.bad[path] {
+			return false
+		}
+		if path == "" {
+			return true
+		}
+		path = parent(path)
+	}
+}
+
+// present reports whether a field was written; for a spec built in code, whether it is set.
+func (v *validator) present(path string, set bool) bool {
+	if v.spec.src == nil {
+		return set
+	}
+	_, ok := v.spec.src[path]
+	return ok
+}
+
+// pos finds where path, or its nearest written parent, is in the file.
+func (v *validator) pos(path string) (line, col int) {
+	for p := path; ; p = parent(p) {
+		if at, ok := v.spec.src[p]; ok {
+			return at.line, at.col
+		}
+		if p == "" {
+			break
+		}
+	}
+	var i int
+	if _, err := fmt.Sscanf(path, "slos[%d]", &i); err == nil && i >= 0 && i < len(v.spec.SLOs) {
+		return v.spec.SLOs[i].Line, v.spec.SLOs[i].Col
+	}
+	return 0, 0
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	if !v.ok(path) {
+		return
+	}
+	line, col := v.pos(path)
+	v.errs = append(v.errs, Error{File: v.spec.File, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// missing reports that field is absent from the mapping at path.
+func (v *validator) missing(path, field, hint string) {
+	if !v.ok(join(path, field)) {
+		return
+	}
+	v.fail(path, "missing field %q: %s", field, hint)
+}
+
+// got quotes a value as it was written, or as Format writes it for a spec built in code.
+func (v *validator) got(path string, x float64, u Unit) string {
+	if at, ok := v.spec.src[path]; ok && at.scalar {
+		return strconv.Quote(at.raw)
+	}
+	return strconv.Quote(u.Format(x))
+}
+
+func (v *validator) run() {
+	s := v.spec
+	switch {
+	case !v.present("version", s.Version != 0):
+		v.missing("", "version", `add "version: 1" at the top`)
+	case s.Version != Version:
+		v.fail("version", "unsupported version %d: this perfgate reads version %d", s.Version, Version)
+	}
+	loadOK := v.present("load", len(s.Load.Stages) > 0)
+	if loadOK {
+		loadOK = v.load()
+	} else {
+		v.missing("", "load", "describe the load with warmup, stages and mix")
+	}
+	switch {
+	case !v.present("slos", len(s.SLOs) > 0):
+		v.missing("", "slos", "list the SLOs the gate enforces")
+	case len(s.SLOs) == 0:
+		v.fail("slos", "is empty: list at least one SLO, or the gate can never fail")
+	}
+	first := map[string]int{}
+	for i := range s.SLOs {
+		v.slo(i, first, loadOK)
+	}
+}
+
+// load checks the load profile and reports whether its stages are sound enough
+// for SLOs to be checked against them.
+func (v *validator) load() bool {
+	l := v.spec.Load
+	stagesOK := v.ok("load.stages")
+	switch {
+	case !v.present("load.stages", len(l.Stages) > 0):
+		v.missing("load", "stages", "add at least one stage like {duration: 10s, target: 50/s}")
+		stagesOK = false
+	case len(l.Stages) == 0:
+		v.fail("load.stages", "is empty: add at least one stage like {duration: 10s, target: 50/s}")
+		stagesOK = false
+	}
+	var total float64 // seconds; summed as floats so huge stages cannot overflow
+	for i, st := range l.Stages {
+		p := fmt.Sprintf("load.stages[%d]", i)
+		switch {
+		case !v.ok(p + ".duration"):
+			stagesOK = false
+		case !v.present(p+".duration", st.Duration != 0):
+			v.missing(p, "duration", "how long to ramp, like 10s")
+			stagesOK = false
+		case st.Duration <= 0:
+			v.fail(p+".duration", "must be > 0, got %s", v.got(p+".duration", st.Duration.Seconds(), Seconds))
+			stagesOK = false
+		}
+		total += st.Duration.Seconds()
+		switch {
+		case !v.ok(p + ".target"):
+			stagesOK = false
+		case !v.present(p+".target", st.Target != 0):
+			v.missing(p, "target", "the arrival rate to ramp to, like 50/s")
+			stagesOK = false
+		case !(st.Target >= 0):
+			v.fail(p+".target", "must be >= 0, got %s", v.got(p+".target", st.Target, PerSecond))
+			stagesOK = false
+		case st.Target > maxTarget:
+			v.fail(p+".target", "must be at most %s, got %s", PerSecond.Format(maxTarget), v.got(p+".target", st.Target, PerSecond))
+			stagesOK = false
+		}
+		if !v.ok(p) {
+			stagesOK = false
+		}
+	}
+	if stagesOK {
+		switch {
+		case total > maxDuration.Seconds():
+			v.fail("load.stages", "last %s in total, over the %s limit: shorten them",
+				Seconds.Format(total), dur(maxDuration))
+			stagesOK = false
+		case l.peak() == 0:
+			v.fail("load.stages", "every target is 0/s, so the run would send no requests: raise a target")
+			stagesOK = false
+		}
+	}
+
+	if v.ok("load.warmup") {
+		switch {
+		case l.WarmUp < 0:
+			v.fail("load.warmup", "must be >= 0, got %s", v.got("load.warmup", l.WarmUp.Seconds(), Seconds))
+		case !stagesOK:
+		case l.Window() < minWindow:
+			v.fail("load.warmup", "%s leaves a %s measured window of the %s of stages: keep at least %s after the warm-up",
+				dur(l.WarmUp), dur(l.Window()), dur(l.Duration()), dur(minWindow))
+		case l.Requests(l.WarmUp, l.Duration()) < 1:
+			v.fail("load.warmup", "no requests would arrive after the %s warm-up: raise the later targets", dur(l.WarmUp))
+		}
+	}
+
+	if v.ok("load.mix") {
+		anyWeight := false
+		for _, w := range []struct {
+			name   string
+			weight int
+		}{{"list", l.Mix.List}, {"get", l.Mix.Get}, {"create", l.Mix.Create}, {"update", l.Mix.Update}, {"delete", l.Mix.Delete}} {
+			if w.weight < 0 {
+				v.fail("load.mix."+w.name, "must be >= 0, got %d", w.weight)
+			}
+			anyWeight = anyWeight || w.weight > 0
+		}
+		allRead := true // a weight that failed to decode may be the one above 0
+		for _, f := range fieldsOf["mix"] {
+			allRead = allRead && v.ok("load.mix."+f)
+		}
+		if !anyWeight && allRead && l.Mix.List >= 0 && l.Mix.Get >= 0 && l.Mix.Create >= 0 && l.Mix.Update >= 0 && l.Mix.Delete >= 0 {
+			v.fail("load.mix", "all weights are 0: give list, get, create, update or delete a weight above 0")
+		}
+	}
+	if v.ok("load.max_in_flight") && (l.MaxInFlight < 1 || l.MaxInFlight > maxInFlight) {
+		v.fail("load.max_in_flight", "must be between 1 and %d, got %d", maxInFlight, l.MaxInFlight)
+	}
+	if v.ok("load.timeout") {
+		switch {
+		case l.Timeout <= 0:
+			v.fail("load.timeout", "must be > 0, got %s", v.got("load.timeout", l.Timeout.Seconds(), Seconds))
+		case l.Timeout > maxTimeout:
+			v.fail("load.timeout", "must be at most %s, got %s", dur(maxTimeout), v.got("load.timeout", l.Timeout.Seconds(), Seconds))
+		}
+	}
+	if v.ok("load.max_lag") && !(l.MaxLag > 0 && l.MaxLag <= maxLag) {
+		v.fail("load.max_lag", "must be above 0%% and at most %s, got %s", Ratio.Format(maxLag), v.got("load.max_lag", l.MaxLag, Ratio))
+	}
+	return stagesOK
+}
+
+func dur(d time.Duration) string { return Seconds.Format(d.Seconds()) }
+
+func list[T ~string](xs []T) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// slo checks slos[i]; first maps names to the index that used them first.
+func (v *validator) slo(i int, first map[string]int, loadOK bool) {
+	s := v.spec.SLOs[i]
+	p := fmt.Sprintf("slos[%d]", i)
+	if !v.ok(p) {
+		return
+	}
+
+	switch {
+	case !v.ok(p + ".name"):
+	case !v.present(p+".name", s.Name != ""):
+		v.missing(p, "name", "a short id like p95_latency")
+	case !nameRe.MatchString(s.Name) || len(s.Name) > maxNameLen:
+		v.fail(p+".name", "invalid name %q: use lower_snake_case like p95_latency, at most %d characters", s.Name, maxNameLen)
+	default:
+		if j, dup := first[s.Name]; dup {
+			if line := v.spec.SLOs[j].Line; line > 0 {
+				v.fail(p+".name", "duplicate name %q (first at line %d)", s.Name, line)
+			} else {
+				v.fail(p+".name", "duplicate name %q (first at slos[%d])", s.Name, j)
+			}
+		} else {
+			first[s.Name] = i
+		}
+	}
+
+	if v.ok(p+".scope") && s.Scope != Aggregate && s.Scope != PerInstance {
+		v.fail(p+".scope", "unknown scope %q: use aggregate or per_instance", s.Scope)
+	}
+
+	known := slices.Contains(metrics, s.Metric)
+	switch {
+	case !v.ok(p + ".metric"):
+		return
+	case !v.present(p+".metric", s.Metric != ""):
+		v.missing(p, "metric", "one of "+list(metrics))
+		return
+	case !known:
+		v.fail(p+".metric", "unknown metric %q: use one of %s", s.Metric, list(metrics))
+		return
+	}
+
+	qp := p + ".quantile"
+	switch {
+	case !v.ok(qp):
+	case s.Metric != Latency:
+		if v.present(qp, s.Quantile != 0) {
+			v.fail(qp, "only applies to metric latency")
+		}
+	case !v.present(qp, s.Quantile != 0):
+		v.missing(p, "quantile", "latency needs one, like quantile: 0.95")
+	case !(s.Quantile > 0 && s.Quantile < 1):
+		v.fail(qp, "must be between 0 and 1 (exclusive), like 0.95, got %s", v.got(qp, s.Quantile, None))
+	}
+
+	rp := p + ".route"
+	if v.ok(rp) && v.present(rp, s.Route != "") {
+		switch {
+		case s.Metric != ErrorRate && s.Metric != Latency && s.Metric != Throughput:
+			v.fail(rp, "only applies to metrics error_rate, latency and throughput")
+		case !routeRe.MatchString(s.Route) || len(s.Route) > maxRouteLen:
+			v.fail(rp, "invalid route %q: use a route pattern like /tasks or /tasks/{id}", s.Route)
+		}
+	}
+
+	up, unitOK := p+".unit", true
+	if s.Metric == Custom {
+		if v.ok(p+".query") && !v.present(p+".query", s.Query != "") {
+			v.missing(p, "query", "a PromQL expression over [$window]")
+		} else {
+			v.query(p+".query", s.Query)
+		}
+		switch {
+		case !v.ok(up):
+			unitOK = false
+		case !v.present(up, s.Unit != ""):
+			v.missing(p, "unit", "one of "+list(units))
+			unitOK = false
+		case !slices.Contains(units, s.Unit):
+			v.fail(up, "unknown unit %q: use one of %s", s.Unit, list(units))
+			unitOK = false
+		}
+	} else {
+		if v.present(p+".query", s.Query != "") {
+			v.fail(p+".query", "only applies to metric custom")
+		}
+		_, written := v.spec.src[up]
+		switch {
+		case written:
+			v.fail(up, "only applies to metric custom")
+		case s.Unit != s.Metric.Unit():
+			v.fail(up, "must be %q for metric %s, got %q", s.Metric.Unit(), s.Metric, s.Unit)
+			unitOK = false
+		}
+	}
+	if !unitOK {
+		return
+	}
+	v.limits(p, s, loadOK)
+}
+
+// limits checks max and min against the metric's range and each other.
+func (v *validator) limits(p string, s SLO, loadOK bool) {
+	mp, np := p+".max", p+".min"
+	if !v.ok(mp) || !v.ok(np) {
+		return
+	}
+	if s.Max == nil && s.Min == nil {
+		v.fail(p, "needs max, min or both")
+		return
+	}
+	sound := true
+	for _, l := range []struct {
+		path  string
+		x     *float64
+		isMin bool
+	}{{mp, s.Max, false}, {np, s.Min, true}} {
+		if l.x == nil {
+			continue
+		}
+		x, got := *l.x, v.got(l.path, *l.x, s.Unit)
+		bad := ""
+		switch {
+		case math.IsNaN(x) || math.IsInf(x, 0):
+			bad = "must be a finite number"
+		case s.Metric == Custom:
+			// Custom queries may measure anything, signed values included.
+		case s.Metric == ErrorRate && !l.isMin && x < 0:
+			bad = "must be >= 0" // max: 0% is a fair demand: no 5xx at all
+		case (s.Metric != ErrorRate || l.isMin) && x <= 0:
+			bad = "must be > 0"
+		case s.Metric == ErrorRate && x > 1:
+			bad = "must be at most 100%"
+		}
+		if bad != "" {
+			v.fail(l.path, "%s, got %s", bad, got)
+			sound = false
+		}
+	}
+	if !sound {
+		return
+	}
+	if s.Max != nil && s.Min != nil && *s.Min >= *s.Max {
+		maxText := s.Unit.Format(*s.Max)
+		if at, ok := v.spec.src[mp]; ok && at.scalar {
+			maxText = at.raw
+		}
+		v.fail(np, "must be below max (%s), got %s", maxText, v.got(np, *s.Min, s.Unit))
+		return
+	}
+	// A throughput floor above every target can never be met: arrivals follow the stages.
+	if s.Metric == Throughput && s.Min != nil && loadOK && *s.Min > v.spec.Load.peak() {
+		v.fail(np, "must be at most the load's peak of %s, got %s", PerSecond.Format(v.spec.Load.peak()), v.got(np, *s.Min, s.Unit))
+	}
+}
+
+// query checks a custom PromQL expression with $window standing in for the range.
+func (v *validator) query(path, q string) {
+	if !v.ok(path) {
+		return
+	}
+	if strings.TrimSpace(q) == "" {
+		v.fail(path, "must not be empty: write a PromQL expression over [$window]")
+		return
+	}
+	for _, ph := range placeholderRe.FindAllString(q, -1) {
+		if ph != WindowPlaceholder {
+			v.fail(path, "unknown placeholder %q: only %s is replaced", ph, WindowPlaceholder)
+			return
+		}
+	}
+	if !strings.Contains(q, WindowPlaceholder) {
+		v.fail(path, "must use %s as the range, like rate(x[%s]), so it covers only the measured window", WindowPlaceholder, WindowPlaceholder)
+	}
+	expr, err := parseQuery(strings.ReplaceAll(q, WindowPlaceholder, windowForCheck))
+	if err != nil {
+		v.fail(path, "invalid PromQL: %v", err)
+		return
+	}
+	switch t := expr.Type(); t {
+	case parser.ValueTypeVector, parser.ValueTypeScalar:
+	case parser.ValueTypeMatrix:
+		v.fail(path, "must return an instant vector or a scalar, got a range vector: wrap it in a function like rate()")
+	default:
+		v.fail(path, "must return an instant vector or a scalar, got a %s", t)
+	}
+}
+
+func parseQuery(q string) (expr parser.Expr, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			expr, err = nil, fmt.Errorf("parser failed: %v", r)
+		}
+	}()
+	return promql.ParseExpr(q)
+}
