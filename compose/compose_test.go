@@ -90,7 +90,8 @@ func TestStackCheckReportsEachBreak(t *testing.T) {
 		{
 			name:   "a scrape interval other than the gate's is reported",
 			mutate: func(s *stack) { s.prometheus.Global.ScrapeInterval = 15e9 },
-			want:   `prometheus.yml: job tasksvc scrapes every 15s, want 1s like the gate`,
+			want: `grafana/provisioning/datasources/prometheus.yml: datasources[0]: jsonData.timeInterval "1s", want the scrape interval "15s"` + "\n" +
+				`prometheus.yml: job tasksvc scrapes every 15s, want 1s like the gate`,
 		},
 		{
 			name: "Prometheus reading a config file compose does not mount is reported",
@@ -116,6 +117,15 @@ func TestStackCheckReportsEachBreak(t *testing.T) {
 				s.datasources["prometheus.yml"] = d
 			},
 			want: `grafana/provisioning/datasources/prometheus.yml: datasources[0]: type "prometheus" url "http://localhost:9090", want type prometheus url http://prometheus:9090`,
+		},
+		{
+			name: "a datasource time interval other than the scrape interval is reported",
+			mutate: func(s *stack) {
+				d := s.datasources["prometheus.yml"]
+				d.Datasources[0].JSONData.TimeInterval = "15s"
+				s.datasources["prometheus.yml"] = d
+			},
+			want: `grafana/provisioning/datasources/prometheus.yml: datasources[0]: jsonData.timeInterval "15s", want the scrape interval "1s"`,
 		},
 		{
 			name: "a panel on a datasource that is not provisioned is reported",

@@ -41,15 +41,11 @@ type composeFile struct {
 
 type composeService struct {
 	Image       string            `yaml:"image"`
-	Entrypoint  []string          `yaml:"entrypoint"`
 	Command     []string          `yaml:"command"`
 	Ports       []string          `yaml:"ports"`
 	Volumes     []string          `yaml:"volumes"`
 	DependsOn   []string          `yaml:"depends_on"`
 	Environment map[string]string `yaml:"environment"`
-	Healthcheck *struct {
-		Test []string `yaml:"test"`
-	} `yaml:"healthcheck"`
 }
 
 // flag returns the value of -name=value or --name=value in the command.
@@ -131,21 +127,18 @@ func (c promConfig) targets() ([]target, error) {
 }
 
 type datasourceFile struct {
-	APIVersion  int `yaml:"apiVersion"`
 	Datasources []struct {
-		Name     string         `yaml:"name"`
-		UID      string         `yaml:"uid"`
-		Type     string         `yaml:"type"`
-		Access   string         `yaml:"access"`
-		URL      string         `yaml:"url"`
-		JSONData map[string]any `yaml:"jsonData"`
+		UID      string `yaml:"uid"`
+		Type     string `yaml:"type"`
+		URL      string `yaml:"url"`
+		JSONData struct {
+			TimeInterval string `yaml:"timeInterval"`
+		} `yaml:"jsonData"`
 	} `yaml:"datasources"`
 }
 
 type providerFile struct {
-	APIVersion int `yaml:"apiVersion"`
-	Providers  []struct {
-		Name    string `yaml:"name"`
+	Providers []struct {
 		Type    string `yaml:"type"`
 		Options struct {
 			Path string `yaml:"path"`
@@ -569,6 +562,11 @@ func (s stack) checkGrafana() []error {
 			}
 			if d.UID == "" {
 				fail(where, "datasources[%d]: no uid; dashboards refer to it by uid", i)
+			}
+			// Grafana's $__rate_interval spans four of these: it must be the
+			// scrape interval for rates to cover enough samples.
+			if d.JSONData.TimeInterval != s.prometheus.Global.ScrapeInterval.String() {
+				fail(where, "datasources[%d]: jsonData.timeInterval %q, want the scrape interval %q", i, d.JSONData.TimeInterval, s.prometheus.Global.ScrapeInterval)
 			}
 		}
 	}
