@@ -389,6 +389,19 @@ func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
 	}
 }
 
+func TestValidateAfterChangingAParsedSpec(t *testing.T) {
+	s, err := Parse("slo.yaml", []byte(knownGood))
+	require.NoError(t, err)
+
+	s.SLOs[1].Max = ptr(-0.005)
+	s.SLOs = append(s.SLOs, SLO{Name: "extra", Metric: Throughput, Scope: Aggregate, Unit: PerSecond, Min: ptr(10)})
+	err = s.Validate()
+	require.Error(t, err)
+	// The changed value is shown as it is now, at the place it was parsed from;
+	// the appended SLO is complete, so nothing is said about it.
+	assert.Equal(t, `slo.yaml:18:10: slos[1].max: must be > 0, got "-5ms"`, err.Error())
+}
+
 func TestErrorFormat(t *testing.T) {
 	tests := []struct {
 		name string

@@ -32,9 +32,12 @@ var (
 	promql        = parser.NewParser(parser.Options{})
 )
 
-// Validate checks a spec built in code the way Parse checks a file, returning Errors
-// on failure. A spec returned by Parse always passes.
+// Validate checks a spec built in code, or a parsed one changed since, the way Parse
+// checks a file, returning Errors on failure. A spec returned by Parse always passes.
 func (s *Spec) Validate() error {
+	if s == nil {
+		return Errors{{Msg: "no SLO spec"}}
+	}
 	v := &validator{spec: s}
 	v.run()
 	if len(v.errs) == 0 {
@@ -76,13 +79,10 @@ func (v *validator) ok(path string) bool {
 	}
 }
 
-// present reports whether a field was written; for a spec built in code, whether it is set.
+// present reports whether a field is set or, in a parsed spec, was written (perhaps as 0).
 func (v *validator) present(path string, set bool) bool {
-	if v.spec.src == nil {
-		return set
-	}
-	_, ok := v.spec.src[path]
-	return ok
+	_, written := v.spec.src[path]
+	return set || written
 }
 
 // pos finds where path, or its nearest written parent, is in the file.
@@ -118,12 +118,19 @@ func (v *validator) missing(path, field, hint string) {
 	v.fail(path, "missing field %q: %s", field, hint)
 }
 
-// got quotes a value as it was written, or as Format writes it for a spec built in code.
+// got quotes a value as it was written, or as Format writes it when it was built in
+// code or changed since it was parsed.
 func (v *validator) got(path string, x float64, u Unit) string {
+	return strconv.Quote(v.written(path, x, u))
+}
+
+func (v *validator) written(path string, x float64, u Unit) string {
 	if at, ok := v.spec.src[path]; ok && at.scalar {
-		return strconv.Quote(at.raw)
+		if y, err := parseValue(u, at.raw, true); err == nil && y == x {
+			return at.raw
+		}
 	}
-	return strconv.Quote(u.Format(x))
+	return u.Format(x)
 }
 
 func (v *validator) run() {
@@ -410,11 +417,7 @@ func (v *validator) limits(p string, s SLO, loadOK bool) {
 		return
 	}
 	if s.Max != nil && s.Min != nil && *s.Min >= *s.Max {
-		maxText := s.Unit.Format(*s.Max)
-		if at, ok := v.spec.src[mp]; ok && at.scalar {
-			maxText = at.raw
-		}
-		v.fail(np, "must be below max (%s), got %s", maxText, v.got(np, *s.Min, s.Unit))
+		v.fail(np, "must be below max (%s), got %s", v.written(mp, *s.Max, s.Unit), v.got(np, *s.Min, s.Unit))
 		return
 	}
 	// A throughput floor above every target can never be met: arrivals follow the stages.
