@@ -44,7 +44,7 @@ type Load struct {
 	WarmUp      time.Duration // the first part of the stages, excluded from every measurement
 	Stages      []Stage
 	Mix         Mix
-	MaxInFlight int           // requests outstanding at once; arrivals beyond it count as lag
+	MaxInFlight int           // requests outstanding at once; a request due beyond it is dropped
 	Timeout     time.Duration // per request
 	MaxLag      float64       // ratio: the run is inconclusive if the achieved rate falls further behind
 }
