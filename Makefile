@@ -37,11 +37,13 @@ lint: ## gofmt, go vet and actionlint
 images: ## build the service and Prometheus images, tagged :local for compose
 	$(GO) run ./perftest/cmd/perfgate images
 
+# Without a registry, compose runs the Prometheus image `make images` built locally.
 up: images ## start the compose stack with Grafana (127.0.0.1:3000)
-	$(COMPOSE) -f $(COMPOSE_FILE) up -d
+	PROMETHEUS_IMAGE=$${PROMETHEUS_IMAGE:-$$(docker image inspect prom/prometheus:v3.5.0 >/dev/null 2>&1 && echo prom/prometheus:v3.5.0 || echo perfgate/prometheus:local)} \
+		$(COMPOSE) -p perfgate -f $(COMPOSE_FILE) up -d
 
 down: ## stop the compose stack and remove its volume
-	$(COMPOSE) -f $(COMPOSE_FILE) down -v
+	$(COMPOSE) -p perfgate -f $(COMPOSE_FILE) down -v
 
 clean: ## remove build output and leftovers of crashed gate runs
 	rm -rf bin

@@ -12,12 +12,9 @@ import (
 
 // TestGateCatchesRegressions is TestGate's twin: replicas with an injected
 // regression must fail the committed SLOs, on the SLOs the regression touches.
-// It runs the committed thresholds with the short load of quick.good.yaml.
+// It runs the committed thresholds and load profile, unchanged.
 func TestGateCatchesRegressions(t *testing.T) {
-	root := moduleRoot(t)
-	spec := loadSpec(t, filepath.Join(root, "thresholds", thresholds.DefaultFile))
-	quick := loadSpec(t, filepath.Join(root, "thresholds", "testdata", "quick.good.yaml"))
-	spec.Load = quick.Load
+	spec := loadSpec(t, filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile))
 	requireDocker(t)
 
 	cases := []struct {

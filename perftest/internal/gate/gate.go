@@ -122,9 +122,9 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		return run, fmt.Errorf("%w\n%s", err, st.Logs(ctx, 10))
 	}
 	phase("wait", t)
-	run.Prometheus = prom.Source
+	run.Prometheus = fmt.Sprintf("%s, %s", prom.Tag, prom.Source)
 	if v, err := pc.Version(ctx); err == nil {
-		run.Prometheus = fmt.Sprintf("Prometheus %s: %s", v, prom.Source)
+		run.Prometheus = fmt.Sprintf("Prometheus %s from %s", v, run.Prometheus)
 	}
 
 	t = time.Now()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // provider returns a testcontainers Docker provider configured for machines
@@ -20,6 +21,9 @@ func provider() (*testcontainers.DockerProvider, error) {
 	setDefaultEnv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	if h := os.Getenv("DOCKER_HOST"); h == "" || strings.HasPrefix(h, "unix://") {
 		setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
+	if os.Getenv("PERF_DEBUG") == "" {
+		tclog.SetDefault(tclog.NewNoopLogger()) // the gate prints its own, shorter lines
 	}
 	p, err := testcontainers.NewDockerProvider()
 	if err != nil {

@@ -64,7 +64,7 @@ func BuildServiceImage(ctx context.Context, moduleRoot string, log io.Writer) (I
 	if err != nil {
 		return Image{}, err
 	}
-	return buildImage(ctx, dir, "perfgate/tasksvc", sum, "service/ at "+sum, log)
+	return buildImage(ctx, dir, "perfgate/tasksvc", sum, "built from service/", log)
 }
 
 // PrometheusImage returns an image to run Prometheus from. In order:
@@ -73,7 +73,7 @@ func BuildServiceImage(ctx context.Context, moduleRoot string, log io.Writer) (I
 // then prometheus on PATH, then Debian's package fetched with apt-get download).
 func PrometheusImage(ctx context.Context, log io.Writer) (Image, error) {
 	if tag := os.Getenv("PERF_PROMETHEUS_IMAGE"); tag != "" {
-		return Image{Tag: tag, Source: tag + " (PERF_PROMETHEUS_IMAGE)"}, nil
+		return Image{Tag: tag, Source: "set by PERF_PROMETHEUS_IMAGE"}, nil
 	}
 	p, err := provider()
 	if err != nil {
@@ -81,11 +81,11 @@ func PrometheusImage(ctx context.Context, log io.Writer) (Image, error) {
 	}
 	defer p.Close()
 	if _, err := p.Client().ImageInspect(ctx, UpstreamPrometheus); err == nil {
-		return Image{Tag: UpstreamPrometheus, Source: UpstreamPrometheus + " (upstream)"}, nil
+		return Image{Tag: UpstreamPrometheus, Source: "upstream image"}, nil
 	}
 	pullErr := pullOnce(ctx, p.Client(), UpstreamPrometheus)
 	if pullErr == nil {
-		return Image{Tag: UpstreamPrometheus, Source: UpstreamPrometheus + " (upstream, pulled)"}, nil
+		return Image{Tag: UpstreamPrometheus, Source: "upstream image, pulled"}, nil
 	}
 	fmt.Fprintf(log, "no registry for %s (%v); building Prometheus from a local binary\n", UpstreamPrometheus, firstLine(pullErr))
 
@@ -193,7 +193,7 @@ func buildLocalPrometheus(ctx context.Context, bin string, log io.Writer) (Image
 	if m := versionWord.FindSubmatch(version); m != nil {
 		v = string(m[1])
 	}
-	return buildImage(ctx, dir, "perfgate/prometheus", sum, fmt.Sprintf("prometheus %s, local image around %s", v, bin), log)
+	return buildImage(ctx, dir, "perfgate/prometheus", sum, fmt.Sprintf("local image around %s %s (no registry)", bin, v), log)
 }
 
 // buildImage builds dir into repo:tag with the testcontainers provider unless
