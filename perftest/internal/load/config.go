@@ -1,0 +1,160 @@
+// Package load generates ramped open-model HTTP load against the task API and records what it saw.
+package load
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Mix weighs the operations on the task API against each other; a zero Mix
+// means DefaultMix.
+type Mix struct {
+	List, Get, Create, Update, Delete int
+}
+
+// Balance picks a target for each request.
+type Balance int
+
+const (
+	// RoundRobin sends requests to the targets in turn.
+	RoundRobin Balance = iota
+	// LeastInFlight sends each request to the target with the fewest
+	// outstanding requests, taking turns among ties so every target gets load.
+	LeastInFlight
+)
+
+// Config describes one load run.
+type Config struct {
+	// Targets are base URLs of the service, e.g. "http://127.0.0.1:32768".
+	// Only loopback hosts are allowed: the project sends load nowhere else.
+	Targets []string
+	// Balance spreads requests over Targets.
+	Balance Balance
+	// Stages shape the arrival rate; see RampPacer.
+	Stages []Stage
+	// WarmUp excludes requests intended before Start+WarmUp from the measured
+	// figures; the timeline still shows them.
+	WarmUp time.Duration
+	Mix    Mix
+	// MaxInFlight bounds outstanding requests; a request due while that many
+	// are outstanding is dropped, not sent late. 0 means DefaultMaxInFlight.
+	MaxInFlight int
+	// Timeout bounds each request. 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Seed makes the sequence of operations reproducible.
+	Seed uint64
+	// Progress, when set, receives one line per second.
+	Progress io.Writer
+	// Client is optional; the default keeps MaxInFlight idle connections per
+	// target and uses no proxy.
+	Client *http.Client
+}
+
+// Defaults for zero fields of Config.
+var (
+	DefaultMix         = Mix{List: 2, Get: 5, Create: 2, Update: 2, Delete: 1}
+	DefaultMaxInFlight = 256
+	DefaultTimeout     = 5 * time.Second
+)
+
+// target is a validated base URL.
+type target struct {
+	raw    string
+	scheme string
+	host   string // host:port
+	prefix string // base path without trailing slash
+}
+
+// prepared is a Config with defaults applied and its targets parsed.
+type prepared struct {
+	Config
+	targets []target
+	pacer   RampPacer
+}
+
+func (c Config) prepare() (prepared, error) {
+	if c.Mix == (Mix{}) {
+		c.Mix = DefaultMix
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	p := prepared{Config: c, pacer: RampPacer{Stages: c.Stages}}
+
+	var errs []error
+	if len(c.Targets) == 0 {
+		errs = append(errs, errors.New("Targets: at least one base URL is needed"))
+	}
+	for i, raw := range c.Targets {
+		t, err := parseTarget(raw)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("Targets[%d] %q: %w", i, raw, err))
+			continue
+		}
+		p.targets = append(p.targets, t)
+	}
+	if c.Balance != RoundRobin && c.Balance != LeastInFlight {
+		errs = append(errs, fmt.Errorf("Balance: unknown value %d", c.Balance))
+	}
+	errs = append(errs, p.pacer.validate()...)
+	if c.WarmUp < 0 {
+		errs = append(errs, fmt.Errorf("WarmUp: %s must not be negative", c.WarmUp))
+	} else if d := p.pacer.Duration(); d > 0 && c.WarmUp >= d {
+		errs = append(errs, fmt.Errorf("WarmUp: %s leaves nothing to measure of the %s of stages", c.WarmUp, d))
+	}
+	m := c.Mix
+	if m.List < 0 || m.Get < 0 || m.Create < 0 || m.Update < 0 || m.Delete < 0 {
+		errs = append(errs, fmt.Errorf("Mix: weights must not be negative: %+v", m))
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be > 0", c.MaxInFlight))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("Timeout: %s must be > 0", c.Timeout))
+	}
+	if len(errs) > 0 {
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("load: config: %w", err)
+		}
+		return prepared{}, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+func parseTarget(raw string) (target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return target{}, fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return target{}, errors.New("scheme must be http or https")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return target{}, errors.New("no host")
+	}
+	if !isLoopback(host) {
+		return target{}, fmt.Errorf("host %q is not loopback: load goes only to 127.0.0.0/8, ::1 or localhost", host)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return target{}, errors.New("a base URL takes no query, fragment or user info")
+	}
+	return target{raw: raw, scheme: u.Scheme, host: u.Host, prefix: strings.TrimRight(u.Path, "/")}, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,215 @@
+package load
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Result is what one run saw. Counters and histograms cover the measured
+// window (requests intended from MeasuredFrom on); Timeline covers the whole run.
+type Result struct {
+	// Start is when load began; End is when the last response arrived.
+	Start, End time.Time
+	// MeasuredFrom is Start + WarmUp.
+	MeasuredFrom time.Time
+	// Sent requests went out; Completed ones got an HTTP response of any
+	// status; Errors are transport errors, timeouts and 5xx; Dropped requests
+	// were due while MaxInFlight requests were outstanding and never sent.
+	Sent, Completed, Errors, Dropped int64
+	// ByStatus counts outcomes by status code ("201", "404", "500") or by
+	// "error" (transport), "timeout" and "canceled" (stopped by ctx; neither
+	// an error nor completed).
+	ByStatus map[string]int64
+	// ByOp has the operations "list", "get", "create", "update", "delete".
+	// An operation that needs a known task becomes a create when none is known.
+	ByOp map[string]*OpStats
+	// Latency of all finished requests except canceled ones, in microseconds,
+	// from the intended send time (or the actual send when that came earlier).
+	Latency *hdrhistogram.Histogram
+	// SendLag is how late requests went out after their intended time, in
+	// microseconds: the generator's own share of Latency.
+	SendLag *hdrhistogram.Histogram
+	// TargetRate is the mean rate the stages call for over the measured
+	// window; AchievedRate is Sent over the same window.
+	TargetRate, AchievedRate float64
+	// Timeline has one entry per second of the whole run.
+	Timeline []Second
+}
+
+// OpStats is what one operation saw in the measured window.
+type OpStats struct {
+	Count, Errors int64
+	Latency       *hdrhistogram.Histogram // microseconds
+}
+
+// Second covers the requests intended in the second that ends T seconds
+// after Start.
+type Second struct {
+	T                int
+	TargetRate, Rate float64 // due and sent per second
+	InFlight         int     // most requests outstanding when one was sent
+	Errors           int64
+	P95              time.Duration
+}
+
+// Quantile returns the latency at quantile q (0.95 for p95) over the measured
+// window, or 0 when nothing was measured.
+func (r *Result) Quantile(q float64) time.Duration {
+	if r == nil || r.Latency == nil || r.Latency.TotalCount() == 0 {
+		return 0
+	}
+	return usToDuration(r.Latency.ValueAtQuantile(q * 100))
+}
+
+// Histogram geometry: 1 µs to 1 h; three significant digits for the measured
+// window, two for the per-second histograms, which only feed a chart.
+const (
+	histMax       = int64(time.Hour / time.Microsecond)
+	histDigits    = 3
+	secHistDigits = 2
+)
+
+func newHist(digits int) *hdrhistogram.Histogram { return hdrhistogram.New(1, histMax, digits) }
+
+func usToDuration(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+func toUs(d time.Duration) int64 {
+	us := int64(d / time.Microsecond)
+	return min(max(us, 0), histMax)
+}
+
+// outcome is how a request ended.
+type outcome uint8
+
+const (
+	gotResponse outcome = iota
+	transportError
+	timedOut
+	canceled
+)
+
+type opRec struct {
+	count, errors int64
+	lat           *hdrhistogram.Histogram
+}
+
+type secRec struct {
+	hist   *hdrhistogram.Histogram
+	errors int64
+}
+
+// recorder accumulates finished requests. One mutex guards it: a request
+// holds it for well under a microsecond, against tens of microseconds of
+// client work, so it is cheaper than per-worker histograms of 190 KB each.
+type recorder struct {
+	warm time.Duration
+
+	mu        sync.Mutex
+	lat, lag  *hdrhistogram.Histogram
+	ops       [numOps]opRec
+	codes     [1000]int64
+	transport int64
+	timeouts  int64
+	canceled  int64
+	completed int64
+	errors    int64
+	secs      []secRec
+	doneAll   int64 // whole run, for the progress line
+	errorsAll int64
+}
+
+func newRecorder(warm time.Duration, seconds int) *recorder {
+	r := &recorder{warm: warm, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds)}
+	for i := range r.ops {
+		r.ops[i].lat = newHist(histDigits)
+	}
+	return r
+}
+
+// add records one finished request intended at at (since Start).
+func (r *recorder) add(o op, sec int, at, latency, lag time.Duration, code int, oc outcome) {
+	isErr := oc == transportError || oc == timedOut || (oc == gotResponse && code >= 500)
+	latUs, lagUs := toUs(latency), toUs(lag)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := &r.secs[sec]
+	if oc != canceled {
+		if s.hist == nil {
+			s.hist = newHist(secHistDigits)
+		}
+		_ = s.hist.RecordValue(latUs) // in range by toUs
+		r.doneAll++
+	}
+	if isErr {
+		s.errors++
+		r.errorsAll++
+	}
+	if at < r.warm {
+		return
+	}
+	switch oc {
+	case gotResponse:
+		r.completed++
+		if code >= 0 && code < len(r.codes) {
+			r.codes[code]++
+		}
+	case transportError:
+		r.transport++
+	case timedOut:
+		r.timeouts++
+	case canceled:
+		r.canceled++
+		return
+	}
+	st := &r.ops[o]
+	st.count++
+	if isErr {
+		st.errors++
+		r.errors++
+	}
+	_ = st.lat.RecordValue(latUs)
+	_ = r.lat.RecordValue(latUs)
+	_ = r.lag.RecordValue(lagUs)
+}
+
+// secondP95 returns the p95 so far of requests intended in second s.
+func (r *recorder) secondP95(s int) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.secs[s].hist; h != nil {
+		return usToDuration(h.ValueAtQuantile(95))
+	}
+	return 0
+}
+
+func (r *recorder) totals() (done, errors int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.doneAll, r.errorsAll
+}
+
+// fill copies the measured figures into res; call it after every request ended.
+func (r *recorder) fill(res *Result) {
+	res.Completed, res.Errors = r.completed, r.errors
+	res.Latency, res.SendLag = r.lat, r.lag
+	res.ByStatus = map[string]int64{}
+	for code, n := range r.codes {
+		if n > 0 {
+			res.ByStatus[strconv.Itoa(code)] = n
+		}
+	}
+	for key, n := range map[string]int64{"error": r.transport, "timeout": r.timeouts, "canceled": r.canceled} {
+		if n > 0 {
+			res.ByStatus[key] = n
+		}
+	}
+	res.ByOp = make(map[string]*OpStats, numOps)
+	for o := range numOps {
+		st := r.ops[o]
+		res.ByOp[o.String()] = &OpStats{Count: st.count, Errors: st.errors, Latency: st.lat}
+	}
+}

@@ -1,0 +1,357 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// earlySend lets the pacer release a request up to this much before its
+// intended time. Go timers wake with millisecond granularity when the process
+// is idle, so waiting for the exact instant would add up to a millisecond of
+// the generator's own lag to every latency; sending a little early costs
+// nothing (latency then counts from the actual send) and batches wake-ups.
+const earlySend = time.Millisecond
+
+// stopGrace is added to the planned end + Timeout as a last bound on a run.
+const stopGrace = time.Second
+
+// job is one request handed from the pacer to a worker.
+type job struct {
+	at  time.Duration // intended send time since Start
+	n   uint64        // request number
+	rnd uint64        // randomness for the request: id pick, list paging
+	op  op
+}
+
+// secPace is what the pacer did in one second; written by the pacer only,
+// read by the progress line.
+type secPace struct {
+	sent, dropped, inFlight atomic.Int64
+}
+
+type runner struct {
+	cfg     prepared
+	client  *http.Client
+	start   time.Time
+	rec     *recorder
+	pool    *idPool
+	seconds []secPace
+
+	inFlight  atomic.Int64
+	waiting   atomic.Bool   // the pacer waits for a free slot
+	slot      chan struct{} // a worker freed a slot while the pacer waited
+	rr        atomic.Uint64
+	perTarget []atomic.Int64 // outstanding per target, for LeastInFlight
+
+	userCtx context.Context // cancellation by the caller, as opposed to the run's own deadline
+	runCtx  context.Context
+}
+
+// Run applies the load cfg describes and returns what it saw. It returns when
+// the last stage has ended and every request has finished, at most Timeout
+// later, or promptly once ctx is done; the Result is then partial and the
+// error wraps ctx's.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	p, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	client := p.Client
+	if client == nil {
+		client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
+	}
+	defer client.CloseIdleConnections()
+
+	r, cancel := newRunner(ctx, p, client)
+	defer cancel()
+	plan := p.pacer.Duration()
+
+	jobs := make(chan job, p.MaxInFlight)
+	var workers sync.WaitGroup
+	for range p.MaxInFlight {
+		w := newWorker(r)
+		workers.Go(func() {
+			for j := range jobs {
+				w.do(j)
+			}
+			w.close()
+		})
+	}
+	progressDone := make(chan struct{})
+	var progress sync.WaitGroup
+	if p.Progress != nil {
+		progress.Go(func() { r.progress(p.Progress, progressDone) })
+	}
+
+	sent, dropped, stoppedAt := r.pace(r.runCtx, jobs)
+	close(jobs)
+	workers.Wait()
+	end := time.Now()
+	close(progressDone)
+	progress.Wait()
+
+	res := r.result(end, stoppedAt, sent, dropped)
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("load: stopped after %s of %s: %w", stoppedAt.Round(time.Millisecond), plan, err)
+	}
+	return res, nil
+}
+
+// newRunner prepares a run starting now; cancel releases its deadline.
+func newRunner(ctx context.Context, p prepared, client *http.Client) (*runner, context.CancelFunc) {
+	plan := p.pacer.Duration()
+	seconds := int((plan + time.Second - 1) / time.Second)
+	r := &runner{
+		cfg:       p,
+		client:    client,
+		rec:       newRecorder(p.WarmUp, seconds),
+		pool:      newIDPool(),
+		seconds:   make([]secPace, seconds),
+		slot:      make(chan struct{}, 1),
+		perTarget: make([]atomic.Int64, len(p.targets)),
+		userCtx:   ctx,
+	}
+	r.start = time.Now()
+	var cancel context.CancelFunc
+	r.runCtx, cancel = context.WithDeadline(ctx, r.start.Add(plan+p.Timeout+stopGrace))
+	return r, cancel
+}
+
+func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		MaxIdleConns:        maxInFlight * targets,
+		MaxIdleConnsPerHost: maxInFlight,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: timeout,
+		DisableCompression:  true,
+	}}
+}
+
+// pace sends each request at its intended time, or drops it when every slot
+// is taken. It returns the sent and dropped counts of the measured window and
+// how far into the plan it got.
+func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64, stoppedAt time.Duration) {
+	pacer, warm := r.cfg.pacer, r.cfg.WarmUp
+	maxInFlight := int64(r.cfg.MaxInFlight)
+	rng := r.rng()
+	mix := newChooser(r.cfg.Mix)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	done := ctx.Done()
+
+	// Requests intended before dropUntil came due while every slot was taken.
+	dropUntil := time.Duration(-1)
+	now := time.Since(r.start)
+	for n := uint64(0); ; n++ {
+		at, ok := pacer.hitTime(n)
+		if !ok {
+			return sent, dropped, pacer.Duration()
+		}
+		if at > now+earlySend {
+			timer.Reset(at - earlySend - now)
+			select {
+			case <-done:
+				timer.Stop()
+				return sent, dropped, time.Since(r.start)
+			case <-timer.C:
+			}
+			now = time.Since(r.start)
+		} else {
+			select {
+			case <-done:
+				return sent, dropped, now
+			default:
+			}
+		}
+
+		o, rnd := mix.pick(rng), rng.Uint64()
+		sec := min(int(at/time.Second), len(r.seconds)-1)
+		measured := at >= warm
+		if at < dropUntil || r.inFlight.Load() >= maxInFlight {
+			r.seconds[sec].dropped.Add(1)
+			if measured {
+				dropped++
+			}
+			if at >= dropUntil {
+				// Block instead of spinning through due requests: all that
+				// come due until a slot frees are dropped.
+				if !r.waitSlot(done, maxInFlight) {
+					return sent, dropped, time.Since(r.start)
+				}
+				now = time.Since(r.start)
+				dropUntil = now
+			}
+			continue
+		}
+		inFlight := r.inFlight.Add(1)
+		ps := &r.seconds[sec]
+		ps.sent.Add(1)
+		if inFlight > ps.inFlight.Load() {
+			ps.inFlight.Store(inFlight)
+		}
+		if measured {
+			sent++
+		}
+		jobs <- job{at: at, n: n, rnd: rnd, op: o} // never blocks: cap is MaxInFlight
+		now = time.Since(r.start)
+	}
+}
+
+// rng is the run's source of randomness, drawn by the pacer alone so that
+// request n gets the same operation in every run with the same seed.
+func (r *runner) rng() *rand.Rand {
+	return rand.New(rand.NewPCG(r.cfg.Seed, r.cfg.Seed^0x9e3779b97f4a7c15))
+}
+
+// waitSlot blocks until fewer than maxInFlight requests are outstanding; it
+// returns false when done closes first.
+func (r *runner) waitSlot(done <-chan struct{}, maxInFlight int64) bool {
+	r.waiting.Store(true)
+	defer r.waiting.Store(false)
+	// Workers decrement inFlight before they look at waiting, so either this
+	// load sees the free slot or the worker sees waiting and signals.
+	for r.inFlight.Load() >= maxInFlight {
+		select {
+		case <-r.slot:
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
+// release frees the slot of a finished request sent to target ti.
+func (r *runner) release(ti int) {
+	if r.cfg.Balance == LeastInFlight {
+		r.perTarget[ti].Add(-1)
+	}
+	r.inFlight.Add(-1)
+	if r.waiting.Load() {
+		select {
+		case r.slot <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// pickTarget returns the index of the target for the next request.
+func (r *runner) pickTarget() int {
+	n := uint64(len(r.cfg.targets))
+	if n == 1 {
+		if r.cfg.Balance == LeastInFlight {
+			r.perTarget[0].Add(1)
+		}
+		return 0
+	}
+	turn := r.rr.Add(1)
+	if r.cfg.Balance != LeastInFlight {
+		return int(turn % n)
+	}
+	best := int(turn % n)
+	bestLoad := r.perTarget[best].Load()
+	for k := uint64(1); k < n; k++ {
+		i := int((turn + k) % n)
+		if l := r.perTarget[i].Load(); l < bestLoad {
+			best, bestLoad = i, l
+		}
+	}
+	r.perTarget[best].Add(1)
+	return best
+}
+
+// result assembles the Result once every request has finished.
+func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped int64) *Result {
+	pacer, warm := r.cfg.pacer, r.cfg.WarmUp
+	res := &Result{
+		Start:        r.start.Round(0),
+		End:          end.Round(0),
+		MeasuredFrom: r.start.Add(warm).Round(0),
+		Sent:         sent,
+		Dropped:      dropped,
+	}
+	r.rec.fill(res)
+	if window := (stoppedAt - warm).Seconds(); window > 0 {
+		res.TargetRate = (pacer.hitsBy(stoppedAt) - pacer.hitsBy(warm)) / window
+		res.AchievedRate = float64(sent) / window
+	}
+	plan := pacer.Duration()
+	for s := range r.seconds {
+		from := time.Duration(s) * time.Second
+		if from >= stoppedAt {
+			break
+		}
+		to := min(from+time.Second, plan)
+		span := (to - from).Seconds()
+		ps, rs := &r.seconds[s], &r.rec.secs[s]
+		sec := Second{
+			T:          s + 1,
+			TargetRate: (pacer.hitsBy(to) - pacer.hitsBy(from)) / span,
+			Rate:       float64(ps.sent.Load()) / span,
+			InFlight:   int(ps.inFlight.Load()),
+			Errors:     rs.errors,
+		}
+		if rs.hist != nil {
+			sec.P95 = usToDuration(rs.hist.ValueAtQuantile(95))
+		}
+		res.Timeline = append(res.Timeline, sec)
+	}
+	return res
+}
+
+// progress writes one line per second until done closes.
+func (r *runner) progress(w io.Writer, done <-chan struct{}) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for t := 1; ; t++ {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		if t > len(r.seconds) {
+			continue // the last requests are finishing
+		}
+		_, _ = io.WriteString(w, r.progressLine(t))
+	}
+}
+
+// progressLine describes second t (ending t seconds after Start), e.g.
+// "  12s  target  96.0/s  actual  95.8/s  in-flight   3  errors 0 (0.00%)  p95  4.1ms".
+func (r *runner) progressLine(t int) string {
+	s := t - 1
+	from := time.Duration(s) * time.Second
+	to := min(from+time.Second, r.cfg.pacer.Duration())
+	span := (to - from).Seconds()
+	target := (r.cfg.pacer.hitsBy(to) - r.cfg.pacer.hitsBy(from)) / span
+	actual := float64(r.seconds[s].sent.Load()) / span
+	done, errs := r.rec.totals()
+	share := 0.0
+	if done > 0 {
+		share = 100 * float64(errs) / float64(done)
+	}
+	return fmt.Sprintf("%5ds  target %7.1f/s  actual %7.1f/s  in-flight %4d  errors %d (%.2f%%)  p95 %7s\n",
+		t, target, actual, r.inFlight.Load(), errs, share, fmtLatency(r.rec.secondP95(s)))
+}
+
+// fmtLatency prints a latency compactly: "850µs", "4.1ms", "1.25s".
+func fmtLatency(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return strconv.FormatInt(d.Microseconds(), 10) + "µs"
+	case d < time.Second:
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
+	default:
+		return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
+	}
+}

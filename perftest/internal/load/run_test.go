@@ -1,0 +1,371 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// steady is a step to rate followed by a hold for d.
+func steady(rate float64, d time.Duration) []Stage { return []Stage{{0, rate}, {d, rate}} }
+
+func run(t *testing.T, cfg Config) *Result {
+	t.Helper()
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, res)
+	return res
+}
+
+func TestRunAchievesTheTargetRate(t *testing.T) {
+	f := newFake()
+	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(200, 2*s), MaxInFlight: 64, Timeout: 2 * s, Seed: 1}
+	res := run(t, cfg)
+
+	total := RampPacer{Stages: cfg.Stages}.Total()
+	assert.InDelta(t, total, float64(res.Sent), total*0.1, "sent within 10%% of the plan")
+	assert.LessOrEqual(t, float64(res.Sent+res.Dropped), total+1, "never more than the plan")
+	assert.GreaterOrEqual(t, float64(res.Sent+res.Dropped), total-1, "every due request is sent or dropped")
+	assert.Equal(t, res.Sent, f.received.Load(), "the server saw every request sent")
+	assert.Equal(t, res.Sent, res.Completed)
+	assert.Zero(t, res.Errors)
+	assert.InDelta(t, 200, res.TargetRate, 1)
+	assert.InDelta(t, res.TargetRate, res.AchievedRate, 20)
+	assert.Equal(t, res.Completed, res.Latency.TotalCount())
+	assert.Positive(t, res.Quantile(0.95))
+	assert.False(t, res.End.Before(res.Start.Add(2*s)), "load ends after the last stage")
+	assert.Equal(t, res.Start, res.MeasuredFrom)
+
+	require.Len(t, res.Timeline, 2)
+	var sentInTimeline float64
+	for i, sec := range res.Timeline {
+		assert.Equal(t, i+1, sec.T)
+		assert.InDelta(t, 200, sec.TargetRate, 1e-6)
+		assert.Positive(t, sec.P95)
+		assert.Positive(t, sec.InFlight)
+		sentInTimeline += sec.Rate
+	}
+	assert.InDelta(t, float64(res.Sent), sentInTimeline, 1e-6)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Zero(t, f.bad, "every request is one the API accepts")
+	assert.Zero(t, f.unknown, "every id used is one the server issued")
+}
+
+func TestRunFollowsTheMix(t *testing.T) {
+	f := newFake()
+	mix := Mix{List: 1, Get: 4, Create: 3, Update: 1, Delete: 1}
+	// A short ramp spares the server a storm of new connections.
+	stages := []Stage{{500 * time.Millisecond, 1000}, {2500 * time.Millisecond, 1000}}
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: stages, Mix: mix, MaxInFlight: 128, Timeout: 5 * s, Seed: 7})
+
+	require.Greater(t, res.Sent, int64(1000), "enough requests to judge proportions")
+	want := map[string]float64{"list": 0.1, "get": 0.4, "create": 0.3, "update": 0.1, "delete": 0.1}
+	server := f.opCounts()
+	for name, share := range want {
+		st := res.ByOp[name]
+		require.NotNil(t, st, name)
+		assert.Equal(t, int(st.Count), server[name], "%s: the server saw what the generator counted", name)
+		assert.InDelta(t, share, float64(st.Count)/float64(res.Sent), 0.05, "%s share", name)
+		assert.Equal(t, st.Count, st.Latency.TotalCount(), name)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Zero(t, f.bad)
+	assert.Zero(t, f.unknown)
+	assert.Equal(t, int64(f.statuses[http.StatusNotFound]), res.ByStatus["404"], "404s are counted by status")
+	assert.Zero(t, res.Errors, "a 404 of a concurrently deleted task is no error")
+}
+
+func TestRunTurnsOperationsOnUnknownTasksIntoCreates(t *testing.T) {
+	f := newFake()
+	// Each delete forgets the task it deletes, so the pool keeps running dry.
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{Delete: 1}, MaxInFlight: 8, Timeout: 2 * s})
+	creates, deletes := res.ByOp["create"].Count, res.ByOp["delete"].Count
+	assert.Equal(t, res.Sent, creates+deletes)
+	assert.GreaterOrEqual(t, creates, deletes, "no delete without a task created before it")
+	assert.Positive(t, deletes)
+	assert.Equal(t, creates, res.ByStatus["201"])
+	assert.Equal(t, deletes, res.ByStatus["204"], "no task is deleted twice")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Zero(t, f.unknown)
+}
+
+func TestRunSpreadsOverEveryTarget(t *testing.T) {
+	for _, balance := range []Balance{RoundRobin, LeastInFlight} {
+		t.Run(map[Balance]string{RoundRobin: "round robin", LeastInFlight: "least in flight"}[balance], func(t *testing.T) {
+			a, b := newFake(), newFake()
+			res := run(t, Config{Targets: []string{a.start(t), b.start(t)}, Balance: balance, Stages: steady(300, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
+			gotA, gotB := a.received.Load(), b.received.Load()
+			assert.Equal(t, res.Sent, gotA+gotB)
+			assert.Greater(t, gotA, res.Sent/4, "the first target gets load")
+			assert.Greater(t, gotB, res.Sent/4, "the second target gets load")
+		})
+	}
+}
+
+func TestRunCountsServerErrors(t *testing.T) {
+	f := newFake()
+	f.failEvery = 4
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(200, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
+	require.Positive(t, res.Sent)
+	assert.Equal(t, res.Sent/4, res.Errors, "every fourth request failed")
+	assert.Equal(t, res.Errors, res.ByStatus["500"])
+	assert.Equal(t, res.Sent-res.Errors, res.ByStatus["200"])
+	assert.Equal(t, res.Errors, res.ByOp["list"].Errors)
+	assert.Equal(t, res.Sent, res.Completed, "a 500 is still a response")
+	var inTimeline int64
+	for _, sec := range res.Timeline {
+		inTimeline += sec.Errors
+	}
+	assert.Equal(t, res.Errors, inTimeline)
+}
+
+func TestRunCountsTransportErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+
+	res := run(t, Config{Targets: []string{"http://" + addr}, Stages: steady(100, s), MaxInFlight: 8, Timeout: s})
+	require.Positive(t, res.Sent)
+	assert.Equal(t, res.Sent, res.Errors)
+	assert.Equal(t, res.Sent, res.ByStatus["error"])
+	assert.Zero(t, res.Completed)
+}
+
+func TestRunCountsTimeouts(t *testing.T) {
+	f := newFake()
+	f.delay = func(int64) time.Duration { return time.Minute }
+	start := time.Now()
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(20, s), MaxInFlight: 32, Timeout: 200 * time.Millisecond})
+	assert.Less(t, time.Since(start), 30*s, "a hung server does not hold the run")
+	require.Positive(t, res.Sent)
+	assert.Equal(t, res.Sent, res.ByStatus["timeout"])
+	assert.Equal(t, res.Sent, res.Errors)
+	assert.GreaterOrEqual(t, res.Quantile(0.5), 200*time.Millisecond, "a timeout is as slow as the timeout")
+}
+
+func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
+	f := newFake()
+	f.delay = func(int64) time.Duration { return 50 * time.Millisecond }
+	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{List: 1}, MaxInFlight: 1, Timeout: 2 * s}
+	res := run(t, cfg)
+
+	total := RampPacer{Stages: cfg.Stages}.Total()
+	assert.InDelta(t, total, float64(res.Sent+res.Dropped), 1, "every due request is sent or dropped")
+	assert.Positive(t, res.Dropped)
+	assert.LessOrEqual(t, res.Sent, int64(25), "one slot at 50 ms a request sends at most ~20 in a second")
+	assert.Equal(t, res.Sent, f.received.Load())
+	assert.Less(t, res.AchievedRate, res.TargetRate/2)
+	assert.GreaterOrEqual(t, res.Quantile(0.5), 50*time.Millisecond)
+	for _, sec := range res.Timeline {
+		assert.LessOrEqual(t, sec.InFlight, 1)
+	}
+}
+
+func TestRunRecordsSlowResponses(t *testing.T) {
+	f := newFake()
+	f.delay = func(n int64) time.Duration {
+		if n%10 == 0 {
+			return 100 * time.Millisecond
+		}
+		return 0
+	}
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(200, s), Mix: Mix{List: 1}, MaxInFlight: 64, Timeout: 2 * s})
+	assert.GreaterOrEqual(t, res.Quantile(0.95), 100*time.Millisecond, "one in ten takes 100 ms")
+	assert.Less(t, res.Quantile(0.5), 100*time.Millisecond)
+	assert.GreaterOrEqual(t, res.ByOp["list"].Latency.ValueAtQuantile(95), int64(100_000))
+}
+
+func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
+	f := newFake()
+	p, err := Config{Targets: []string{f.start(t)}, Stages: steady(10, s), Timeout: s}.prepare()
+	require.NoError(t, err)
+	r, cancel := newRunner(context.Background(), p, newClient(1, 1, s))
+	defer cancel()
+	w := newWorker(r)
+	defer w.close()
+
+	time.Sleep(100 * time.Millisecond)
+	r.inFlight.Add(1)
+	w.do(job{at: 0, op: opList}) // due at Start, sent 100 ms late
+
+	require.EqualValues(t, 1, r.rec.lat.TotalCount())
+	assert.GreaterOrEqual(t, r.rec.lat.Max(), int64(100_000), "latency includes the 100 ms the request waited to go out")
+	assert.GreaterOrEqual(t, r.rec.lag.Max(), int64(100_000), "the send lag shows the generator's share")
+
+	// A request released ahead of its intended time counts from its actual send.
+	r.inFlight.Add(1)
+	w.do(job{at: time.Since(r.start) + 50*time.Millisecond, op: opList})
+	assert.Less(t, r.rec.lat.Min(), int64(50_000))
+}
+
+func TestRunExcludesWarmUp(t *testing.T) {
+	f := newFake()
+	// The first second is slow; the measured one is not.
+	started := time.Now()
+	f.delay = func(int64) time.Duration {
+		if time.Since(started) < 900*time.Millisecond {
+			return 150 * time.Millisecond
+		}
+		return 0
+	}
+	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(100, 2*s), WarmUp: s, Mix: Mix{List: 1}, MaxInFlight: 64, Timeout: 2 * s}
+	res := run(t, cfg)
+
+	p := RampPacer{Stages: cfg.Stages}
+	measured := p.Total() - p.hitsBy(cfg.WarmUp)
+	assert.InDelta(t, measured, float64(res.Sent+res.Dropped), 1, "only requests intended after the warm-up count")
+	assert.Less(t, res.Sent, f.received.Load(), "warm-up requests were sent but not counted")
+	assert.Equal(t, res.Start.Add(s), res.MeasuredFrom)
+	assert.Equal(t, res.Completed, res.Latency.TotalCount())
+	assert.Less(t, res.Quantile(0.5), 150*time.Millisecond, "slow warm-up responses are not measured")
+	require.Len(t, res.Timeline, 2)
+	assert.GreaterOrEqual(t, res.Timeline[0].P95, 150*time.Millisecond, "the timeline still shows the warm-up")
+	assert.Positive(t, res.Timeline[0].Rate)
+	assert.InDelta(t, 100, res.TargetRate, 1)
+}
+
+func TestRunStopsPromptlyOnCancel(t *testing.T) {
+	f := newFake()
+	f.delay = func(int64) time.Duration { return time.Minute } // in flight until canceled
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+
+	start := time.Now()
+	res, err := Run(ctx, Config{Targets: []string{f.start(t)}, Stages: steady(50, time.Minute), MaxInFlight: 100, Timeout: time.Minute})
+	took := time.Since(start)
+
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotNil(t, res, "a canceled run still reports what it saw")
+	assert.Less(t, took, 10*s, "cancel stops a minute-long run")
+	assert.Positive(t, res.Sent)
+	assert.Equal(t, res.Sent, res.ByStatus["canceled"], "in-flight requests end as canceled")
+	assert.Zero(t, res.Errors, "canceled requests are not the service's errors")
+	assert.Less(t, len(res.Timeline), 10)
+}
+
+func TestRunNeverSendsMoreThanPlanned(t *testing.T) {
+	f := newFake()
+	cfg := Config{Targets: []string{f.start(t)}, Stages: []Stage{{1500 * time.Millisecond, 101}}, Mix: Mix{List: 1}, MaxInFlight: 16, Timeout: s}
+	res := run(t, cfg)
+	total := RampPacer{Stages: cfg.Stages}.Total() // 75.75
+	assert.LessOrEqual(t, float64(f.received.Load()), total)
+	assert.LessOrEqual(t, float64(res.Sent+res.Dropped), total)
+	assert.GreaterOrEqual(t, float64(res.Sent+res.Dropped), math.Floor(total))
+}
+
+func TestRunWritesProgress(t *testing.T) {
+	f := newFake()
+	var out bytes.Buffer
+	run(t, Config{Targets: []string{f.start(t)}, Stages: steady(50, 2*s), Mix: Mix{List: 1}, MaxInFlight: 8, Timeout: s, Progress: &out})
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	require.NotEmpty(t, lines)
+	line := regexp.MustCompile(`^\s+\d+s  target +[\d.]+/s  actual +[\d.]+/s  in-flight +\d+  errors \d+ \(\d+\.\d\d%\)  p95 +[\d.]+(µs|ms|s)$`)
+	for _, l := range lines {
+		assert.Regexp(t, line, l)
+	}
+	assert.Contains(t, lines[0], "    1s  target    50.0/s")
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	good := Config{Targets: []string{"http://127.0.0.1:1"}, Stages: steady(10, s)}
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"a remote target", func(c *Config) { c.Targets = []string{"http://10.1.2.3:8080"} },
+			`load: config: Targets[0] "http://10.1.2.3:8080": host "10.1.2.3" is not loopback: load goes only to 127.0.0.0/8, ::1 or localhost`},
+		{"a remote host name", func(c *Config) { c.Targets = []string{"http://example.com"} },
+			`load: config: Targets[0] "http://example.com": host "example.com" is not loopback: load goes only to 127.0.0.0/8, ::1 or localhost`},
+		{"no targets", func(c *Config) { c.Targets = nil }, "load: config: Targets: at least one base URL is needed"},
+		{"a target without a scheme", func(c *Config) { c.Targets = []string{"127.0.0.1:8080"} },
+			`load: config: Targets[0] "127.0.0.1:8080": not a URL: parse "127.0.0.1:8080": first path segment in URL cannot contain colon`},
+		{"a target with a query", func(c *Config) { c.Targets = []string{"http://127.0.0.1:1/?a=b"} },
+			`load: config: Targets[0] "http://127.0.0.1:1/?a=b": a base URL takes no query, fragment or user info`},
+		{"no stages", func(c *Config) { c.Stages = nil }, "load: config: Stages: at least one stage is needed"},
+		{"a warm-up as long as the load", func(c *Config) { c.WarmUp = s }, "load: config: WarmUp: 1s leaves nothing to measure of the 1s of stages"},
+		{"a negative weight", func(c *Config) { c.Mix = Mix{Get: -1, List: 2} },
+			"load: config: Mix: weights must not be negative: {List:2 Get:-1 Create:0 Update:0 Delete:0}"},
+		{"a negative bound", func(c *Config) { c.MaxInFlight = -1 }, "load: config: MaxInFlight: -1 must be > 0"},
+		{"a negative timeout", func(c *Config) { c.Timeout = -s }, "load: config: Timeout: -1s must be > 0"},
+		{"two faults at once", func(c *Config) { c.Targets = []string{"ftp://127.0.0.1"}; c.MaxInFlight = -1 },
+			"load: config: Targets[0] \"ftp://127.0.0.1\": scheme must be http or https\nload: config: MaxInFlight: -1 must be > 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := good
+			tt.edit(&cfg)
+			res, err := Run(context.Background(), cfg)
+			require.Error(t, err)
+			assert.Nil(t, res)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+	for _, ok := range []string{"http://localhost:1", "http://[::1]:1", "http://127.1.2.3:1/base/"} {
+		_, err := parseTarget(ok)
+		assert.NoError(t, err, ok)
+	}
+}
+
+func TestResultQuantileOfNothingIsZero(t *testing.T) {
+	var r *Result
+	assert.Zero(t, r.Quantile(0.95))
+	assert.Zero(t, (&Result{}).Quantile(0.95))
+	h := newHist(histDigits)
+	require.NoError(t, h.RecordValue(4100))
+	assert.InDelta(t, float64(4100*time.Microsecond), float64((&Result{Latency: h}).Quantile(0.95)), float64(5*time.Microsecond))
+}
+
+func TestSameSeedSameOperations(t *testing.T) {
+	draw := func(seed uint64) []job {
+		r := &runner{cfg: prepared{Config: Config{Seed: seed, Mix: DefaultMix}}}
+		rng, mix := r.rng(), newChooser(r.cfg.Mix)
+		var jobs []job
+		for range 50 {
+			jobs = append(jobs, job{op: mix.pick(rng), rnd: rng.Uint64()})
+		}
+		return jobs
+	}
+	assert.Equal(t, draw(3), draw(3))
+	assert.NotEqual(t, draw(3), draw(4))
+}
+
+func TestFmtLatency(t *testing.T) {
+	assert.Equal(t, "850µs", fmtLatency(850*time.Microsecond))
+	assert.Equal(t, "4.1ms", fmtLatency(4100*time.Microsecond))
+	assert.Equal(t, "1.25s", fmtLatency(1250*time.Millisecond))
+}
+
+func TestParseCreated(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       task
+		ok         bool
+	}{
+		{"a numeric id", `{"id":42,"task":"perf 1"}`, task{"/tasks/42", "limit=20&after=42"}, true},
+		{"a string id is escaped", `{"id":"a b/c","task":"x"}`, task{"/tasks/a%20b%2Fc", "limit=20&after=a+b%2Fc"}, true},
+		{"no id", `{"task":"x"}`, task{}, false},
+		{"a null id", `{"id":null}`, task{}, false},
+		{"not JSON", `oops`, task{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := parseCreated([]byte(tt.body))
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
