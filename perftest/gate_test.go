@@ -75,7 +75,7 @@ func runGate(t *testing.T, o gate.Options) report.Run {
 	o.Started = func(s *stack.Stack) { runID = s.RunID }
 	run, err := gate.Run(ctx, o)
 	if runID != "" {
-		n, lerr := stack.Leftovers(context.WithoutCancel(ctx), runID)
+		n, lerr := stack.Leftovers(context.WithoutCancel(ctx), stack.LabelRun, runID)
 		if lerr != nil || n != 0 {
 			t.Errorf("run %s left %d containers, networks or volumes behind (%v)", runID, n, lerr)
 		}

@@ -23,7 +23,9 @@ func TestGateCatchesRegressions(t *testing.T) {
 		mustBreak []string // SLO names that must fail
 	}{
 		{"added latency breaks the latency SLOs", []string{"-fault-latency=80ms"}, []string{"p95_latency"}},
-		{"a share of 500s breaks the error rate", []string{"-fault-error-ratio=0.05"}, []string{"error_rate"}},
+		{"a share of 500s breaks the error rate", []string{"-fault-error-ratio=0.05"}, []string{"error_rate", "client_error_rate"}},
+		{"extra CPU work per request breaks the CPU SLO", []string{"-fault-cpu=10ms"}, []string{"cpu_per_replica"}},
+		{"memory kept per request breaks the memory SLO", []string{"-fault-leak=131072"}, []string{"memory_per_replica"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

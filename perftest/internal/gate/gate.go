@@ -91,9 +91,6 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
 		Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw,
 	})
-	if o.Started != nil {
-		o.Started(st)
-	}
 	defer func() {
 		// Teardown must happen even when ctx was cancelled (Ctrl-C, a timeout).
 		t := time.Now()
@@ -105,6 +102,9 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		phase("teardown", t)
 		run.Finished = time.Now()
 	}()
+	if o.Started != nil {
+		o.Started(st)
+	}
 	if err != nil {
 		return run, err
 	}
@@ -152,7 +152,9 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	for i, r := range st.Replicas {
 		names[i] = r.Name
 	}
-	run.Result = verdict.Evaluate(Objectives(o.Spec.SLOs, names), obs, verdict.Load{
+	objs, builtin := builtins(o.Spec.SLOs, names)
+	obs = append(obs, observeBuiltins(ctx, pc, builtin, run.WindowFrom, run.WindowTo, res)...)
+	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, verdict.Load{
 		TargetRate: res.TargetRate, AchievedRate: res.AchievedRate,
 		MaxLag: o.Spec.Load.MaxLag, Sent: res.Sent, Dropped: res.Dropped,
 	})
@@ -211,6 +213,64 @@ func observe(ctx context.Context, pc *promq.Client, slos []thresholds.SLO, from,
 			o.Samples = append(o.Samples, verdict.Sample{Instance: x.Instance, Value: x.Value})
 		}
 		obs = append(obs, o)
+	}
+	return obs
+}
+
+// Names of the checks the gate adds to every spec.
+const (
+	ReplicasUp      = "replicas_up"
+	ClientErrorRate = "client_error_rate"
+)
+
+// builtins are the checks no spec can forget: every replica answered every
+// scrape of the window (a crashed replica takes its error counters with it,
+// so server-side error rates alone would miss it), and the generator's own
+// error rate — transport failures included — stays within the spec's error
+// budget.
+func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, []string) {
+	one := 1.0
+	objs := []verdict.Objective{{
+		Name: ReplicasUp, Description: "every replica answered every scrape of the window",
+		Metric: "up", PerInstance: true, Instances: instances, Min: &one, Unit: verdict.UnitRatio,
+	}}
+	names := []string{ReplicasUp}
+	for _, s := range slos {
+		if s.Metric == thresholds.ErrorRate && s.Scope != thresholds.PerInstance && s.Route == "" && s.Max != nil {
+			max := *s.Max
+			objs = append(objs, verdict.Objective{
+				Name: ClientErrorRate, Description: "errors the generator saw (5xx, timeouts, refused connections), against the " + s.Name + " budget",
+				Metric: "error_rate", Max: &max, Unit: verdict.UnitRatio,
+			})
+			names = append(names, ClientErrorRate)
+			break
+		}
+	}
+	return objs, names
+}
+
+func observeBuiltins(ctx context.Context, pc *promq.Client, names []string, from, to time.Time, res *load.Result) []verdict.Observation {
+	var obs []verdict.Observation
+	for _, name := range names {
+		switch name {
+		case ReplicasUp:
+			q := promq.UpQuery(to.Sub(from))
+			o := verdict.Observation{Objective: name, Query: q}
+			samples, err := pc.Instant(ctx, q, to)
+			if err != nil {
+				o.Err = err.Error()
+			}
+			for _, x := range samples {
+				o.Samples = append(o.Samples, verdict.Sample{Instance: x.Instance, Value: x.Value})
+			}
+			obs = append(obs, o)
+		case ClientErrorRate:
+			o := verdict.Observation{Objective: name, Query: "generator: errors / sent in the measured window"}
+			if res.Sent > 0 {
+				o.Samples = []verdict.Sample{{Value: float64(res.Errors) / float64(res.Sent)}}
+			}
+			obs = append(obs, o)
+		}
 	}
 	return obs
 }

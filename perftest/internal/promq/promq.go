@@ -67,6 +67,12 @@ func Query(slo thresholds.SLO, window time.Duration) string {
 	}
 }
 
+// UpQuery is the lowest `up` of each replica over the window: 1 when Prometheus
+// reached it at every scrape, 0 once it missed one (a crash, a hang).
+func UpQuery(window time.Duration) string {
+	return fmt.Sprintf(`min by (instance) (min_over_time(up{job=%q}[%s]))`, Job, Range(window))
+}
+
 // Range renders a window as a PromQL range in whole seconds (at least 1s).
 func Range(window time.Duration) string {
 	s := int64(math.Round(window.Seconds()))

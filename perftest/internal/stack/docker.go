@@ -120,15 +120,16 @@ func Sweep(ctx context.Context) (removed int, err error) {
 	return removed, errors.Join(errs...)
 }
 
-// Leftovers counts the containers, networks and volumes labelled with runID.
-func Leftovers(ctx context.Context, runID string) (int, error) {
+// Leftovers counts the containers, networks and volumes that carry label=value,
+// e.g. LabelRun and a run's ID.
+func Leftovers(ctx context.Context, label, value string) (int, error) {
 	p, err := provider()
 	if err != nil {
 		return 0, err
 	}
 	defer p.Close()
 	c := p.Client()
-	f := make(client.Filters).Add("label", LabelRun+"="+runID)
+	f := make(client.Filters).Add("label", label+"="+value)
 	cs, err := c.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, err
