@@ -82,6 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.Int64Var(&cfg.MaxBody, "max-body", api.DefaultMaxBody, "largest request body in bytes; larger bodies are answered 413")
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn or error; info logs one line per request")
 	fs.DurationVar(&cfg.BusyTimeout, "db-busy-timeout", store.DefaultOptions.BusyTimeout, "how long a write waits for another process's lock before answering 503")
+	fs.IntVar(&cfg.Readers, "db-readers", 0, "read-only database connections; 0 means one per usable core (GOMAXPROCS)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 8*time.Second, "how long in-flight requests may run after SIGTERM")
 	fs.DurationVar(&cfg.Fault.Latency, "fault-latency", 0, "fault injection: latency added to every /tasks request")
 	fs.DurationVar(&cfg.Fault.Jitter, "fault-jitter", 0, "fault injection: extra random latency in [0, jitter)")
@@ -120,6 +121,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	}
 	if cfg.BusyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("-db-busy-timeout must be > 0, got %s", cfg.BusyTimeout))
+	}
+	if cfg.Readers < 0 {
+		errs = append(errs, fmt.Errorf("-db-readers must be >= 0, got %d", cfg.Readers))
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("-shutdown-timeout must be > 0, got %s", cfg.ShutdownTimeout))

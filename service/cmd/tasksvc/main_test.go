@@ -51,6 +51,7 @@ func TestParseConfig(t *testing.T) {
 		assert.Equal(t, int64(65536), cfg.MaxBody)
 		assert.Equal(t, "INFO", level.String())
 		assert.Equal(t, 5*time.Second, cfg.BusyTimeout)
+		assert.Zero(t, cfg.Readers, "one reader per core")
 		assert.False(t, cfg.Fault.Enabled())
 		host, _ := os.Hostname()
 		assert.Equal(t, host, cfg.Instance)
@@ -61,6 +62,7 @@ func TestParseConfig(t *testing.T) {
 			"TASKSVC_MAX_BODY": "100", "TASKSVC_LOG_LEVEL": "warn",
 			"TASKSVC_FAULT_LATENCY": "5ms", "TASKSVC_FAULT_JITTER": "1ms", "TASKSVC_FAULT_CPU": "2ms",
 			"TASKSVC_FAULT_ERROR_RATIO": "0.25", "TASKSVC_FAULT_LEAK": "4096",
+			"TASKSVC_DB_READERS": "2", "TASKSVC_DB_BUSY_TIMEOUT": "7s", "TASKSVC_SHUTDOWN_TIMEOUT": "3s",
 		}), io.Discard)
 		require.NoError(t, err)
 		assert.Equal(t, ":9", cfg.Addr)
@@ -73,6 +75,9 @@ func TestParseConfig(t *testing.T) {
 		assert.Equal(t, 2*time.Millisecond, cfg.Fault.CPU)
 		assert.Equal(t, 0.25, cfg.Fault.ErrorRatio)
 		assert.Equal(t, int64(4096), cfg.Fault.Leak)
+		assert.Equal(t, 2, cfg.Readers)
+		assert.Equal(t, 7*time.Second, cfg.BusyTimeout)
+		assert.Equal(t, 3*time.Second, cfg.ShutdownTimeout)
 	})
 	t.Run("flags win over the environment", func(t *testing.T) {
 		cfg, _, _, err := parseConfig([]string{"-db=flag.db", "-fault-error-ratio=1"},
@@ -91,9 +96,9 @@ func TestParseConfig(t *testing.T) {
 		{"an unparsable environment value names the variable", nil,
 			map[string]string{"TASKSVC_MAX_BODY": "lots"}, []string{`TASKSVC_MAX_BODY="lots"`}},
 		{"every invalid value is reported at once",
-			[]string{"-max-body=0", "-fault-error-ratio=2", "-fault-latency=-1s", "-instance="}, nil,
+			[]string{"-max-body=0", "-fault-error-ratio=2", "-fault-latency=-1s", "-instance=", "-db-readers=-1"}, nil,
 			[]string{"-max-body must be >= 1 byte, got 0", "fault error ratio must be within 0..1, got 2",
-				"fault latency must be >= 0, got -1s", "-instance must not be empty"}},
+				"fault latency must be >= 0, got -1s", "-instance must not be empty", "-db-readers must be >= 0, got -1"}},
 		{"stray arguments are refused", []string{"tasks.db"}, nil, []string{`unexpected arguments ["tasks.db"]`}},
 		{"an unknown flag is refused", []string{"-port=1"}, nil, []string{"flag provided but not defined: -port"}},
 		{"an unknown log level is refused", []string{"-log-level=loud"}, nil, []string{"loud"}},

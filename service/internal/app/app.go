@@ -32,6 +32,7 @@ type Config struct {
 	Instance        string
 	MaxBody         int64
 	BusyTimeout     time.Duration
+	Readers         int
 	ShutdownTimeout time.Duration
 	Fault           fault.Config
 	Build           telemetry.BuildInfo
@@ -99,6 +100,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(net.Addr)
 	}
 	opts := store.DefaultOptions
 	opts.BusyTimeout = cfg.BusyTimeout
+	opts.Readers = cfg.Readers
 	s, err := store.Open(ctx, cfg.DB, opts)
 	if err != nil {
 		return err

