@@ -26,7 +26,7 @@ test: ## unit tests with the race detector, then every test including the gate a
 test-unit: ## fast unit tests only (no containers)
 	$(GO) test -short ./...
 
-perf: ## run the gate against thresholds/slo.yaml (reports in $$PERF_REPORT_DIR)
+perf: ## run the gate against thresholds/slo.yaml (reports in PERF_REPORT_DIR)
 	PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 20m -v -run '^TestGate$$' ./perftest
 
 bench: ## benchmarks: service handlers and throughput, load generator vs vegeta
