@@ -200,21 +200,24 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 
 // observe runs every SLO's query at the end of the window.
 func observe(ctx context.Context, pc *promq.Client, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
-	window := to.Sub(from)
 	obs := make([]verdict.Observation, 0, len(slos))
 	for _, s := range slos {
-		q := promq.Query(s, window)
-		o := verdict.Observation{Objective: s.Name, Query: q}
-		samples, err := pc.Instant(ctx, q, to)
-		if err != nil {
-			o.Err = err.Error()
-		}
-		for _, x := range samples {
-			o.Samples = append(o.Samples, verdict.Sample{Instance: x.Instance, Value: x.Value})
-		}
-		obs = append(obs, o)
+		obs = append(obs, instant(ctx, pc, s.Name, promq.Query(s, to.Sub(from)), to))
 	}
 	return obs
+}
+
+// instant runs one query; a failed query is an observation without data.
+func instant(ctx context.Context, pc *promq.Client, name, q string, at time.Time) verdict.Observation {
+	o := verdict.Observation{Objective: name, Query: q}
+	samples, err := pc.Instant(ctx, q, at)
+	if err != nil {
+		o.Err = err.Error()
+	}
+	for _, x := range samples {
+		o.Samples = append(o.Samples, verdict.Sample{Instance: x.Instance, Value: x.Value})
+	}
+	return o
 }
 
 // Names of the checks the gate adds to every spec.
@@ -254,16 +257,7 @@ func observeBuiltins(ctx context.Context, pc *promq.Client, names []string, from
 	for _, name := range names {
 		switch name {
 		case ReplicasUp:
-			q := promq.UpQuery(to.Sub(from))
-			o := verdict.Observation{Objective: name, Query: q}
-			samples, err := pc.Instant(ctx, q, to)
-			if err != nil {
-				o.Err = err.Error()
-			}
-			for _, x := range samples {
-				o.Samples = append(o.Samples, verdict.Sample{Instance: x.Instance, Value: x.Value})
-			}
-			obs = append(obs, o)
+			obs = append(obs, instant(ctx, pc, name, promq.UpQuery(to.Sub(from)), to))
 		case ClientErrorRate:
 			o := verdict.Observation{Objective: name, Query: "generator: errors / sent in the measured window"}
 			if res.Sent > 0 {
