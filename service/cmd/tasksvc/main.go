@@ -40,21 +40,34 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, level, showVersion, err := parseConfig(args, getenv, stderr)
+	cfg, opts, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	if showVersion {
+	if opts.version {
 		_, err := fmt.Fprintf(stdout, "tasksvc %s %s %s\n", cfg.Build.Version, cfg.Build.Revision, cfg.Build.GoVersion)
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level})).
+	out := stdout
+	if opts.logFlush > 0 {
+		lw := telemetry.NewLogWriter(stdout, opts.logFlush)
+		defer lw.Close()
+		out = lw
+	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: opts.level})).
 		With(slog.String("instance", cfg.Instance))
 	if err := app.Run(ctx, cfg, log, nil); err != nil {
 		log.LogAttrs(context.Background(), slog.LevelError, "exit", slog.String("error", err.Error()))
 		return err
 	}
 	return nil
+}
+
+// logOptions are the settings that stay in main.
+type logOptions struct {
+	level    slog.Level
+	logFlush time.Duration
+	version  bool
 }
 
 // envName is the environment variable that sets a flag: -fault-cpu is
@@ -65,14 +78,13 @@ func envName(flagName string) string {
 
 // parseConfig reads flags over environment variables over defaults, and
 // reports every invalid value at once.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, slog.Level, bool, error) {
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (app.Config, logOptions, error) {
 	hostname, err := os.Hostname()
 	if err != nil || hostname == "" {
 		hostname = "tasksvc"
 	}
 	cfg := app.Config{Build: telemetry.ReadBuildInfo(version, revision)}
-	level := slog.LevelInfo
-	var showVersion bool
+	opts := logOptions{level: slog.LevelInfo}
 
 	fs := flag.NewFlagSet("tasksvc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -80,7 +92,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.StringVar(&cfg.DB, "db", "tasks.db", "SQLite database file; its directory must exist and be writable (WAL and shared-memory files live beside it)")
 	fs.StringVar(&cfg.Instance, "instance", hostname, "instance name put on every log line")
 	fs.Int64Var(&cfg.MaxBody, "max-body", api.DefaultMaxBody, "largest request body in bytes; larger bodies are answered 413")
-	fs.TextVar(&level, "log-level", slog.LevelInfo, "log level: debug, info, warn or error; info logs one line per request")
+	fs.TextVar(&opts.level, "log-level", slog.LevelInfo, "log level: debug, info, warn or error; info logs one line per request")
+	fs.DurationVar(&opts.logFlush, "log-flush", 100*time.Millisecond, "how long log lines may wait to be written in a batch; 0 writes each line at once")
 	fs.DurationVar(&cfg.BusyTimeout, "db-busy-timeout", store.DefaultOptions.BusyTimeout, "how long a write waits for another process's lock before answering 503")
 	fs.IntVar(&cfg.Readers, "db-readers", 0, "read-only database connections; 0 means one per usable core (GOMAXPROCS)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 8*time.Second, "how long in-flight requests may run after SIGTERM")
@@ -89,7 +102,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.DurationVar(&cfg.Fault.CPU, "fault-cpu", 0, "fault injection: busy CPU work per /tasks request")
 	fs.Float64Var(&cfg.Fault.ErrorRatio, "fault-error-ratio", 0, "fault injection: share of /tasks requests answered 500, 0..1")
 	fs.Int64Var(&cfg.Fault.Leak, "fault-leak", 0, "fault injection: bytes retained (never freed) per /tasks request")
-	fs.BoolVar(&showVersion, "version", false, "print the build version and exit")
+	fs.BoolVar(&opts.version, "version", false, "print the build version and exit")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [$" + envName(f.Name) + "]" })
 
 	var errs []error
@@ -102,7 +115,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		}
 	})
 	if err := fs.Parse(args); err != nil {
-		return cfg, level, false, err
+		return cfg, opts, err
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q: every setting is a flag such as -db=path", fs.Args()))
@@ -125,6 +138,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	if cfg.Readers < 0 {
 		errs = append(errs, fmt.Errorf("-db-readers must be >= 0, got %d", cfg.Readers))
 	}
+	if opts.logFlush < 0 {
+		errs = append(errs, fmt.Errorf("-log-flush must be >= 0, got %s", opts.logFlush))
+	}
 	if cfg.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("-shutdown-timeout must be > 0, got %s", cfg.ShutdownTimeout))
 	}
@@ -132,7 +148,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return cfg, level, false, fmt.Errorf("invalid configuration:\n%w", err)
+		return cfg, opts, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	return cfg, level, showVersion, nil
+	return cfg, opts, nil
 }

@@ -44,12 +44,13 @@ func env(kv map[string]string) func(string) string {
 
 func TestParseConfig(t *testing.T) {
 	t.Run("defaults follow the contract", func(t *testing.T) {
-		cfg, level, _, err := parseConfig(nil, env(nil), io.Discard)
+		cfg, opts, err := parseConfig(nil, env(nil), io.Discard)
 		require.NoError(t, err)
 		assert.Equal(t, ":8080", cfg.Addr)
 		assert.Equal(t, "tasks.db", cfg.DB)
 		assert.Equal(t, int64(65536), cfg.MaxBody)
-		assert.Equal(t, "INFO", level.String())
+		assert.Equal(t, "INFO", opts.level.String())
+		assert.Equal(t, 100*time.Millisecond, opts.logFlush)
 		assert.Equal(t, 5*time.Second, cfg.BusyTimeout)
 		assert.Zero(t, cfg.Readers, "one reader per core")
 		assert.False(t, cfg.Fault.Enabled())
@@ -57,19 +58,20 @@ func TestParseConfig(t *testing.T) {
 		assert.Equal(t, host, cfg.Instance)
 	})
 	t.Run("environment variables set every flag", func(t *testing.T) {
-		cfg, level, _, err := parseConfig(nil, env(map[string]string{
+		cfg, opts, err := parseConfig(nil, env(map[string]string{
 			"TASKSVC_ADDR": ":9", "TASKSVC_DB": "/data/x.db", "TASKSVC_INSTANCE": "replica-2",
 			"TASKSVC_MAX_BODY": "100", "TASKSVC_LOG_LEVEL": "warn",
 			"TASKSVC_FAULT_LATENCY": "5ms", "TASKSVC_FAULT_JITTER": "1ms", "TASKSVC_FAULT_CPU": "2ms",
 			"TASKSVC_FAULT_ERROR_RATIO": "0.25", "TASKSVC_FAULT_LEAK": "4096",
-			"TASKSVC_DB_READERS": "2", "TASKSVC_DB_BUSY_TIMEOUT": "7s", "TASKSVC_SHUTDOWN_TIMEOUT": "3s",
+			"TASKSVC_DB_READERS": "2", "TASKSVC_LOG_FLUSH": "0s", "TASKSVC_DB_BUSY_TIMEOUT": "7s", "TASKSVC_SHUTDOWN_TIMEOUT": "3s",
 		}), io.Discard)
 		require.NoError(t, err)
 		assert.Equal(t, ":9", cfg.Addr)
 		assert.Equal(t, "/data/x.db", cfg.DB)
 		assert.Equal(t, "replica-2", cfg.Instance)
 		assert.Equal(t, int64(100), cfg.MaxBody)
-		assert.Equal(t, "WARN", level.String())
+		assert.Equal(t, "WARN", opts.level.String())
+		assert.Zero(t, opts.logFlush)
 		assert.Equal(t, 5*time.Millisecond, cfg.Fault.Latency)
 		assert.Equal(t, time.Millisecond, cfg.Fault.Jitter)
 		assert.Equal(t, 2*time.Millisecond, cfg.Fault.CPU)
@@ -80,7 +82,7 @@ func TestParseConfig(t *testing.T) {
 		assert.Equal(t, 3*time.Second, cfg.ShutdownTimeout)
 	})
 	t.Run("flags win over the environment", func(t *testing.T) {
-		cfg, _, _, err := parseConfig([]string{"-db=flag.db", "-fault-error-ratio=1"},
+		cfg, _, err := parseConfig([]string{"-db=flag.db", "-fault-error-ratio=1"},
 			env(map[string]string{"TASKSVC_DB": "env.db", "TASKSVC_FAULT_ERROR_RATIO": "0.5"}), io.Discard)
 		require.NoError(t, err)
 		assert.Equal(t, "flag.db", cfg.DB)
@@ -96,16 +98,16 @@ func TestParseConfig(t *testing.T) {
 		{"an unparsable environment value names the variable", nil,
 			map[string]string{"TASKSVC_MAX_BODY": "lots"}, []string{`TASKSVC_MAX_BODY="lots"`}},
 		{"every invalid value is reported at once",
-			[]string{"-max-body=0", "-fault-error-ratio=2", "-fault-latency=-1s", "-instance=", "-db-readers=-1"}, nil,
+			[]string{"-max-body=0", "-fault-error-ratio=2", "-fault-latency=-1s", "-instance=", "-db-readers=-1", "-log-flush=-1s"}, nil,
 			[]string{"-max-body must be >= 1 byte, got 0", "fault error ratio must be within 0..1, got 2",
-				"fault latency must be >= 0, got -1s", "-instance must not be empty", "-db-readers must be >= 0, got -1"}},
+				"fault latency must be >= 0, got -1s", "-instance must not be empty", "-db-readers must be >= 0, got -1", "-log-flush must be >= 0, got -1s"}},
 		{"stray arguments are refused", []string{"tasks.db"}, nil, []string{`unexpected arguments ["tasks.db"]`}},
 		{"an unknown flag is refused", []string{"-port=1"}, nil, []string{"flag provided but not defined: -port"}},
 		{"an unknown log level is refused", []string{"-log-level=loud"}, nil, []string{"loud"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := parseConfig(tt.args, env(tt.env), io.Discard)
+			_, _, err := parseConfig(tt.args, env(tt.env), io.Discard)
 			require.Error(t, err)
 			for _, w := range tt.want {
 				assert.Contains(t, err.Error(), w)
