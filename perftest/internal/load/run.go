@@ -39,7 +39,9 @@ type secPace struct {
 
 type runner struct {
 	cfg     prepared
-	client  *http.Client
+	wire    []*wirePool  // per target; nil when requests go through client
+	client  *http.Client // when set, requests go through net/http
+	workers []*worker
 	start   time.Time
 	rec     *recorder
 	pool    *idPool
@@ -64,26 +66,30 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := p.Client
-	if client == nil {
-		client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
-	}
-	defer client.CloseIdleConnections()
-
-	r, cancel := newRunner(ctx, p, client)
+	r, cancel := newRunner(ctx, p)
 	defer cancel()
 	plan := p.pacer.Duration()
 
 	jobs := make(chan job, p.MaxInFlight)
 	var workers sync.WaitGroup
-	for range p.MaxInFlight {
+	r.workers = make([]*worker, p.MaxInFlight)
+	for i := range r.workers {
 		w := newWorker(r)
+		r.workers[i] = w
 		workers.Go(func() {
 			for j := range jobs {
 				w.do(j)
 			}
 			w.close()
 		})
+	}
+	if r.wire != nil {
+		stop := context.AfterFunc(r.runCtx, func() {
+			for _, w := range r.workers {
+				w.abort()
+			}
+		})
+		defer stop()
 	}
 	progressDone := make(chan struct{})
 	var progress sync.WaitGroup
@@ -105,13 +111,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// newRunner prepares a run starting now; cancel releases its deadline.
-func newRunner(ctx context.Context, p prepared, client *http.Client) (*runner, context.CancelFunc) {
+// newRunner prepares a run starting now; cancel releases its deadline and
+// closes idle connections.
+func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 	plan := p.pacer.Duration()
 	seconds := int((plan + time.Second - 1) / time.Second)
 	r := &runner{
 		cfg:       p,
-		client:    client,
 		rec:       newRecorder(p.WarmUp, seconds),
 		pool:      newIDPool(),
 		seconds:   make([]secPace, seconds),
@@ -119,10 +125,25 @@ func newRunner(ctx context.Context, p prepared, client *http.Client) (*runner, c
 		perTarget: make([]atomic.Int64, len(p.targets)),
 		userCtx:   ctx,
 	}
+	if p.Client == nil && p.plainHTTP() {
+		for _, t := range p.targets {
+			r.wire = append(r.wire, newWirePool(t.host, p.Timeout))
+		}
+	} else if r.client = p.Client; r.client == nil {
+		r.client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
+	}
 	r.start = time.Now()
-	var cancel context.CancelFunc
-	r.runCtx, cancel = context.WithDeadline(ctx, r.start.Add(plan+p.Timeout+stopGrace))
-	return r, cancel
+	runCtx, cancel := context.WithDeadline(ctx, r.start.Add(plan+p.Timeout+stopGrace))
+	r.runCtx = runCtx
+	return r, func() {
+		cancel()
+		for _, pool := range r.wire {
+			pool.closeIdle()
+		}
+		if r.client != nil {
+			r.client.CloseIdleConnections()
+		}
+	}
 }
 
 func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {

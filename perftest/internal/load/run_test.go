@@ -18,6 +18,16 @@ import (
 // steady is a step to rate followed by a hold for d.
 func steady(rate float64, d time.Duration) []Stage { return []Stage{{0, rate}, {d, rate}} }
 
+// eachClient runs test with the default wire client and with net/http.
+func eachClient(t *testing.T, test func(t *testing.T, client *http.Client)) {
+	t.Run("wire", func(t *testing.T) { test(t, nil) })
+	t.Run("net/http", func(t *testing.T) {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		defer client.CloseIdleConnections()
+		test(t, client)
+	})
+}
+
 func run(t *testing.T, cfg Config) *Result {
 	t.Helper()
 	res, err := Run(context.Background(), cfg)
@@ -27,63 +37,67 @@ func run(t *testing.T, cfg Config) *Result {
 }
 
 func TestRunAchievesTheTargetRate(t *testing.T) {
-	f := newFake()
-	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(200, 2*s), MaxInFlight: 64, Timeout: 2 * s, Seed: 1}
-	res := run(t, cfg)
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, 2*s), MaxInFlight: 64, Timeout: 2 * s, Seed: 1}
+		res := run(t, cfg)
 
-	total := RampPacer{Stages: cfg.Stages}.Total()
-	assert.InDelta(t, total, float64(res.Sent), total*0.1, "sent within 10%% of the plan")
-	assert.LessOrEqual(t, float64(res.Sent+res.Dropped), total+1, "never more than the plan")
-	assert.GreaterOrEqual(t, float64(res.Sent+res.Dropped), total-1, "every due request is sent or dropped")
-	assert.Equal(t, res.Sent, f.received.Load(), "the server saw every request sent")
-	assert.Equal(t, res.Sent, res.Completed)
-	assert.Zero(t, res.Errors)
-	assert.InDelta(t, 200, res.TargetRate, 1)
-	assert.InDelta(t, res.TargetRate, res.AchievedRate, 20)
-	assert.Equal(t, res.Completed, res.Latency.TotalCount())
-	assert.Positive(t, res.Quantile(0.95))
-	assert.False(t, res.End.Before(res.Start.Add(2*s)), "load ends after the last stage")
-	assert.Equal(t, res.Start, res.MeasuredFrom)
+		total := RampPacer{Stages: cfg.Stages}.Total()
+		assert.InDelta(t, total, float64(res.Sent), total*0.1, "sent within 10%% of the plan")
+		assert.LessOrEqual(t, float64(res.Sent+res.Dropped), total+1, "never more than the plan")
+		assert.GreaterOrEqual(t, float64(res.Sent+res.Dropped), total-1, "every due request is sent or dropped")
+		assert.Equal(t, res.Sent, f.received.Load(), "the server saw every request sent")
+		assert.Equal(t, res.Sent, res.Completed)
+		assert.Zero(t, res.Errors)
+		assert.InDelta(t, 200, res.TargetRate, 1)
+		assert.InDelta(t, res.TargetRate, res.AchievedRate, 20)
+		assert.Equal(t, res.Completed, res.Latency.TotalCount())
+		assert.Positive(t, res.Quantile(0.95))
+		assert.False(t, res.End.Before(res.Start.Add(2*s-earlySend)), "load ends with the last stage")
+		assert.Equal(t, res.Start, res.MeasuredFrom)
 
-	require.Len(t, res.Timeline, 2)
-	var sentInTimeline float64
-	for i, sec := range res.Timeline {
-		assert.Equal(t, i+1, sec.T)
-		assert.InDelta(t, 200, sec.TargetRate, 1e-6)
-		assert.Positive(t, sec.P95)
-		assert.Positive(t, sec.InFlight)
-		sentInTimeline += sec.Rate
-	}
-	assert.InDelta(t, float64(res.Sent), sentInTimeline, 1e-6)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	assert.Zero(t, f.bad, "every request is one the API accepts")
-	assert.Zero(t, f.unknown, "every id used is one the server issued")
+		require.Len(t, res.Timeline, 2)
+		var sentInTimeline float64
+		for i, sec := range res.Timeline {
+			assert.Equal(t, i+1, sec.T)
+			assert.InDelta(t, 200, sec.TargetRate, 1e-6)
+			assert.Positive(t, sec.P95)
+			assert.Positive(t, sec.InFlight)
+			sentInTimeline += sec.Rate
+		}
+		assert.InDelta(t, float64(res.Sent), sentInTimeline, 1e-6)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		assert.Zero(t, f.bad, "every request is one the API accepts")
+		assert.Zero(t, f.unknown, "every id used is one the server issued")
+	})
 }
 
 func TestRunFollowsTheMix(t *testing.T) {
-	f := newFake()
-	mix := Mix{List: 1, Get: 4, Create: 3, Update: 1, Delete: 1}
-	// A short ramp spares the server a storm of new connections.
-	stages := []Stage{{500 * time.Millisecond, 1000}, {2500 * time.Millisecond, 1000}}
-	res := run(t, Config{Targets: []string{f.start(t)}, Stages: stages, Mix: mix, MaxInFlight: 128, Timeout: 5 * s, Seed: 7})
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		mix := Mix{List: 1, Get: 4, Create: 3, Update: 1, Delete: 1}
+		// A short ramp spares the server a storm of new connections.
+		stages := []Stage{{500 * time.Millisecond, 1000}, {2500 * time.Millisecond, 1000}}
+		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: stages, Mix: mix, MaxInFlight: 128, Timeout: 5 * s, Seed: 7})
 
-	require.Greater(t, res.Sent, int64(1000), "enough requests to judge proportions")
-	want := map[string]float64{"list": 0.1, "get": 0.4, "create": 0.3, "update": 0.1, "delete": 0.1}
-	server := f.opCounts()
-	for name, share := range want {
-		st := res.ByOp[name]
-		require.NotNil(t, st, name)
-		assert.Equal(t, int(st.Count), server[name], "%s: the server saw what the generator counted", name)
-		assert.InDelta(t, share, float64(st.Count)/float64(res.Sent), 0.05, "%s share", name)
-		assert.Equal(t, st.Count, st.Latency.TotalCount(), name)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	assert.Zero(t, f.bad)
-	assert.Zero(t, f.unknown)
-	assert.Equal(t, int64(f.statuses[http.StatusNotFound]), res.ByStatus["404"], "404s are counted by status")
-	assert.Zero(t, res.Errors, "a 404 of a concurrently deleted task is no error")
+		require.Greater(t, res.Sent, int64(1000), "enough requests to judge proportions")
+		want := map[string]float64{"list": 0.1, "get": 0.4, "create": 0.3, "update": 0.1, "delete": 0.1}
+		server := f.opCounts()
+		for name, share := range want {
+			st := res.ByOp[name]
+			require.NotNil(t, st, name)
+			assert.Equal(t, int(st.Count), server[name], "%s: the server saw what the generator counted", name)
+			assert.InDelta(t, share, float64(st.Count)/float64(res.Sent), 0.05, "%s share", name)
+			assert.Equal(t, st.Count, st.Latency.TotalCount(), name)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		assert.Zero(t, f.bad)
+		assert.Zero(t, f.unknown)
+		assert.Equal(t, int64(f.statuses[http.StatusNotFound]), res.ByStatus["404"], "404s are counted by status")
+		assert.Zero(t, res.Errors, "a 404 of a concurrently deleted task is no error")
+	})
 }
 
 func TestRunTurnsOperationsOnUnknownTasksIntoCreates(t *testing.T) {
@@ -115,63 +129,71 @@ func TestRunSpreadsOverEveryTarget(t *testing.T) {
 }
 
 func TestRunCountsServerErrors(t *testing.T) {
-	f := newFake()
-	f.failEvery = 4
-	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(200, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
-	require.Positive(t, res.Sent)
-	assert.Equal(t, res.Sent/4, res.Errors, "every fourth request failed")
-	assert.Equal(t, res.Errors, res.ByStatus["500"])
-	assert.Equal(t, res.Sent-res.Errors, res.ByStatus["200"])
-	assert.Equal(t, res.Errors, res.ByOp["list"].Errors)
-	assert.Equal(t, res.Sent, res.Completed, "a 500 is still a response")
-	var inTimeline int64
-	for _, sec := range res.Timeline {
-		inTimeline += sec.Errors
-	}
-	assert.Equal(t, res.Errors, inTimeline)
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		f.failEvery = 4
+		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
+		require.Positive(t, res.Sent)
+		assert.Equal(t, res.Sent/4, res.Errors, "every fourth request failed")
+		assert.Equal(t, res.Errors, res.ByStatus["500"])
+		assert.Equal(t, res.Sent-res.Errors, res.ByStatus["200"])
+		assert.Equal(t, res.Errors, res.ByOp["list"].Errors)
+		assert.Equal(t, res.Sent, res.Completed, "a 500 is still a response")
+		var inTimeline int64
+		for _, sec := range res.Timeline {
+			inTimeline += sec.Errors
+		}
+		assert.Equal(t, res.Errors, inTimeline)
+	})
 }
 
 func TestRunCountsTransportErrors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close()) // nothing listens there now
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close()) // nothing listens there now
 
-	res := run(t, Config{Targets: []string{"http://" + addr}, Stages: steady(100, s), MaxInFlight: 8, Timeout: s})
-	require.Positive(t, res.Sent)
-	assert.Equal(t, res.Sent, res.Errors)
-	assert.Equal(t, res.Sent, res.ByStatus["error"])
-	assert.Zero(t, res.Completed)
+		res := run(t, Config{Client: client, Targets: []string{"http://" + addr}, Stages: steady(100, s), MaxInFlight: 8, Timeout: s})
+		require.Positive(t, res.Sent)
+		assert.Equal(t, res.Sent, res.Errors)
+		assert.Equal(t, res.Sent, res.ByStatus["error"])
+		assert.Zero(t, res.Completed)
+	})
 }
 
 func TestRunCountsTimeouts(t *testing.T) {
-	f := newFake()
-	f.delay = func(int64) time.Duration { return time.Minute }
-	start := time.Now()
-	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(20, s), MaxInFlight: 32, Timeout: 200 * time.Millisecond})
-	assert.Less(t, time.Since(start), 30*s, "a hung server does not hold the run")
-	require.Positive(t, res.Sent)
-	assert.Equal(t, res.Sent, res.ByStatus["timeout"])
-	assert.Equal(t, res.Sent, res.Errors)
-	assert.GreaterOrEqual(t, res.Quantile(0.5), 200*time.Millisecond, "a timeout is as slow as the timeout")
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		f.delay = func(int64) time.Duration { return time.Minute }
+		start := time.Now()
+		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(20, s), MaxInFlight: 32, Timeout: 200 * time.Millisecond})
+		assert.Less(t, time.Since(start), 30*s, "a hung server does not hold the run")
+		require.Positive(t, res.Sent)
+		assert.Equal(t, res.Sent, res.ByStatus["timeout"])
+		assert.Equal(t, res.Sent, res.Errors)
+		assert.GreaterOrEqual(t, res.Quantile(0.5), 200*time.Millisecond, "a timeout is as slow as the timeout")
+	})
 }
 
 func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
-	f := newFake()
-	f.delay = func(int64) time.Duration { return 50 * time.Millisecond }
-	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{List: 1}, MaxInFlight: 1, Timeout: 2 * s}
-	res := run(t, cfg)
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		f.delay = func(int64) time.Duration { return 50 * time.Millisecond }
+		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{List: 1}, MaxInFlight: 1, Timeout: 2 * s}
+		res := run(t, cfg)
 
-	total := RampPacer{Stages: cfg.Stages}.Total()
-	assert.InDelta(t, total, float64(res.Sent+res.Dropped), 1, "every due request is sent or dropped")
-	assert.Positive(t, res.Dropped)
-	assert.LessOrEqual(t, res.Sent, int64(25), "one slot at 50 ms a request sends at most ~20 in a second")
-	assert.Equal(t, res.Sent, f.received.Load())
-	assert.Less(t, res.AchievedRate, res.TargetRate/2)
-	assert.GreaterOrEqual(t, res.Quantile(0.5), 50*time.Millisecond)
-	for _, sec := range res.Timeline {
-		assert.LessOrEqual(t, sec.InFlight, 1)
-	}
+		total := RampPacer{Stages: cfg.Stages}.Total()
+		assert.InDelta(t, total, float64(res.Sent+res.Dropped), 1, "every due request is sent or dropped")
+		assert.Positive(t, res.Dropped)
+		assert.LessOrEqual(t, res.Sent, int64(25), "one slot at 50 ms a request sends at most ~20 in a second")
+		assert.Equal(t, res.Sent, f.received.Load())
+		assert.Less(t, res.AchievedRate, res.TargetRate/2)
+		assert.GreaterOrEqual(t, res.Quantile(0.5), 50*time.Millisecond)
+		for _, sec := range res.Timeline {
+			assert.LessOrEqual(t, sec.InFlight, 1)
+		}
+	})
 }
 
 func TestRunRecordsSlowResponses(t *testing.T) {
@@ -189,26 +211,28 @@ func TestRunRecordsSlowResponses(t *testing.T) {
 }
 
 func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
-	f := newFake()
-	p, err := Config{Targets: []string{f.start(t)}, Stages: steady(10, s), Timeout: s}.prepare()
-	require.NoError(t, err)
-	r, cancel := newRunner(context.Background(), p, newClient(1, 1, s))
-	defer cancel()
-	w := newWorker(r)
-	defer w.close()
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		p, err := Config{Targets: []string{f.start(t)}, Stages: steady(10, s), Timeout: s, Client: client}.prepare()
+		require.NoError(t, err)
+		r, cancel := newRunner(context.Background(), p)
+		defer cancel()
+		w := newWorker(r)
+		defer w.close()
 
-	time.Sleep(100 * time.Millisecond)
-	r.inFlight.Add(1)
-	w.do(job{at: 0, op: opList}) // due at Start, sent 100 ms late
+		time.Sleep(100 * time.Millisecond)
+		r.inFlight.Add(1)
+		w.do(job{at: 0, op: opList}) // due at Start, sent 100 ms late
 
-	require.EqualValues(t, 1, r.rec.lat.TotalCount())
-	assert.GreaterOrEqual(t, r.rec.lat.Max(), int64(100_000), "latency includes the 100 ms the request waited to go out")
-	assert.GreaterOrEqual(t, r.rec.lag.Max(), int64(100_000), "the send lag shows the generator's share")
+		require.EqualValues(t, 1, r.rec.lat.TotalCount())
+		assert.GreaterOrEqual(t, r.rec.lat.Max(), int64(100_000), "latency includes the 100 ms the request waited to go out")
+		assert.GreaterOrEqual(t, r.rec.lag.Max(), int64(100_000), "the send lag shows the generator's share")
 
-	// A request released ahead of its intended time counts from its actual send.
-	r.inFlight.Add(1)
-	w.do(job{at: time.Since(r.start) + 50*time.Millisecond, op: opList})
-	assert.Less(t, r.rec.lat.Min(), int64(50_000))
+		// A request released ahead of its intended time counts from its actual send.
+		r.inFlight.Add(1)
+		w.do(job{at: time.Since(r.start) + 50*time.Millisecond, op: opList})
+		assert.Less(t, r.rec.lat.Min(), int64(50_000))
+	})
 }
 
 func TestRunExcludesWarmUp(t *testing.T) {
@@ -238,22 +262,24 @@ func TestRunExcludesWarmUp(t *testing.T) {
 }
 
 func TestRunStopsPromptlyOnCancel(t *testing.T) {
-	f := newFake()
-	f.delay = func(int64) time.Duration { return time.Minute } // in flight until canceled
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		f := newFake()
+		f.delay = func(int64) time.Duration { return time.Minute } // in flight until canceled
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
 
-	start := time.Now()
-	res, err := Run(ctx, Config{Targets: []string{f.start(t)}, Stages: steady(50, time.Minute), MaxInFlight: 100, Timeout: time.Minute})
-	took := time.Since(start)
+		start := time.Now()
+		res, err := Run(ctx, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(50, time.Minute), MaxInFlight: 100, Timeout: time.Minute})
+		took := time.Since(start)
 
-	require.ErrorIs(t, err, context.Canceled)
-	require.NotNil(t, res, "a canceled run still reports what it saw")
-	assert.Less(t, took, 10*s, "cancel stops a minute-long run")
-	assert.Positive(t, res.Sent)
-	assert.Equal(t, res.Sent, res.ByStatus["canceled"], "in-flight requests end as canceled")
-	assert.Zero(t, res.Errors, "canceled requests are not the service's errors")
-	assert.Less(t, len(res.Timeline), 10)
+		require.ErrorIs(t, err, context.Canceled)
+		require.NotNil(t, res, "a canceled run still reports what it saw")
+		assert.Less(t, took, 10*s, "cancel stops a minute-long run")
+		assert.Positive(t, res.Sent)
+		assert.Equal(t, res.Sent, res.ByStatus["canceled"], "in-flight requests end as canceled")
+		assert.Zero(t, res.Errors, "canceled requests are not the service's errors")
+		assert.Less(t, len(res.Timeline), 10)
+	})
 }
 
 func TestRunNeverSendsMoreThanPlanned(t *testing.T) {

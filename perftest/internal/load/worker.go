@@ -10,36 +10,45 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 )
 
-// errTimeout is the cancel cause of a request that ran past Config.Timeout.
+// errTimeout is the cancel cause of a net/http request that ran past Config.Timeout.
 var errTimeout = errors.New("request timeout")
 
-// Request headers, shared read-only by every request.
+// Request headers of the net/http path, shared read-only by every request.
 var (
 	headerPlain = http.Header{"User-Agent": {"perfgate-load"}}
 	headerJSON  = http.Header{"User-Agent": {"perfgate-load"}, "Content-Type": {"application/json"}}
 )
 
-// maxKeptBody is how much of a response body a worker reads into its buffer;
-// the rest is drained unread.
+// maxKeptBody is how much of a response body a worker keeps; the rest is
+// read and dropped.
 const maxKeptBody = 64 << 10
 
-// worker sends one request at a time. It reuses its request, URL, body and
-// context between requests, which net/http allows once the response body is
-// closed; after a failed request it builds them afresh, since the transport
-// may still hold the old ones.
+// aLongTimeAgo is a deadline that makes blocked reads and writes return.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// worker sends one request at a time, over the wire client or net/http.
 type worker struct {
-	r *runner
+	r    *runner
+	body []byte // the request body being sent
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer // cancels ctx after Timeout
+	// Wire path. live is the connection in use, for abort.
+	wc   wireConn
+	mu   sync.Mutex
+	live net.Conn
 
+	// net/http path. The request, URL, body reader and context are reused
+	// between requests, which net/http allows once the response body is
+	// closed; after a failed request they are built afresh, since the
+	// transport may still hold the old ones.
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer // cancels ctx after Timeout
 	req     *http.Request
 	url     *url.URL
-	body    []byte
 	bodyR   *bytes.Reader
 	bodyRC  io.ReadCloser
 	getBody func() (io.ReadCloser, error)
@@ -47,12 +56,153 @@ type worker struct {
 }
 
 func newWorker(r *runner) *worker {
-	w := &worker{r: r, buf: make([]byte, 4<<10)}
-	w.renew()
+	w := &worker{r: r, body: make([]byte, 0, 64)}
+	if r.wire != nil {
+		w.wc = wireConn{out: make([]byte, 0, 256), buf: make([]byte, 4<<10), body: make([]byte, 0, 4<<10)}
+	} else {
+		w.buf = make([]byte, 4<<10)
+		w.renew()
+	}
 	return w
 }
 
-// renew gives the worker a fresh context, request and body.
+func (w *worker) do(j job) {
+	r := w.r
+	o := j.op
+	var t task
+	if o == opGet || o == opUpdate || o == opDelete {
+		var ok bool
+		if t, ok = r.pool.pick(j.rnd, o == opDelete); !ok {
+			o = opCreate
+		}
+	}
+
+	ti := r.pickTarget()
+	rq := wireRequest{path: t.path}
+	switch o {
+	case opList:
+		rq.method, rq.path, rq.query = http.MethodGet, "/tasks", "limit=20"
+		if j.rnd&1 == 1 {
+			if after, ok := r.pool.pick(j.rnd>>1, false); ok {
+				rq.query = after.after
+			}
+		}
+	case opGet:
+		rq.method = http.MethodGet
+	case opCreate:
+		rq.method, rq.path = http.MethodPost, "/tasks"
+		rq.body = w.setBody(j.n, "")
+	case opUpdate:
+		rq.method = http.MethodPut
+		rq.body = w.setBody(j.n, " updated")
+	case opDelete:
+		rq.method = http.MethodDelete
+	}
+	rq.path = r.cfg.targets[ti].prefix + rq.path
+
+	sentAt := time.Since(r.start)
+	var code int
+	var body []byte
+	var err error
+	if r.wire != nil {
+		code, body, err = w.sendWire(ti, &rq)
+	} else {
+		code, body, err = w.sendHTTP(ti, &rq)
+	}
+	doneAt := time.Since(r.start)
+
+	oc := gotResponse
+	if err != nil {
+		oc = w.classify(err)
+	}
+	if oc == gotResponse && o == opCreate && code == http.StatusCreated {
+		if t, ok := parseCreated(body); ok {
+			r.pool.add(t, j.rnd>>8)
+		}
+	}
+
+	// From the intended time when the request went out late, from the actual
+	// send when the pacer released it early.
+	begin := min(j.at, sentAt)
+	sec := min(int(j.at/time.Second), len(r.seconds)-1)
+	r.rec.add(o, sec, j.at, doneAt-begin, sentAt-j.at, code, oc)
+	r.release(ti)
+}
+
+// setBody makes the request body {"task":"perf <n><suffix>"}.
+func (w *worker) setBody(n uint64, suffix string) []byte {
+	b := append(w.body[:0], `{"task":"perf `...)
+	b = strconv.AppendUint(b, n, 10)
+	b = append(b, suffix...)
+	b = append(b, `"}`...)
+	w.body = b
+	return b
+}
+
+// sendWire sends rq over a pooled connection to target ti. A request that
+// meets a connection the server closed while idle is retried once on a
+// fresh one: the server cannot have seen it.
+func (w *worker) sendWire(ti int, rq *wireRequest) (int, []byte, error) {
+	r := w.r
+	pool, host := r.wire[ti], r.cfg.targets[ti].host
+	deadline := time.Now().Add(r.cfg.Timeout)
+	fresh := false
+	for {
+		c, reused, err := pool.get(r.runCtx, deadline, fresh)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := w.arm(c, deadline); err != nil {
+			_ = c.Close()
+			return 0, nil, err
+		}
+		code, keep, untouched, err := w.wc.roundTrip(c, host, rq)
+		w.disarm()
+		if err == nil {
+			if keep {
+				pool.put(c)
+			} else {
+				_ = c.Close()
+			}
+			return code, w.wc.body, nil
+		}
+		_ = c.Close()
+		if !reused || !untouched || fresh {
+			return 0, nil, err
+		}
+		fresh = true
+	}
+}
+
+// arm makes c the worker's live connection with the request's deadline,
+// unless the run is over. Holding mu orders it against abort.
+func (w *worker) arm(c net.Conn, deadline time.Time) error {
+	w.mu.Lock()
+	w.live = c
+	err := c.SetDeadline(deadline)
+	w.mu.Unlock()
+	if ctxErr := w.r.runCtx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return err
+}
+
+func (w *worker) disarm() {
+	w.mu.Lock()
+	w.live = nil
+	w.mu.Unlock()
+}
+
+// abort makes the worker's request in flight, if any, fail now.
+func (w *worker) abort() {
+	w.mu.Lock()
+	if w.live != nil {
+		_ = w.live.SetDeadline(aLongTimeAgo)
+	}
+	w.mu.Unlock()
+}
+
+// renew gives the net/http path a fresh context, request and body reader.
 func (w *worker) renew() {
 	w.close()
 	ctx, cancel := context.WithCancelCause(w.r.runCtx)
@@ -76,6 +226,7 @@ func (w *worker) renew() {
 	}).WithContext(ctx)
 }
 
+// close releases the net/http path's context and timer.
 func (w *worker) close() {
 	if w.cancel != nil {
 		w.timer.Stop()
@@ -83,47 +234,21 @@ func (w *worker) close() {
 	}
 }
 
-func (w *worker) do(j job) {
+// sendHTTP sends rq to target ti with net/http.
+func (w *worker) sendHTTP(ti int, rq *wireRequest) (int, []byte, error) {
 	r := w.r
-	o := j.op
-	var t task
-	if o == opGet || o == opUpdate || o == opDelete {
-		var ok bool
-		if t, ok = r.pool.pick(j.rnd, o == opDelete); !ok {
-			o = opCreate
-		}
-	}
-
-	ti := r.pickTarget()
 	tg := &r.cfg.targets[ti]
 	u, req := w.url, w.req
-	u.Scheme, u.Host, u.RawQuery = tg.scheme, tg.host, ""
-	req.Header, req.Body, req.GetBody, req.ContentLength = headerPlain, nil, nil, 0
-	path := t.path
-	switch o {
-	case opList:
-		req.Method, path = http.MethodGet, "/tasks"
-		u.RawQuery = "limit=20"
-		if j.rnd&1 == 1 {
-			if after, ok := r.pool.pick(j.rnd>>1, false); ok {
-				u.RawQuery = after.after
-			}
-		}
-	case opGet:
-		req.Method = http.MethodGet
-	case opCreate:
-		req.Method, path = http.MethodPost, "/tasks"
-		w.setBody(j.n, "")
-	case opUpdate:
-		req.Method = http.MethodPut
-		w.setBody(j.n, " updated")
-	case opDelete:
-		req.Method = http.MethodDelete
+	u.Scheme, u.Host, u.Path, u.RawQuery = tg.scheme, tg.host, rq.path, rq.query
+	req.Method = rq.method
+	if rq.body != nil {
+		w.bodyR.Reset(rq.body)
+		req.Header, req.Body, req.GetBody, req.ContentLength = headerJSON, w.bodyRC, w.getBody, int64(len(rq.body))
+	} else {
+		req.Header, req.Body, req.GetBody, req.ContentLength = headerPlain, nil, nil, 0
 	}
-	u.Path = tg.prefix + path
 
 	w.timer.Reset(r.cfg.Timeout)
-	sentAt := time.Since(r.start)
 	resp, err := r.client.Do(req)
 	code, kept := 0, 0
 	if err == nil {
@@ -131,43 +256,22 @@ func (w *worker) do(j job) {
 		kept, err = w.read(resp.Body)
 		_ = resp.Body.Close()
 	}
-	doneAt := time.Since(r.start)
 	fired := !w.timer.Stop()
-
-	oc := gotResponse
 	if err != nil {
-		oc = w.classify(err)
+		err = w.timeoutCause(err)
 	}
 	if err != nil || fired {
 		w.renew()
 	}
-	if oc == gotResponse && o == opCreate && code == http.StatusCreated {
-		if t, ok := parseCreated(w.buf[:kept]); ok {
-			r.pool.add(t, j.rnd>>8)
-		}
-	}
-
-	// From the intended time when the request went out late, from the actual
-	// send when the pacer released it early.
-	begin := min(j.at, sentAt)
-	sec := min(int(j.at/time.Second), len(r.seconds)-1)
-	r.rec.add(o, sec, j.at, doneAt-begin, sentAt-j.at, code, oc)
-	r.release(ti)
+	return code, w.buf[:kept], err
 }
 
-// setBody makes the request body {"task":"perf <n><suffix>"}.
-func (w *worker) setBody(n uint64, suffix string) {
-	b := append(w.body[:0], `{"task":"perf `...)
-	b = strconv.AppendUint(b, n, 10)
-	b = append(b, suffix...)
-	b = append(b, `"}`...)
-	w.body = b
-	w.bodyR.Reset(b)
-	req := w.req
-	req.Header = headerJSON
-	req.Body = w.bodyRC
-	req.GetBody = w.getBody
-	req.ContentLength = int64(len(b))
+// timeoutCause marks an error of a request that ran past its timeout.
+func (w *worker) timeoutCause(err error) error {
+	if errors.Is(context.Cause(w.ctx), errTimeout) {
+		return errors.Join(errTimeout, err)
+	}
+	return err
 }
 
 // read reads body into the worker's buffer, up to maxKeptBody, and drains
@@ -195,7 +299,7 @@ func (w *worker) read(body io.Reader) (int, error) {
 
 // classify tells a timeout or a cancellation by the caller from a transport error.
 func (w *worker) classify(err error) outcome {
-	if errors.Is(context.Cause(w.ctx), errTimeout) {
+	if errors.Is(err, errTimeout) {
 		return timedOut
 	}
 	if w.r.userCtx.Err() != nil {
