@@ -49,8 +49,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "images":
+		if err := stack.Ping(ctx); err != nil {
+			return err
+		}
 		return images(ctx, args[1:], stdout, stderr)
 	case "sweep":
+		if err := stack.Ping(ctx); err != nil {
+			return err
+		}
 		n, err := stack.Sweep(ctx)
 		if err != nil {
 			return err

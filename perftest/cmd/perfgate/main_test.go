@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,4 +37,31 @@ func TestUnknownCommandPrintsUsage(t *testing.T) {
 	require.ErrorIs(t, err, errReported)
 	assert.Contains(t, errw.String(), `unknown command "frobnicate"`)
 	assert.Contains(t, errw.String(), "usage: perfgate")
+}
+
+// TestMain lets a test run the real main in a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("PERFGATE_RUN_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestNoDockerSaysWhatToDo hides the Docker socket from a child process in
+// a private mount namespace (root and unshare needed) and checks the advice.
+func TestNoDockerSaysWhatToDo(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and unshare(1) to hide the Docker socket")
+	}
+	if os.Getenv("DOCKER_HOST") != "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "unix://") {
+		t.Skip("DOCKER_HOST is not a local socket: it cannot be hidden")
+	}
+	cmd := exec.Command(unshare, "-m", "sh", "-c", `mount -t tmpfs none /var/run && exec "$0" sweep`, os.Args[0])
+	cmd.Env = append(os.Environ(), "PERFGATE_RUN_MAIN=1", "DOCKER_HOST=")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "sweep without Docker must exit non-zero; output:\n%s", out)
+	assert.Contains(t, string(out), "perfgate: docker is not reachable")
+	assert.Contains(t, string(out), "start the Docker engine or set DOCKER_HOST")
 }

@@ -27,7 +27,7 @@ func provider() (*testcontainers.DockerProvider, error) {
 	}
 	p, err := testcontainers.NewDockerProvider()
 	if err != nil {
-		return nil, fmt.Errorf("docker is not reachable: %w: start the Docker engine or set DOCKER_HOST", err)
+		return nil, fmt.Errorf("%w (%v): start the Docker engine or set DOCKER_HOST", ErrNoDocker, err)
 	}
 	return p, nil
 }
@@ -45,7 +45,7 @@ var ErrNoDocker = errors.New("docker is not reachable")
 func Ping(ctx context.Context) error {
 	p, err := provider()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoDocker, err)
+		return err
 	}
 	defer p.Close()
 	if err := p.Health(ctx); err != nil {
