@@ -263,3 +263,78 @@ func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return string(bytes.TrimSpace([]byte(s)))
 }
+
+// BuildBaselineImage builds the service as it was at the git ref (a commit,
+// a branch, "origin/main"), in a temporary worktree of the repository at
+// moduleRoot. The image is also tagged perfgate/tasksvc:<commit>.
+func BuildBaselineImage(ctx context.Context, moduleRoot, ref string, log io.Writer) (Image, string, error) {
+	commit, err := git(ctx, moduleRoot, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
+	if err != nil {
+		return Image{}, "", fmt.Errorf("baseline %q is not a commit of %s: %w", ref, moduleRoot, err)
+	}
+	dir, err := os.MkdirTemp("", "perfgate-baseline-")
+	if err != nil {
+		return Image{}, "", err
+	}
+	defer os.RemoveAll(dir)
+	wt := filepath.Join(dir, "src")
+	if _, err := git(ctx, moduleRoot, "worktree", "add", "--detach", wt, commit); err != nil {
+		return Image{}, "", fmt.Errorf("checking out baseline %s: %w", ref, err)
+	}
+	defer git(context.WithoutCancel(ctx), moduleRoot, "worktree", "remove", "--force", wt) //nolint:errcheck // best effort; the directory goes anyway
+	if _, err := os.Stat(filepath.Join(wt, "service", "cmd", "tasksvc")); err != nil {
+		return Image{}, "", fmt.Errorf("baseline %s has no service/cmd/tasksvc to build", ref)
+	}
+	img, err := BuildServiceImage(ctx, wt, log)
+	if err != nil {
+		return Image{}, "", fmt.Errorf("baseline %s: %w", ref, err)
+	}
+	short := commit[:12]
+	p, err := provider()
+	if err != nil {
+		return Image{}, "", err
+	}
+	defer p.Close()
+	if _, err := p.Client().ImageTag(ctx, client.ImageTagOptions{Source: img.Tag, Target: "perfgate/tasksvc:" + short}); err != nil {
+		return Image{}, "", fmt.Errorf("docker tag %s: %w", img.Tag, err)
+	}
+	img.Source = "built from service/ at " + short
+	return img, commit, nil
+}
+
+// MergeBase is the commit a change started from: the merge-base of HEAD with
+// the first of bases that exists (e.g. origin/main, main).
+func MergeBase(ctx context.Context, moduleRoot string, bases ...string) (string, error) {
+	for _, b := range bases {
+		if _, err := git(ctx, moduleRoot, "rev-parse", "--verify", "--quiet", b+"^{commit}"); err != nil {
+			continue
+		}
+		return git(ctx, moduleRoot, "merge-base", "HEAD", b)
+	}
+	return "", fmt.Errorf("none of %s exists in %s", strings.Join(bases, ", "), moduleRoot)
+}
+
+// Clean reports whether HEAD equals commit and the service's sources are
+// unchanged in the work tree: then a baseline would measure the candidate twice.
+func Clean(ctx context.Context, moduleRoot, commit string) bool {
+	head, err := git(ctx, moduleRoot, "rev-parse", "HEAD")
+	if err != nil || head != commit {
+		return false
+	}
+	out, err := git(ctx, moduleRoot, "status", "--porcelain", "--", "service", "go.mod", "go.sum")
+	return err == nil && out == ""
+}
+
+func git(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+			return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -39,18 +39,30 @@ const (
 type Config struct {
 	ServiceImage    string
 	PrometheusImage string
-	Replicas        int           // default 2
-	ServiceArgs     []string      // extra flags for every replica (fault injection, tuning)
-	ScrapeInterval  time.Duration // default 1s
-	StartupTimeout  time.Duration // default 60s per container
-	Log             io.Writer     // container lifecycle lines; nil discards
+	Replicas        int      // per variant; default 2
+	ServiceArgs     []string // extra flags for every replica (fault injection, tuning)
+	// Variants, when set, replace ServiceImage and ServiceArgs: each variant
+	// gets its own replicas on its own shared volume (a baseline and a
+	// candidate, say), all scraped by the one Prometheus.
+	Variants       []Variant
+	ScrapeInterval time.Duration // default 1s
+	StartupTimeout time.Duration // default 60s per container
+	Log            io.Writer     // container lifecycle lines; nil discards
+}
+
+// Variant is one build of the service under test with its flags.
+type Variant struct {
+	Name  string // "" for the single variant of an absolute run; else e.g. "baseline"
+	Image string
+	Args  []string
 }
 
 // Replica is one running copy of the service.
 type Replica struct {
-	Name string // also its network alias and its Prometheus instance label
-	URL  string // http://127.0.0.1:port
-	c    *testcontainers.DockerContainer
+	Name    string // also its network alias and its Prometheus instance label
+	Variant string // its variant's name, also a Prometheus label
+	URL     string // http://127.0.0.1:port
+	c       *testcontainers.DockerContainer
 }
 
 // Stack is a running system under test. Close removes everything it created.
@@ -61,7 +73,7 @@ type Stack struct {
 
 	prometheus *testcontainers.DockerContainer
 	network    *testcontainers.DockerNetwork
-	volume     string
+	volumes    []string
 	log        io.Writer
 	closeOnce  sync.Once
 	closeErr   error
@@ -91,27 +103,48 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	defer p.Close()
 
-	vol, err := p.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: "perfgate-" + s.RunID, Labels: labels})
-	if err != nil {
-		return s, fmt.Errorf("creating the shared volume: %w", err)
+	variants := cfg.Variants
+	if len(variants) == 0 {
+		variants = []Variant{{Image: cfg.ServiceImage, Args: cfg.ServiceArgs}}
 	}
-	s.volume = vol.Volume.Name
+	volumes := map[string]string{}
+	for _, v := range variants {
+		name := "perfgate-" + s.RunID
+		if v.Name != "" {
+			name += "-" + v.Name
+		}
+		vol, err := p.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels})
+		if err != nil {
+			return s, fmt.Errorf("creating the shared volume %s: %w", name, err)
+		}
+		s.volumes = append(s.volumes, vol.Volume.Name)
+		volumes[v.Name] = vol.Volume.Name
+	}
 
 	s.network, err = tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
 	if err != nil {
 		return s, fmt.Errorf("creating the network: %w", err)
 	}
 
-	// Replicas start side by side: they race to create the schema on the shared
-	// database, which is what production does too.
-	s.Replicas = make([]Replica, cfg.Replicas)
-	errs := make([]error, cfg.Replicas)
+	// Replicas start side by side: they race to create the schema on their
+	// shared database, which is what production does too.
+	for _, v := range variants {
+		for i := range cfg.Replicas {
+			prefix := "replica-"
+			if v.Name != "" {
+				prefix = v.Name + "-"
+			}
+			s.Replicas = append(s.Replicas, Replica{Name: prefix + strconv.Itoa(i+1), Variant: v.Name})
+		}
+	}
+	errs := make([]error, len(s.Replicas))
 	var wg sync.WaitGroup
 	for i := range s.Replicas {
+		v := variants[i/cfg.Replicas]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.Replicas[i], errs[i] = s.startReplica(ctx, cfg, i+1, labels)
+			errs[i] = s.startReplica(ctx, cfg, &s.Replicas[i], v, volumes[v.Name], labels)
 		}()
 	}
 	wg.Wait()
@@ -125,31 +158,30 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-func (s *Stack) startReplica(ctx context.Context, cfg Config, n int, labels map[string]string) (Replica, error) {
-	name := "replica-" + strconv.Itoa(n)
-	args := append([]string{"-db=/data/tasks.db", "-instance=" + name}, cfg.ServiceArgs...)
-	c, err := testcontainers.Run(ctx, cfg.ServiceImage,
-		testcontainers.WithName("perfgate-"+s.RunID+"-"+name),
+func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Variant, volume string, labels map[string]string) error {
+	args := append([]string{"-db=/data/tasks.db", "-instance=" + r.Name}, v.Args...)
+	c, err := testcontainers.Run(ctx, v.Image,
+		testcontainers.WithName("perfgate-"+s.RunID+"-"+r.Name),
 		testcontainers.WithCmdArgs(args...),
 		testcontainers.WithLabels(labels),
 		testcontainers.WithExposedPorts(servicePort),
 		testcontainers.WithHostConfigModifier(loopbackOnly(servicePort)),
-		testcontainers.WithMounts(testcontainers.VolumeMount(s.volume, "/data")),
-		tcnetwork.WithNetwork([]string{name}, s.network),
+		testcontainers.WithMounts(testcontainers.VolumeMount(volume, "/data")),
+		tcnetwork.WithNetwork([]string{r.Name}, s.network),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(servicePort).
 			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100*time.Millisecond)),
 	)
-	r := Replica{Name: name, c: c}
+	r.c = c
 	if err != nil {
-		return r, fmt.Errorf("starting %s from %s: %w%s", name, cfg.ServiceImage, err, tail(ctx, c))
+		return fmt.Errorf("starting %s from %s: %w%s", r.Name, v.Image, err, tail(ctx, c))
 	}
 	r.URL, err = loopbackURL(ctx, c, servicePort)
-	fmt.Fprintf(s.log, "%s ready at %s\n", name, r.URL)
-	return r, err
+	fmt.Fprintf(s.log, "%s ready at %s\n", r.Name, r.URL)
+	return err
 }
 
 func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[string]string) error {
-	conf := PrometheusConfig(s.replicaNames(), cfg.ScrapeInterval)
+	conf := PrometheusConfig(s.Replicas, cfg.ScrapeInterval)
 	c, err := testcontainers.Run(ctx, cfg.PrometheusImage,
 		testcontainers.WithName("perfgate-"+s.RunID+"-prometheus"),
 		testcontainers.WithCmd(
@@ -178,23 +210,30 @@ func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[stri
 }
 
 // PrometheusConfig renders the scrape configuration: one job, one target per
-// replica, the replica name as the instance label.
-func PrometheusConfig(replicas []string, interval time.Duration) string {
+// replica, the replica name as the instance label and its variant as a label.
+func PrometheusConfig(replicas []Replica, interval time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n", interval, interval)
 	fmt.Fprintf(&b, "  - job_name: tasksvc\n    scrape_timeout: %s\n    static_configs:\n", interval)
 	for _, r := range replicas {
-		fmt.Fprintf(&b, "      - targets: ['%s:8080']\n        labels: {instance: %s}\n", r, r)
+		fmt.Fprintf(&b, "      - targets: ['%s:8080']\n        labels: {instance: %s", r.Name, r.Name)
+		if r.Variant != "" {
+			fmt.Fprintf(&b, ", variant: %s", r.Variant)
+		}
+		b.WriteString("}\n")
 	}
 	return b.String()
 }
 
-func (s *Stack) replicaNames() []string {
-	names := make([]string, len(s.Replicas))
-	for i, r := range s.Replicas {
-		names[i] = r.Name
+// ReplicasOf returns the replicas of one variant.
+func (s *Stack) ReplicasOf(variant string) []Replica {
+	var out []Replica
+	for _, r := range s.Replicas {
+		if r.Variant == variant {
+			out = append(out, r)
+		}
 	}
-	return names
+	return out
 }
 
 // StopReplica stops one replica abruptly, as a crash would.
@@ -250,12 +289,14 @@ func (s *Stack) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("removing network %s: %w", s.network.Name, err))
 			}
 		}
-		if s.volume != "" {
+		if len(s.volumes) > 0 {
 			if p, err := provider(); err != nil {
 				errs = append(errs, err)
 			} else {
-				if _, err := p.Client().VolumeRemove(ctx, s.volume, client.VolumeRemoveOptions{Force: true}); err != nil {
-					errs = append(errs, fmt.Errorf("removing volume %s: %w", s.volume, err))
+				for _, v := range s.volumes {
+					if _, err := p.Client().VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil {
+						errs = append(errs, fmt.Errorf("removing volume %s: %w", v, err))
+					}
 				}
 				p.Close()
 			}
