@@ -144,13 +144,14 @@ const (
 	maxPace = 100_000
 )
 
-func runOurs(b *testing.B, base string, rate float64, mix Mix) cost {
+// runOurs runs this package's generator; a nil client means the wire client.
+func runOurs(b *testing.B, base string, rate float64, mix Mix, client *http.Client) cost {
 	var res *Result
 	c := measure(b, func() int64 {
 		var err error
 		res, err = Run(context.Background(), Config{
 			Targets: []string{base}, Stages: steady(rate, benchDuration), Mix: mix,
-			MaxInFlight: benchConns, Timeout: 5 * time.Second, Seed: 1,
+			MaxInFlight: benchConns, Timeout: 5 * time.Second, Seed: 1, Client: client,
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -191,28 +192,37 @@ func runVegeta(b *testing.B, base string, rate float64) cost {
 }
 
 // BenchmarkVersusVegeta sends the same request (GET /tasks?limit=20) to the
-// same server over the same number of connections with this package and with
-// vegeta's library, alternately in one run, and reports the cost per request
-// of each and their ratio. Run it with -cpu 1 for figures per core.
+// same server over the same number of connections with this package (its wire
+// client, then net/http) and with vegeta's library, alternately in one run,
+// and reports the cost per request of each and how many times more CPU per
+// request vegeta spends than the wire client. Run it with -cpu 1 for figures
+// per core.
 func BenchmarkVersusVegeta(b *testing.B) {
 	base := startBenchServer(b)
+	nethttp := newClient(benchConns, 1, 5*time.Second)
+	defer nethttp.CloseIdleConnections()
 	for _, tc := range []struct {
 		name string
 		rate float64
 	}{{"max", maxPace}, {"rate=10000", 10_000}} {
 		b.Run(tc.name, func(b *testing.B) {
-			var ours, theirs cost
+			var wire, std, vg cost
 			for range b.N {
-				ours.add(runOurs(b, base, tc.rate, Mix{List: 1}))
-				theirs.add(runVegeta(b, base, tc.rate))
+				wire.add(runOurs(b, base, tc.rate, Mix{List: 1}, nil))
+				std.add(runOurs(b, base, tc.rate, Mix{List: 1}, nethttp))
+				vg.add(runVegeta(b, base, tc.rate))
 			}
-			b.ReportMetric(ours.rate(), "req/s")
-			b.ReportMetric(ours.cpuPerReq(), "cpu-ns/req")
-			b.ReportMetric(ours.allocsPerReq(), "allocs/req")
-			b.ReportMetric(theirs.rate(), "vegeta-req/s")
-			b.ReportMetric(theirs.cpuPerReq(), "vegeta-cpu-ns/req")
-			b.ReportMetric(theirs.allocsPerReq(), "vegeta-allocs/req")
-			b.ReportMetric(theirs.cpuPerReq()/ours.cpuPerReq(), "x-less-cpu")
+			b.ReportMetric(wire.rate(), "req/s")
+			b.ReportMetric(wire.cpuPerReq(), "cpu-ns/req")
+			b.ReportMetric(wire.allocsPerReq(), "allocs/req")
+			b.ReportMetric(std.rate(), "nethttp-req/s")
+			b.ReportMetric(std.cpuPerReq(), "nethttp-cpu-ns/req")
+			b.ReportMetric(std.allocsPerReq(), "nethttp-allocs/req")
+			b.ReportMetric(vg.rate(), "vegeta-req/s")
+			b.ReportMetric(vg.cpuPerReq(), "vegeta-cpu-ns/req")
+			b.ReportMetric(vg.allocsPerReq(), "vegeta-allocs/req")
+			b.ReportMetric(vg.cpuPerReq()/wire.cpuPerReq(), "vegeta/wire-cpu")
+			b.ReportMetric(vg.cpuPerReq()/std.cpuPerReq(), "vegeta/nethttp-cpu")
 		})
 	}
 }
@@ -223,7 +233,7 @@ func BenchmarkMix(b *testing.B) {
 	base := startBenchServer(b)
 	var ours cost
 	for range b.N {
-		ours.add(runOurs(b, base, 10_000, DefaultMix))
+		ours.add(runOurs(b, base, 10_000, DefaultMix, nil))
 	}
 	b.ReportMetric(ours.rate(), "req/s")
 	b.ReportMetric(ours.cpuPerReq(), "cpu-ns/req")

@@ -66,6 +66,9 @@ var (
 	DefaultTimeout     = 5 * time.Second
 )
 
+// maxInFlightLimit bounds MaxInFlight: each slot is a worker with ~9 KB of buffers.
+const maxInFlightLimit = 10_000
+
 // target is a validated base URL.
 type target struct {
 	raw    string
@@ -118,8 +121,8 @@ func (c Config) prepare() (prepared, error) {
 	if m.List < 0 || m.Get < 0 || m.Create < 0 || m.Update < 0 || m.Delete < 0 {
 		errs = append(errs, fmt.Errorf("Mix: weights must not be negative: %+v", m))
 	}
-	if c.MaxInFlight < 0 {
-		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be > 0", c.MaxInFlight))
+	if c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit {
+		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be in 1..%d", c.MaxInFlight, maxInFlightLimit))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout: %s must be > 0", c.Timeout))

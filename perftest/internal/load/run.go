@@ -53,8 +53,9 @@ type runner struct {
 	rr        atomic.Uint64
 	perTarget []atomic.Int64 // outstanding per target, for LeastInFlight
 
-	userCtx context.Context // cancellation by the caller, as opposed to the run's own deadline
+	userCtx context.Context // cancellation by the caller, as opposed to the run's own bound
 	runCtx  context.Context
+	cancel  context.CancelFunc
 }
 
 // Run applies the load cfg describes and returns what it saw. It returns when
@@ -91,6 +92,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		})
 		defer stop()
 	}
+	unbound := r.begin()
+	defer unbound()
 	progressDone := make(chan struct{})
 	var progress sync.WaitGroup
 	if p.Progress != nil {
@@ -111,8 +114,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// newRunner prepares a run starting now; cancel releases its deadline and
-// closes idle connections.
+// newRunner prepares a run; cancel ends it and closes idle connections.
 func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 	plan := p.pacer.Duration()
 	seconds := int((plan + time.Second - 1) / time.Second)
@@ -133,10 +135,9 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 		r.client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
 	}
 	r.start = time.Now()
-	runCtx, cancel := context.WithDeadline(ctx, r.start.Add(plan+p.Timeout+stopGrace))
-	r.runCtx = runCtx
+	r.runCtx, r.cancel = context.WithCancel(ctx)
 	return r, func() {
-		cancel()
+		r.cancel()
 		for _, pool := range r.wire {
 			pool.closeIdle()
 		}
@@ -144,6 +145,14 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 			r.client.CloseIdleConnections()
 		}
 	}
+}
+
+// begin marks the start of load, once the workers are ready, and bounds the
+// run in time: past the last stage plus Timeout, whatever is left is canceled.
+// It returns a func that lifts the bound.
+func (r *runner) begin() func() bool {
+	r.start = time.Now()
+	return time.AfterFunc(r.cfg.pacer.Duration()+r.cfg.Timeout+stopGrace, r.cancel).Stop
 }
 
 func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {

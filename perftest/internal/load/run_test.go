@@ -20,8 +20,12 @@ func steady(rate float64, d time.Duration) []Stage { return []Stage{{0, rate}, {
 
 // eachClient runs test with the default wire client and with net/http.
 func eachClient(t *testing.T, test func(t *testing.T, client *http.Client)) {
-	t.Run("wire", func(t *testing.T) { test(t, nil) })
+	t.Run("wire", func(t *testing.T) {
+		t.Parallel()
+		test(t, nil)
+	})
 	t.Run("net/http", func(t *testing.T) {
+		t.Parallel()
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 		defer client.CloseIdleConnections()
 		test(t, client)
@@ -37,6 +41,7 @@ func run(t *testing.T, cfg Config) *Result {
 }
 
 func TestRunAchievesTheTargetRate(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, 2*s), MaxInFlight: 64, Timeout: 2 * s, Seed: 1}
@@ -101,6 +106,7 @@ func TestRunFollowsTheMix(t *testing.T) {
 }
 
 func TestRunTurnsOperationsOnUnknownTasksIntoCreates(t *testing.T) {
+	t.Parallel()
 	f := newFake()
 	// Each delete forgets the task it deletes, so the pool keeps running dry.
 	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{Delete: 1}, MaxInFlight: 8, Timeout: 2 * s})
@@ -116,8 +122,10 @@ func TestRunTurnsOperationsOnUnknownTasksIntoCreates(t *testing.T) {
 }
 
 func TestRunSpreadsOverEveryTarget(t *testing.T) {
+	t.Parallel()
 	for _, balance := range []Balance{RoundRobin, LeastInFlight} {
 		t.Run(map[Balance]string{RoundRobin: "round robin", LeastInFlight: "least in flight"}[balance], func(t *testing.T) {
+			t.Parallel()
 			a, b := newFake(), newFake()
 			res := run(t, Config{Targets: []string{a.start(t), b.start(t)}, Balance: balance, Stages: steady(300, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
 			gotA, gotB := a.received.Load(), b.received.Load()
@@ -129,6 +137,7 @@ func TestRunSpreadsOverEveryTarget(t *testing.T) {
 }
 
 func TestRunCountsServerErrors(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		f.failEvery = 4
@@ -148,6 +157,7 @@ func TestRunCountsServerErrors(t *testing.T) {
 }
 
 func TestRunCountsTransportErrors(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -163,6 +173,7 @@ func TestRunCountsTransportErrors(t *testing.T) {
 }
 
 func TestRunCountsTimeouts(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		f.delay = func(int64) time.Duration { return time.Minute }
@@ -177,6 +188,7 @@ func TestRunCountsTimeouts(t *testing.T) {
 }
 
 func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		f.delay = func(int64) time.Duration { return 50 * time.Millisecond }
@@ -197,6 +209,7 @@ func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
 }
 
 func TestRunRecordsSlowResponses(t *testing.T) {
+	t.Parallel()
 	f := newFake()
 	f.delay = func(n int64) time.Duration {
 		if n%10 == 0 {
@@ -211,6 +224,7 @@ func TestRunRecordsSlowResponses(t *testing.T) {
 }
 
 func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		p, err := Config{Targets: []string{f.start(t)}, Stages: steady(10, s), Timeout: s, Client: client}.prepare()
@@ -236,6 +250,7 @@ func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
 }
 
 func TestRunExcludesWarmUp(t *testing.T) {
+	t.Parallel()
 	f := newFake()
 	// The first second is slow; the measured one is not.
 	started := time.Now()
@@ -262,6 +277,7 @@ func TestRunExcludesWarmUp(t *testing.T) {
 }
 
 func TestRunStopsPromptlyOnCancel(t *testing.T) {
+	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		f.delay = func(int64) time.Duration { return time.Minute } // in flight until canceled
@@ -283,6 +299,7 @@ func TestRunStopsPromptlyOnCancel(t *testing.T) {
 }
 
 func TestRunNeverSendsMoreThanPlanned(t *testing.T) {
+	t.Parallel()
 	f := newFake()
 	cfg := Config{Targets: []string{f.start(t)}, Stages: []Stage{{1500 * time.Millisecond, 101}}, Mix: Mix{List: 1}, MaxInFlight: 16, Timeout: s}
 	res := run(t, cfg)
@@ -293,6 +310,7 @@ func TestRunNeverSendsMoreThanPlanned(t *testing.T) {
 }
 
 func TestRunWritesProgress(t *testing.T) {
+	t.Parallel()
 	f := newFake()
 	var out bytes.Buffer
 	run(t, Config{Targets: []string{f.start(t)}, Stages: steady(50, 2*s), Mix: Mix{List: 1}, MaxInFlight: 8, Timeout: s, Progress: &out})
@@ -325,10 +343,11 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		{"a warm-up as long as the load", func(c *Config) { c.WarmUp = s }, "load: config: WarmUp: 1s leaves nothing to measure of the 1s of stages"},
 		{"a negative weight", func(c *Config) { c.Mix = Mix{Get: -1, List: 2} },
 			"load: config: Mix: weights must not be negative: {List:2 Get:-1 Create:0 Update:0 Delete:0}"},
-		{"a negative bound", func(c *Config) { c.MaxInFlight = -1 }, "load: config: MaxInFlight: -1 must be > 0"},
+		{"a negative bound", func(c *Config) { c.MaxInFlight = -1 }, "load: config: MaxInFlight: -1 must be in 1..10000"},
+		{"an unbounded bound", func(c *Config) { c.MaxInFlight = 1e6 }, "load: config: MaxInFlight: 1000000 must be in 1..10000"},
 		{"a negative timeout", func(c *Config) { c.Timeout = -s }, "load: config: Timeout: -1s must be > 0"},
 		{"two faults at once", func(c *Config) { c.Targets = []string{"ftp://127.0.0.1"}; c.MaxInFlight = -1 },
-			"load: config: Targets[0] \"ftp://127.0.0.1\": scheme must be http or https\nload: config: MaxInFlight: -1 must be > 0"},
+			"load: config: Targets[0] \"ftp://127.0.0.1\": scheme must be http or https\nload: config: MaxInFlight: -1 must be in 1..10000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

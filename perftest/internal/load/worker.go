@@ -305,7 +305,7 @@ func (w *worker) classify(err error) outcome {
 	if w.r.userCtx.Err() != nil {
 		return canceled
 	}
-	if w.r.runCtx.Err() != nil { // the run's own deadline: past any request's Timeout
+	if w.r.runCtx.Err() != nil { // the run's own bound: past any request's Timeout
 		return timedOut
 	}
 	var ne net.Error
