@@ -221,7 +221,7 @@ func BenchmarkHandler(b *testing.B) {
 	for _, op := range ops {
 		for _, name := range []string{"bare", "plain", "metrics", "instrumented"} {
 			h := hs[name]
-			b.Run(op.name+"/"+name, func(b *testing.B) {
+			b.Run("op="+op.name+"/cfg="+name, func(b *testing.B) {
 				b.ReportAllocs()
 				cpu := ownCPU()
 				for i := 0; b.Loop(); i++ {
@@ -244,6 +244,7 @@ func BenchmarkHandler(b *testing.B) {
 func benchServe(mode, path string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	// APP_BENCH_CPUPROFILE=path profiles each server into path.<mode>.
 	if prof := os.Getenv("APP_BENCH_CPUPROFILE"); prof != "" {
 		f, err := os.Create(prof + "." + mode)
 		if err != nil {
