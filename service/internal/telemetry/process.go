@@ -104,8 +104,10 @@ func (p *Process) Run(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			p.sample(now)
+		case <-t.C:
+			// The tick's own time can be stale when the process is busy;
+			// the window must end when the CPU time is read.
+			p.sample(time.Now())
 		}
 	}
 }
