@@ -40,10 +40,19 @@ lint: ## gofmt, go vet and actionlint
 images: ## build the service and Prometheus images, tagged :local for compose
 	$(GO) run ./perftest/cmd/perfgate images
 
-# Without a registry, compose runs the Prometheus image `make images` built locally.
+# Without a registry, compose runs the Prometheus image `make images` built
+# locally, and starts without Grafana when its image cannot be had.
+PROMETHEUS_UPSTREAM = prom/prometheus:v3.5.0
+GRAFANA_IMAGE      ?= grafana/grafana:13.2.3
 up: images ## start the compose stack with Grafana (127.0.0.1:3000)
-	PROMETHEUS_IMAGE=$${PROMETHEUS_IMAGE:-$$(docker image inspect prom/prometheus:v3.5.0 >/dev/null 2>&1 && echo prom/prometheus:v3.5.0 || echo perfgate/prometheus:local)} \
-		$(COMPOSE) -p perfgate -f $(COMPOSE_FILE) up -d
+	@prom=$${PROMETHEUS_IMAGE:-$$(docker image inspect $(PROMETHEUS_UPSTREAM) >/dev/null 2>&1 || docker pull -q $(PROMETHEUS_UPSTREAM) >/dev/null 2>&1 && echo $(PROMETHEUS_UPSTREAM) || echo perfgate/prometheus:local)}; \
+	services=""; \
+	if ! docker image inspect $(GRAFANA_IMAGE) >/dev/null 2>&1 && ! docker pull -q $(GRAFANA_IMAGE) >/dev/null 2>&1; then \
+		echo "no $(GRAFANA_IMAGE) and no registry to pull it from: starting without Grafana"; \
+		services="replica-1 replica-2 prometheus"; \
+	fi; \
+	echo "prometheus image: $$prom"; \
+	PROMETHEUS_IMAGE=$$prom GRAFANA_IMAGE=$(GRAFANA_IMAGE) $(COMPOSE) -p perfgate -f $(COMPOSE_FILE) up -d $$services
 
 down: ## stop the compose stack and remove its volume
 	$(COMPOSE) -p perfgate -f $(COMPOSE_FILE) down -v
