@@ -204,7 +204,7 @@ func BenchmarkVersusVegeta(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		rate float64
-	}{{"max", maxPace}, {"rate=10000", 10_000}} {
+	}{{"max", maxPace}, {"rate=10000", 10_000}, {"rate=2000", 2_000}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var wire, std, vg cost
 			for range b.N {

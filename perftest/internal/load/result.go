@@ -39,7 +39,8 @@ type Result struct {
 	Timeline []Second
 }
 
-// OpStats is what one operation saw in the measured window.
+// OpStats is what one operation saw in the measured window, canceled
+// requests left out.
 type OpStats struct {
 	Count, Errors int64
 	Latency       *hdrhistogram.Histogram // microseconds
@@ -50,6 +51,7 @@ type OpStats struct {
 type Second struct {
 	T                int
 	TargetRate, Rate float64 // due and sent per second
+	Dropped          int64   // due but not sent: every slot was taken
 	InFlight         int     // most requests outstanding when one was sent
 	Errors           int64
 	P95              time.Duration

@@ -17,7 +17,7 @@ import (
 // intended time. Go timers wake with millisecond granularity when the process
 // is idle, so waiting for the exact instant would add up to a millisecond of
 // the generator's own lag to every latency; sending a little early costs
-// nothing (latency then counts from the actual send) and batches wake-ups.
+// nothing, since latency then counts from the actual send.
 const earlySend = time.Millisecond
 
 // stopGrace is added to the planned end + Timeout as a last bound on a run.
@@ -328,6 +328,7 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 			T:          s + 1,
 			TargetRate: (pacer.hitsBy(to) - pacer.hitsBy(from)) / span,
 			Rate:       float64(ps.sent.Load()) / span,
+			Dropped:    ps.dropped.Load(),
 			InFlight:   int(ps.inFlight.Load()),
 			Errors:     rs.errors,
 		}

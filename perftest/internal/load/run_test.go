@@ -202,9 +202,12 @@ func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
 		assert.Equal(t, res.Sent, f.received.Load())
 		assert.Less(t, res.AchievedRate, res.TargetRate/2)
 		assert.GreaterOrEqual(t, res.Quantile(0.5), 50*time.Millisecond)
+		var dropped int64
 		for _, sec := range res.Timeline {
 			assert.LessOrEqual(t, sec.InFlight, 1)
+			dropped += sec.Dropped
 		}
+		assert.Equal(t, res.Dropped, dropped, "the timeline shows the drops")
 	})
 }
 
