@@ -23,6 +23,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(knownGood))
+	f.Add([]byte(knownGood + "    p99_latency: {max_increase: 25%}\n    peak_rss: {max_increase: 999%}\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
@@ -69,6 +70,26 @@ func FuzzParse(f *testing.F) {
 			}
 			if o.Line <= 0 || o.Unit == "" {
 				t.Fatalf("accepted an SLO without position or unit: %+v", o)
+			}
+		}
+		if c := s.Compare; c != nil {
+			if !(c.Alpha > 0 && c.Alpha <= maxAlpha) || c.Rounds < minRounds || c.Rounds > maxRounds || MinP(c.Rounds) >= c.Alpha {
+				t.Fatalf("accepted a comparison that cannot decide: %+v", c)
+			}
+			if c.Round.Duration < minRoundDuration || c.Round.Requests() < minRoundRequests || c.Duration() > maxDuration {
+				t.Fatalf("accepted an unusable round: %+v", c.Round)
+			}
+			if len(c.Metrics) == 0 {
+				t.Fatal("accepted a comparison of nothing")
+			}
+			for _, b := range c.Metrics {
+				x := b.MaxIncrease
+				if b.Metric == CompareThroughput {
+					x = b.MaxDecrease
+				}
+				if b.Unit() == "" || b.Line <= 0 || x == nil || !(*x > 0 && *x < maxBudget) || (b.MaxIncrease != nil) == (b.MaxDecrease != nil) {
+					t.Fatalf("accepted a budget that cannot be applied: %+v", b)
+				}
 			}
 		}
 	})

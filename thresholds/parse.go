@@ -21,11 +21,15 @@ const maxFileSize = 1 << 20
 
 // fieldsOf lists the fields the loader accepts at each level; schema.json must name the same.
 var fieldsOf = map[string][]string{
-	"spec":  {"version", "load", "slos"},
-	"load":  {"warmup", "stages", "mix", "max_in_flight", "timeout", "max_lag"},
-	"stage": {"duration", "target"},
-	"mix":   {"list", "get", "create", "update", "delete"},
-	"slo":   {"name", "description", "metric", "quantile", "route", "scope", "query", "unit", "max", "min"},
+	"spec":    {"version", "load", "slos", "compare"},
+	"load":    {"warmup", "stages", "mix", "max_in_flight", "timeout", "max_lag"},
+	"stage":   {"duration", "target"},
+	"mix":     {"list", "get", "create", "update", "delete"},
+	"slo":     {"name", "description", "metric", "quantile", "route", "scope", "query", "unit", "max", "min"},
+	"compare": {"alpha", "rounds", "round", "metrics"},
+	"round":   {"warmup", "duration", "rate"},
+	"metrics": compareMetrics, // keyed by metric name
+	"budget":  {"max_increase", "max_decrease"},
 }
 
 // srcPos is where a field's value was written.
@@ -229,12 +233,19 @@ func (d *decoder) fields(n *yaml.Node, path, level, want string) map[string]*yam
 			// The merged fields are unknown, so say nothing else about this mapping.
 			d.fail(k, path, "merge keys (<<) are not supported: write the fields out")
 			continue
+		case !slices.Contains(known, k.Value) && level == "metrics":
+			d.failAt(k.Line, k.Column, path, "unknown metric %q: use one of %s", k.Value, list(known))
+			continue
 		case !slices.Contains(known, k.Value):
 			d.failAt(k.Line, k.Column, path, "unknown field %q", k.Value)
 			continue
 		}
 		if first, dup := out[k.Value]; dup {
-			d.failAt(k.Line, k.Column, path, "duplicate field %q (first at line %d)", k.Value, first.Line)
+			noun := "field"
+			if level == "metrics" {
+				noun = "metric"
+			}
+			d.failAt(k.Line, k.Column, path, "duplicate %s %q (first at line %d)", noun, k.Value, first.Line)
 			continue
 		}
 		p := join(path, k.Value)
@@ -338,6 +349,9 @@ func (d *decoder) spec(n *yaml.Node, s *Spec) {
 		for i, item := range d.list(v, "slos", "a list of SLOs") {
 			s.SLOs = append(s.SLOs, d.slo(item, fmt.Sprintf("slos[%d]", i)))
 		}
+	}
+	if v := f["compare"]; v != nil {
+		s.Compare = d.compare(v)
 	}
 }
 
@@ -473,4 +487,60 @@ func (d *decoder) slo(n *yaml.Node, path string) SLO {
 		s.Min = &x
 	}
 	return s
+}
+
+func (d *decoder) compare(n *yaml.Node) *Compare {
+	c := DefaultCompare
+	f := d.fields(n, "compare", "compare", "a mapping of alpha, rounds, round and metrics")
+	if v := f["alpha"]; v != nil {
+		c.Alpha = d.value(v, "compare.alpha", None, true, "expected a number like 0.05")
+	}
+	if v := f["rounds"]; v != nil {
+		c.Rounds = d.int(v, "compare.rounds")
+	}
+	if v := f["round"]; v != nil {
+		rf := d.fields(v, "compare.round", "round", "a mapping like {warmup: 2s, duration: 8s, rate: 100/s}")
+		if v := rf["warmup"]; v != nil {
+			c.Round.WarmUp = d.duration(v, "compare.round.warmup")
+		}
+		if v := rf["duration"]; v != nil {
+			c.Round.Duration = d.duration(v, "compare.round.duration")
+		}
+		if v := rf["rate"]; v != nil {
+			c.Round.Rate = d.value(v, "compare.round.rate", PerSecond, true, "expected a rate like 100/s")
+		}
+	}
+	if v := f["metrics"]; v != nil {
+		c.Metrics = d.budgets(v)
+	}
+	return &c
+}
+
+// budgets reads the metrics mapping in file order; fields has refused unknown and repeated names.
+func (d *decoder) budgets(n *yaml.Node) []Budget {
+	byName := d.fields(n, "compare.metrics", "metrics", "a mapping of metric names to budgets like p95_latency: {max_increase: 10%}")
+	out := []Budget{} // written, so never nil: an empty mapping is refused by name
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if byName[k.Value] != v {
+			continue
+		}
+		b := Budget{Metric: k.Value, Line: k.Line, Col: k.Column}
+		path := "compare.metrics." + k.Value
+		want := "expected a percentage like 10%"
+		if b.Metric == CompareErrorRate {
+			want = "expected percentage points like 0.5%"
+		}
+		f := d.fields(v, path, "budget", "a mapping like {max_increase: 10%}")
+		if v := f["max_increase"]; v != nil {
+			x := d.value(v, path+".max_increase", Ratio, false, want)
+			b.MaxIncrease = &x
+		}
+		if v := f["max_decrease"]; v != nil {
+			x := d.value(v, path+".max_decrease", Ratio, false, want)
+			b.MaxDecrease = &x
+		}
+		out = append(out, b)
+	}
+	return out
 }

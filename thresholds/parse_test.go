@@ -78,6 +78,64 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		{"list_p95", Custom, Aggregate, Seconds, 0, ptr(0.05), nil},
 	}, got)
 	assert.Contains(t, s.SLOs[6].Query, "[$window]")
+
+	// The comparison: six interleaved rounds of each build, every metric budgeted.
+	require.NotNil(t, s.Compare)
+	c := s.Compare
+	assert.InDelta(t, 0.05, c.Alpha, 1e-12)
+	assert.Equal(t, 6, c.Rounds)
+	assert.Equal(t, Round{WarmUp: 2 * time.Second, Duration: 8 * time.Second, Rate: 100}, c.Round)
+	assert.Equal(t, 2*time.Minute, c.Duration(), "the comment in slo.yaml promises 2m for 12 rounds")
+	assert.InDelta(t, 800, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 800 requests per round")
+	type budget struct {
+		metric   string
+		unit     Unit
+		up, down *float64
+	}
+	var budgets []budget
+	for _, b := range c.Metrics {
+		budgets = append(budgets, budget{b.Metric, b.Unit(), b.MaxIncrease, b.MaxDecrease})
+	}
+	assert.Equal(t, []budget{
+		{CompareP50, Seconds, ptr(0.10), nil},
+		{CompareP95, Seconds, ptr(0.10), nil},
+		{CompareP99, Seconds, ptr(0.25), nil},
+		{CompareCPUPerRequest, Seconds, ptr(0.10), nil},
+		{ComparePeakRSS, Bytes, ptr(0.15), nil},
+		{CompareThroughput, PerSecond, nil, ptr(0.05)},
+		{CompareErrorRate, Ratio, ptr(0.005), nil},
+	}, budgets, "every comparable metric, in file order")
+	assert.Less(t, MinP(c.Rounds), c.Alpha, "the committed rounds must be able to find a difference")
+}
+
+func TestCompareSectionTakesTheDefaults(t *testing.T) {
+	s, err := ParseFile("testdata/compare.good.yaml")
+	require.NoError(t, err)
+	require.NotNil(t, s.Compare)
+	assert.Equal(t, &Compare{
+		Alpha:  DefaultCompare.Alpha,
+		Rounds: DefaultCompare.Rounds,
+		Round:  Round{WarmUp: DefaultCompare.Round.WarmUp, Duration: DefaultCompare.Round.Duration, Rate: 50},
+		Metrics: []Budget{
+			{Metric: CompareThroughput, MaxDecrease: ptr(0.025), Line: 16, Col: 5},
+			{Metric: CompareP99, MaxIncrease: ptr(0.30), Line: 17, Col: 5},
+		},
+	}, s.Compare)
+
+	// Without a compare section the gate runs in absolute mode only.
+	m, err := ParseFile("testdata/minimal.good.yaml")
+	require.NoError(t, err)
+	assert.Nil(t, m.Compare)
+}
+
+// MinP is benchmath's U test on two samples that do not overlap: 2/C(2n, n).
+func TestMinPIsTheSmallestPOfTheUTest(t *testing.T) {
+	assert.Equal(t, 1.0, MinP(0))
+	assert.InDelta(t, 2.0/20, MinP(3), 1e-12)
+	assert.InDelta(t, 2.0/70, MinP(4), 1e-12)
+	assert.InDelta(t, 2.0/924, MinP(6), 1e-12)
+	assert.Less(t, MinP(minRounds), DefaultCompare.Alpha, "the fewest rounds must reach the default alpha")
+	assert.GreaterOrEqual(t, MinP(minRounds-1), DefaultCompare.Alpha, "and one fewer must not, or the minimum is too strict")
 }
 
 func TestQuickProfileIsShort(t *testing.T) {
@@ -103,6 +161,7 @@ func TestMinimalSpecTakesTheDefaults(t *testing.T) {
 	assert.Equal(t, want, s.Load)
 	require.Len(t, s.SLOs, 1)
 	assert.Equal(t, SLO{Name: "errors", Metric: ErrorRate, Scope: Aggregate, Max: ptr(0), Unit: Ratio, Line: 7, Col: 5}, s.SLOs[0])
+	assert.Nil(t, s.Compare)
 }
 
 func TestEveryUnitSpellingDecodes(t *testing.T) {
@@ -220,6 +279,17 @@ slos:
     query: histogram_quantile(0.95, sum by (le) (rate(d_bucket[$window])))
     unit: s
     max: 50ms
+compare:
+  alpha: 0.05
+  rounds: 6
+  round:
+    warmup: 2s
+    duration: 8s
+    rate: 100/s
+  metrics:
+    p95_latency: {max_increase: 10%}
+    throughput: {max_decrease: 5%}
+    error_rate: {max_increase: 0.5%}
 `
 
 func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
@@ -297,6 +367,63 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 		{"a route applies to request metrics only", "scope: per_instance\n    max: 70%", "route: /tasks\n    max: 70%",
 			`thresholds/slo.yaml:21:12: slos[2].route: only applies to metrics error_rate, latency and throughput`},
 		{"a route on latency is fine", "quantile: 0.95", "quantile: 0.95\n    route: /tasks/{id}", ""},
+		{"alpha above one half is refused", "alpha: 0.05", "alpha: 0.6",
+			`thresholds/slo.yaml:36:10: compare.alpha: must be above 0 and at most 0.5, like 0.05, got "0.6"`},
+		{"alpha of zero is refused", "alpha: 0.05", "alpha: 0",
+			`thresholds/slo.yaml:36:10: compare.alpha: must be above 0 and at most 0.5, like 0.05, got "0"`},
+		{"alpha as a percentage is refused", "alpha: 0.05", "alpha: 5%",
+			`thresholds/slo.yaml:36:10: compare.alpha: expected a number like 0.05, got "5%"`},
+		{"three rounds are too few", "rounds: 6", "rounds: 3",
+			`thresholds/slo.yaml:37:11: compare.rounds: must be between 4 and 50, got 3`},
+		{"fifty-one rounds are too many", "rounds: 6", "rounds: 51",
+			`thresholds/slo.yaml:37:11: compare.rounds: must be between 4 and 50, got 51`},
+		{"four rounds are enough at alpha 0.05", "rounds: 6", "rounds: 4", ""},
+		{"four rounds can never reach alpha 0.01", "alpha: 0.05\n  rounds: 6", "alpha: 0.01\n  rounds: 4",
+			`thresholds/slo.yaml:37:11: compare.rounds: 4 rounds can never reach p < 0.01: the smallest p of the U test is 0.0286; use at least 5`},
+		{"a round shorter than three seconds is refused", "duration: 8s", "duration: 2s",
+			`thresholds/slo.yaml:40:15: compare.round.duration: must be at least 3s, the measured part of a round after its warm-up, got "2s"`},
+		{"a negative round warm-up is refused", "warmup: 2s", "warmup: -2s",
+			`thresholds/slo.yaml:39:13: compare.round.warmup: must be >= 0, got "-2s"`},
+		{"a round without warm-up is fine", "    warmup: 2s\n", "", ""},
+		{"a zero rate is refused", "rate: 100/s", "rate: 0/s",
+			`thresholds/slo.yaml:41:11: compare.round.rate: must be > 0, got "0/s"`},
+		{"a round rate needs a rate unit", "rate: 100/s", "rate: 100/m",
+			`thresholds/slo.yaml:41:11: compare.round.rate: expected a rate like 100/s, got "100/m"`},
+		{"a round too light for a p99 is refused", "rate: 100/s", "rate: 12/s",
+			`thresholds/slo.yaml:39:5: compare.round: plans 96 requests per round (rate × duration): a p99 needs at least 100, so raise the rate or the duration`},
+		{"a round without a rate is refused", "    rate: 100/s\n", "",
+			`thresholds/slo.yaml:39:5: compare.round: missing field "rate": the constant arrival rate of a round, like 100/s`},
+		{"rounds that last over an hour are refused", "rounds: 6\n  round:\n    warmup: 2s\n    duration: 8s", "rounds: 50\n  round:\n    warmup: 2s\n    duration: 40s",
+			`thresholds/slo.yaml:39:5: compare.round: 50 rounds of both builds at 42s each last 1h10m, over the 1h limit: shorten the rounds or use fewer`},
+		{"an unknown compare field is refused", "alpha: 0.05", "confidence: 0.95",
+			`thresholds/slo.yaml:36:3: compare: unknown field "confidence"`},
+		{"an unknown metric lists the comparable ones", "p95_latency: {max_increase", "p90_latency: {max_increase",
+			`thresholds/slo.yaml:43:5: compare.metrics: unknown metric "p90_latency": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, peak_rss, throughput, error_rate`},
+		{"a metric named twice points at the first", "error_rate: {max_increase: 0.5%}", "p95_latency: {max_increase: 20%}",
+			`thresholds/slo.yaml:45:5: compare.metrics: duplicate metric "p95_latency" (first at line 43)`},
+		{"throughput takes no max_increase", "throughput: {max_decrease: 5%}", "throughput: {max_increase: 5%}",
+			`thresholds/slo.yaml:44:17: compare.metrics.throughput: missing field "max_decrease": how far it may get worse before a significant change fails, like 10%` + "\n" +
+				`thresholds/slo.yaml:44:32: compare.metrics.throughput.max_increase: does not apply to throughput, where a drop is the regression: use max_decrease`},
+		{"latency takes no max_decrease", "p95_latency: {max_increase: 10%}", "p95_latency: {max_increase: 10%, max_decrease: 10%}",
+			`thresholds/slo.yaml:43:52: compare.metrics.p95_latency.max_decrease: only applies to throughput: a rise in p95_latency is the regression, so use max_increase`},
+		{"a budget of zero fails on noise", "max_increase: 10%", "max_increase: 0%",
+			`thresholds/slo.yaml:43:33: compare.metrics.p95_latency.max_increase: must be > 0, got "0%": a budget of nothing fails on noise alone`},
+		{"a budget of a thousand percent allows anything", "max_increase: 10%", "max_increase: 1000%",
+			`thresholds/slo.yaml:43:33: compare.metrics.p95_latency.max_increase: must be below 1000%, got "1000%"`},
+		{"a plain budget is ambiguous", "max_increase: 10%", "max_increase: 0.1",
+			`thresholds/slo.yaml:43:33: compare.metrics.p95_latency.max_increase: expected a percentage like 10%, got "0.1"`},
+		{"an error rate budget is in points", "max_increase: 0.5%", "max_increase: 0.5",
+			`thresholds/slo.yaml:45:32: compare.metrics.error_rate.max_increase: expected percentage points like 0.5%, got "0.5"`},
+		{"an error rate budget over a hundred points is refused", "max_increase: 0.5%", "max_increase: 150%",
+			`thresholds/slo.yaml:45:32: compare.metrics.error_rate.max_increase: must be at most 100% (percentage points of the error rate), got "150%"`},
+		{"throughput cannot fall by all of itself", "max_decrease: 5%", "max_decrease: 100%",
+			`thresholds/slo.yaml:44:32: compare.metrics.throughput.max_decrease: must be below 100%: throughput cannot fall by all of itself, got "100%"`},
+		{"an empty budget list can never fail", "  metrics:\n    p95_latency: {max_increase: 10%}\n    throughput: {max_decrease: 5%}\n    error_rate: {max_increase: 0.5%}\n", "  metrics: {}\n",
+			`thresholds/slo.yaml:42:12: compare.metrics: is empty: budget at least one metric, or the comparison can never fail`},
+		{"a budget as a bare percentage is refused", "{max_increase: 10%}", "10%",
+			`thresholds/slo.yaml:43:18: compare.metrics.p95_latency: must be a mapping like {max_increase: 10%}, got "10%"`},
+		{"a compare section that is not a mapping is refused", "compare:\n  alpha: 0.05\n  rounds: 6\n  round:\n    warmup: 2s\n    duration: 8s\n    rate: 100/s\n  metrics:\n    p95_latency: {max_increase: 10%}\n    throughput: {max_decrease: 5%}\n    error_rate: {max_increase: 0.5%}\n", "compare: yes\n",
+			`thresholds/slo.yaml:35:10: compare: must be a mapping of alpha, rounds, round and metrics, got "yes"`},
 		// yaml.v3 alone would say line 9, the line before the sequence that is never closed.
 		{"a YAML syntax error points at the faulty line", "  max_lag: 5%", "  max_lag: [5%",
 			`thresholds/slo.yaml:10: invalid YAML: did not find expected ',' or ']'`},
@@ -373,6 +500,33 @@ func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
 			`code:9:5: slos[1].name: duplicate name "p95" (first at slos[0])`},
 		{"no SLOs means a gate that cannot fail", func(s *Spec) { s.SLOs = nil },
 			`code: missing field "slos": list the SLOs the gate enforces`},
+		{"a comparison with the defaults and a budget is valid", func(s *Spec) {
+			c := DefaultCompare
+			c.Round.Rate = 100
+			c.Metrics = []Budget{{Metric: CompareP95, MaxIncrease: ptr(0.1)}}
+			s.Compare = &c
+		}, ""},
+		{"a comparison without rate or metrics says both are missing", func(s *Spec) {
+			c := DefaultCompare
+			s.Compare = &c
+		}, `code: compare: missing field "round": the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}` + "\n" +
+			`code: compare: missing field "metrics": budget at least one metric, like p95_latency: {max_increase: 10%}`},
+		{"an unknown metric in code lists the comparable ones", func(s *Spec) {
+			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
+				Metrics: []Budget{{Metric: "p90", MaxIncrease: ptr(0.1), Line: 12, Col: 5}}}
+		}, `code:12:5: compare.metrics[0]: unknown metric "p90": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, peak_rss, throughput, error_rate`},
+		{"a metric budgeted twice in code is refused", func(s *Spec) {
+			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
+				Metrics: []Budget{{Metric: CompareP95, MaxIncrease: ptr(0.1)}, {Metric: CompareP95, MaxIncrease: ptr(0.2)}}}
+		}, `code: compare.metrics[1]: duplicate metric "p95_latency" (first at compare.metrics[0])`},
+		{"a NaN budget is refused", func(s *Spec) {
+			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
+				Metrics: []Budget{{Metric: CompareP95, MaxIncrease: ptr(math.NaN()), Line: 20, Col: 5}}}
+		}, `code:20:5: compare.metrics.p95_latency.max_increase: must be a finite number, got "NaN"`},
+		{"a zero alpha is refused, not taken as the default", func(s *Spec) {
+			s.Compare = &Compare{Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
+				Metrics: []Budget{{Metric: CompareP95, MaxIncrease: ptr(0.1)}}}
+		}, `code: compare.alpha: must be above 0 and at most 0.5, like 0.05, got "0"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

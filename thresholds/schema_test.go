@@ -2,6 +2,7 @@ package thresholds
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -71,11 +72,15 @@ func sorted[T ~string](xs []T) []string {
 
 // schemaLevels maps the loader's levels to where the schema describes them.
 var schemaLevels = map[string][]string{
-	"spec":  {},
-	"load":  {"properties", "load"},
-	"stage": {"properties", "load", "properties", "stages", "items"},
-	"mix":   {"properties", "load", "properties", "mix"},
-	"slo":   {"properties", "slos", "items"},
+	"spec":    {},
+	"load":    {"properties", "load"},
+	"stage":   {"properties", "load", "properties", "stages", "items"},
+	"mix":     {"properties", "load", "properties", "mix"},
+	"slo":     {"properties", "slos", "items"},
+	"compare": {"properties", "compare"},
+	"round":   {"properties", "compare", "properties", "round"},
+	"metrics": {"properties", "compare", "properties", "metrics"},
+	"budget":  {"$defs", "budget"}, // which field a metric requires is said per metric
 }
 
 func TestSchemaIsDraft202012(t *testing.T) {
@@ -151,14 +156,20 @@ func get(m *yaml.Node, key string) *yaml.Node {
 func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 	s := loadSchema(t)
 	finders := map[string]func(*yaml.Node) *yaml.Node{
-		"spec":  func(r *yaml.Node) *yaml.Node { return r },
-		"load":  func(r *yaml.Node) *yaml.Node { return get(r, "load") },
-		"stage": func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "stages").Content[0] },
-		"mix":   func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "mix") },
-		"slo":   func(r *yaml.Node) *yaml.Node { return get(r, "slos").Content[0] }, // error_rate: no conditional fields
+		"spec":    func(r *yaml.Node) *yaml.Node { return r },
+		"load":    func(r *yaml.Node) *yaml.Node { return get(r, "load") },
+		"stage":   func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "stages").Content[0] },
+		"mix":     func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "mix") },
+		"slo":     func(r *yaml.Node) *yaml.Node { return get(r, "slos").Content[0] }, // error_rate: no conditional fields
+		"compare": func(r *yaml.Node) *yaml.Node { return get(r, "compare") },
+		"round":   func(r *yaml.Node) *yaml.Node { return get(get(r, "compare"), "round") },
+		"metrics": func(r *yaml.Node) *yaml.Node { return get(get(r, "compare"), "metrics") },
 	}
 
 	for level, path := range schemaLevels {
+		if level == "budget" {
+			continue // below, per metric
+		}
 		o := at(t, s, path...)
 		var required []string
 		if r, ok := o["required"]; ok {
@@ -197,6 +208,47 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 				assert.Contains(t, err.Error(), `missing field "`+field+`"`)
 			})
 		}
+	}
+
+	// Each compared metric requires its one budget field: the one that points the bad way.
+	metrics := at(t, s, "properties", "compare", "properties", "metrics")["properties"].(object)
+	for _, metric := range []string{CompareP95, CompareThroughput, CompareErrorRate} { // those knownGood budgets
+		required := strs(metrics[metric].(object)["required"])
+		require.Len(t, required, 1, metric)
+		for _, field := range fieldsOf["budget"] {
+			t.Run("compare.metrics."+metric+"."+field, func(t *testing.T) {
+				find := func(r *yaml.Node) *yaml.Node { return get(get(get(r, "compare"), "metrics"), metric) }
+				_, err := Parse("slo.yaml", withoutField(t, find, field))
+				if field == required[0] {
+					require.Error(t, err)
+					assert.Contains(t, err.Error(), `missing field "`+field+`"`)
+				} else {
+					assert.NoError(t, err)
+				}
+			})
+		}
+	}
+}
+
+// Every budget refuses the field of the other direction, in the schema as in the loader.
+func TestSchemaBudgetsPointTheBadWay(t *testing.T) {
+	s := loadSchema(t)
+	metrics := at(t, s, "properties", "compare", "properties", "metrics")["properties"].(object)
+	assert.Equal(t, sorted(compareMetrics), keys(metrics))
+	for _, metric := range compareMetrics {
+		m := metrics[metric].(object)
+		assert.Equal(t, "#/$defs/budget", m["$ref"], metric)
+		want, other := "max_increase", "max_decrease"
+		if metric == CompareThroughput {
+			want, other = other, want
+		}
+		assert.Equal(t, []string{want}, strs(m["required"]), metric)
+		assert.Equal(t, object{other: false}, m["properties"], metric)
+
+		doc := fmt.Sprintf("compare:\n  round: {rate: 100/s}\n  metrics:\n    %s: {%s: 10%%, %s: 10%%}\n", metric, want, other)
+		_, err := Parse("slo.yaml", []byte(strings.Replace(knownGood, knownGood[strings.Index(knownGood, "compare:"):], doc, 1)))
+		require.Error(t, err, metric)
+		assert.Contains(t, err.Error(), "compare.metrics."+metric+"."+other+": ", metric)
 	}
 }
 

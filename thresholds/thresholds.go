@@ -33,6 +33,7 @@ type Spec struct {
 	File    string
 	Load    Load
 	SLOs    []SLO
+	Compare *Compare // nil: absolute mode only, no baseline build
 
 	// src maps field paths to where they were written, so Validate can point at them.
 	src map[string]srcPos

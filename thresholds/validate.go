@@ -99,6 +99,17 @@ func (v *validator) pos(path string) (line, col int) {
 	if _, err := fmt.Sscanf(path, "slos[%d]", &i); err == nil && i >= 0 && i < len(v.spec.SLOs) {
 		return v.spec.SLOs[i].Line, v.spec.SLOs[i].Col
 	}
+	if _, err := fmt.Sscanf(path, "compare.metrics[%d]", &i); err == nil && v.spec.Compare != nil && i >= 0 && i < len(v.spec.Compare.Metrics) {
+		return v.spec.Compare.Metrics[i].Line, v.spec.Compare.Metrics[i].Col
+	}
+	if name, ok := strings.CutPrefix(path, "compare.metrics."); ok && v.spec.Compare != nil {
+		name, _, _ = strings.Cut(name, ".")
+		for _, b := range v.spec.Compare.Metrics {
+			if b.Metric == name {
+				return b.Line, b.Col
+			}
+		}
+	}
 	return 0, 0
 }
 
@@ -156,6 +167,9 @@ func (v *validator) run() {
 	first := map[string]int{}
 	for i := range s.SLOs {
 		v.slo(i, first, loadOK)
+	}
+	if s.Compare != nil {
+		v.compare()
 	}
 }
 
@@ -465,4 +479,165 @@ func parseQuery(q string) (expr parser.Expr, err error) {
 		}
 	}()
 	return promql.ParseExpr(q)
+}
+
+// compare checks the compare section: a test that can reach its significance
+// level, rounds that fit a CI job, and one budget in the bad direction per metric.
+func (v *validator) compare() {
+	c := v.spec.Compare
+	if !v.ok("compare") {
+		return
+	}
+	alphaOK := v.ok("compare.alpha")
+	if alphaOK && !(c.Alpha > 0 && c.Alpha <= maxAlpha) {
+		v.fail("compare.alpha", "must be above 0 and at most %s, like 0.05, got %s", None.Format(maxAlpha), v.got("compare.alpha", c.Alpha, None))
+		alphaOK = false
+	}
+	if v.ok("compare.rounds") {
+		switch {
+		case c.Rounds < minRounds || c.Rounds > maxRounds:
+			v.fail("compare.rounds", "must be between %d and %d, got %d", minRounds, maxRounds, c.Rounds)
+		case alphaOK && MinP(c.Rounds) >= c.Alpha:
+			need := c.Rounds
+			for need < maxRounds && MinP(need) >= c.Alpha {
+				need++
+			}
+			v.fail("compare.rounds", "%d rounds can never reach p < %s: the smallest p of the U test is %.3g; use at least %d",
+				c.Rounds, None.Format(c.Alpha), MinP(c.Rounds), need)
+		}
+	}
+	v.round()
+	v.budgets()
+}
+
+func (v *validator) round() {
+	r, rounds := v.spec.Compare.Round, v.spec.Compare.Rounds
+	const p = "compare.round"
+	if !v.ok(p) {
+		return
+	}
+	if !v.present(p, r.Rate != 0) {
+		v.missing("compare", "round", "the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}")
+		return
+	}
+	sound := true
+	if v.ok(p + ".warmup") {
+		switch {
+		case r.WarmUp < 0:
+			v.fail(p+".warmup", "must be >= 0, got %s", v.got(p+".warmup", r.WarmUp.Seconds(), Seconds))
+			sound = false
+		case r.WarmUp > maxRoundWarmUp:
+			v.fail(p+".warmup", "must be at most %s, got %s", dur(maxRoundWarmUp), v.got(p+".warmup", r.WarmUp.Seconds(), Seconds))
+			sound = false
+		}
+	} else {
+		sound = false
+	}
+	if v.ok(p + ".duration") {
+		if r.Duration < minRoundDuration {
+			v.fail(p+".duration", "must be at least %s, the measured part of a round after its warm-up, got %s",
+				dur(minRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
+			sound = false
+		}
+	} else {
+		sound = false
+	}
+	switch {
+	case !v.ok(p + ".rate"):
+		sound = false
+	case !v.present(p+".rate", r.Rate != 0):
+		v.missing(p, "rate", "the constant arrival rate of a round, like 100/s")
+		sound = false
+	case !(r.Rate > 0):
+		v.fail(p+".rate", "must be > 0, got %s", v.got(p+".rate", r.Rate, PerSecond))
+		sound = false
+	case r.Rate > maxTarget:
+		v.fail(p+".rate", "must be at most %s, got %s", PerSecond.Format(maxTarget), v.got(p+".rate", r.Rate, PerSecond))
+		sound = false
+	}
+	if !sound {
+		return
+	}
+	if n := r.Requests(); n < minRoundRequests {
+		v.fail(p, "plans %s requests per round (rate × duration): a p99 needs at least %d, so raise the rate or the duration",
+			num(math.Floor(n)), minRoundRequests)
+	}
+	if c := *v.spec.Compare; v.ok("compare.rounds") && rounds >= minRounds && rounds <= maxRounds && c.Duration() > maxDuration {
+		v.fail(p, "%d rounds of both builds at %s each last %s, over the %s limit: shorten the rounds or use fewer",
+			rounds, dur(r.WarmUp+r.Duration), dur(c.Duration()), dur(maxDuration))
+	}
+}
+
+func (v *validator) budgets() {
+	c := v.spec.Compare
+	const p = "compare.metrics"
+	switch {
+	case !v.ok(p):
+		return
+	case !v.present(p, c.Metrics != nil):
+		v.missing("compare", "metrics", "budget at least one metric, like p95_latency: {max_increase: 10%}")
+		return
+	case len(c.Metrics) == 0:
+		v.fail(p, "is empty: budget at least one metric, or the comparison can never fail")
+		return
+	}
+	first := map[string]int{}
+	for i, b := range c.Metrics {
+		bp := p + "." + b.Metric
+		if !slices.Contains(compareMetrics, b.Metric) {
+			v.fail(fmt.Sprintf("%s[%d]", p, i), "unknown metric %q: use one of %s", b.Metric, list(compareMetrics))
+			continue
+		}
+		if j, dup := first[b.Metric]; dup {
+			if line := c.Metrics[j].Line; line > 0 {
+				v.fail(fmt.Sprintf("%s[%d]", p, i), "duplicate metric %q (first at line %d)", b.Metric, line)
+			} else {
+				v.fail(fmt.Sprintf("%s[%d]", p, i), "duplicate metric %q (first at %s[%d])", b.Metric, p, j)
+			}
+			continue
+		}
+		first[b.Metric] = i
+		if !v.ok(bp) {
+			continue
+		}
+		want, other := "max_increase", "max_decrease"
+		wantX, otherX := b.MaxIncrease, b.MaxDecrease
+		if b.Metric == CompareThroughput {
+			want, other, wantX, otherX = other, want, otherX, wantX
+		}
+		if otherX != nil {
+			if b.Metric == CompareThroughput {
+				v.fail(bp+".max_increase", "does not apply to throughput, where a drop is the regression: use max_decrease")
+			} else {
+				v.fail(bp+".max_decrease", "only applies to throughput: a rise in %s is the regression, so use max_increase", b.Metric)
+			}
+		}
+		if wantX == nil {
+			v.missing(bp, want, "how far it may get worse before a significant change fails, like 10%")
+			continue
+		}
+		v.budget(bp+"."+want, b.Metric, *wantX)
+	}
+}
+
+// budget checks one budget value, a ratio of the baseline or, for error_rate, points.
+func (v *validator) budget(path, metric string, x float64) {
+	if !v.ok(path) {
+		return
+	}
+	got := v.got(path, x, Ratio)
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		v.fail(path, "must be a finite number, got %s", got)
+	case x == 0:
+		v.fail(path, "must be > 0, got %s: a budget of nothing fails on noise alone", got)
+	case x < 0:
+		v.fail(path, "must be > 0, got %s", got)
+	case metric == CompareErrorRate && x > 1:
+		v.fail(path, "must be at most 100%% (percentage points of the error rate), got %s", got)
+	case metric == CompareThroughput && x >= 1:
+		v.fail(path, "must be below 100%%: throughput cannot fall by all of itself, got %s", got)
+	case x >= maxBudget:
+		v.fail(path, "must be below %s, got %s", Ratio.Format(maxBudget), got)
+	}
 }
