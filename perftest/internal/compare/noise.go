@@ -22,7 +22,7 @@ import (
 type Noise struct {
 	Metric        string
 	Unit          verdict.Unit
-	N             int    // rounds per slot
+	N             int // rounds per slot
 	Spread        float64
 	MinDetectable float64
 	P             float64 // the A/A U test; below alpha means the slots differ: suspect order effects
