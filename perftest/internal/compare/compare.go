@@ -84,11 +84,13 @@ type Row struct {
 	Metric              string
 	Unit                verdict.Unit
 	Baseline, Candidate Summary
-	Delta               float64 // candidate/baseline - 1 of the medians; points for ratio metrics
-	DeltaLo, DeltaHi    float64 // the 1-alpha interval of Delta; ±Inf when the rounds are too few
-	P                   float64 // Mann-Whitney U p-value; NaN when not compared
-	Significant         bool    // P < alpha
-	Budget              string  // "+10%", "-5%", "+0.5pp"
+	Delta               float64  // candidate/baseline - 1 of the medians; points for ratio metrics
+	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the rounds are too few
+	P                   float64  // Mann-Whitney U p-value; NaN when not compared
+	Significant         bool     // P < alpha
+	Budget              string   // "+10%", "-5%", "+0.5pp"
+	MaxIncrease         *float64 // the budget as given, for tools
+	MaxDecrease         *float64
 	Status              Status
 	Fail                bool
 	Why                 string // one sentence a person can act on
@@ -131,6 +133,10 @@ func Compare(samples []Samples, budgets []Budget, o Options) Result {
 		default:
 			r = judge(ss[0], b, o.Alpha)
 		}
+		if r.Budget == "" && r.MaxIncrease == nil && r.MaxDecrease == nil {
+			r.Budget, _ = budgetString(b, r.Unit) // "" when the budget itself is the problem
+			r.MaxIncrease, r.MaxDecrease = b.MaxIncrease, b.MaxDecrease
+		}
 		seen[b.Metric] = true
 		res.Rows = append(res.Rows, r)
 	}
@@ -159,11 +165,11 @@ func judge(s Samples, b Budget, alpha float64) Row {
 	budget, why := budgetString(b, s.Unit)
 	if why != "" {
 		r := inconclusive(s.Metric, s.Unit, fmt.Sprintf("%s: %s", s.Metric, why))
-		r.Budget = budget
+		r.MaxIncrease, r.MaxDecrease = b.MaxIncrease, b.MaxDecrease
 		return r
 	}
 	st, err := measure(s, alpha)
-	st.Budget = budget
+	st.Budget, st.MaxIncrease, st.MaxDecrease = budget, b.MaxIncrease, b.MaxDecrease
 	if err != "" {
 		st.Status, st.Why = Inconclusive, s.Metric+": "+err
 		return st

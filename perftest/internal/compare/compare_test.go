@@ -48,7 +48,8 @@ func TestCompare(t *testing.T) {
 		alpha   float64
 		verdict verdict.Verdict
 		status  []Status
-		why     string // of the first row
+		budget  []string // as shown, when checked
+		why     string   // of the first row
 	}{
 		{
 			name:    "a clear +20% shift over 6 rounds fails",
@@ -195,6 +196,7 @@ func TestCompare(t *testing.T) {
 			samples: []Samples{p95(base, base)},
 			budgets: []Budget{up("p95_latency", 0.10), up("p99_latency", 0.25)},
 			verdict: verdict.Inconclusive, status: []Status{Same, Inconclusive},
+			budget: []string{"+10%", "+25%"},
 		},
 		{
 			name:    "samples without a budget are not compared",
@@ -265,6 +267,13 @@ func TestCompare(t *testing.T) {
 				assert.NotEmpty(t, r.Why)
 			}
 			assert.Equal(t, tt.status, got)
+			if tt.budget != nil {
+				var shown []string
+				for _, r := range res.Rows {
+					shown = append(shown, r.Budget)
+				}
+				assert.Equal(t, tt.budget, shown)
+			}
 			if tt.why != "" {
 				require.NotEmpty(t, res.Rows)
 				assert.Equal(t, tt.why, res.Rows[0].Why)
