@@ -30,10 +30,23 @@ func Console(r Run) Reporter {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		if r.Comparison != nil {
+			if err := consoleComparison(ew, r); err != nil {
+				return err
+			}
+		}
 
 		c := r.Client
-		fmt.Fprintf(ew, "\n%s\n", headline(r.Result))
-		fmt.Fprintf(ew, "  reason   %s\n", oneLine(r.Result.Reason))
+		fmt.Fprintf(ew, "\n%s\n", overallHeadline(r))
+		if r.Comparison == nil {
+			fmt.Fprintf(ew, "  reason   %s\n", oneLine(r.Result.Reason))
+		} else {
+			fmt.Fprintf(ew, "  slos     %s\n", oneLine(r.Result.Reason))
+			fmt.Fprintf(ew, "  compare  %s\n", oneLine(r.Comparison.Reason))
+			for _, n := range r.Noise {
+				fmt.Fprintf(ew, "  noise    %s\n", oneLine(noiseLine(n, r.Comparison.Rows)))
+			}
+		}
 		fmt.Fprintf(ew, "  client   %d sent, %d ok, %d errors (%s), %d dropped; %s of %s target\n",
 			c.Sent, c.OK, c.Errors, share(c.Errors, c.Sent), c.Dropped, rate(c.AchievedRate), rate(c.TargetRate))
 		fmt.Fprintf(ew, "  latency  p50 %s, p95 %s, p99 %s, max %s (client, from intended send time)\n",
@@ -48,6 +61,9 @@ func Console(r Run) Reporter {
 				svc += " " + strings.Join(r.ServiceArgs, " ")
 			}
 			fmt.Fprintf(ew, "  service  %s\n", svc)
+		}
+		if r.Baseline != "" {
+			fmt.Fprintf(ew, "  baseline %s\n", oneLine(r.Baseline))
 		}
 		if r.Prometheus != "" {
 			fmt.Fprintf(ew, "  prom     %s\n", r.Prometheus)

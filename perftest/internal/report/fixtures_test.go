@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 )
 
@@ -157,5 +158,96 @@ func inconclusiveRun() Run {
 	r.Client.AchievedRate = 87.7
 	r.Client.ByStatus = map[string]int64{"200": 3690, "201": 1050, "204": 522}
 	r.Timeline = timeline(30, 100, 87.7, 20, 0)
+	return r
+}
+
+// rounds scales one build's six per-round values by f, so a fixture reads as "the same rounds, 20% slower".
+func rounds(f float64, vs ...float64) []float64 {
+	out := make([]float64, len(vs))
+	for i, v := range vs {
+		out[i] = v * f
+	}
+	return out
+}
+
+var (
+	p50Rounds  = []float64{0.0041, 0.0043, 0.0040, 0.0042, 0.0044, 0.0041}
+	p95Rounds  = []float64{0.0200, 0.0210, 0.0195, 0.0205, 0.0202, 0.0198}
+	p99Rounds  = []float64{0.0480, 0.0510, 0.0470, 0.0495, 0.0502, 0.0488}
+	cpuRounds  = []float64{0.00102, 0.00098, 0.00105, 0.00101, 0.00099, 0.00103}
+	rssRounds  = []float64{41.2 * (1 << 20), 40.8 * (1 << 20), 41.5 * (1 << 20), 41.0 * (1 << 20), 41.3 * (1 << 20), 40.9 * (1 << 20)}
+	tputRounds = []float64{99.8, 100.1, 99.9, 100.0, 99.7, 100.2}
+	errRounds  = []float64{0, 0, 0.00125, 0, 0, 0}
+)
+
+// shuffled is the same values in another round order: a build that did not change.
+func shuffled(vs []float64) []float64 {
+	out := make([]float64, len(vs))
+	for i := range vs {
+		out[i] = vs[(i+3)%len(vs)]
+	}
+	return out
+}
+
+var budgets = []compare.Budget{
+	{Metric: "p50_latency", MaxIncrease: ptr(0.10)},
+	{Metric: "p95_latency", MaxIncrease: ptr(0.10)},
+	{Metric: "p99_latency", MaxIncrease: ptr(0.25)},
+	{Metric: "cpu_per_request", MaxIncrease: ptr(0.10)},
+	{Metric: "peak_rss", MaxIncrease: ptr(0.15)},
+	{Metric: "throughput", MaxDecrease: ptr(0.05)},
+	{Metric: "error_rate", MaxIncrease: ptr(0.005)},
+}
+
+func samples(metric string, u verdict.Unit, base, cand []float64) compare.Samples {
+	return compare.Samples{Metric: metric, Unit: u, Baseline: base, Candidate: cand}
+}
+
+// compareFailRun meets every SLO but is 20% slower at p95 than its baseline: the
+// comparison alone fails the run. p99 moved within its budget, memory got better
+// and one CPU round is missing.
+func compareFailRun() Run {
+	r := passingRun()
+	r.Baseline = "merge-base 1a2b3c4"
+	res := compare.Compare([]compare.Samples{
+		samples("p50_latency", verdict.UnitSeconds, p50Rounds, shuffled(p50Rounds)),
+		samples("p95_latency", verdict.UnitSeconds, p95Rounds, rounds(1.2, p95Rounds...)),
+		samples("p99_latency", verdict.UnitSeconds, p99Rounds, rounds(1.15, p99Rounds...)),
+		samples("cpu_per_request", verdict.UnitSeconds, cpuRounds, []float64{0.00101, 0.00099, 0.00104, math.NaN(), 0.001, 0.00102}),
+		samples("peak_rss", verdict.UnitBytes, rssRounds, rounds(0.8, rssRounds...)),
+		samples("throughput", verdict.UnitPerSecond, tputRounds, shuffled(tputRounds)),
+		samples("error_rate", verdict.UnitRatio, errRounds, []float64{0, 0, 0, 0.00125, 0, 0}),
+	}, budgets, compare.DefaultOptions)
+	r.Comparison = &res
+	return r
+}
+
+// comparePassRun is a candidate that changed nothing, with the runner's noise from
+// an A/A run; the p95 budget is tighter than this runner can detect.
+func comparePassRun() Run {
+	r := passingRun()
+	r.Baseline = "merge-base 1a2b3c4"
+	var ss []compare.Samples
+	for _, s := range []struct {
+		metric string
+		unit   verdict.Unit
+		vs     []float64
+	}{
+		{"p50_latency", verdict.UnitSeconds, p50Rounds},
+		{"p95_latency", verdict.UnitSeconds, p95Rounds},
+		{"p99_latency", verdict.UnitSeconds, p99Rounds},
+		{"cpu_per_request", verdict.UnitSeconds, cpuRounds},
+		{"peak_rss", verdict.UnitBytes, rssRounds},
+		{"throughput", verdict.UnitPerSecond, tputRounds},
+		{"error_rate", verdict.UnitRatio, errRounds},
+	} {
+		ss = append(ss, samples(s.metric, s.unit, s.vs, shuffled(s.vs)))
+	}
+	res := compare.Compare(ss, budgets, compare.DefaultOptions)
+	r.Comparison = &res
+	r.Noise = compare.Calibrate([]compare.Samples{
+		samples("p95_latency", verdict.UnitSeconds, p95Rounds, []float64{0.0235, 0.0178, 0.0214, 0.0226, 0.0181, 0.0219}),
+		samples("throughput", verdict.UnitPerSecond, tputRounds, []float64{99.9, 100.0, 99.8, 100.1, 100.0, 99.9}),
+	}, compare.DefaultOptions)
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 )
 
@@ -41,8 +42,9 @@ func ms(d time.Duration) jsonFloat { return jsonFloat(float64(d) / float64(time.
 type jsonReport struct {
 	Version     int             `json:"version"`
 	Title       string          `json:"title"`
-	Verdict     verdict.Verdict `json:"verdict"`
+	Verdict     verdict.Verdict `json:"verdict"` // Overall: SLOs and comparison together
 	Reason      string          `json:"reason"`
+	SLOVerdict  verdict.Verdict `json:"slo_verdict,omitempty"` // the SLOs alone, when there is a comparison
 	Summary     jsonSummary     `json:"summary"`
 	Started     time.Time       `json:"started"`
 	Finished    time.Time       `json:"finished"`
@@ -51,6 +53,7 @@ type jsonReport struct {
 	ServiceArgs []string        `json:"service_args"`
 	Prometheus  string          `json:"prometheus"`
 	Checks      []jsonCheck     `json:"checks"`
+	Comparison  *jsonComparison `json:"comparison,omitempty"`
 	Generator   jsonGenerator   `json:"generator"`
 	Client      jsonClient      `json:"client"`
 	Timeline    []jsonPoint     `json:"timeline"`
@@ -84,6 +87,86 @@ type jsonCheck struct {
 	Unit        verdict.Unit   `json:"unit"`
 	Query       string         `json:"query"`
 	Why         string         `json:"why"`
+}
+
+// jsonComparison is the baseline-vs-candidate comparison; unknown figures are null.
+type jsonComparison struct {
+	Verdict  verdict.Verdict `json:"verdict"`
+	Reason   string          `json:"reason"`
+	Baseline string          `json:"baseline"`
+	Alpha    jsonFloat       `json:"alpha"`
+	Rows     []jsonRow       `json:"rows"`
+	Noise    []jsonNoise     `json:"noise"`
+}
+
+type jsonRow struct {
+	Metric      string         `json:"metric"`
+	Unit        verdict.Unit   `json:"unit"`
+	Status      compare.Status `json:"status"`
+	Fail        bool           `json:"fail"`
+	Baseline    jsonSummaryCI  `json:"baseline"`
+	Candidate   jsonSummaryCI  `json:"candidate"`
+	Delta       jsonFloat      `json:"delta"` // ratio; points when points is true
+	DeltaLo     jsonFloat      `json:"delta_lo"`
+	DeltaHi     jsonFloat      `json:"delta_hi"`
+	Points      bool           `json:"points"`
+	P           jsonFloat      `json:"p"`
+	Significant bool           `json:"significant"`
+	Budget      string         `json:"budget"`
+	MaxIncrease *jsonFloat     `json:"max_increase"`
+	MaxDecrease *jsonFloat     `json:"max_decrease"`
+	Why         string         `json:"why"`
+}
+
+type jsonSummaryCI struct {
+	Median jsonFloat `json:"median"`
+	Lo     jsonFloat `json:"lo"`
+	Hi     jsonFloat `json:"hi"`
+	N      int       `json:"n"`
+}
+
+type jsonNoise struct {
+	Metric        string       `json:"metric"`
+	Unit          verdict.Unit `json:"unit"`
+	N             int          `json:"n"`
+	Spread        jsonFloat    `json:"spread"`
+	MinDetectable jsonFloat    `json:"min_detectable"`
+	P             jsonFloat    `json:"p"`
+	Why           string       `json:"why"`
+}
+
+func toJSONComparison(r Run) *jsonComparison {
+	c := r.Comparison
+	out := &jsonComparison{
+		Verdict: c.Verdict, Reason: c.Reason, Baseline: r.Baseline, Alpha: jsonFloat(c.Alpha),
+		Rows: []jsonRow{}, Noise: []jsonNoise{},
+	}
+	opt := func(x *float64) *jsonFloat {
+		if x == nil {
+			return nil
+		}
+		f := jsonFloat(*x)
+		return &f
+	}
+	sum := func(s compare.Summary) jsonSummaryCI {
+		return jsonSummaryCI{Median: jsonFloat(s.Center), Lo: jsonFloat(s.Lo), Hi: jsonFloat(s.Hi), N: s.N}
+	}
+	for _, row := range c.Rows {
+		out.Rows = append(out.Rows, jsonRow{
+			Metric: row.Metric, Unit: row.Unit, Status: row.Status, Fail: row.Fail,
+			Baseline: sum(row.Baseline), Candidate: sum(row.Candidate),
+			Delta: jsonFloat(row.Delta), DeltaLo: jsonFloat(row.DeltaLo), DeltaHi: jsonFloat(row.DeltaHi),
+			Points: compare.Points(row.Unit), P: jsonFloat(row.P), Significant: row.Significant,
+			Budget: row.Budget, MaxIncrease: opt(row.MaxIncrease), MaxDecrease: opt(row.MaxDecrease), Why: row.Why,
+		})
+	}
+	for _, n := range r.Noise {
+		out.Noise = append(out.Noise, jsonNoise{
+			Metric: n.Metric, Unit: n.Unit, N: n.N, Spread: jsonFloat(n.Spread),
+			MinDetectable: jsonFloat(n.MinDetectable), P: jsonFloat(n.P), Why: noiseLine(n, c.Rows),
+		})
+	}
+	return out
 }
 
 type jsonGenerator struct {
@@ -127,8 +210,8 @@ func toJSON(r Run) jsonReport {
 	out := jsonReport{
 		Version:  JSONVersion,
 		Title:    r.Title,
-		Verdict:  r.Result.Verdict,
-		Reason:   r.Result.Reason,
+		Verdict:  Overall(r),
+		Reason:   overallReason(r),
 		Summary:  jsonSummary{t.slos, t.breached, t.noData, t.errored, t.checks, t.failed},
 		Started:  r.Started.UTC(),
 		Finished: r.Finished.UTC(),
@@ -163,6 +246,10 @@ func toJSON(r Run) jsonReport {
 		},
 		Timeline: []jsonPoint{},
 		Phases:   []jsonPhase{},
+	}
+	if r.Comparison != nil {
+		out.SLOVerdict = r.Result.Verdict
+		out.Comparison = toJSONComparison(r)
 	}
 	for code, n := range r.Client.ByStatus {
 		out.Client.ByStatus[code] = n

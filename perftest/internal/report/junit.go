@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 )
 
@@ -93,8 +94,8 @@ func toJUnit(r Run) junitSuites {
 		Time: elapsed,
 		Properties: []junitProperty{
 			{"title", r.Title},
-			{"verdict", string(r.Result.Verdict)},
-			{"reason", r.Result.Reason},
+			{"verdict", string(Overall(r))},
+			{"reason", overallReason(r)},
 			{"service", strings.TrimSpace(r.Service + " " + strings.Join(r.ServiceArgs, " "))},
 			{"prometheus", r.Prometheus},
 			{"window", window(r)},
@@ -155,8 +156,55 @@ func toJUnit(r Run) junitSuites {
 	if title == "" {
 		title = "perfgate"
 	}
-	return junitSuites{
+	out := junitSuites{
 		Name: title, Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Time: suite.Time,
 		Suites: []junitSuite{suite},
 	}
+	if r.Comparison != nil {
+		cs := compareSuite(r)
+		cs.Time, cs.Timestamp = suite.Time, suite.Timestamp
+		out.Tests += cs.Tests
+		out.Failures += cs.Failures
+		out.Suites = append(out.Suites, cs)
+	}
+	return out
+}
+
+const noMetrics = "no metrics were compared: a comparison with nothing to compare cannot pass"
+
+// compareSuite is the testsuite "compare": a testcase per compared metric, failing
+// when it is worse beyond its budget or inconclusive (never a pass).
+func compareSuite(r Run) junitSuite {
+	c := r.Comparison
+	suite := junitSuite{
+		Name: "compare",
+		Properties: []junitProperty{
+			{"verdict", string(c.Verdict)},
+			{"reason", c.Reason},
+			{"baseline", r.Baseline},
+			{"alpha", fmt.Sprint(c.Alpha)},
+		},
+	}
+	for _, row := range c.Rows {
+		tc := junitCase{
+			Name: row.Metric, Classname: "perfgate.compare", Time: "0",
+			SystemOut: systemOut(fmt.Sprintf("baseline %s, candidate %s, delta %s, %s %s, p %s, budget %s: %s",
+				median(row.Baseline, row.Unit), median(row.Candidate, row.Unit), delta(row), confidence(c.Alpha),
+				ci(row), pValue(row), budget(row), row.Status)),
+		}
+		if row.Fail || row.Status == compare.Inconclusive {
+			tc.Failure = &junitProblem{Message: row.Why, Type: string(row.Status), Text: row.Why + "\n"}
+			suite.Failures++
+		}
+		suite.Cases = append(suite.Cases, tc)
+	}
+	if len(c.Rows) == 0 {
+		suite.Cases = append(suite.Cases, junitCase{
+			Name: "metrics", Classname: "perfgate.compare", Time: "0",
+			Failure: &junitProblem{Message: noMetrics, Type: "no_data", Text: noMetrics + "\n"},
+		})
+		suite.Failures++
+	}
+	suite.Tests = len(suite.Cases)
+	return suite
 }

@@ -26,13 +26,17 @@ func Markdown(r Run) Reporter {
 		if title == "" {
 			title = "perfgate"
 		}
-		fmt.Fprintf(ew, "%s\n### %s — %s\n\n", Marker, md(title), headline(r.Result))
-		if r.Result.Verdict == verdict.Inconclusive {
-			fmt.Fprintf(ew, "> **Inconclusive, which is not a pass:** %s.\n\n", md(r.Result.Reason))
+		fmt.Fprintf(ew, "%s\n### %s — %s\n\n", Marker, md(title), overallHeadline(r))
+		if Overall(r) == verdict.Inconclusive {
+			fmt.Fprintf(ew, "> **Inconclusive, which is not a pass:** %s.\n\n", md(overallReason(r)))
 		}
 
 		checksTable(ew, r.Result.Checks)
 		fmt.Fprintf(ew, "%s\n\n", runLine(r))
+
+		if r.Comparison != nil {
+			markdownComparison(ew, r)
+		}
 
 		fmt.Fprintf(ew, "#### Client vs server\n\n")
 		clientServer(ew, r)

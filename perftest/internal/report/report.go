@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 )
 
@@ -28,6 +29,11 @@ type Run struct {
 	Client               ClientStats
 	Timeline             []Point // one per second of load
 	Phases               []Phase // build, images, stack, wait, load, query, teardown
+
+	// Set when the candidate was also compared with a baseline build; Overall combines both verdicts.
+	Baseline   string          // what the candidate was compared with, e.g. "merge-base 1a2b3c4"
+	Comparison *compare.Result // nil in absolute mode
+	Noise      []compare.Noise // the runner's noise from an A/A run, when measured
 }
 
 // ClientStats is the load generator's view of the measured window.
@@ -135,28 +141,46 @@ func rank(s verdict.Status) int {
 
 // headline is the verdict in a few words: "FAIL: 2 of 7 SLOs breached, 1 without data".
 func headline(res verdict.Result) string {
-	t := count(res.Checks)
-	word := strings.ToUpper(string(res.Verdict))
-	if res.Verdict == "" {
-		word = "NO VERDICT"
+	return joinHeadline(word(res.Verdict), sloDetail(res))
+}
+
+func word(v verdict.Verdict) string {
+	if v == "" {
+		return "NO VERDICT"
 	}
-	switch res.Verdict {
-	case verdict.Pass:
-		return fmt.Sprintf("%s: all %s met", word, plural(t.slos, "SLO"))
-	case verdict.Inconclusive:
-		word += ": the load generator did not hold its target rate"
-		if b := breaches(t); b != "" {
-			return word + "; " + b
+	return strings.ToUpper(string(v))
+}
+
+func joinHeadline(word string, details ...string) string {
+	var parts []string
+	for _, d := range details {
+		if d != "" {
+			parts = append(parts, d)
 		}
+	}
+	if len(parts) == 0 {
 		return word
 	}
+	return word + ": " + strings.Join(parts, "; ")
+}
+
+// sloDetail says how the SLO checks went: "2 of 7 SLOs breached, 1 without data".
+func sloDetail(res verdict.Result) string {
+	t := count(res.Checks)
+	switch res.Verdict {
+	case verdict.Pass:
+		return fmt.Sprintf("all %s met", plural(t.slos, "SLO"))
+	case verdict.Inconclusive:
+		d := "the load generator did not hold its target rate"
+		if b := breaches(t); b != "" {
+			d += "; " + b
+		}
+		return d
+	}
 	if t.slos == 0 {
-		return word + ": nothing was checked"
+		return "nothing was checked"
 	}
-	if b := breaches(t); b != "" {
-		return word + ": " + b
-	}
-	return word
+	return breaches(t)
 }
 
 // breaches counts the SLOs that did not pass: "2 of 7 SLOs breached, 1 without data".

@@ -29,6 +29,8 @@ var runs = []struct {
 	{"pass", passingRun, verdict.Pass},
 	{"fail", failingRun, verdict.Fail},
 	{"inconclusive", inconclusiveRun, verdict.Inconclusive},
+	{"compare_fail", compareFailRun, verdict.Fail},
+	{"compare_pass", comparePassRun, verdict.Pass},
 }
 
 var writers = []struct {
@@ -55,7 +57,7 @@ func TestGolden(t *testing.T) {
 		for _, wr := range writers {
 			t.Run(rn.name+"/"+wr.ext, func(t *testing.T) {
 				r := rn.run()
-				require.Equal(t, rn.verdict, r.Result.Verdict, "fixture: %s", r.Result.Reason)
+				require.Equal(t, rn.verdict, Overall(r), "fixture: %s", overallReason(r))
 				got := render(t, wr.render(r))
 				path := filepath.Join("testdata", rn.name+"."+wr.ext+".golden")
 				if *update {
@@ -121,7 +123,7 @@ func TestJSONParsesBackWithTheExactVerdict(t *testing.T) {
 			var got jsonReportIn
 			require.NoError(t, json.Unmarshal([]byte(render(t, JSON(r))), &got))
 			assert.Equal(t, string(rn.verdict), got.Verdict)
-			assert.Equal(t, r.Result.Reason, got.Reason)
+			assert.Equal(t, overallReason(r), got.Reason)
 			assert.Equal(t, JSONVersion, got.Version)
 			require.Len(t, got.Checks, len(r.Result.Checks))
 			for i, c := range r.Result.Checks {
