@@ -1,25 +1,4 @@
 // Package compare decides whether a candidate is worse than its baseline from per-round samples, with benchmath's Mann-Whitney U test.
-//
-// The rules, per budgeted metric:
-//
-//   - inconclusive: a value is missing (NaN, ±Inf, negative), a ratio metric's baseline
-//     has a round at 0, or there are too few rounds for the U test ever to reach p < alpha
-//     (4 each at alpha 0.05: the smallest p of 4 against 4 is 2/70 ≈ 0.029);
-//   - same ("~"): the U test finds no significant difference (p >= alpha);
-//   - same, within budget: significant, in the bad direction, but no further than the
-//     budget allows, as a Kayenta canary judge passes a small effect;
-//   - worse: significant and beyond the budget in the bad direction. Only this fails;
-//   - better: significant, in the good direction.
-//
-// The verdict fails when any metric is worse; otherwise it is inconclusive when any
-// metric is, and passes only when every metric was compared.
-//
-// Delta is the change of the medians, candidate/baseline - 1, except for metrics
-// measured as a ratio (the error rate), where a ratio of near-zero rates means nothing
-// and Delta is candidate - baseline in points. Its interval is the distribution-free
-// one that goes with the U test (Bauer 1972, as in R's wilcox.test): order statistics
-// of all pairwise candidate/baseline ratios, cut where the U distribution puts alpha/2,
-// so it excludes no change exactly when the test is significant, ties aside.
 package compare
 
 import (
@@ -108,7 +87,26 @@ type Result struct {
 func Points(u verdict.Unit) bool { return u == verdict.UnitRatio }
 
 // Compare judges every budgeted metric; samples of metrics without a budget are not
-// compared. Inputs are not modified.
+// compared, and inputs are not modified. Per metric:
+//
+//   - inconclusive: a value is missing (NaN, ±Inf, negative), a ratio metric's baseline
+//     has a round at 0, or there are too few rounds for the U test ever to reach p < alpha
+//     (4 each at alpha 0.05: the smallest p of 4 against 4 is 2/70 ≈ 0.029);
+//   - same ("~"): the U test finds no significant difference (p >= alpha);
+//   - same, within budget: significant, in the bad direction, but no further than the
+//     budget allows, as a Kayenta canary judge passes a small effect; Why says so;
+//   - worse: significant and beyond the budget in the bad direction. Only this fails;
+//   - better: significant, in the good direction.
+//
+// The verdict fails when any metric is worse; otherwise it is inconclusive when any
+// metric is, and passes only when every metric was compared. Nothing to compare fails.
+//
+// Delta is the change of the medians, candidate/baseline - 1, except for metrics
+// measured as a ratio (the error rate), where a ratio of near-zero rates means nothing
+// and Delta is candidate - baseline in points. Its interval is the distribution-free
+// one that goes with the U test (Bauer 1972, as in R's wilcox.test): order statistics
+// of all pairwise candidate/baseline ratios, cut where the U distribution puts alpha/2,
+// so it leaves out "no change" exactly when the test is significant, ties aside.
 func Compare(samples []Samples, budgets []Budget, o Options) Result {
 	res := Result{Alpha: o.Alpha}
 	bad := badAlpha(o.Alpha)
