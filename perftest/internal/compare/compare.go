@@ -351,10 +351,8 @@ func cut(n1, n2 int, alpha float64) int {
 		return k.(int)
 	}
 	d := stats.UDist{N1: n1, N2: n2}
-	k := 0
-	for k < n1*n2/2 && d.CDF(float64(k)) <= alpha/2 {
-		k++
-	}
+	// The smallest k in [0, n1·n2/2] with P(U <= k) > alpha/2; the CDF rises with k.
+	k := sort.Search(n1*n2/2, func(k int) bool { return d.CDF(float64(k)) > alpha/2 })
 	cutCache.Store(key, k)
 	return k
 }
