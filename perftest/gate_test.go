@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
@@ -31,7 +32,12 @@ func TestGate(t *testing.T) {
 	spec := loadSpec(t, setting(*thresholdsFlag, "PERF_THRESHOLDS", filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile)))
 	requireDocker(t)
 
-	run := runGate(t, gate.Options{Spec: spec, ServiceArgs: strings.Fields(setting(*argsFlag, "PERF_SERVICE_ARGS", ""))})
+	args := strings.Fields(setting(*argsFlag, "PERF_SERVICE_ARGS", ""))
+	run := runGate(t, gate.Options{Spec: spec, ServiceArgs: args})
+	if ref, ok := baselineRef(t, moduleRoot(t)); ok && spec.Compare != nil {
+		c := runCompare(t, gate.CompareOptions{Spec: spec, Baseline: ref, CandidateArgs: args})
+		run.Baseline, run.Comparison, run.Noise = c.Baseline, &c.Result, c.Noise
+	}
 
 	dir := setting(*reportFlag, "PERF_REPORT_DIR", "")
 	if dir == "" {
@@ -54,8 +60,15 @@ func TestGate(t *testing.T) {
 	if run.Result.Verdict == verdict.Inconclusive {
 		t.Errorf("inconclusive: %s", run.Result.Reason)
 	}
-	if run.Result.Verdict != verdict.Pass && !t.Failed() {
-		t.Errorf("verdict %s: %s", run.Result.Verdict, run.Result.Reason)
+	if run.Comparison != nil {
+		for _, r := range run.Comparison.Rows {
+			if r.Fail || r.Status == compare.Inconclusive {
+				t.Errorf("against the baseline %s: %s", run.Baseline, r.Why)
+			}
+		}
+	}
+	if v := report.Overall(run); v != verdict.Pass && !t.Failed() {
+		t.Errorf("verdict %s: %s", v, run.Result.Reason)
 	}
 }
 

@@ -1,0 +1,131 @@
+package perftest
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/compare"
+	"github.com/perfgate/perfgate/perftest/internal/gate"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+var baselineFlag = flag.String("perf.baseline", "", "git ref of the baseline to compare with (default $PERF_BASELINE, else the merge-base with main; none disables)")
+
+// baselineRef decides what TestGate compares against: the flag or
+// PERF_BASELINE; "none" turns comparison off; else the merge-base with the
+// pull request's base branch in GitHub Actions, or with main locally. A
+// merge-base equal to an unchanged work tree leaves nothing to compare.
+func baselineRef(t *testing.T, root string) (string, bool) {
+	ref := setting(*baselineFlag, "PERF_BASELINE", "")
+	if ref == "none" {
+		return "", false
+	}
+	if ref != "" {
+		return ref, true
+	}
+	bases := []string{"origin/main", "main"}
+	if b := os.Getenv("GITHUB_BASE_REF"); b != "" {
+		bases = append([]string{"origin/" + b}, bases...)
+	}
+	ctx := context.Background()
+	mb, err := stack.MergeBase(ctx, root, bases...)
+	if err != nil {
+		fmt.Printf("no baseline: %v; absolute SLOs only\n", err)
+		return "", false
+	}
+	if stack.Clean(ctx, root, mb) {
+		fmt.Printf("no baseline: the work tree is its merge-base %s; absolute SLOs only\n", mb[:12])
+		return "", false
+	}
+	return mb, true
+}
+
+// runCompare runs a comparison with Ctrl-C turned into a clean teardown and
+// checks that it left nothing behind.
+func runCompare(t *testing.T, o gate.CompareOptions) gate.Comparison {
+	t.Helper()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	o.ModuleRoot = moduleRoot(t)
+	o.Log = os.Stdout
+	var runID string
+	o.Started = func(s *stack.Stack) { runID = s.RunID }
+	c, err := gate.Compare(ctx, o)
+	if runID != "" {
+		if n, lerr := stack.Leftovers(context.WithoutCancel(ctx), stack.LabelRun, runID); lerr != nil || n != 0 {
+			t.Errorf("run %s left %d containers, networks or volumes behind (%v)", runID, n, lerr)
+		}
+	}
+	if err != nil {
+		t.Fatalf("the comparison could not run: %v", err)
+	}
+	for _, r := range c.Result.Rows {
+		fmt.Printf("  %-16s %-12s %s\n", r.Metric, r.Status, r.Why)
+	}
+	return c
+}
+
+// quickCompare shortens the comparison of the committed spec for self-tests.
+func quickCompare(t *testing.T) *thresholds.Spec {
+	spec := loadSpec(t, moduleRoot(t)+"/thresholds/"+thresholds.DefaultFile)
+	if spec.Compare == nil {
+		t.Fatal("thresholds/slo.yaml has no compare section")
+	}
+	return spec
+}
+
+func rowsWith(c gate.Comparison, status compare.Status) []string {
+	var names []string
+	for _, r := range c.Result.Rows {
+		if r.Status == status {
+			names = append(names, r.Metric)
+		}
+	}
+	return names
+}
+
+// TestCompareCatchesALatencyRegression builds baseline and candidate from the
+// work tree and slows the candidate down: 20ms of injected latency against
+// 30ms. The comparison must call latency worse and fail.
+func TestCompareCatchesALatencyRegression(t *testing.T) {
+	spec := quickCompare(t)
+	requireDocker(t)
+	c := runCompare(t, gate.CompareOptions{Spec: spec,
+		BaselineArgs: []string{"-fault-latency=20ms"}, CandidateArgs: []string{"-fault-latency=30ms"}})
+	if c.Result.Verdict != verdict.Fail {
+		t.Fatalf("verdict %q, want fail: %s", c.Result.Verdict, c.Result.Reason)
+	}
+	worse := strings.Join(rowsWith(c, compare.Worse), " ")
+	if !strings.Contains(worse, thresholds.CompareP50) {
+		t.Errorf("p50 latency is not worse; worse: %s", worse)
+	}
+}
+
+// TestCompareAA is the calibration run behind `make perf-aa`: the same build
+// on both sides. It reports the noise of this machine and the smallest
+// regression it can detect, and fails if it finds a difference that is not there.
+func TestCompareAA(t *testing.T) {
+	if os.Getenv("PERF_AA") == "" {
+		t.Skip("the noise calibration runs with make perf-aa (PERF_AA=1)")
+	}
+	spec := quickCompare(t)
+	requireDocker(t)
+	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS")), CandidateArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))})
+	for _, n := range c.Noise {
+		fmt.Printf("noise %-16s spread %s  smallest detectable %s\n", n.Metric, verdict.Format(n.Spread, verdict.UnitRatio), verdict.Format(n.MinDetectable, verdict.UnitRatio))
+	}
+	if c.Result.Verdict != verdict.Pass {
+		t.Errorf("A/A verdict %q: %s", c.Result.Verdict, c.Result.Reason)
+	}
+}

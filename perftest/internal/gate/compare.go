@@ -1,0 +1,252 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/compare"
+	"github.com/perfgate/perfgate/perftest/internal/load"
+	"github.com/perfgate/perfgate/perftest/internal/promq"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// Variant names, also Prometheus labels.
+const (
+	Baseline  = "baseline"
+	Candidate = "candidate"
+)
+
+// CompareOptions configure a baseline-versus-candidate run.
+type CompareOptions struct {
+	Spec          *thresholds.Spec // Spec.Compare must be set
+	ModuleRoot    string
+	Baseline      string   // git ref to build the baseline from; "" builds both from the work tree (an A/A run)
+	BaselineArgs  []string // extra flags for the baseline's replicas
+	CandidateArgs []string // extra flags for the candidate's replicas
+	Seed          uint64
+	Progress, Log io.Writer
+	// Started, when set, learns the run's stack as soon as it exists.
+	Started func(s *stack.Stack)
+}
+
+// Comparison is what a baseline-versus-candidate run found.
+type Comparison struct {
+	Result   compare.Result
+	Noise    []compare.Noise // from the baseline's own rounds, odd against even
+	Baseline string          // what the baseline was, for the report
+	Rounds   []Round
+}
+
+// Round is one round of load on one variant.
+type Round struct {
+	Variant  string
+	From, To time.Time
+	Values   map[string]float64 // metric name → value
+}
+
+// roundOrder interleaves the variants A B B A, so a drift of the machine
+// over the run weighs on both alike.
+func roundOrder(rounds int) []string {
+	pattern := []string{Baseline, Candidate, Candidate, Baseline}
+	order := make([]string, 0, 2*rounds)
+	for i := range 2 * rounds {
+		order = append(order, pattern[i%4])
+	}
+	return order
+}
+
+// Compare builds both variants, starts them side by side with one Prometheus,
+// runs the interleaved rounds and compares the per-round figures.
+func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
+	spec := o.Spec
+	if spec == nil || spec.Compare == nil {
+		return c, errors.New("gate: the spec has no compare section")
+	}
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	cand, err := stack.BuildServiceImage(ctx, o.ModuleRoot, io.Discard)
+	if err != nil {
+		return c, err
+	}
+	base := cand
+	c.Baseline = "the work tree itself (A/A)"
+	if o.Baseline != "" {
+		var commit string
+		base, commit, err = stack.BuildBaselineImage(ctx, o.ModuleRoot, o.Baseline, io.Discard)
+		if err != nil {
+			return c, err
+		}
+		c.Baseline = fmt.Sprintf("%s (%s)", o.Baseline, commit[:12])
+	}
+	prom, err := stack.PrometheusImage(ctx, logw)
+	if err != nil {
+		return c, err
+	}
+	fmt.Fprintf(logw, "baseline %s: %s; candidate: %s\n", c.Baseline, base.Tag, cand.Tag)
+
+	st, err := stack.Start(ctx, stack.Config{
+		PrometheusImage: prom.Tag, Log: logw,
+		Variants: []stack.Variant{
+			{Name: Baseline, Image: base.Tag, Args: o.BaselineArgs},
+			{Name: Candidate, Image: cand.Tag, Args: o.CandidateArgs},
+		},
+	})
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if cerr := st.Close(cctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("teardown: %w", cerr))
+		}
+	}()
+	if o.Started != nil {
+		o.Started(st)
+	}
+	if err != nil {
+		return c, err
+	}
+	pc, err := promq.New(st.PrometheusURL)
+	if err != nil {
+		return c, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = pc.WaitForTargets(wctx, len(st.Replicas), 250*time.Millisecond)
+	cancel()
+	if err != nil {
+		return c, err
+	}
+
+	cs := spec.Compare
+	for i, variant := range roundOrder(cs.Rounds) {
+		fmt.Fprintf(logw, "round %d/%d: %s\n", i+1, 2*cs.Rounds, variant)
+		cfg := load.Config{
+			Balance: load.LeastInFlight,
+			Stages: []load.Stage{
+				{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},
+				{Duration: cs.Round.Duration, Target: cs.Round.Rate},
+			},
+			WarmUp:      cs.Round.WarmUp,
+			Mix:         load.Mix{List: spec.Load.Mix.List, Get: spec.Load.Mix.Get, Create: spec.Load.Mix.Create, Update: spec.Load.Mix.Update, Delete: spec.Load.Mix.Delete},
+			MaxInFlight: spec.Load.MaxInFlight,
+			Timeout:     spec.Load.Timeout,
+			Seed:        o.Seed + uint64(i/2), // the two rounds of a pair replay one sequence
+			Progress:    o.Progress,
+		}
+		for _, r := range st.ReplicasOf(variant) {
+			cfg.Targets = append(cfg.Targets, r.URL)
+		}
+		res, err := load.Run(ctx, cfg)
+		if err != nil {
+			return c, fmt.Errorf("round %d (%s): %w", i+1, variant, err)
+		}
+		c.Rounds = append(c.Rounds, Round{Variant: variant, From: res.MeasuredFrom, To: res.End, Values: clientValues(res)})
+		select { // a scrape between rounds keeps their windows apart
+		case <-ctx.Done():
+			return c, ctx.Err()
+		case <-time.After(1500 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return c, ctx.Err()
+	case <-time.After(settle):
+	}
+	for i := range c.Rounds {
+		if err := serverValues(ctx, pc, &c.Rounds[i]); err != nil {
+			return c, err
+		}
+	}
+
+	var budgets []compare.Budget
+	for _, b := range cs.Metrics {
+		budgets = append(budgets, compare.Budget{Metric: b.Metric, MaxIncrease: b.MaxIncrease, MaxDecrease: b.MaxDecrease})
+	}
+	samples := Samples(c.Rounds, cs.Metrics)
+	c.Result = compare.Compare(samples, budgets, compare.Options{Alpha: cs.Alpha})
+	c.Noise = compare.Calibrate(SplitBaseline(samples), compare.Options{Alpha: cs.Alpha})
+	return c, nil
+}
+
+// clientValues are the generator's figures of one round: latency from the
+// intended send time, throughput and errors as the client saw them.
+func clientValues(r *load.Result) map[string]float64 {
+	window := r.End.Sub(r.MeasuredFrom).Seconds()
+	v := map[string]float64{
+		thresholds.CompareP50: r.Quantile(0.50).Seconds(),
+		thresholds.CompareP95: r.Quantile(0.95).Seconds(),
+		thresholds.CompareP99: r.Quantile(0.99).Seconds(),
+	}
+	if window > 0 {
+		v[thresholds.CompareThroughput] = float64(r.Completed) / window
+	}
+	if r.Sent > 0 {
+		v[thresholds.CompareErrorRate] = float64(r.Errors) / float64(r.Sent)
+	}
+	return v
+}
+
+// serverValues adds what Prometheus saw of the round's variant: CPU seconds
+// per request and the peak resident set of its replicas.
+func serverValues(ctx context.Context, pc *promq.Client, r *Round) error {
+	w := promq.Range(r.To.Sub(r.From))
+	queries := map[string]string{
+		thresholds.CompareCPUPerRequest: fmt.Sprintf(`sum(increase(tasksvc_process_cpu_seconds_total{job="tasksvc",variant=%q}[%s])) / sum(increase(tasksvc_http_requests_total{job="tasksvc",variant=%q,route!~"/metrics|/healthz|/readyz"}[%s]))`, r.Variant, w, r.Variant, w),
+		thresholds.ComparePeakRSS:       fmt.Sprintf(`max(max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc",variant=%q}[%s]))`, r.Variant, w),
+	}
+	for metric, q := range queries {
+		s, err := pc.Instant(ctx, q, r.To)
+		if err != nil {
+			return fmt.Errorf("round of %s at %s: %w", r.Variant, r.To.Format(time.TimeOnly), err)
+		}
+		if len(s) == 1 {
+			r.Values[metric] = s[0].Value
+		} // no series: the metric stays missing, and the comparison says so
+	}
+	return nil
+}
+
+// Samples gathers, per compared metric, the baseline's and the candidate's
+// values of every round, in round order.
+func Samples(rounds []Round, budgets []thresholds.Budget) []compare.Samples {
+	out := make([]compare.Samples, 0, len(budgets))
+	for _, b := range budgets {
+		s := compare.Samples{Metric: b.Metric, Unit: verdict.Unit(b.Unit())}
+		for _, r := range rounds {
+			v, ok := r.Values[b.Metric]
+			if !ok {
+				continue
+			}
+			if r.Variant == Baseline {
+				s.Baseline = append(s.Baseline, v)
+			} else {
+				s.Candidate = append(s.Candidate, v)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// SplitBaseline pits the baseline's odd rounds against its even ones: the
+// noise of this machine within this very run, with nothing changed.
+func SplitBaseline(samples []compare.Samples) []compare.Samples {
+	out := make([]compare.Samples, 0, len(samples))
+	for _, s := range samples {
+		a := compare.Samples{Metric: s.Metric, Unit: s.Unit}
+		for i, v := range s.Baseline {
+			if i%2 == 0 {
+				a.Baseline = append(a.Baseline, v)
+			} else {
+				a.Candidate = append(a.Candidate, v)
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
