@@ -7,7 +7,7 @@ SERVICE_TAGS    = netgo osusergo sqlite_omit_load_extension
 SERVICE_LDFLAGS = -s -w -linkmode external -extldflags "-static"
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-unit perf bench lint images up down clean
+.PHONY: help build test test-unit perf perf-aa perf-rates bench lint images up down clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,13 @@ test-unit: ## fast unit tests only (no containers)
 
 perf: ## run the gate against thresholds/slo.yaml (reports in PERF_REPORT_DIR)
 	PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 20m -v -run '^TestGate$$' ./perftest
+
+perf-aa: ## noise calibration: the work tree against itself, the smallest regression this machine can detect
+	PERF_AA=1 PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 30m -v -run '^TestCompareAA$$' ./perftest
+
+N ?= 20
+perf-rates: ## how often A/A passes and +10% latency fails, over N runs of each (N=20)
+	PERF_RATES=$(N) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 6h -v -run '^TestCompareDetectionRates$$' ./perftest
 
 bench: ## benchmarks: service handlers and throughput, load generator vs vegeta
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./service/... ./perftest/internal/load/

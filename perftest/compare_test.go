@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,5 +128,39 @@ func TestCompareAA(t *testing.T) {
 	}
 	if c.Result.Verdict != verdict.Pass {
 		t.Errorf("A/A verdict %q: %s", c.Result.Verdict, c.Result.Reason)
+	}
+}
+
+// TestCompareDetectionRates measures how often the comparison is right, the
+// script behind `make perf-rates N=20`: N A/A runs (both builds with 20ms of
+// injected latency) that should pass, and N runs whose candidate has 22ms
+// (+10% latency) that should fail. It prints both rates and fails when the
+// A/A runs pass less than 95% of the time or the +10% runs fail less than 95%.
+func TestCompareDetectionRates(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("PERF_RATES"))
+	if n <= 0 {
+		t.Skip("measures detection rates over many runs: make perf-rates N=20 (PERF_RATES=20)")
+	}
+	spec := quickCompare(t)
+	requireDocker(t)
+	base := []string{"-fault-latency=20ms"}
+	var aaPass, abFail int
+	for i := range n {
+		aa := runCompare(t, gate.CompareOptions{Spec: spec, Seed: uint64(i), BaselineArgs: base, CandidateArgs: base})
+		if aa.Result.Verdict == verdict.Pass {
+			aaPass++
+		}
+		ab := runCompare(t, gate.CompareOptions{Spec: spec, Seed: uint64(i), BaselineArgs: base, CandidateArgs: []string{"-fault-latency=22ms"}})
+		if ab.Result.Verdict == verdict.Fail {
+			abFail++
+		}
+		fmt.Printf("run %d/%d: A/A %s, +10%% %s — so far A/A passed %d of %d, +10%% failed %d of %d\n",
+			i+1, n, aa.Result.Verdict, ab.Result.Verdict, aaPass, i+1, abFail, i+1)
+	}
+	if aaPass*100 < 95*n {
+		t.Errorf("A/A runs passed %d of %d, want at least 95%%", aaPass, n)
+	}
+	if abFail*100 < 95*n {
+		t.Errorf("+10%% latency runs failed %d of %d, want at least 95%%", abFail, n)
 	}
 }
