@@ -24,7 +24,7 @@ func TestGateCatchesRegressions(t *testing.T) {
 	}{
 		{"added latency breaks the latency SLOs", []string{"-fault-latency=80ms"}, []string{"p95_latency"}},
 		{"a share of 500s breaks the error rate", []string{"-fault-error-ratio=0.05"}, []string{"error_rate", "client_error_rate"}},
-		{"extra CPU work per request breaks the CPU SLO", []string{"-fault-cpu=10ms"}, []string{"cpu_per_replica"}},
+		{"extra CPU work per request breaks the CPU SLO", []string{"-fault-cpu=6ms"}, []string{"cpu_per_replica"}},
 		{"memory kept per request breaks the memory SLO", []string{"-fault-leak=131072"}, []string{"memory_per_replica"}},
 	}
 	for _, tc := range cases {
