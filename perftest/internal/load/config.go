@@ -52,10 +52,12 @@ type Config struct {
 	// Progress, when set, receives one line per second.
 	Progress io.Writer
 	// Client, when set, carries every request through net/http. By default
-	// plain-HTTP targets get a minimal HTTP/1.1 client with pooled keep-alive
-	// connections, which costs a fraction of net/http's CPU per request, and
-	// HTTPS targets a Transport with MaxInFlight idle connections per target
-	// and no proxy.
+	// plain-HTTP targets get a fasthttp client per target with up to
+	// MaxInFlight keep-alive connections, which costs a fraction of
+	// net/http's CPU per request. It never retries, and it reads response
+	// bodies whole, counting one over 4 MiB as a transport error. HTTPS
+	// targets get a net/http Transport with MaxInFlight idle connections per
+	// target and no proxy.
 	Client *http.Client
 }
 
@@ -66,7 +68,8 @@ var (
 	DefaultTimeout     = 5 * time.Second
 )
 
-// maxInFlightLimit bounds MaxInFlight: each slot is a worker with ~9 KB of buffers.
+// maxInFlightLimit bounds MaxInFlight: each slot is a worker with its own
+// request and response buffers, and a connection per target.
 const maxInFlightLimit = 10_000
 
 // target is a validated base URL.
@@ -136,8 +139,8 @@ func (c Config) prepare() (prepared, error) {
 	return p, nil
 }
 
-// plainHTTP tells whether every target speaks plain HTTP, which the wire
-// client needs.
+// plainHTTP tells whether every target speaks plain HTTP, which the
+// fasthttp path serves.
 func (p prepared) plainHTTP() bool {
 	for _, t := range p.targets {
 		if t.scheme != "http" {

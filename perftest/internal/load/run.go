@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // earlySend lets the pacer release a request up to this much before its
@@ -39,8 +41,9 @@ type secPace struct {
 
 type runner struct {
 	cfg     prepared
-	wire    []*wirePool  // per target; nil when requests go through client
-	client  *http.Client // when set, requests go through net/http
+	fast    []*fasthttp.HostClient // per target; nil when requests go through client
+	conns   *connSet               // the connections of fast
+	client  *http.Client           // when set, requests go through net/http
 	workers []*worker
 	start   time.Time
 	rec     *recorder
@@ -84,13 +87,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			w.close()
 		})
 	}
-	if r.wire != nil {
-		stop := context.AfterFunc(r.runCtx, func() {
-			for _, w := range r.workers {
-				w.abort()
-			}
-		})
-		defer stop()
+	if r.fast != nil {
+		// Requests in flight end with their connections.
+		defer context.AfterFunc(r.runCtx, r.conns.closeAll)()
 	}
 	unbound := r.begin()
 	defer unbound()
@@ -127,19 +126,23 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 		perTarget: make([]atomic.Int64, len(p.targets)),
 		userCtx:   ctx,
 	}
+	r.start = time.Now()
+	r.runCtx, r.cancel = context.WithCancel(ctx)
 	if p.Client == nil && p.plainHTTP() {
+		r.conns = newConnSet(r.runCtx, p.Timeout)
 		for _, t := range p.targets {
-			r.wire = append(r.wire, newWirePool(t.host, p.Timeout))
+			r.fast = append(r.fast, newHostClient(fasthttp.AddMissingPort(t.host, false), p, r.conns))
 		}
 	} else if r.client = p.Client; r.client == nil {
 		r.client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
 	}
-	r.start = time.Now()
-	r.runCtx, r.cancel = context.WithCancel(ctx)
 	return r, func() {
 		r.cancel()
-		for _, pool := range r.wire {
-			pool.closeIdle()
+		for _, hc := range r.fast {
+			hc.CloseIdleConnections()
+		}
+		if r.conns != nil {
+			r.conns.closeAll()
 		}
 		if r.client != nil {
 			r.client.CloseIdleConnections()

@@ -18,9 +18,9 @@ import (
 // steady is a step to rate followed by a hold for d.
 func steady(rate float64, d time.Duration) []Stage { return []Stage{{0, rate}, {d, rate}} }
 
-// eachClient runs test with the default wire client and with net/http.
+// eachClient runs test with the default fasthttp client and with net/http.
 func eachClient(t *testing.T, test func(t *testing.T, client *http.Client)) {
-	t.Run("wire", func(t *testing.T) {
+	t.Run("fasthttp", func(t *testing.T) {
 		t.Parallel()
 		test(t, nil)
 	})

@@ -10,8 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // errTimeout is the cancel cause of a net/http request that ran past Config.Timeout.
@@ -19,26 +20,29 @@ var errTimeout = errors.New("request timeout")
 
 // Request headers of the net/http path, shared read-only by every request.
 var (
-	headerPlain = http.Header{"User-Agent": {"perfgate-load"}}
-	headerJSON  = http.Header{"User-Agent": {"perfgate-load"}, "Content-Type": {"application/json"}}
+	headerPlain = http.Header{"User-Agent": {userAgent}}
+	headerJSON  = http.Header{"User-Agent": {userAgent}, "Content-Type": {"application/json"}}
 )
 
-// maxKeptBody is how much of a response body a worker keeps; the rest is
-// read and dropped.
+// maxKeptBody is how much of a response body the net/http path keeps; the
+// rest is read and dropped.
 const maxKeptBody = 64 << 10
 
-// aLongTimeAgo is a deadline that makes blocked reads and writes return.
-var aLongTimeAgo = time.Unix(1, 0)
+// request is one request to send, its path already under the target's prefix.
+type request struct {
+	method, path, query string
+	body                []byte // nil for none
+}
 
-// worker sends one request at a time, over the wire client or net/http.
+// worker sends one request at a time, over fasthttp or net/http.
 type worker struct {
 	r    *runner
 	body []byte // the request body being sent
 
-	// Wire path. live is the connection in use, for abort.
-	wc   wireConn
-	mu   sync.Mutex
-	live net.Conn
+	// fasthttp path: one request and response, reused for every request.
+	freq  *fasthttp.Request
+	fresp *fasthttp.Response
+	uri   []byte
 
 	// net/http path. The request, URL, body reader and context are reused
 	// between requests, which net/http allows once the response body is
@@ -57,8 +61,8 @@ type worker struct {
 
 func newWorker(r *runner) *worker {
 	w := &worker{r: r, body: make([]byte, 0, 64)}
-	if r.wire != nil {
-		w.wc = wireConn{out: make([]byte, 0, 256), buf: make([]byte, 4<<10), body: make([]byte, 0, 4<<10)}
+	if r.fast != nil {
+		w.freq, w.fresp, w.uri = fasthttp.AcquireRequest(), fasthttp.AcquireResponse(), make([]byte, 0, 128)
 	} else {
 		w.buf = make([]byte, 4<<10)
 		w.renew()
@@ -78,7 +82,7 @@ func (w *worker) do(j job) {
 	}
 
 	ti := r.pickTarget()
-	rq := wireRequest{path: t.path}
+	rq := request{path: t.path}
 	switch o {
 	case opList:
 		rq.method, rq.path, rq.query = http.MethodGet, "/tasks", "limit=20"
@@ -104,8 +108,8 @@ func (w *worker) do(j job) {
 	var code int
 	var body []byte
 	var err error
-	if r.wire != nil {
-		code, body, err = w.sendWire(ti, &rq)
+	if r.fast != nil {
+		code, body, err = w.sendFast(ti, &rq)
 	} else {
 		code, body, err = w.sendHTTP(ti, &rq)
 	}
@@ -139,67 +143,32 @@ func (w *worker) setBody(n uint64, suffix string) []byte {
 	return b
 }
 
-// sendWire sends rq over a pooled connection to target ti. A request that
-// meets a connection the server closed while idle is retried once on a
-// fresh one: the server cannot have seen it.
-func (w *worker) sendWire(ti int, rq *wireRequest) (int, []byte, error) {
+// sendFast sends rq to target ti with fasthttp. The body it returns is
+// valid until the worker's next request.
+func (w *worker) sendFast(ti int, rq *request) (int, []byte, error) {
 	r := w.r
-	pool, host := r.wire[ti], r.cfg.targets[ti].host
-	deadline := time.Now().Add(r.cfg.Timeout)
-	fresh := false
-	for {
-		c, reused, err := pool.get(r.runCtx, deadline, fresh)
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := w.arm(c, deadline); err != nil {
-			_ = c.Close()
-			return 0, nil, err
-		}
-		code, keep, untouched, err := w.wc.roundTrip(c, host, rq)
-		w.disarm()
-		if err == nil {
-			if keep {
-				pool.put(c)
-			} else {
-				_ = c.Close()
-			}
-			return code, w.wc.body, nil
-		}
-		_ = c.Close()
-		if !reused || !untouched || fresh {
-			return 0, nil, err
-		}
-		fresh = true
+	if err := r.runCtx.Err(); err != nil {
+		return 0, nil, err
 	}
-}
-
-// arm makes c the worker's live connection with the request's deadline,
-// unless the run is over. Holding mu orders it against abort.
-func (w *worker) arm(c net.Conn, deadline time.Time) error {
-	w.mu.Lock()
-	w.live = c
-	err := c.SetDeadline(deadline)
-	w.mu.Unlock()
-	if ctxErr := w.r.runCtx.Err(); ctxErr != nil {
-		return ctxErr
+	req, resp := w.freq, w.fresp
+	req.Reset()
+	req.Header.SetMethod(rq.method)
+	req.Header.SetHost(r.cfg.targets[ti].host)
+	u := append(w.uri[:0], rq.path...)
+	if rq.query != "" {
+		u = append(u, '?')
+		u = append(u, rq.query...)
 	}
-	return err
-}
-
-func (w *worker) disarm() {
-	w.mu.Lock()
-	w.live = nil
-	w.mu.Unlock()
-}
-
-// abort makes the worker's request in flight, if any, fail now.
-func (w *worker) abort() {
-	w.mu.Lock()
-	if w.live != nil {
-		_ = w.live.SetDeadline(aLongTimeAgo)
+	w.uri = u
+	req.SetRequestURIBytes(u)
+	if rq.body != nil {
+		req.Header.SetContentType("application/json")
+		req.SetBody(rq.body)
 	}
-	w.mu.Unlock()
+	if err := r.fast[ti].DoTimeout(req, resp, r.cfg.Timeout); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode(), resp.Body(), nil
 }
 
 // renew gives the net/http path a fresh context, request and body reader.
@@ -226,8 +195,14 @@ func (w *worker) renew() {
 	}).WithContext(ctx)
 }
 
-// close releases the net/http path's context and timer.
+// close releases the worker's request and response, or the net/http
+// path's context and timer.
 func (w *worker) close() {
+	if w.freq != nil {
+		fasthttp.ReleaseRequest(w.freq)
+		fasthttp.ReleaseResponse(w.fresp)
+		w.freq, w.fresp = nil, nil
+	}
 	if w.cancel != nil {
 		w.timer.Stop()
 		w.cancel(context.Canceled)
@@ -235,7 +210,7 @@ func (w *worker) close() {
 }
 
 // sendHTTP sends rq to target ti with net/http.
-func (w *worker) sendHTTP(ti int, rq *wireRequest) (int, []byte, error) {
+func (w *worker) sendHTTP(ti int, rq *request) (int, []byte, error) {
 	r := w.r
 	tg := &r.cfg.targets[ti]
 	u, req := w.url, w.req
@@ -306,6 +281,9 @@ func (w *worker) classify(err error) outcome {
 		return canceled
 	}
 	if w.r.runCtx.Err() != nil { // the run's own bound: past any request's Timeout
+		return timedOut
+	}
+	if errors.Is(err, fasthttp.ErrTimeout) {
 		return timedOut
 	}
 	var ne net.Error
