@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,20 +52,14 @@ func baselineRef(t *testing.T, root string) (string, bool) {
 // checks that it left nothing behind.
 func runCompare(t *testing.T, o gate.CompareOptions) gate.Comparison {
 	t.Helper()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
-	defer cancel()
 	o.ModuleRoot = moduleRoot(t)
 	o.Log = os.Stdout
-	var runID string
-	o.Started = func(s *stack.Stack) { runID = s.RunID }
-	c, err := gate.Compare(ctx, o)
-	if runID != "" {
-		if n, lerr := stack.Leftovers(context.WithoutCancel(ctx), stack.LabelRun, runID); lerr != nil || n != 0 {
-			t.Errorf("run %s left %d containers, networks or volumes behind (%v)", runID, n, lerr)
-		}
-	}
+	var c gate.Comparison
+	err := cleanRun(t, 15*time.Minute, func(ctx context.Context, started func(*stack.Stack)) (err error) {
+		o.Started = started
+		c, err = gate.Compare(ctx, o)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("the comparison could not run: %v", err)
 	}

@@ -76,27 +76,38 @@ func TestGate(t *testing.T) {
 // that the run left no container, network or volume behind.
 func runGate(t *testing.T, o gate.Options) report.Run {
 	t.Helper()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-
 	o.ModuleRoot = moduleRoot(t)
 	o.Progress = os.Stdout
 	o.Log = os.Stdout
+	var run report.Run
+	err := cleanRun(t, 10*time.Minute, func(ctx context.Context, started func(*stack.Stack)) (err error) {
+		o.Started = started
+		run, err = gate.Run(ctx, o)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the gate could not run: %v", err)
+	}
+	return run
+}
+
+// cleanRun calls f with a context that Ctrl-C and the timeout cancel, and
+// afterwards looks for anything the stack f started left behind.
+func cleanRun(t *testing.T, timeout time.Duration, f func(ctx context.Context, started func(*stack.Stack)) error) error {
+	t.Helper()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var runID string
-	o.Started = func(s *stack.Stack) { runID = s.RunID }
-	run, err := gate.Run(ctx, o)
+	err := f(ctx, func(s *stack.Stack) { runID = s.RunID })
 	if runID != "" {
 		n, lerr := stack.Leftovers(context.WithoutCancel(ctx), stack.LabelRun, runID)
 		if lerr != nil || n != 0 {
 			t.Errorf("run %s left %d containers, networks or volumes behind (%v)", runID, n, lerr)
 		}
 	}
-	if err != nil {
-		t.Fatalf("the gate could not run: %v", err)
-	}
-	return run
+	return err
 }
 
 func loadSpec(t *testing.T, path string) *thresholds.Spec {
