@@ -84,7 +84,11 @@ func check(files []string, stdout, stderr io.Writer) error {
 			bad = true
 			continue
 		}
-		fmt.Fprintf(stdout, "%s: ok: %d SLOs, %s of load (%s warm-up)\n", f, len(spec.SLOs), spec.Load.Duration(), spec.Load.WarmUp)
+		cmp := "no comparison with a baseline"
+		if c := spec.Compare; c != nil {
+			cmp = fmt.Sprintf("%d metrics compared with a baseline over %d rounds per build", len(c.Metrics), c.Rounds)
+		}
+		fmt.Fprintf(stdout, "%s: ok: %d SLOs, %s of load (%s warm-up); %s\n", f, len(spec.SLOs), spec.Load.Duration(), spec.Load.WarmUp, cmp)
 	}
 	if bad {
 		return errReported
