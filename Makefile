@@ -7,7 +7,7 @@ SERVICE_TAGS    = netgo osusergo sqlite_omit_load_extension
 SERVICE_LDFLAGS = -s -w -linkmode external -extldflags "-static"
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-unit perf perf-aa perf-rates bench lint images up down clean
+.PHONY: help build test test-unit fuzz perf perf-aa perf-rates bench lint images up down clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,10 +18,19 @@ build: ## compile everything and the static service binary (bin/tasksvc)
 
 # The gate runs last and alone: other packages' tests would steal the CPU its
 # load generator and replicas need, and turn a clean run inconclusive.
-test: ## unit tests with the race detector, then every test including the gate and its twins
+test: ## unit tests with the race detector, a short fuzz of every parser, then every test including the gate
 	$(GO) test -race -short ./...
+	$(MAKE) fuzz FUZZTIME=10s
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/perftest$$')
 	$(GO) test -count=1 -timeout 30m -v ./perftest
+
+# One fuzz target per go test call: go test -fuzz takes a single target.
+FUZZTIME ?= 30s
+fuzz: ## fuzz the thresholds loader and every JSON handler, FUZZTIME each (30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./thresholds/
+	for f in FuzzCreate FuzzUpdate FuzzDelete FuzzList; do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./service/internal/api/ || exit 1; \
+	done
 
 test-unit: ## fast unit tests only (no containers)
 	$(GO) test -short ./...
