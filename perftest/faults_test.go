@@ -36,8 +36,13 @@ func checksNamed(r verdict.Result, name string) []verdict.Check {
 	return out
 }
 
+// TestGateFailsWhenAReplicaDiesMidLoad also carries an SLO on a metric the
+// service does not export: it must read "no data", never pass.
 func TestGateFailsWhenAReplicaDiesMidLoad(t *testing.T) {
 	spec := quickSpec(t)
+	one := 1.0
+	spec.SLOs = append(spec.SLOs, thresholds.SLO{Name: "missing_metric", Metric: thresholds.Custom, Unit: thresholds.None,
+		Query: `sum(rate(tasksvc_no_such_metric_total[$window]))`, Max: &one})
 	requireDocker(t)
 	run := runGate(t, gate.Options{Spec: spec, During: func(ctx context.Context, s *stack.Stack) {
 		if err := s.StopReplica(ctx, "replica-2"); err != nil {
@@ -50,6 +55,9 @@ func TestGateFailsWhenAReplicaDiesMidLoad(t *testing.T) {
 	assert.Equal(t, verdict.StatusPass, up[0].Status, "replica-1 stayed up: %s", up[0].Why)
 	assert.Equal(t, "replica-2", up[1].Instance)
 	assert.Equal(t, verdict.StatusFail, up[1].Status, up[1].Why)
+	missing := checksNamed(run.Result, "missing_metric")
+	require.Len(t, missing, 1)
+	assert.Equal(t, verdict.StatusNoData, missing[0].Status, missing[0].Why)
 	client := checksNamed(run.Result, gate.ClientErrorRate)
 	require.Len(t, client, 1)
 	assert.Equal(t, verdict.StatusFail, client[0].Status, "refused connections must count: %s", client[0].Why)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,13 +64,25 @@ func call(c *http.Client, method, url string, body any) (int, map[string]any, er
 	return resp.StatusCode, out, nil
 }
 
-// TestSharedDatabaseUnderConcurrentWrites sends 10,000 creates over both
+// TestSharedDatabaseUnderConcurrentWrites checks the replicas run unprivileged
+// and are published on loopback only, then sends 10,000 creates over both
 // replicas at once, then races updates and deletes of the same ids through
 // different replicas: no 5xx, no lost or duplicated row, no lost update
 // reported as a success.
 func TestSharedDatabaseUnderConcurrentWrites(t *testing.T) {
 	requireDocker(t)
 	st := startStack(t)
+	exposures, err := st.Exposures(t.Context())
+	require.NoError(t, err)
+	for _, e := range exposures {
+		require.NotEmpty(t, e.HostIPs, "%s publishes no port", e.Name)
+		for _, ip := range e.HostIPs {
+			assert.Equal(t, "127.0.0.1", ip, "%s is published beyond loopback", e.Name)
+		}
+		if !strings.HasSuffix(e.Name, "-prometheus") {
+			assert.Equal(t, "65532:65532", e.User, "%s must run as the unprivileged user; its writes below prove the volume is writable", e.Name)
+		}
+	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	urls := []string{st.Replicas[0].URL, st.Replicas[1].URL}
 

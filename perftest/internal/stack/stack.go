@@ -368,3 +368,35 @@ func lastLines(ctx context.Context, c *testcontainers.DockerContainer, n int) st
 func newRunID() string {
 	return strconv.FormatInt(time.Now().UnixMilli(), 36) + strconv.Itoa(os.Getpid()%1000)
 }
+
+// Exposure is how a running container meets the world: the user it runs as
+// and the host addresses its ports are published on.
+type Exposure struct {
+	Name    string
+	User    string
+	HostIPs []string
+}
+
+// Exposures inspects every container of the stack, for hardening checks.
+func (s *Stack) Exposures(ctx context.Context) ([]Exposure, error) {
+	var out []Exposure
+	for _, c := range s.containers() {
+		in, err := c.Inspect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e := Exposure{Name: strings.TrimPrefix(in.Name, "/")}
+		if in.Config != nil {
+			e.User = in.Config.User
+		}
+		if in.NetworkSettings != nil {
+			for _, bindings := range in.NetworkSettings.Ports {
+				for _, b := range bindings {
+					e.HostIPs = append(e.HostIPs, b.HostIP.String())
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
