@@ -79,14 +79,14 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 	}, got)
 	assert.Contains(t, s.SLOs[6].Query, "[$window]")
 
-	// The comparison: six interleaved rounds of each build, every metric budgeted.
+	// The comparison: eight interleaved rounds of each build, every metric budgeted.
 	require.NotNil(t, s.Compare)
 	c := s.Compare
-	assert.InDelta(t, 0.05, c.Alpha, 1e-12)
-	assert.Equal(t, 6, c.Rounds)
-	assert.Equal(t, Round{WarmUp: 2 * time.Second, Duration: 8 * time.Second, Rate: 100}, c.Round)
-	assert.Equal(t, 2*time.Minute, c.Duration(), "the comment in slo.yaml promises 2m for 12 rounds")
-	assert.InDelta(t, 800, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 800 requests per round")
+	assert.InDelta(t, 0.01, c.Alpha, 1e-12)
+	assert.Equal(t, 8, c.Rounds)
+	assert.Equal(t, Round{WarmUp: 2 * time.Second, Duration: 6 * time.Second, Rate: 100}, c.Round)
+	assert.Equal(t, 2*time.Minute+8*time.Second, c.Duration(), "the comment in slo.yaml promises 2m8s for 16 rounds")
+	assert.InDelta(t, 600, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 600 requests per round")
 	type budget struct {
 		metric   string
 		unit     Unit
@@ -97,7 +97,7 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		budgets = append(budgets, budget{b.Metric, b.Unit(), b.MaxIncrease, b.MaxDecrease})
 	}
 	assert.Equal(t, []budget{
-		{CompareP50, Seconds, ptr(0.10), nil},
+		{CompareP50, Seconds, ptr(0.05), nil},
 		{CompareP95, Seconds, ptr(0.10), nil},
 		{CompareP99, Seconds, ptr(0.25), nil},
 		{CompareCPUPerRequest, Seconds, ptr(0.10), nil},
