@@ -115,8 +115,10 @@ func TestCompareAA(t *testing.T) {
 	spec := quickCompare(t)
 	requireDocker(t)
 	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS")), CandidateArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))})
-	for _, n := range c.Noise {
-		fmt.Printf("noise %-16s spread %s  smallest detectable %s\n", n.Metric, verdict.Format(n.Spread, verdict.UnitRatio), verdict.Format(n.MinDetectable, verdict.UnitRatio))
+	// Both sides are one build here, so all rounds measure the noise.
+	noise := compare.Calibrate(gate.Samples(c.Rounds, spec.Compare.Metrics), compare.Options{Alpha: spec.Compare.Alpha})
+	for _, n := range noise {
+		fmt.Printf("noise %-16s %s\n", n.Metric, n.Why)
 	}
 	if c.Result.Verdict != verdict.Pass {
 		t.Errorf("A/A verdict %q: %s", c.Result.Verdict, c.Result.Reason)
