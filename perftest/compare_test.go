@@ -48,9 +48,19 @@ func baselineRef(t *testing.T, root string) (string, bool) {
 	return mb, true
 }
 
-// runCompare runs a comparison with Ctrl-C turned into a clean teardown and
-// checks that it left nothing behind.
+// runCompare runs a comparison with Ctrl-C turned into a clean teardown,
+// checks that it left nothing behind, and stops the test if it could not run.
 func runCompare(t *testing.T, o gate.CompareOptions) gate.Comparison {
+	t.Helper()
+	c, err := tryCompare(t, o)
+	if err != nil {
+		t.Fatalf("the comparison could not run: %v", err)
+	}
+	return c
+}
+
+// tryCompare is runCompare for callers that go on after an error.
+func tryCompare(t *testing.T, o gate.CompareOptions) (gate.Comparison, error) {
 	t.Helper()
 	o.ModuleRoot = moduleRoot(t)
 	o.Log = os.Stdout
@@ -61,12 +71,12 @@ func runCompare(t *testing.T, o gate.CompareOptions) gate.Comparison {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("the comparison could not run: %v", err)
+		return c, err
 	}
 	for _, r := range c.Result.Rows {
 		fmt.Printf("  %-16s %-12s %s\n", r.Metric, r.Status, r.Why)
 	}
-	return c
+	return c, nil
 }
 
 // quickCompare shortens the comparison of the committed spec for self-tests.
