@@ -76,7 +76,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		return c, err
 	}
 	base := cand
-	c.Baseline = "the work tree itself (A/A)"
+	c.Baseline = "the work tree (the same build as the candidate)"
 	if o.Baseline != "" {
 		var commit string
 		base, commit, err = stack.BuildBaselineImage(ctx, o.ModuleRoot, o.Baseline, io.Discard)
