@@ -79,8 +79,8 @@ func tryCompare(t *testing.T, o gate.CompareOptions) (gate.Comparison, error) {
 	return c, nil
 }
 
-// quickCompare shortens the comparison of the committed spec for self-tests.
-func quickCompare(t *testing.T) *thresholds.Spec {
+// compareSpec is the committed spec, which must have a compare section.
+func compareSpec(t *testing.T) *thresholds.Spec {
 	spec := loadSpec(t, moduleRoot(t)+"/thresholds/"+thresholds.DefaultFile)
 	if spec.Compare == nil {
 		t.Fatal("thresholds/slo.yaml has no compare section")
@@ -102,7 +102,7 @@ func rowsWith(c gate.Comparison, status compare.Status) []string {
 // work tree and slows the candidate down: 20ms of injected latency against
 // 30ms. The comparison must call latency worse and fail.
 func TestCompareCatchesALatencyRegression(t *testing.T) {
-	spec := quickCompare(t)
+	spec := compareSpec(t)
 	requireDocker(t)
 	c := runCompare(t, gate.CompareOptions{Spec: spec,
 		BaselineArgs: []string{"-fault-latency=20ms"}, CandidateArgs: []string{"-fault-latency=30ms"}})
@@ -122,7 +122,7 @@ func TestCompareAA(t *testing.T) {
 	if os.Getenv("PERF_AA") == "" {
 		t.Skip("the noise calibration runs with make perf-aa (PERF_AA=1)")
 	}
-	spec := quickCompare(t)
+	spec := compareSpec(t)
 	requireDocker(t)
 	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS")), CandidateArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))})
 	// Both sides are one build here, so all rounds measure the noise.
@@ -145,7 +145,7 @@ func TestCompareDetectionRates(t *testing.T) {
 	if n <= 0 {
 		t.Skip("measures detection rates over many runs: make perf-rates N=20 (PERF_RATES=20)")
 	}
-	spec := quickCompare(t)
+	spec := compareSpec(t)
 	requireDocker(t)
 	base := []string{"-fault-latency=20ms"}
 	var aaPass, abFail int

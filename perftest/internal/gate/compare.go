@@ -91,33 +91,18 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	}
 	fmt.Fprintf(logw, "baseline %s: %s; candidate: %s\n", c.Baseline, base.Tag, cand.Tag)
 
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := startStack(ctx, stack.Config{
 		PrometheusImage: prom.Tag, Log: logw,
 		Variants: []stack.Variant{
 			{Name: Baseline, Image: base.Tag, Args: o.BaselineArgs},
 			{Name: Candidate, Image: cand.Tag, Args: o.CandidateArgs},
 		},
-	})
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if cerr := st.Close(cctx); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("teardown: %w", cerr))
-		}
-	}()
-	if o.Started != nil {
-		o.Started(st)
-	}
+	}, o.Started)
+	defer func() { err = errors.Join(err, teardown(ctx, st)) }()
 	if err != nil {
 		return c, err
 	}
-	pc, err := promq.New(st.PrometheusURL)
-	if err != nil {
-		return c, err
-	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = pc.WaitForTargets(wctx, len(st.Replicas), 250*time.Millisecond)
-	cancel()
+	pc, err := waitForTargets(ctx, st)
 	if err != nil {
 		return c, err
 	}
@@ -125,37 +110,24 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	cs := spec.Compare
 	for i, variant := range roundOrder(cs.Rounds) {
 		fmt.Fprintf(logw, "round %d/%d: %s\n", i+1, 2*cs.Rounds, variant)
-		cfg := load.Config{
-			Balance: load.LeastInFlight,
-			Stages: []load.Stage{
-				{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},
-				{Duration: cs.Round.Duration, Target: cs.Round.Rate},
-			},
-			WarmUp:      cs.Round.WarmUp,
-			Mix:         load.Mix{List: spec.Load.Mix.List, Get: spec.Load.Mix.Get, Create: spec.Load.Mix.Create, Update: spec.Load.Mix.Update, Delete: spec.Load.Mix.Delete},
-			MaxInFlight: spec.Load.MaxInFlight,
-			Timeout:     spec.Load.Timeout,
-			Seed:        o.Seed + uint64(i/2), // the two rounds of a pair replay one sequence
-			Progress:    o.Progress,
-		}
-		for _, r := range st.ReplicasOf(variant) {
-			cfg.Targets = append(cfg.Targets, r.URL)
+		// The two rounds of a pair replay one sequence of operations.
+		cfg := loadConfig(spec.Load, o.Seed+uint64(i/2), o.Progress, st.ReplicasOf(variant))
+		cfg.WarmUp = cs.Round.WarmUp
+		cfg.Stages = []load.Stage{
+			{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},
+			{Duration: cs.Round.Duration, Target: cs.Round.Rate},
 		}
 		res, err := load.Run(ctx, cfg)
 		if err != nil {
 			return c, fmt.Errorf("round %d (%s): %w", i+1, variant, err)
 		}
 		c.Rounds = append(c.Rounds, Round{Variant: variant, From: res.MeasuredFrom, To: res.End, Values: clientValues(res)})
-		select { // a scrape between rounds keeps their windows apart
-		case <-ctx.Done():
-			return c, ctx.Err()
-		case <-time.After(1500 * time.Millisecond):
+		if err := pause(ctx, 1500*time.Millisecond); err != nil { // a scrape between rounds keeps their windows apart
+			return c, err
 		}
 	}
-	select {
-	case <-ctx.Done():
-		return c, ctx.Err()
-	case <-time.After(settle):
+	if err := pause(ctx, settle); err != nil {
+		return c, err
 	}
 	for i := range c.Rounds {
 		if err := serverValues(ctx, pc, &c.Rounds[i]); err != nil {
@@ -198,10 +170,10 @@ func clientValues(r *load.Result) map[string]float64 {
 // serverValues adds what Prometheus saw of the round's variant: CPU seconds
 // per request and the peak resident set of its replicas.
 func serverValues(ctx context.Context, pc *promq.Client, r *Round) error {
-	w := promq.Range(r.To.Sub(r.From))
+	window := r.To.Sub(r.From)
 	queries := map[string]string{
-		thresholds.CompareCPUPerRequest: fmt.Sprintf(`sum(increase(tasksvc_process_cpu_seconds_total{job="tasksvc",variant=%q}[%s])) / sum(increase(tasksvc_http_requests_total{job="tasksvc",variant=%q,route!~"/metrics|/healthz|/readyz"}[%s]))`, r.Variant, w, r.Variant, w),
-		thresholds.ComparePeakRSS:       fmt.Sprintf(`max(max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc",variant=%q}[%s]))`, r.Variant, w),
+		thresholds.CompareCPUPerRequest: promq.CPUPerRequestQuery(r.Variant, window),
+		thresholds.ComparePeakRSS:       promq.PeakRSSQuery(r.Variant, window),
 	}
 	for metric, q := range queries {
 		s, err := pc.Instant(ctx, q, r.To)

@@ -82,44 +82,25 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	phase("images", t)
 
 	t = time.Now()
-	if n, err := stack.Sweep(ctx); err != nil {
-		fmt.Fprintf(logw, "sweeping leftovers of earlier runs: %v\n", err)
-	} else if n > 0 {
-		fmt.Fprintf(logw, "removed %d leftovers of earlier runs\n", n)
-	}
-	st, err := stack.Start(ctx, stack.Config{
+	st, err := startStack(ctx, stack.Config{
 		ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
 		Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw,
-	})
+	}, o.Started)
 	defer func() {
-		// Teardown must happen even when ctx was cancelled (Ctrl-C, a timeout).
 		t := time.Now()
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if cerr := st.Close(cctx); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("teardown: %w", cerr))
-		}
+		err = errors.Join(err, teardown(ctx, st))
 		phase("teardown", t)
 		run.Finished = time.Now()
 	}()
-	if o.Started != nil {
-		o.Started(st)
-	}
 	if err != nil {
 		return run, err
 	}
 	phase("stack", t)
 
-	pc, err := promq.New(st.PrometheusURL)
+	t = time.Now()
+	pc, err := waitForTargets(ctx, st)
 	if err != nil {
 		return run, err
-	}
-	t = time.Now()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = pc.WaitForTargets(wctx, o.Replicas, 250*time.Millisecond)
-	cancel()
-	if err != nil {
-		return run, fmt.Errorf("%w\n%s", err, st.Logs(ctx, 10))
 	}
 	phase("wait", t)
 	run.Prometheus = fmt.Sprintf("%s, %s", prom.Tag, prom.Source)
@@ -135,14 +116,12 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	phase("load", t)
 
 	t = time.Now()
-	select { // let the last scrape land before the window is read
-	case <-ctx.Done():
-		return run, ctx.Err()
-	case <-time.After(settle):
+	if err := pause(ctx, settle); err != nil { // let the last scrape land before the window is read
+		return run, err
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
 	obs := observe(ctx, pc, o.Spec.SLOs, run.WindowFrom, run.WindowTo)
-	cpu, cpuErr := pc.RangeQuery(ctx, `sum(rate(tasksvc_process_cpu_seconds_total{job="tasksvc"}[3s]))`, res.Start, res.End, time.Second)
+	cpu, cpuErr := pc.RangeQuery(ctx, promq.CPUTimelineQuery, res.Start, res.End, time.Second)
 	if cpuErr != nil {
 		fmt.Fprintf(logw, "CPU timeline: %v\n", cpuErr)
 	}
@@ -165,20 +144,10 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 
 func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, error) {
 	l := o.Spec.Load
-	cfg := load.Config{
-		Balance:     load.LeastInFlight,
-		WarmUp:      l.WarmUp,
-		Mix:         load.Mix{List: l.Mix.List, Get: l.Mix.Get, Create: l.Mix.Create, Update: l.Mix.Update, Delete: l.Mix.Delete},
-		MaxInFlight: l.MaxInFlight,
-		Timeout:     l.Timeout,
-		Seed:        o.Seed,
-		Progress:    o.Progress,
-	}
+	cfg := loadConfig(l, o.Seed, o.Progress, st.Replicas)
+	cfg.WarmUp = l.WarmUp
 	for _, s := range l.Stages {
 		cfg.Stages = append(cfg.Stages, load.Stage{Duration: s.Duration, Target: s.Target})
-	}
-	for _, r := range st.Replicas {
-		cfg.Targets = append(cfg.Targets, r.URL)
 	}
 	if o.During != nil {
 		hookCtx, cancel := context.WithCancel(ctx)
@@ -196,6 +165,76 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	return res, nil
+}
+
+// loadConfig is the part of a load run that the spec's load section and the
+// replicas decide; callers add the stages.
+func loadConfig(l thresholds.Load, seed uint64, progress io.Writer, replicas []stack.Replica) load.Config {
+	cfg := load.Config{
+		Balance:     load.LeastInFlight,
+		Mix:         load.Mix{List: l.Mix.List, Get: l.Mix.Get, Create: l.Mix.Create, Update: l.Mix.Update, Delete: l.Mix.Delete},
+		MaxInFlight: l.MaxInFlight,
+		Timeout:     l.Timeout,
+		Seed:        seed,
+		Progress:    progress,
+	}
+	for _, r := range replicas {
+		cfg.Targets = append(cfg.Targets, r.URL)
+	}
+	return cfg
+}
+
+// startStack sweeps what crashed runs left behind and starts a stack; the
+// stack is returned, and given to started, even when it failed half-way.
+func startStack(ctx context.Context, cfg stack.Config, started func(*stack.Stack)) (*stack.Stack, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if n, err := stack.Sweep(ctx); err != nil {
+		fmt.Fprintf(cfg.Log, "sweeping leftovers of earlier runs: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(cfg.Log, "removed %d leftovers of earlier runs\n", n)
+	}
+	st, err := stack.Start(ctx, cfg)
+	if started != nil {
+		started(st)
+	}
+	return st, err
+}
+
+// teardown removes the stack even when ctx was cancelled (Ctrl-C, a timeout).
+func teardown(ctx context.Context, st *stack.Stack) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := st.Close(cctx); err != nil {
+		return fmt.Errorf("teardown: %w", err)
+	}
+	return nil
+}
+
+// waitForTargets returns a client of the stack's Prometheus once it sees
+// every replica up, so load never starts before they can be measured.
+func waitForTargets(ctx context.Context, st *stack.Stack) (*promq.Client, error) {
+	pc, err := promq.New(st.PrometheusURL)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := pc.WaitForTargets(wctx, len(st.Replicas), 250*time.Millisecond); err != nil {
+		return nil, fmt.Errorf("%w\n%s", err, st.Logs(ctx, 10))
+	}
+	return pc, nil
+}
+
+// pause waits d unless ctx ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }
 
 // observe runs every SLO's query at the end of the window.

@@ -73,6 +73,23 @@ func UpQuery(window time.Duration) string {
 	return fmt.Sprintf(`min by (instance) (min_over_time(up{job=%q}[%s]))`, Job, Range(window))
 }
 
+// CPUTimelineQuery is the CPU of all replicas, in cores, smoothed over a few
+// scrapes: the chart of a run.
+var CPUTimelineQuery = fmt.Sprintf(`sum(rate(%s{job=%q}[3s]))`, cpuSeconds, Job)
+
+// CPUPerRequestQuery is the CPU seconds one variant spent per request it
+// served over the window.
+func CPUPerRequestQuery(variant string, window time.Duration) string {
+	w := Range(window)
+	return fmt.Sprintf(`sum(increase(%s{job=%q,variant=%q}[%s])) / sum(increase(%s{job=%q,variant=%q,%s}[%s]))`,
+		cpuSeconds, Job, variant, w, requests, Job, variant, servingRoutes, w)
+}
+
+// PeakRSSQuery is the highest resident set of any replica of a variant over the window.
+func PeakRSSQuery(variant string, window time.Duration) string {
+	return fmt.Sprintf(`max(max_over_time(%s{job=%q,variant=%q}[%s]))`, residentMemory, Job, variant, Range(window))
+}
+
 // Range renders a window as a PromQL range in whole seconds (at least 1s).
 func Range(window time.Duration) string {
 	s := int64(math.Round(window.Seconds()))

@@ -50,6 +50,18 @@ func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
 	}
 }
 
+func TestComparisonQueriesSelectOneVariant(t *testing.T) {
+	p := parser.NewParser(parser.Options{})
+	cpu := CPUPerRequestQuery("candidate", 6*time.Second)
+	assert.Equal(t, `sum(increase(tasksvc_process_cpu_seconds_total{job="tasksvc",variant="candidate"}[6s])) / sum(increase(tasksvc_http_requests_total{job="tasksvc",variant="candidate",route!~"/metrics|/healthz|/readyz"}[6s]))`, cpu)
+	rss := PeakRSSQuery("baseline", 6*time.Second)
+	assert.Equal(t, `max(max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc",variant="baseline"}[6s]))`, rss)
+	for _, q := range []string{cpu, rss, CPUTimelineQuery} {
+		_, err := p.ParseExpr(q)
+		assert.NoError(t, err, q)
+	}
+}
+
 func TestRangeRoundsToWholeSeconds(t *testing.T) {
 	assert.Equal(t, "1s", Range(200*time.Millisecond))
 	assert.Equal(t, "25s", Range(24600*time.Millisecond))
