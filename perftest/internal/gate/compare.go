@@ -97,8 +97,11 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 			{Name: Baseline, Image: base.Tag, Args: o.BaselineArgs},
 			{Name: Candidate, Image: cand.Tag, Args: o.CandidateArgs},
 		},
-	}, o.Started)
+	})
 	defer func() { err = errors.Join(err, teardown(ctx, st)) }()
+	if o.Started != nil { // after the deferred teardown, so even a panic in it cleans up
+		o.Started(st)
+	}
 	if err != nil {
 		return c, err
 	}

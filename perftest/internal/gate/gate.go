@@ -85,13 +85,16 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	st, err := startStack(ctx, stack.Config{
 		ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
 		Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw,
-	}, o.Started)
+	})
 	defer func() {
 		t := time.Now()
 		err = errors.Join(err, teardown(ctx, st))
 		phase("teardown", t)
 		run.Finished = time.Now()
 	}()
+	if o.Started != nil { // after the deferred teardown, so even a panic in it cleans up
+		o.Started(st)
+	}
 	if err != nil {
 		return run, err
 	}
@@ -185,8 +188,8 @@ func loadConfig(l thresholds.Load, seed uint64, progress io.Writer, replicas []s
 }
 
 // startStack sweeps what crashed runs left behind and starts a stack; the
-// stack is returned, and given to started, even when it failed half-way.
-func startStack(ctx context.Context, cfg stack.Config, started func(*stack.Stack)) (*stack.Stack, error) {
+// stack is returned even when it failed half-way, for the caller to tear down.
+func startStack(ctx context.Context, cfg stack.Config) (*stack.Stack, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
@@ -195,11 +198,7 @@ func startStack(ctx context.Context, cfg stack.Config, started func(*stack.Stack
 	} else if n > 0 {
 		fmt.Fprintf(cfg.Log, "removed %d leftovers of earlier runs\n", n)
 	}
-	st, err := stack.Start(ctx, cfg)
-	if started != nil {
-		started(st)
-	}
-	return st, err
+	return stack.Start(ctx, cfg)
 }
 
 // teardown removes the stack even when ctx was cancelled (Ctrl-C, a timeout).
