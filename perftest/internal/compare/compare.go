@@ -73,6 +73,8 @@ type Row struct {
 	Status              Status
 	Fail                bool
 	Why                 string // one sentence a person can act on
+	// The per-round values as measured, in round order; NaN where a round had no value.
+	BaselineRounds, CandidateRounds []float64
 }
 
 // Result is the comparison of a candidate with its baseline.

@@ -27,7 +27,8 @@ type Run struct {
 	Service              string   // image tag or revision of the service under test
 	ServiceArgs          []string // extra flags given to the replicas; fault injection shows here
 	Client               ClientStats
-	Timeline             []Point // one per second of load
+	Timeline             []Point         // one per second of load
+	Replicas             []ReplicaSeries // per-replica server figures over the run, one value per second
 	Phases               []Phase // build, images, stack, wait, load, query, teardown
 
 	// Set when the candidate was also compared with a baseline build; Overall combines both verdicts.
@@ -42,6 +43,21 @@ type ClientStats struct {
 	TargetRate, AchievedRate  float64
 	P50, P95, P99, Max        time.Duration // from the intended send time
 	ByStatus                  map[string]int64
+	ByTemplate                []TemplateStats // one per request template of the workload, in workload order
+}
+
+// TemplateStats is the generator's view of one request template in the measured window.
+type TemplateStats struct {
+	Name          string
+	Count, Errors int64
+	P50, P95, P99 time.Duration
+}
+
+// ReplicaSeries is one replica's CPU (cores) and resident memory (bytes) per
+// second of the run, at the seconds of Timeline; NaN where Prometheus had no sample.
+type ReplicaSeries struct {
+	Name     string
+	CPU, RSS []float64
 }
 
 // Point is one second of the run.
@@ -49,7 +65,9 @@ type Point struct {
 	T          float64 // seconds since load started
 	TargetRate float64 // req/s the generator aimed at
 	Rate       float64 // req/s it sent
+	P50, P99   float64 // client-side p50 and p99 latency in ms; 0 when unknown
 	P95        float64 // client-side p95 latency in ms
+	Dropped    int64   // due in that second but never sent: max_in_flight was reached
 	CPU        float64 // server CPU in cores over all replicas; NaN when unknown
 	Errors     int64   // errors in that second
 }
