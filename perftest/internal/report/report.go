@@ -29,7 +29,7 @@ type Run struct {
 	Client               ClientStats
 	Timeline             []Point         // one per second of load
 	Replicas             []ReplicaSeries // per-replica server figures over the run, one value per second
-	Phases               []Phase // build, images, stack, wait, load, query, teardown
+	Phases               []Phase         // build, images, stack, wait, load, query, teardown
 
 	// Set when the candidate was also compared with a baseline build; Overall combines both verdicts.
 	Baseline   string          // what the candidate was compared with, e.g. "merge-base 1a2b3c4"
