@@ -1,25 +1,28 @@
-// Package compare decides whether a candidate is worse than its baseline from per-round samples, with benchmath's Mann-Whitney U test.
+// Package compare decides whether a candidate is worse than its baseline from paired rounds, with the Wilcoxon signed-rank test (Fisher's exact test for error counts).
 package compare
 
 import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 
-	"github.com/aclements/go-moremath/stats"
 	"golang.org/x/perf/benchmath"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 )
 
-// Samples are one metric's per-round values of both builds, in round order.
+// Samples are one metric's per-round values of both builds. Round i of the
+// baseline and round i of the candidate form pair i: they ran back to back
+// and replayed one request sequence. NaN marks a round that measured nothing.
 type Samples struct {
 	Metric              string
 	Unit                verdict.Unit
 	Baseline, Candidate []float64
+	// Set for a share of events (the error rate): each round's events and
+	// trials. Such a metric is compared on the pooled counts with Fisher's
+	// exact test, so a few bad rounds cannot hide behind a median of zeros.
+	BaselineCounts, CandidateCounts []Count
 }
 
 // Budget is how far one metric may get worse before a significant change fails:
@@ -32,7 +35,7 @@ type Budget struct {
 
 // Options tune the comparison.
 type Options struct {
-	Alpha float64 // significance level of the U test, in (0, 0.5]
+	Alpha float64 // significance level of the tests, in (0, 0.5]
 }
 
 // DefaultOptions is benchmath's default: a 5% significance level.
@@ -63,9 +66,10 @@ type Row struct {
 	Metric              string
 	Unit                verdict.Unit
 	Baseline, Candidate Summary
-	Delta               float64  // candidate/baseline - 1 of the medians; points for ratio metrics
-	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the rounds are too few
-	P                   float64  // Mann-Whitney U p-value; NaN when not compared
+	Delta               float64  // the Hodges–Lehmann change over pairs, as candidate/baseline - 1; points for ratio metrics
+	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the pairs are too few
+	P                   float64  // two-sided p of Test; NaN when not compared
+	Test                string   // "signed-rank" (pairs of rounds) or "Fisher" (pooled counts)
 	Significant         bool     // P < alpha
 	Budget              string   // "+10%", "-5%", "+0.5pp"
 	MaxIncrease         *float64 // the budget as given, for tools
@@ -91,10 +95,11 @@ func Points(u verdict.Unit) bool { return u == verdict.UnitRatio }
 // Compare judges every budgeted metric; samples of metrics without a budget are not
 // compared, and inputs are not modified. Per metric:
 //
-//   - inconclusive: a value is missing (NaN, ±Inf, negative), a ratio metric's baseline
-//     has a round at 0, or there are too few rounds for the U test ever to reach p < alpha
-//     (4 each at alpha 0.05: the smallest p of 4 against 4 is 2/70 ≈ 0.029);
-//   - same ("~"): the U test finds no significant difference (p >= alpha);
+//   - inconclusive: a round has no value (NaN, ±Inf, negative) — named by its number,
+//     never dropped —, the builds have different numbers of rounds, a ratio metric has a
+//     round at 0, or there are too few pairs for the test ever to reach p < alpha (the
+//     smallest two-sided p of n pairs is 2/2ⁿ: 8 pairs at alpha 0.01, 10 are better);
+//   - same ("~"): the test finds no significant difference (p >= alpha);
 //   - same, within budget: significant, in the bad direction, but no further than the
 //     budget allows, as a Kayenta canary judge passes a small effect; Why says so;
 //   - worse: significant and beyond the budget in the bad direction. Only this fails;
@@ -103,12 +108,14 @@ func Points(u verdict.Unit) bool { return u == verdict.UnitRatio }
 // The verdict fails when any metric is worse; otherwise it is inconclusive when any
 // metric is, and passes only when every metric was compared. Nothing to compare fails.
 //
-// Delta is the change of the medians, candidate/baseline - 1, except for metrics
-// measured as a ratio (the error rate), where a ratio of near-zero rates means nothing
-// and Delta is candidate - baseline in points. Its interval is the distribution-free
-// one that goes with the U test (Bauer 1972, as in R's wilcox.test): order statistics
-// of all pairwise candidate/baseline ratios, cut where the U distribution puts alpha/2,
-// so it leaves out "no change" exactly when the test is significant, ties aside.
+// Pairs are compared as pairs: d = ln(candidate/baseline) per pair, the Wilcoxon
+// signed-rank test of d against 0, and Delta = exp(HL) - 1 where HL is the
+// Hodges–Lehmann estimate of d with Tukey's distribution-free interval, which
+// leaves out "no change" exactly when the test is significant, ties aside. A drift of
+// the machine between pairs cancels within each pair. Metrics measured as a ratio with
+// counts (the error rate) are compared pooled: Delta is the difference of the pooled
+// shares in points, with Fisher's exact test and Newcombe's interval; without counts,
+// the pairs' differences in points go through the signed-rank test.
 func Compare(samples []Samples, budgets []Budget, o Options) Result {
 	res := Result{Alpha: o.Alpha}
 	bad := badAlpha(o.Alpha)
@@ -229,6 +236,7 @@ func budgetString(b Budget, u verdict.Unit) (shown, why string) {
 // measure computes the statistics of one metric, or says why they cannot stand.
 func measure(s Samples, alpha float64) (Row, string) {
 	r := inconclusive(s.Metric, s.Unit, "")
+	r.BaselineRounds, r.CandidateRounds = slices.Clone(s.Baseline), slices.Clone(s.Candidate)
 	r.Baseline.N, r.Candidate.N = len(s.Baseline), len(s.Candidate)
 	for _, side := range []struct {
 		name   string
@@ -238,30 +246,89 @@ func measure(s Samples, alpha float64) (Row, string) {
 			return r, msg
 		}
 	}
-	if !Points(s.Unit) && slices.Min(s.Baseline) == 0 {
-		return r, "the baseline has a round at 0, so a ratio to it means nothing"
+	n := len(s.Baseline)
+	if n != len(s.Candidate) {
+		return r, fmt.Sprintf("%d baseline and %d candidate rounds: rounds are compared in pairs", n, len(s.Candidate))
 	}
-	n1, n2 := len(s.Baseline), len(s.Candidate)
-	if minP(n1, n2) >= alpha {
-		need := roundsNeeded(alpha)
-		if n1 == n2 {
-			return r, fmt.Sprintf("too few samples: %d of %s rounds (at α=%v no difference can be significant with fewer)", n1, need, alpha)
+	if s.BaselineCounts != nil || s.CandidateCounts != nil {
+		return measureCounts(r, s, alpha)
+	}
+	if !Points(s.Unit) {
+		for _, side := range []struct {
+			name   string
+			values []float64
+		}{{"baseline", s.Baseline}, {"candidate", s.Candidate}} {
+			var zero []string
+			for i, v := range side.values {
+				if v == 0 {
+					zero = append(zero, fmt.Sprint(i+1))
+				}
+			}
+			if len(zero) > 0 {
+				return r, fmt.Sprintf("%s %s at 0, so a ratio to it means nothing", side.name, rounds(zero))
+			}
 		}
-		return r, fmt.Sprintf("too few samples: %d baseline and %d candidate rounds, %s of each needed at α=%v", n1, n2, need, alpha)
+	}
+	if pairedMinP(n) >= alpha {
+		return r, fmt.Sprintf("too few samples: %d pairs of rounds (at α=%v no difference can be significant with fewer than %d)", n, alpha, pairsNeeded(alpha))
 	}
 
 	th := &benchmath.Thresholds{CompareAlpha: alpha}
-	base := benchmath.NewSample(slices.Clone(s.Baseline), th)
-	cand := benchmath.NewSample(slices.Clone(s.Candidate), th)
-	bs := benchmath.AssumeNothing.Summary(base, 1-alpha)
-	cs := benchmath.AssumeNothing.Summary(cand, 1-alpha)
-	cmp := benchmath.AssumeNothing.Compare(base, cand)
-	r.Baseline = Summary{bs.Center, bs.Lo, bs.Hi, n1}
-	r.Candidate = Summary{cs.Center, cs.Lo, cs.Hi, n2}
-	r.P = cmp.P
-	r.Significant = cmp.P < alpha
-	r.Delta = change(bs.Center, cs.Center, s.Unit)
-	r.DeltaLo, r.DeltaHi = interval(base.Values, cand.Values, s.Unit, alpha)
+	bs := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(s.Baseline), th), 1-alpha)
+	cs := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(s.Candidate), th), 1-alpha)
+	r.Baseline = Summary{bs.Center, bs.Lo, bs.Hi, n}
+	r.Candidate = Summary{cs.Center, cs.Lo, cs.Hi, n}
+
+	d := make([]float64, n)
+	for i := range d {
+		if Points(s.Unit) {
+			d[i] = s.Candidate[i] - s.Baseline[i]
+		} else {
+			d[i] = math.Log(s.Candidate[i] / s.Baseline[i])
+		}
+	}
+	r.Test = "signed-rank"
+	r.P = signedRank(d)
+	r.Significant = r.P < alpha
+	est, lo, hi := hodgesLehmann(d, alpha)
+	if Points(s.Unit) {
+		r.Delta, r.DeltaLo, r.DeltaHi = est, lo, hi
+	} else {
+		r.Delta, r.DeltaLo, r.DeltaHi = math.Expm1(est), math.Expm1(lo), math.Expm1(hi)
+	}
+	return r, ""
+}
+
+// measureCounts compares pooled event counts with Fisher's exact test.
+func measureCounts(r Row, s Samples, alpha float64) (Row, string) {
+	n := len(s.Baseline)
+	if len(s.BaselineCounts) != n || len(s.CandidateCounts) != n {
+		return r, fmt.Sprintf("counts of %d baseline and %d candidate rounds for %d pairs", len(s.BaselineCounts), len(s.CandidateCounts), n)
+	}
+	for _, side := range []struct {
+		name string
+		cs   []Count
+	}{{"baseline", s.BaselineCounts}, {"candidate", s.CandidateCounts}} {
+		var bad []string
+		for i, c := range side.cs {
+			if c.Trials <= 0 || c.Events < 0 || c.Events > c.Trials {
+				bad = append(bad, fmt.Sprint(i+1))
+			}
+		}
+		if len(bad) > 0 {
+			return r, fmt.Sprintf("no requests counted in %s %s of %d: a missing value is never a pass", side.name, rounds(bad), n)
+		}
+	}
+	b, c := pooled(s.BaselineCounts), pooled(s.CandidateCounts)
+	blo, bhi := wilson(b, alpha)
+	clo, chi := wilson(c, alpha)
+	r.Baseline = Summary{share(b), blo, bhi, n}
+	r.Candidate = Summary{share(c), clo, chi, n}
+	r.Test = "Fisher"
+	r.P = fisher(b, c)
+	r.Significant = r.P < alpha
+	r.Delta = share(c) - share(b)
+	r.DeltaLo, r.DeltaHi = newcombe(b, c, alpha)
 	return r, ""
 }
 
@@ -302,79 +369,8 @@ func change(base, cand float64, u verdict.Unit) float64 {
 	return cand/base - 1
 }
 
-var minPCache sync.Map // [2]int → float64
-
-// minP is the smallest p-value benchmath's U test can give for samples of n1 and n2
-// values: that of two samples that do not overlap.
-func minP(n1, n2 int) float64 {
-	key := [2]int{n1, n2}
-	if p, ok := minPCache.Load(key); ok {
-		return p.(float64)
-	}
-	lo, hi := make([]float64, n1), make([]float64, n2)
-	for i := range lo {
-		lo[i] = float64(i)
-	}
-	for i := range hi {
-		hi[i] = float64(n1 + i)
-	}
-	th := &benchmath.DefaultThresholds
-	p := benchmath.AssumeNothing.Compare(benchmath.NewSample(lo, th), benchmath.NewSample(hi, th)).P
-	minPCache.Store(key, p)
-	return p
-}
-
-// maxRounds bounds the search for the rounds an alpha needs.
+// maxRounds bounds the search for the pairs an alpha needs.
 const maxRounds = 50
-
-// roundsNeeded is the fewest rounds of each build that can reach p < alpha.
-func roundsNeeded(alpha float64) string {
-	for n := 1; n <= maxRounds; n++ {
-		if minP(n, n) < alpha {
-			return fmt.Sprint(n)
-		}
-	}
-	return fmt.Sprintf("more than %d", maxRounds)
-}
-
-type cutKey struct {
-	n1, n2 int
-	alpha  float64
-}
-
-var cutCache sync.Map // cutKey → int
-
-// cut is how many of the n1×n2 pairwise values to drop from each end for a 1-alpha
-// interval: the largest k with P(U < k) <= alpha/2 under the U distribution without
-// ties; 0 when even the extremes are too likely, and the interval is unbounded.
-func cut(n1, n2 int, alpha float64) int {
-	key := cutKey{n1, n2, alpha}
-	if k, ok := cutCache.Load(key); ok {
-		return k.(int)
-	}
-	d := stats.UDist{N1: n1, N2: n2}
-	// The smallest k in [0, n1·n2/2] with P(U <= k) > alpha/2; the CDF rises with k.
-	k := sort.Search(n1*n2/2, func(k int) bool { return d.CDF(float64(k)) > alpha/2 })
-	cutCache.Store(key, k)
-	return k
-}
-
-// interval is the 1-alpha interval of Delta from all pairwise ratios (or
-// differences, for points) of candidate to baseline values.
-func interval(base, cand []float64, u verdict.Unit, alpha float64) (lo, hi float64) {
-	k := cut(len(base), len(cand), alpha)
-	if k == 0 {
-		return math.Inf(-1), math.Inf(1)
-	}
-	pairs := make([]float64, 0, len(base)*len(cand))
-	for _, b := range base {
-		for _, c := range cand {
-			pairs = append(pairs, change(b, c, u))
-		}
-	}
-	sort.Float64s(pairs)
-	return pairs[k-1], pairs[len(pairs)-k]
-}
 
 // sum turns the rows into a verdict: any worse fails, then any inconclusive, else pass.
 func sum(rows []Row) (verdict.Verdict, string) {

@@ -25,7 +25,7 @@ type Noise struct {
 	N             int // rounds per slot
 	Spread        float64
 	MinDetectable float64
-	P             float64 // the A/A U test; below alpha means the slots differ: suspect order effects
+	P             float64 // the A/A test; below alpha means the slots differ: suspect order effects
 	Why           string
 }
 
