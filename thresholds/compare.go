@@ -1,10 +1,8 @@
 package thresholds
 
 import (
-	"sync"
+	"math"
 	"time"
-
-	"golang.org/x/perf/benchmath"
 )
 
 // The metrics a compare section may budget, one value per round and variant.
@@ -15,28 +13,33 @@ const (
 	CompareCPUPerRequest = "cpu_per_request" // CPU seconds spent per request
 	ComparePeakRSS       = "peak_rss"        // peak resident set size
 	CompareThroughput    = "throughput"      // completed requests per second
-	CompareErrorRate     = "error_rate"      // share of 5xx answers, compared in percentage points
+	CompareErrorRate     = "error_rate"      // share of failed requests (5xx, transport errors, drops), compared in percentage points
+	CompareAllocs        = "allocs_per_request"      // Go heap allocations per served request
+	CompareAllocBytes    = "alloc_bytes_per_request" // bytes allocated on the Go heap per served request
+	CompareGCPerRequest  = "gc_per_request"          // Go GC cycles per served request
 )
 
 // compareMetrics lists the comparable metrics in the order messages name them.
 var compareMetrics = []string{
-	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, ComparePeakRSS, CompareThroughput, CompareErrorRate,
+	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, CompareAllocs, CompareAllocBytes, CompareGCPerRequest,
+	ComparePeakRSS, CompareThroughput, CompareErrorRate,
 }
 
 // DefaultCompare holds the values used for compare fields the file leaves out.
 // Round.Rate and Metrics have no default: a spec must say how hard to push and what to watch.
 var DefaultCompare = Compare{
-	Alpha:  0.05,
-	Rounds: 6,
+	Alpha:  0.01,
+	Rounds: 10,
 	Round:  Round{WarmUp: 2 * time.Second, Duration: 8 * time.Second},
 }
 
 // Compare configures the statistical comparison of a candidate build with its
-// baseline (the merge-base): both run under the same load in interleaved rounds
-// (A B B A A B B A …) and each budgeted metric is compared with a Mann-Whitney U test.
+// baseline (the merge-base): both run under the same load in interleaved pairs of
+// rounds (A B, B A, A B, …) and each budgeted metric is compared pair by pair with
+// the Wilcoxon signed-rank test (error counts pooled, with Fisher's exact test).
 type Compare struct {
-	Alpha   float64  // significance level of the U test, in (0, 0.5]
-	Rounds  int      // rounds per variant
+	Alpha   float64  // significance level of the tests, in (0, 0.5]
+	Rounds  int      // rounds per variant, which is the number of pairs
 	Round   Round    // the load of one round
 	Metrics []Budget // in file order
 }
@@ -63,8 +66,10 @@ func (b Budget) Unit() Unit {
 	switch b.Metric {
 	case CompareP50, CompareP95, CompareP99, CompareCPUPerRequest:
 		return Seconds
-	case ComparePeakRSS:
+	case ComparePeakRSS, CompareAllocBytes:
 		return Bytes
+	case CompareAllocs, CompareGCPerRequest:
+		return None
 	case CompareThroughput:
 		return PerSecond
 	case CompareErrorRate:
@@ -73,9 +78,17 @@ func (b Budget) Unit() Unit {
 	return ""
 }
 
-// Duration is the load time of the whole comparison: every round of both variants.
+// Duration is the load time of the whole comparison: every round of both
+// variants; math.MaxInt64 when that does not fit a time.Duration.
 func (c Compare) Duration() time.Duration {
-	return 2 * time.Duration(c.Rounds) * (c.Round.WarmUp + c.Round.Duration)
+	one := c.Round.WarmUp + c.Round.Duration
+	if c.Rounds <= 0 || one <= 0 {
+		return 0
+	}
+	if one < c.Round.WarmUp || one > math.MaxInt64/time.Duration(2*c.Rounds) {
+		return math.MaxInt64
+	}
+	return 2 * time.Duration(c.Rounds) * one
 }
 
 // Requests is the number of arrivals planned in the measured part of one round.
@@ -83,30 +96,17 @@ func (r Round) Requests() float64 { return r.Rate * r.Duration.Seconds() }
 
 // Bounds of a comparison that fits a CI job and still says something.
 const (
-	minRounds        = 4 // benchmath's U test cannot reach p < 0.05 with fewer
+	minRounds        = 4 // a hard floor; MinP against alpha decides the real one
 	maxRounds        = 50
 	maxAlpha         = 0.5
 	minRoundDuration = 3 * time.Second // Prometheus scrapes every 1 s
+	maxRoundDuration = 10 * time.Minute
 	maxRoundWarmUp   = time.Minute
 	minRoundRequests = 100  // below this a p99 is just the slowest request
 	maxBudget        = 10.0 // 1000%: beyond it a budget allows anything
 )
 
-var minPCache sync.Map // rounds → float64
-
-// MinP is the smallest p-value benchmath's Mann-Whitney U test can give for two
-// samples of n values each: that of two samples that do not overlap at all.
-// A comparison whose MinP is not below alpha can never find a difference.
-func MinP(n int) float64 {
-	if p, ok := minPCache.Load(n); ok {
-		return p.(float64)
-	}
-	lo, hi := make([]float64, n), make([]float64, n)
-	for i := range n {
-		lo[i], hi[i] = float64(i), float64(n+i)
-	}
-	t := &benchmath.Thresholds{CompareAlpha: benchmath.DefaultThresholds.CompareAlpha}
-	p := benchmath.AssumeNothing.Compare(benchmath.NewSample(lo, t), benchmath.NewSample(hi, t)).P
-	minPCache.Store(n, p)
-	return p
-}
+// MinP is the smallest two-sided p-value of the Wilcoxon signed-rank test over
+// n pairs: every pair moving the same way, 2/2ⁿ. A comparison whose MinP is not
+// below alpha can never find a difference.
+func MinP(n int) float64 { return math.Min(1, math.Ldexp(2, -n)) }

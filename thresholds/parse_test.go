@@ -128,14 +128,22 @@ func TestCompareSectionTakesTheDefaults(t *testing.T) {
 	assert.Nil(t, m.Compare)
 }
 
-// MinP is benchmath's U test on two samples that do not overlap: 2/C(2n, n).
-func TestMinPIsTheSmallestPOfTheUTest(t *testing.T) {
+// MinP is the signed-rank test with every pair moving one way: 2/2ⁿ.
+func TestMinPIsTheSmallestPOfTheSignedRankTest(t *testing.T) {
 	assert.Equal(t, 1.0, MinP(0))
-	assert.InDelta(t, 2.0/20, MinP(3), 1e-12)
-	assert.InDelta(t, 2.0/70, MinP(4), 1e-12)
-	assert.InDelta(t, 2.0/924, MinP(6), 1e-12)
-	assert.Less(t, MinP(minRounds), DefaultCompare.Alpha, "the fewest rounds must reach the default alpha")
-	assert.GreaterOrEqual(t, MinP(minRounds-1), DefaultCompare.Alpha, "and one fewer must not, or the minimum is too strict")
+	assert.InDelta(t, 2.0/64, MinP(6), 1e-12)
+	assert.InDelta(t, 2.0/1024, MinP(10), 1e-12)
+	assert.Less(t, MinP(DefaultCompare.Rounds), DefaultCompare.Alpha/4, "the default pairs reach well below the default alpha")
+	assert.GreaterOrEqual(t, MinP(minRounds), 0.05, "the floor stays below what any alpha needs, so the MinP check speaks")
+}
+
+// A round duration whose product with the rounds overflows is reported as
+// too long, never as a comparison of 0s.
+func TestCompareDurationDoesNotOverflow(t *testing.T) {
+	c := Compare{Rounds: 50, Round: Round{WarmUp: time.Minute, Duration: time.Duration(math.MaxInt64 / 4)}}
+	assert.Equal(t, time.Duration(math.MaxInt64), c.Duration())
+	c.Round.Duration = 8 * time.Second
+	assert.Equal(t, 100*68*time.Second, c.Duration())
 }
 
 func TestQuickProfileIsShort(t *testing.T) {
@@ -329,7 +337,7 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 		{"a percentile spelling is not a quantile", "quantile: 0.95", "quantile: p95",
 			`thresholds/slo.yaml:17:15: slos[1].quantile: expected a number like 0.95, got "p95"`},
 		{"an unknown metric lists the known ones", "metric: cpu", "metric: cpus",
-			`thresholds/slo.yaml:20:13: slos[2].metric: unknown metric "cpus": use one of error_rate, latency, throughput, cpu, memory, custom`},
+			`thresholds/slo.yaml:20:13: slos[2].metric: unknown metric "cpus": use one of error_rate, latency, throughput, cpu, memory, cpu_per_request, allocs_per_request, alloc_bytes_per_request, custom`},
 		{"an unknown scope lists the known ones", "scope: per_instance\n    max: 70%", "scope: per_pod\n    max: 70%",
 			`thresholds/slo.yaml:21:12: slos[2].scope: unknown scope "per_pod": use aggregate or per_instance`},
 		{"a duplicate name points at the first", "name: cpu_per_replica", "name: p95_latency",
@@ -377,9 +385,13 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 			`thresholds/slo.yaml:37:11: compare.rounds: must be between 4 and 50, got 3`},
 		{"fifty-one rounds are too many", "rounds: 6", "rounds: 51",
 			`thresholds/slo.yaml:37:11: compare.rounds: must be between 4 and 50, got 51`},
-		{"four rounds are enough at alpha 0.05", "rounds: 6", "rounds: 4", ""},
-		{"four rounds can never reach alpha 0.01", "alpha: 0.05\n  rounds: 6", "alpha: 0.01\n  rounds: 4",
-			`thresholds/slo.yaml:37:11: compare.rounds: 4 rounds can never reach p < 0.01: the smallest p of the U test is 0.0286; use at least 5`},
+		{"six pairs are enough at alpha 0.05", "rounds: 6", "rounds: 6", ""},
+		{"five pairs can never reach alpha 0.05", "rounds: 6", "rounds: 5",
+			`thresholds/slo.yaml:37:11: compare.rounds: 5 rounds can never reach p < 0.05: the smallest p of the signed-rank test over 5 pairs is 0.0625; use at least 6`},
+		{"six pairs can never reach alpha 0.01", "alpha: 0.05\n  rounds: 6", "alpha: 0.01\n  rounds: 6",
+			`thresholds/slo.yaml:37:11: compare.rounds: 6 rounds can never reach p < 0.01: the smallest p of the signed-rank test over 6 pairs is 0.0312; use at least 8`},
+		{"a round duration that overflows the comparison's total is refused", "duration: 8s", "duration: 2562047h",
+			`thresholds/slo.yaml:40:15: compare.round.duration: must be at most 10m, got "2562047h"`},
 		{"a round shorter than three seconds is refused", "duration: 8s", "duration: 2s",
 			`thresholds/slo.yaml:40:15: compare.round.duration: must be at least 3s, the measured part of a round after its warm-up, got "2s"`},
 		{"a negative round warm-up is refused", "warmup: 2s", "warmup: -2s",
@@ -395,10 +407,10 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 			`thresholds/slo.yaml:39:5: compare.round: missing field "rate": the constant arrival rate of a round, like 100/s`},
 		{"rounds that last over an hour are refused", "rounds: 6\n  round:\n    warmup: 2s\n    duration: 8s", "rounds: 50\n  round:\n    warmup: 2s\n    duration: 40s",
 			`thresholds/slo.yaml:39:5: compare.round: 50 rounds of both builds at 42s each last 1h10m, over the 1h limit: shorten the rounds or use fewer`},
-		{"an unknown compare field is refused", "alpha: 0.05", "confidence: 0.95",
+		{"an unknown compare field is refused", "alpha: 0.05\n  rounds: 6", "confidence: 0.95\n  rounds: 10",
 			`thresholds/slo.yaml:36:3: compare: unknown field "confidence"`},
 		{"an unknown metric lists the comparable ones", "p95_latency: {max_increase", "p90_latency: {max_increase",
-			`thresholds/slo.yaml:43:5: compare.metrics: unknown metric "p90_latency": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, peak_rss, throughput, error_rate`},
+			`thresholds/slo.yaml:43:5: compare.metrics: unknown metric "p90_latency": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, allocs_per_request, alloc_bytes_per_request, gc_per_request, peak_rss, throughput, error_rate`},
 		{"a metric named twice points at the first", "error_rate: {max_increase: 0.5%}", "p95_latency: {max_increase: 20%}",
 			`thresholds/slo.yaml:45:5: compare.metrics: duplicate metric "p95_latency" (first at line 43)`},
 		{"throughput takes no max_increase", "throughput: {max_decrease: 5%}", "throughput: {max_increase: 5%}",
@@ -514,7 +526,7 @@ func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
 		{"an unknown metric in code lists the comparable ones", func(s *Spec) {
 			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
 				Metrics: []Budget{{Metric: "p90", MaxIncrease: ptr(0.1), Line: 12, Col: 5}}}
-		}, `code:12:5: compare.metrics[0]: unknown metric "p90": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, peak_rss, throughput, error_rate`},
+		}, `code:12:5: compare.metrics[0]: unknown metric "p90": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, allocs_per_request, alloc_bytes_per_request, gc_per_request, peak_rss, throughput, error_rate`},
 		{"a metric budgeted twice in code is refused", func(s *Spec) {
 			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
 				Metrics: []Budget{{Metric: CompareP95, MaxIncrease: ptr(0.1)}, {Metric: CompareP95, MaxIncrease: ptr(0.2)}}}

@@ -136,11 +136,16 @@ const (
 	Throughput Metric = "throughput" // completed requests per second
 	CPU        Metric = "cpu"        // CPU time as a share of one core
 	Memory     Metric = "memory"     // peak resident set size
-	Custom     Metric = "custom"     // a PromQL query of the spec's own
+	// Work per request, from the Go runtime's counters: they barely move
+	// between runs of one build, so they see a handler doing more.
+	CPUPerRequest    Metric = "cpu_per_request"         // CPU seconds per served request
+	AllocsPerRequest Metric = "allocs_per_request"      // heap allocations per served request (Go services)
+	BytesPerRequest  Metric = "alloc_bytes_per_request" // bytes allocated on the heap per served request (Go services)
+	Custom           Metric = "custom"                  // a PromQL query of the spec's own
 )
 
 // metrics lists the known metrics in the order messages name them.
-var metrics = []Metric{ErrorRate, Latency, Throughput, CPU, Memory, Custom}
+var metrics = []Metric{ErrorRate, Latency, Throughput, CPU, Memory, CPUPerRequest, AllocsPerRequest, BytesPerRequest, Custom}
 
 // Unit is the base unit a metric is measured in; limits are stored in it.
 // Custom metrics declare theirs.
@@ -148,12 +153,14 @@ func (m Metric) Unit() Unit {
 	switch m {
 	case ErrorRate, CPU:
 		return Ratio
-	case Latency:
+	case Latency, CPUPerRequest:
 		return Seconds
 	case Throughput:
 		return PerSecond
-	case Memory:
+	case Memory, BytesPerRequest:
 		return Bytes
+	case AllocsPerRequest:
+		return None
 	}
 	return ""
 }

@@ -502,8 +502,8 @@ func (v *validator) compare() {
 			for need < maxRounds && MinP(need) >= c.Alpha {
 				need++
 			}
-			v.fail("compare.rounds", "%d rounds can never reach p < %s: the smallest p of the U test is %.3g; use at least %d",
-				c.Rounds, None.Format(c.Alpha), MinP(c.Rounds), need)
+			v.fail("compare.rounds", "%d rounds can never reach p < %s: the smallest p of the signed-rank test over %d pairs is %.3g; use at least %d",
+				c.Rounds, None.Format(c.Alpha), c.Rounds, MinP(c.Rounds), need)
 		}
 	}
 	v.round()
@@ -534,9 +534,13 @@ func (v *validator) round() {
 		sound = false
 	}
 	if v.ok(p + ".duration") {
-		if r.Duration < minRoundDuration {
+		switch {
+		case r.Duration < minRoundDuration:
 			v.fail(p+".duration", "must be at least %s, the measured part of a round after its warm-up, got %s",
 				dur(minRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
+			sound = false
+		case r.Duration > maxRoundDuration:
+			v.fail(p+".duration", "must be at most %s, got %s", dur(maxRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
 			sound = false
 		}
 	} else {
