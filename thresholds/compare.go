@@ -7,13 +7,13 @@ import (
 
 // The metrics a compare section may budget, one value per round and variant.
 const (
-	CompareP50           = "p50_latency"     // median request latency
-	CompareP95           = "p95_latency"     // 95th percentile latency
-	CompareP99           = "p99_latency"     // 99th percentile latency
-	CompareCPUPerRequest = "cpu_per_request" // CPU seconds spent per request
-	ComparePeakRSS       = "peak_rss"        // peak resident set size
-	CompareThroughput    = "throughput"      // completed requests per second
-	CompareErrorRate     = "error_rate"      // share of failed requests (5xx, transport errors, drops), compared in percentage points
+	CompareP50           = "p50_latency"             // median request latency
+	CompareP95           = "p95_latency"             // 95th percentile latency
+	CompareP99           = "p99_latency"             // 99th percentile latency
+	CompareCPUPerRequest = "cpu_per_request"         // CPU seconds spent per request
+	ComparePeakRSS       = "peak_rss"                // peak resident set size
+	CompareThroughput    = "throughput"              // completed requests per second
+	CompareErrorRate     = "error_rate"              // share of failed requests (5xx, transport errors, drops), compared in percentage points
 	CompareAllocs        = "allocs_per_request"      // Go heap allocations per served request
 	CompareAllocBytes    = "alloc_bytes_per_request" // bytes allocated on the Go heap per served request
 	CompareGCPerRequest  = "gc_per_request"          // Go GC cycles per served request
