@@ -430,3 +430,18 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// Part is the comparison's share of the run's decision: one failure per
+// metric that is worse beyond its budget or could not be compared.
+func (r Result) Part() verdict.Part {
+	p := verdict.Part{Name: "baseline", Verdict: r.Verdict, Reason: r.Reason}
+	for _, row := range r.Rows {
+		if row.Fail || row.Status == Inconclusive {
+			p.Failures = append(p.Failures, row.Why)
+		}
+	}
+	if r.Verdict != verdict.Pass && len(p.Failures) == 0 {
+		p.Failures = append(p.Failures, r.Reason)
+	}
+	return p
+}

@@ -12,24 +12,19 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 )
 
-// Overall is the verdict of the whole run: the SLO checks and, when the candidate was
-// compared with a baseline, the comparison. Either failing fails; either inconclusive
-// makes it inconclusive; it passes only when both pass.
-func Overall(r Run) verdict.Verdict {
-	if r.Comparison == nil {
-		return r.Result.Verdict
+// Decision is the verdict of the whole run, as verdict.Decide makes it from the
+// SLO checks and, when the candidate was compared with a baseline, the comparison.
+// Renderers show it; none decides on its own.
+func Decision(r Run) verdict.Decision {
+	parts := []verdict.Part{r.Result.Part()}
+	if r.Comparison != nil {
+		parts = append(parts, r.Comparison.Part())
 	}
-	a, b := r.Result.Verdict, r.Comparison.Verdict
-	switch {
-	case a == verdict.Fail || b == verdict.Fail:
-		return verdict.Fail
-	case a == verdict.Inconclusive || b == verdict.Inconclusive:
-		return verdict.Inconclusive
-	case a == verdict.Pass && b == verdict.Pass:
-		return verdict.Pass
-	}
-	return verdict.Fail // a part without a verdict was never decided: not a pass
+	return verdict.Decide(parts...)
 }
+
+// Overall is Decision's verdict.
+func Overall(r Run) verdict.Verdict { return Decision(r).Verdict }
 
 // overallHeadline is headline with the comparison beside the SLOs, the part that did
 // not pass first: "FAIL: 1 of 7 metrics worse than the baseline; all 7 SLOs met".
@@ -49,11 +44,7 @@ func overallReason(r Run) string {
 	if r.Comparison == nil {
 		return r.Result.Reason
 	}
-	slos, cmp := "SLOs: "+r.Result.Reason, "baseline: "+r.Comparison.Reason
-	if rank(statusOf(r.Comparison.Verdict)) < rank(statusOf(r.Result.Verdict)) {
-		return cmp + "; " + slos
-	}
-	return slos + "; " + cmp
+	return Decision(r).Reason
 }
 
 // statusOf ranks verdicts like checks: fail, then inconclusive, then pass.
@@ -220,7 +211,7 @@ func consoleComparison(ew io.Writer, r Run) error {
 	if r.Baseline != "" {
 		fmt.Fprintf(ew, " (%s)", oneLine(r.Baseline))
 	}
-	fmt.Fprintf(ew, ": %s, Mann-Whitney U at α=%v\n\n", compareRounds(c.Rows), c.Alpha)
+	fmt.Fprintf(ew, ": %s in pairs, Wilcoxon signed-rank (errors: Fisher exact) at α=%v\n\n", compareRounds(c.Rows), c.Alpha)
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "METRIC\tBASELINE\tCANDIDATE\tDELTA\t%s\tP\tBUDGET\tSTATUS\n", strings.ToUpper(confidence(c.Alpha)))
 	for _, row := range c.Rows {
@@ -242,7 +233,7 @@ func markdownComparison(w io.Writer, r Run) {
 	if r.Baseline != "" {
 		against = md(r.Baseline)
 	}
-	fmt.Fprintf(w, "The candidate against %s, %s interleaved on this machine, Mann-Whitney U test at α=%v: **%s** — %s\n\n",
+	fmt.Fprintf(w, "The candidate against %s, %s interleaved in pairs on this machine, Wilcoxon signed-rank test on the pairs (error counts: Fisher exact) at α=%v: **%s** — %s\n\n",
 		against, compareRounds(c.Rows), c.Alpha, strings.ToUpper(string(c.Verdict)), md(c.Reason))
 	if len(c.Rows) == 0 {
 		fmt.Fprintf(w, "_No metrics were compared: a comparison with nothing to compare cannot pass._\n\n")

@@ -65,10 +65,10 @@ func TestConsoleShowsTheComparisonTable(t *testing.T) {
 	head := slicesIndex(lines, func(l string) bool { return strings.HasPrefix(l, "METRIC ") })
 	require.Positive(t, head, got)
 	assert.Regexp(t, `^METRIC\s+BASELINE\s+CANDIDATE\s+DELTA\s+95% CI\s+P\s+BUDGET\s+STATUS$`, lines[head])
-	assert.Regexp(t, `(?m)^p95_latency\s+20\.1ms ±4%\s+24\.1ms ±4%\s+\+20%\s+\[\+15\.8%, \+24\.3%\]\s+0\.002\s+\+10%\s+WORSE$`, got)
+	assert.Regexp(t, `(?m)^p95_latency\s+20\.1ms ±4%\s+24\.1ms ±4%\s+\+20%\s+\[\+20%, \+20%\]\s+0\.031\s+\+10%\s+WORSE$`, got)
 	assert.Regexp(t, `(?m)^p50_latency\s+.*\s+~\s+.*\s+1\.000\s+\+10%\s+SAME$`, got)
 	assert.Regexp(t, `(?m)^cpu_per_request\s+—\s+—\s+—\s+—\s+—\s+\+10%\s+INCONCLUSIVE$`, got)
-	assert.Contains(t, got, "Baseline vs candidate (merge-base 1a2b3c4): 6 rounds of each build, Mann-Whitney U at α=0.05\n")
+	assert.Contains(t, got, "Baseline vs candidate (merge-base 1a2b3c4): 6 rounds of each build in pairs, Wilcoxon signed-rank (errors: Fisher exact) at α=0.05\n")
 	assert.Contains(t, got, "\nFAIL: 1 of 7 metrics worse than the baseline, 1 inconclusive; all 7 SLOs met\n")
 	assert.Contains(t, got, "  compare  1 of 7 metrics worse beyond budget: p95_latency +20%")
 	assert.Contains(t, got, "  baseline merge-base 1a2b3c4\n")
@@ -80,8 +80,8 @@ func TestConsoleShowsTheComparisonTable(t *testing.T) {
 	}
 
 	noise := render(t, Console(comparePassRun()))
-	assert.Contains(t, noise, "  noise    p95_latency: rounds of one build differ by up to 20.5%; a change under 12.8% mostly reads ~ at α=0.05 with 6 rounds — its +10% budget is tighter than this runner can detect\n")
-	assert.Contains(t, noise, "  noise    throughput: rounds of one build differ by up to 0.4%; a change under 0.2% mostly reads ~ at α=0.05 with 6 rounds\n")
+	assert.Contains(t, noise, "  noise    p95_latency: rounds of one build differ by up to 20.5%; a change under 18% mostly reads ~ at α=0.05 with 6 rounds — its +10% budget is tighter than this runner can detect\n")
+	assert.Contains(t, noise, "  noise    throughput: rounds of one build differ by up to 0.4%; a change under 0.3% mostly reads ~ at α=0.05 with 6 rounds\n")
 }
 
 func slicesIndex(lines []string, f func(string) bool) int {
@@ -119,9 +119,9 @@ func TestMarkdownComparisonListsWorseFirstAndCharts(t *testing.T) {
 	assert.Equal(t, []string{"p95_latency", "cpu_per_request", "peak_rss", "p50_latency", "p99_latency", "throughput", "error_rate"}, order)
 	assert.Equal(t, []string{"**WORSE**", "**INCONCLUSIVE**", "better", "same", "same", "same", "same"}, verdicts)
 	assert.Contains(t, section, "| Metric | Baseline | Candidate | Delta | 95% CI | p | Budget | Verdict |\n")
-	assert.Contains(t, section, "| `p95_latency` | 20.1ms ±4% | 24.1ms ±4% | +20% | [+15.8%, +24.3%] | 0.002 | +10% | **WORSE** |\n")
-	assert.Contains(t, section, "The candidate against merge-base 1a2b3c4, 6 rounds of each build interleaved on this machine")
-	assert.Contains(t, section, "- p99_latency +15% (49.1ms → 56.5ms, p=0.002) within its +25% budget\n")
+	assert.Contains(t, section, "| `p95_latency` | 20.1ms ±4% | 24.1ms ±4% | +20% | [+20%, +20%] | 0.031 | +10% | **WORSE** |\n")
+	assert.Contains(t, section, "The candidate against merge-base 1a2b3c4, 6 rounds of each build interleaved in pairs on this machine")
+	assert.Contains(t, section, "- p99_latency +15% (49.1ms → 56.5ms, p=0.031) within its +25% budget\n")
 	assert.Contains(t, section, "- cpu_per_request: no data in candidate round 4 of 6: a missing value is never a pass\n")
 
 	// One bar per compared metric, the inconclusive one left out: p95 used twice its budget.
@@ -132,7 +132,7 @@ func TestMarkdownComparisonListsWorseFirstAndCharts(t *testing.T) {
 	pass := render(t, Markdown(comparePassRun()))
 	assert.Contains(t, pass, "_No metric moved significantly toward worse._")
 	assert.NotContains(t, pass, "% of budget")
-	assert.Contains(t, pass, "- p95_latency: rounds of one build differ by up to 20.5%; a change under 12.8% mostly reads ~ at α=0.05 with 6 rounds — its +10% budget is tighter than this runner can detect\n")
+	assert.Contains(t, pass, "- p95_latency: rounds of one build differ by up to 20.5%; a change under 18% mostly reads ~ at α=0.05 with 6 rounds — its +10% budget is tighter than this runner can detect\n")
 }
 
 func TestMarkdownSaysAnInconclusiveComparisonIsNotAPass(t *testing.T) {
@@ -143,7 +143,7 @@ func TestMarkdownSaysAnInconclusiveComparisonIsNotAPass(t *testing.T) {
 	require.Equal(t, verdict.Inconclusive, Overall(r))
 	got := render(t, Markdown(r))
 	assert.Contains(t, got, "— INCONCLUSIVE: 1 of 1 metric inconclusive against the baseline; all 7 SLOs met\n")
-	assert.Contains(t, got, "> **Inconclusive, which is not a pass:** baseline: 1 of 1 metric inconclusive, which is not a pass: p95_latency: too few samples: 3 of 4 rounds")
+	assert.Contains(t, got, "> **Inconclusive, which is not a pass:** baseline: 1 of 1 metric inconclusive, which is not a pass: p95_latency: too few samples: 3 pairs of rounds")
 	assert.Contains(t, render(t, Console(r)), "INCONCLUSIVE: 1 of 1 metric inconclusive against the baseline; all 7 SLOs met\n")
 }
 
@@ -227,7 +227,7 @@ func TestJSONCarriesTheComparison(t *testing.T) {
 	require.NotNil(t, p95.Delta)
 	assert.InDelta(t, 0.2, *p95.Delta, 1e-9)
 	require.NotNil(t, p95.P)
-	assert.InDelta(t, 2.0/924, *p95.P, 1e-12)
+	assert.InDelta(t, 2.0/64, *p95.P, 1e-12)
 	assert.True(t, p95.Significant)
 	assert.Greater(t, *p95.DeltaLo, 0.1)
 	require.NotNil(t, p95.MaxIncrease)

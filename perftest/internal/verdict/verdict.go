@@ -24,9 +24,17 @@ type Objective struct {
 }
 
 // Sample is one value of an observation. Instance is "" for an aggregate.
+//
+// A quantile read from histogram buckets is Bounded: the true value lies in
+// (Lo, Hi], the bucket the quantile's rank falls in, and Value is only the
+// interpolated estimate shown to people. Such a sample passes or fails only
+// when the whole bucket is on one side of the limit; Hi is +Inf when the rank
+// falls beyond the largest finite bucket.
 type Sample struct {
 	Instance string
 	Value    float64
+	Bounded  bool
+	Lo, Hi   float64
 }
 
 // Observation is what a query returned for one objective.
@@ -39,11 +47,18 @@ type Observation struct {
 
 // Load is the generator's own account of the run.
 type Load struct {
-	TargetRate   float64 // mean intended req/s over the measured window
-	AchievedRate float64 // mean req/s actually sent over the measured window
+	TargetRate float64 // mean intended req/s over the measured window
+	// AchievedRate is the mean req/s the generator issued over the measured
+	// window: sent, plus dropped at max_in_flight, since a drop is the service
+	// holding every slot (counted as its error), not the generator lagging.
+	AchievedRate float64
 	MaxLag       float64 // allowed shortfall of AchievedRate below TargetRate, as a ratio (0.05)
 	Sent         int64
 	Dropped      int64
+	// SendLagP99 is how late the 99th percentile request left after its
+	// intended send time, in seconds; beyond MaxSendLag the generator stalled
+	// and the latencies it measured are its own. MaxSendLag 0 skips the check.
+	SendLagP99, MaxSendLag float64
 }
 
 // Status is the outcome of one check.
@@ -217,10 +232,10 @@ func evaluate(obj Objective, obs []Observation) []Check {
 			return each("", StatusError, fixed(fmt.Sprintf(
 				"query returned %d series where one aggregate was expected: it must sum or average over instances", len(samples))))
 		}
-		return measure(obj, base, "", samples[0].Value)
+		return measure(obj, base, "", samples[0])
 	}
 
-	byInstance := map[string]float64{}
+	byInstance := map[string]Sample{}
 	for _, s := range samples {
 		if s.Instance == "" {
 			return each("", StatusError, fixed("per-instance query returned a series without an instance label: group it by instance"))
@@ -228,7 +243,7 @@ func evaluate(obj Objective, obs []Observation) []Check {
 		if _, dup := byInstance[s.Instance]; dup {
 			return each("", StatusError, fixed(fmt.Sprintf("query returned instance %q twice", s.Instance)))
 		}
-		byInstance[s.Instance] = s.Value
+		byInstance[s.Instance] = s
 	}
 	instances := make([]string, 0, len(byInstance))
 	for name := range byInstance {
@@ -253,8 +268,9 @@ func evaluate(obj Objective, obs []Observation) []Check {
 	return out
 }
 
-// measure compares one value with every bound of obj.
-func measure(obj Objective, base Check, instance string, v float64) []Check {
+// measure compares one sample with every bound of obj.
+func measure(obj Objective, base Check, instance string, smp Sample) []Check {
+	v := smp.Value
 	subject := obj.Name
 	if instance != "" {
 		subject += " on " + instance
@@ -263,12 +279,16 @@ func measure(obj Objective, base Check, instance string, v float64) []Check {
 	for _, b := range bounds(obj) {
 		c := base
 		c.Instance, c.Limit, c.Op = instance, b.limit, b.op
+		if smp.Bounded {
+			out = append(out, bucketed(c, subject, smp, b, obj.Unit))
+			continue
+		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
+			c.Status = StatusNoData
 			hint := "no requests in the window?"
 			if math.IsInf(v, 0) {
-				hint = "beyond the histogram's largest bucket?"
+				hint = "not a finite measurement"
 			}
-			c.Status = StatusNoData
 			c.Why = fmt.Sprintf("no data: value is %s (%s)", Format(v, obj.Unit), hint)
 			out = append(out, c)
 			continue
@@ -291,6 +311,45 @@ func measure(obj Objective, base Check, instance string, v float64) []Check {
 		out = append(out, c)
 	}
 	return out
+}
+
+// bucketed judges a quantile known only to lie in the bucket (Lo, Hi]: it
+// passes or fails when the whole bucket is on one side of the limit, and
+// otherwise cannot tell, which is not a pass.
+func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
+	if math.IsNaN(s.Lo) || math.IsNaN(s.Hi) || s.Lo > s.Hi {
+		c.Status, c.Why = StatusNoData, fmt.Sprintf("no data: no requests in the window, so no quantile (bucket %v–%v)", s.Lo, s.Hi)
+		return c
+	}
+	if !math.IsInf(s.Hi, 1) && !math.IsNaN(s.Value) {
+		c.Observed, c.HasObserved = s.Value, true
+	} else {
+		c.Observed, c.HasObserved = s.Lo, true // beyond the largest bucket: all that is known
+	}
+	span := fmt.Sprintf("between %s and %s", Format(s.Lo, u), Format(s.Hi, u))
+	if math.IsInf(s.Hi, 1) {
+		span = fmt.Sprintf("beyond the histogram's largest bucket, %s", Format(s.Lo, u))
+	}
+	l := Format(b.limit, u)
+	above, below := s.Lo >= b.limit, s.Hi <= b.limit // the whole bucket on one side
+	pass, fail := below, above
+	if b.op == ">=" {
+		pass, fail = above, below
+	}
+	switch {
+	case pass:
+		c.Status = StatusPass
+		c.Why = fmt.Sprintf("%s %s %s %s (%s)", subject, Format(c.Observed, u), b.op, l, span)
+	case fail:
+		c.Status = StatusFail
+		neg := map[string]string{"<=": ">", ">=": "<"}[b.op]
+		c.Why = fmt.Sprintf("%s %s %s %s: %s", subject, Format(c.Observed, u), neg, l, span)
+	default:
+		c.Status = StatusNoData
+		c.Why = fmt.Sprintf("cannot tell: %s is %s, a histogram bucket that holds the %s limit; "+
+			"give the histogram a bucket boundary at %s or put the limit on a boundary", subject, span, l, l)
+	}
+	return c
 }
 
 // overshoot says how far past its limit a value is, when that is meaningful.
@@ -319,6 +378,10 @@ func shortfall(l Load) string {
 		return "generator reported no achieved rate" + tail
 	case l.Sent <= 0:
 		return "generator sent no requests" + tail
+	}
+	if l.MaxSendLag > 0 && !(l.SendLagP99 <= l.MaxSendLag) {
+		return fmt.Sprintf("generator stalled: 1%% of requests left more than %s after their intended time (%s allowed)%s",
+			Format(l.SendLagP99, UnitSeconds), Format(l.MaxSendLag, UnitSeconds), tail)
 	}
 	if l.AchievedRate < l.TargetRate*(1-l.MaxLag) {
 		behind := (1 - l.AchievedRate/l.TargetRate) * 100

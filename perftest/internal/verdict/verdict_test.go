@@ -34,6 +34,13 @@ func each(name string, kv ...any) Observation {
 
 func with(o Objective, f func(*Objective)) Objective { f(&o); return o }
 
+// bucket is a quantile known to lie in the histogram bucket (lo, hi], estimated at v.
+func bucket(name string, v, lo, hi float64) Observation {
+	return Observation{Objective: name, Query: "q:" + name, Samples: []Sample{{Value: v, Bounded: true, Lo: lo, Hi: hi}}}
+}
+
+var p99 = Objective{Name: "p99_latency", Metric: "latency", Unit: UnitSeconds, Max: ptr(0.150)}
+
 // lines renders checks as "status name[/instance] op limit: why" for exact comparison.
 func lines(cs []Check) []string {
 	var out []string
@@ -211,7 +218,7 @@ func TestEvaluate(t *testing.T) {
 			obs:     []Observation{agg("p95_latency", math.Inf(1))},
 			load:    steady,
 			verdict: Fail,
-			checks:  []string{"no_data p95_latency <= 50ms: no data: value is +Inf (beyond the histogram's largest bucket?)"},
+			checks:  []string{"no_data p95_latency <= 50ms: no data: value is +Inf (not a finite measurement)"},
 		},
 		{
 			name:    "a per-instance objective with no series gets one no-data check per bound",
@@ -347,6 +354,86 @@ func TestEvaluate(t *testing.T) {
 			load:    steady,
 			verdict: Fail,
 			reason:  "no objectives to check: a gate with nothing to check cannot pass",
+		},
+
+		// A quantile from histogram buckets is known only to its bucket: a limit inside
+		// the bucket cannot be judged by interpolation, which is wrong by up to its width.
+		{
+			name:    "a true p99 of 240ms in the 100ms–250ms bucket cannot pass a 150ms limit",
+			objs:    []Objective{p99},
+			obs:     []Observation{bucket("p99_latency", 0.139, 0.1, 0.25)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{"no_data p99_latency <= 150ms: cannot tell: p99_latency is between 100ms and 250ms, a histogram bucket that holds the 150ms limit; " +
+				"give the histogram a bucket boundary at 150ms or put the limit on a boundary"},
+		},
+		{
+			name:    "a p99 in a bucket wholly under the limit passes",
+			objs:    []Objective{p99},
+			obs:     []Observation{bucket("p99_latency", 0.004, 0.0025, 0.005)},
+			load:    steady,
+			verdict: Pass,
+			checks:  []string{"pass p99_latency <= 150ms: p99_latency 4ms <= 150ms (between 2.5ms and 5ms)"},
+		},
+		{
+			name:    "a bucket that ends on the limit passes: every request in it took at most that",
+			objs:    []Objective{with(p99, func(o *Objective) { o.Max = ptr(0.1) })},
+			obs:     []Observation{bucket("p99_latency", 0.09, 0.05, 0.1)},
+			load:    steady,
+			verdict: Pass,
+			checks:  []string{"pass p99_latency <= 100ms: p99_latency 90ms <= 100ms (between 50ms and 100ms)"},
+		},
+		{
+			name:    "a p99 in a bucket wholly over the limit fails",
+			objs:    []Objective{p99},
+			obs:     []Observation{bucket("p99_latency", 0.3, 0.25, 0.5)},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"fail p99_latency <= 150ms: p99_latency 300ms > 150ms: between 250ms and 500ms"},
+		},
+		{
+			name:    "beyond the largest bucket fails a limit below it and says so",
+			objs:    []Objective{p99},
+			obs:     []Observation{bucket("p99_latency", 10, 10, math.Inf(1))},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"fail p99_latency <= 150ms: p99_latency 10s > 150ms: beyond the histogram's largest bucket, 10s"},
+		},
+		{
+			name:    "beyond the largest bucket cannot tell a limit above it",
+			objs:    []Objective{with(p99, func(o *Objective) { o.Max = ptr(20) })},
+			obs:     []Observation{bucket("p99_latency", 10, 10, math.Inf(1))},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{"no_data p99_latency <= 20s: cannot tell: p99_latency is beyond the histogram's largest bucket, 10s, a histogram bucket that holds the 20s limit; " +
+				"give the histogram a bucket boundary at 20s or put the limit on a boundary"},
+		},
+		{
+			name:    "a bucketed quantile with no requests is no data",
+			objs:    []Objective{p99},
+			obs:     []Observation{bucket("p99_latency", math.NaN(), math.NaN(), math.NaN())},
+			load:    steady,
+			verdict: Fail,
+			checks:  []string{"no_data p99_latency <= 150ms: no data: no requests in the window, so no quantile (bucket NaN–NaN)"},
+		},
+
+		// A generator that stalls and then bursts keeps its mean rate but not its schedule.
+		{
+			name:    "a stalled generator makes a passing run inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 99.9, MaxLag: 0.05, Sent: 2997, SendLagP99: 1.9, MaxSendLag: 0.05},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "generator stalled: 1% of requests left more than 1.9s after their intended time (50ms allowed): the run cannot vouch for the service",
+		},
+		{
+			name:    "a generator on schedule passes",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 99.9, MaxLag: 0.05, Sent: 2997, SendLagP99: 0.002, MaxSendLag: 0.05},
+			verdict: Pass,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
 		},
 
 		// The generator must have applied the load it promised.
