@@ -251,3 +251,44 @@ func comparePassRun() Run {
 	}, compare.DefaultOptions)
 	return r
 }
+
+// detailed adds what newer runs record and older ones lack: p50 and p99 per
+// second, drops, per-replica CPU and memory with gaps, and per-template client
+// figures.
+func detailed(r Run) Run {
+	r.Timeline = append([]Point(nil), r.Timeline...)
+	n := len(r.Timeline)
+	cpu := [][]float64{make([]float64, n), make([]float64, n)}
+	rss := [][]float64{make([]float64, n), make([]float64, n)}
+	for i := range r.Timeline {
+		p := &r.Timeline[i]
+		p.P50 = p.P95 * 0.2
+		p.P99 = p.P95 * 2.1
+		if i%11 == 7 {
+			p.Dropped = int64(2 + i%4)
+			r.Client.Dropped += p.Dropped
+		}
+		ramp := math.Min(1, float64(i+1)/10)
+		for k := range 2 {
+			cpu[k][i] = (0.03 + 0.3*ramp + 0.01*math.Sin(float64(i+k)*0.9)) * (1 - 0.08*float64(k))
+			rss[k][i] = (38 + 3*ramp + 0.5*math.Sin(float64(i)*0.3) + float64(k)) * (1 << 20)
+		}
+		if i < 2 {
+			cpu[0][i], cpu[1][i] = math.NaN(), math.NaN()
+		}
+		if i >= n/2 && i < n/2+3 {
+			rss[1][i] = math.NaN() // replica-2 missed three scrapes
+		}
+	}
+	r.Replicas = []ReplicaSeries{{Name: replicas[0], CPU: cpu[0], RSS: rss[0]}, {Name: replicas[1], CPU: cpu[1], RSS: rss[1]}}
+	r.Client.ByTemplate = []TemplateStats{
+		{Name: "list_tasks", Count: 2390, Errors: 1, P50: 5200 * time.Microsecond, P95: 27100 * time.Microsecond, P99: 60300 * time.Microsecond},
+		{Name: "create_task", Count: 1193, Errors: 2, P50: 3900 * time.Microsecond, P95: 21800 * time.Microsecond, P99: 48800 * time.Microsecond},
+		{Name: "get_task", Count: 1790, Errors: 0, P50: 2100 * time.Microsecond, P95: 12400 * time.Microsecond, P99: 30100 * time.Microsecond},
+		{Name: "delete_task", Count: 603, Errors: 0, P50: 2600 * time.Microsecond, P95: 15000 * time.Microsecond},
+	}
+	return r
+}
+
+func detailedPassRun() Run        { return detailed(passingRun()) }
+func detailedCompareFailRun() Run { return detailed(compareFailRun()) }

@@ -81,16 +81,16 @@ type Phase struct {
 // Reporter writes one rendering of a run.
 type Reporter func(io.Writer) error
 
-// Files are the names WriteDir writes, in order.
-var Files = []string{"report.json", "report.md", "junit.xml"}
+// Files are the names WriteDir writes, in order; report.html, the one to open, comes last.
+var Files = []string{"report.json", "report.md", "junit.xml", "report.html"}
 
-// WriteDir writes report.json, report.md and junit.xml into dir, creating it
-// when missing, and returns the paths written.
+// WriteDir writes report.json, report.md, junit.xml and report.html into dir,
+// creating it when missing, and returns the paths written.
 func WriteDir(dir string, r Run) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: create %s: %w", dir, err)
 	}
-	reporters := []Reporter{JSON(r), Markdown(r), JUnit(r)}
+	reporters := []Reporter{JSON(r), Markdown(r), JUnit(r), HTML(r)}
 	var paths []string
 	for i, name := range Files {
 		var buf bytes.Buffer

@@ -470,6 +470,7 @@ func TestWriteDir(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{
 		filepath.Join(dir, "report.json"), filepath.Join(dir, "report.md"), filepath.Join(dir, "junit.xml"),
+		filepath.Join(dir, "report.html"),
 	}, paths)
 
 	md, err := os.ReadFile(paths[1])
