@@ -293,4 +293,3 @@ func requireGitRepo(t *testing.T, dir string) {
 		t.Skip("not in a git work tree")
 	}
 }
-

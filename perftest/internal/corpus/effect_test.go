@@ -1,0 +1,532 @@
+package corpus
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/perfgate/perfgate/perftest/internal/load"
+)
+
+// The true-effect harness: each build as its own process on 127.0.0.1 with
+// GOMAXPROCS=1 and its own database, driven by the project's generator at a
+// constant rate in rounds A B B A …, the service's own /metrics read before
+// and after each round's measured part.
+const (
+	effectRate    = 500.0
+	effectWarmUp  = 2 * time.Second
+	effectMeasure = 8 * time.Second
+	effectPairs   = 6
+	// effectRoundLimit bounds one round in time; the stages bound it in count.
+	effectRoundLimit = 30 * time.Second
+)
+
+// TestTrueEffect measures every corpus entry against its base and writes the
+// effect into the entry's YAML and the corpus README. It is load: run it
+// alone on the machine, e.g.
+//
+//	PERF_EFFECT=1 flock /tmp/perfgate-load.lock go test -run TestTrueEffect -v -timeout 60m ./perftest/internal/corpus
+//
+// PERF_EFFECT_ONLY=a,b measures only those entries ("aa" measures the base
+// against itself, for the noise floor, and writes nothing); PERF_EFFECT_BASE
+// is the base commit-ish (HEAD); PERF_EFFECT_PAIRS the rounds per build (6).
+func TestTrueEffect(t *testing.T) {
+	if os.Getenv("PERF_EFFECT") != "1" {
+		t.Skip("load measurement: set PERF_EFFECT=1 and run under flock /tmp/perfgate-load.lock")
+	}
+	requireGitRepo(t, moduleRoot)
+	ctx := t.Context()
+	pairs := effectPairs
+	if s := os.Getenv("PERF_EFFECT_PAIRS"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "PERF_EFFECT_PAIRS")
+		require.GreaterOrEqual(t, n, 1, "PERF_EFFECT_PAIRS")
+		pairs = n
+	}
+	base := cmp(os.Getenv("PERF_EFFECT_BASE"), "HEAD")
+	var only []string
+	if s := os.Getenv("PERF_EFFECT_ONLY"); s != "" {
+		only = strings.Split(s, ",")
+	}
+
+	top, err := git(ctx, moduleRoot, nil, "rev-parse", "--show-toplevel")
+	require.NoError(t, err)
+	baseID, err := git(ctx, top, nil, "rev-parse", "--verify", base+"^{commit}")
+	require.NoError(t, err)
+	mix, err := readMix(filepath.Join(top, "thresholds", "slo.yaml"))
+	require.NoError(t, err)
+	entries, err := Load(regressionsDir)
+	require.NoError(t, err)
+
+	bins := t.TempDir()
+	baseBin := filepath.Join(bins, "base")
+	require.NoError(t, build(ctx, top, baseID, baseBin))
+	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, mix: mix}
+	t.Logf("base %.12s, %s, mix %+v", baseID, plan, mix)
+
+	if slices.Contains(only, "aa") {
+		t.Run("aa", func(t *testing.T) {
+			ef, err := measure(ctx, t, baseBin, baseBin, plan)
+			require.NoError(t, err)
+			logEffect(t, "aa (base against itself)", ef)
+		})
+	}
+	for _, e := range entries {
+		if only != nil && !slices.Contains(only, e.Name) {
+			continue
+		}
+		t.Run(e.Name, func(t *testing.T) {
+			id, err := Commit(ctx, top, baseID, e)
+			require.NoError(t, err)
+			bin := filepath.Join(bins, e.Name)
+			require.NoError(t, build(ctx, top, id, bin))
+			ef, err := measure(ctx, t, baseBin, bin, plan)
+			require.NoError(t, err)
+			ef.Base = baseID[:12]
+			e.Effect = ef
+			logEffect(t, e.Name, ef)
+			require.NoError(t, WriteFile(e))
+		})
+	}
+	entries, err = Load(regressionsDir)
+	require.NoError(t, err)
+	require.NoError(t, UpdateREADME(filepath.Join(regressionsDir, "README.md"), entries))
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func logEffect(t *testing.T, name string, ef *Effect) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d pairs", name, ef.Pairs)
+	for _, n := range MetricNames {
+		if c := ef.Metrics.Get(n); c != nil {
+			fmt.Fprintf(&b, "\n  %-24s %s → %s  %s (%s … %s)", n, c.Baseline, c.Candidate, signed(c.Change), signed(c.Spread[0]), signed(c.Spread[1]))
+		}
+	}
+	if ef.Note != "" {
+		b.WriteString("\n  note: " + ef.Note)
+	}
+	t.Log(b.String())
+}
+
+// readMix reads load.mix of the committed spec.
+func readMix(path string) (load.Mix, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return load.Mix{}, err
+	}
+	var spec struct {
+		Load struct {
+			Mix struct {
+				List   int `yaml:"list"`
+				Get    int `yaml:"get"`
+				Create int `yaml:"create"`
+				Update int `yaml:"update"`
+				Delete int `yaml:"delete"`
+			} `yaml:"mix"`
+		} `yaml:"load"`
+	}
+	if err := yaml.Unmarshal(data, &spec); err != nil {
+		return load.Mix{}, fmt.Errorf("%s: %w", path, err)
+	}
+	m := load.Mix(spec.Load.Mix)
+	if m == (load.Mix{}) {
+		return load.Mix{}, fmt.Errorf("%s: no load.mix", path)
+	}
+	return m, nil
+}
+
+// build compiles the service at commit into out, in a worktree of its own.
+func build(ctx context.Context, repo, commit, out string) error {
+	wt, remove, err := AddWorktree(ctx, repo, commit)
+	if err != nil {
+		return err
+	}
+	defer remove()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./service/cmd/tasksvc")
+	cmd.Dir = wt
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build at %.12s: %w\n%s", commit, err, b)
+	}
+	return nil
+}
+
+// service is one running tasksvc process.
+type service struct {
+	url  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// start runs bin on a free port of 127.0.0.1 with its own database, on one
+// core, and waits until it answers /healthz. Cleanup stops it.
+func start(ctx context.Context, t *testing.T, bin, name string) *service {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-addr=127.0.0.1:0", "-db="+filepath.Join(dir, "tasks.db"), "-instance="+name)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TASKSVC_") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	s := &service{cmd: cmd, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.Addr
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout) // the access log, as deployed, read and dropped
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	select {
+	case a := <-addr:
+		s.url = "http://" + a
+	case err := <-s.done:
+		t.Fatalf("%s exited before listening: %v", name, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no listening line within 10s", name)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "%s never answered /healthz: %v", name, err)
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return s
+}
+
+// counters are the cumulative figures of one scrape.
+type counters struct {
+	requests, mallocs, allocBytes, cpu float64
+}
+
+// scrape reads the service's /metrics.
+func scrape(ctx context.Context, url string) (counters, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		return counters{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return counters{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return counters{}, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return counters{}, fmt.Errorf("GET /metrics: %w", err)
+	}
+	one := func(name string) (float64, bool) {
+		f := fams[name]
+		if f == nil || len(f.GetMetric()) != 1 {
+			return 0, false
+		}
+		m := f.GetMetric()[0]
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue(), true
+		}
+		return m.GetUntyped().GetValue(), m.GetUntyped() != nil
+	}
+	var c counters
+	var ok bool
+	var missing []string
+	if c.mallocs, ok = one("go_memstats_mallocs_total"); !ok {
+		missing = append(missing, "go_memstats_mallocs_total")
+	}
+	if c.allocBytes, ok = one("go_memstats_alloc_bytes_total"); !ok {
+		missing = append(missing, "go_memstats_alloc_bytes_total")
+	}
+	if c.cpu, ok = one("tasksvc_process_cpu_seconds_total"); !ok {
+		if c.cpu, ok = one("process_cpu_seconds_total"); !ok {
+			missing = append(missing, "tasksvc_process_cpu_seconds_total or process_cpu_seconds_total")
+		}
+	}
+	f := fams["tasksvc_http_requests_total"]
+	if f == nil {
+		missing = append(missing, "tasksvc_http_requests_total")
+	}
+	for _, m := range f.GetMetric() {
+		serving := true
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "route" && l.GetValue() == "/metrics" {
+				serving = false
+			}
+		}
+		if serving {
+			c.requests += m.GetCounter().GetValue()
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("GET /metrics: missing %s", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+// roundPlan is the load of every round.
+type roundPlan struct {
+	rate            float64
+	warmUp, measure time.Duration
+	pairs           int
+	mix             load.Mix
+}
+
+func (p roundPlan) String() string {
+	return fmt.Sprintf("%d pairs of rounds at %g/s, %s warm-up + %s measured", p.pairs, p.rate, p.warmUp, p.measure)
+}
+
+// sample is what one round measured, per served request.
+type sample struct {
+	values         map[string]float64 // by metric name
+	errors, served int64
+}
+
+// round drives s for warm-up + measure and reads /metrics when the warm-up
+// ends and after the last response.
+func round(ctx context.Context, s *service, p roundPlan, seed uint64) (sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, effectRoundLimit)
+	defer cancel()
+	type scraped struct {
+		c   counters
+		err error
+	}
+	before := make(chan scraped, 1)
+	timer := time.AfterFunc(p.warmUp, func() {
+		c, err := scrape(ctx, s.url)
+		before <- scraped{c, err}
+	})
+	defer timer.Stop()
+	res, err := load.Run(ctx, load.Config{
+		Targets:     []string{s.url},
+		Stages:      []load.Stage{{Duration: 0, Target: p.rate}, {Duration: p.warmUp + p.measure, Target: p.rate}},
+		WarmUp:      p.warmUp,
+		Mix:         p.mix,
+		MaxInFlight: 64,
+		Timeout:     2 * time.Second,
+		Seed:        seed,
+	})
+	if err != nil {
+		return sample{}, err
+	}
+	after, err := scrape(ctx, s.url)
+	if err != nil {
+		return sample{}, err
+	}
+	var b scraped
+	select {
+	case b = <-before:
+	case <-ctx.Done():
+		return sample{}, ctx.Err()
+	}
+	if b.err != nil {
+		return sample{}, b.err
+	}
+	n := after.requests - b.c.requests
+	if n <= 0 {
+		return sample{}, errors.New("no request served in the measured window")
+	}
+	if res.Dropped > 0 {
+		return sample{}, fmt.Errorf("%d requests dropped at 64 in flight: the service fell behind %g/s", res.Dropped, p.rate)
+	}
+	return sample{
+		values: map[string]float64{
+			"allocs_per_request":      (after.mallocs - b.c.mallocs) / n,
+			"alloc_bytes_per_request": (after.allocBytes - b.c.allocBytes) / n,
+			"cpu_per_request":         (after.cpu - b.c.cpu) / n,
+			"p50_latency":             res.Quantile(0.50).Seconds(),
+			"p95_latency":             res.Quantile(0.95).Seconds(),
+		},
+		errors: res.Errors,
+		served: int64(n),
+	}, nil
+}
+
+// measure runs baseline and candidate side by side in pairs of rounds,
+// A B then B A, each pair with its own seed, after one unmeasured round each.
+func measure(ctx context.Context, t *testing.T, baseBin, candBin string, p roundPlan) (*Effect, error) {
+	a := start(ctx, t, baseBin, "baseline")
+	b := start(ctx, t, candBin, "candidate")
+	warm := p
+	warm.measure = time.Second
+	for _, s := range []*service{a, b} {
+		if _, err := round(ctx, s, warm, 1000); err != nil {
+			return nil, fmt.Errorf("warm-up round: %w", err)
+		}
+	}
+	var base, cand []sample
+	for i := range p.pairs {
+		seed := uint64(i + 1)
+		order := []*service{a, b}
+		if i%2 == 1 {
+			order = []*service{b, a}
+		}
+		for _, s := range order {
+			sm, err := round(ctx, s, p, seed)
+			if err != nil {
+				return nil, fmt.Errorf("pair %d, %s: %w", i+1, map[bool]string{true: "baseline", false: "candidate"}[s == a], err)
+			}
+			if s == a {
+				base = append(base, sm)
+			} else {
+				cand = append(cand, sm)
+			}
+		}
+		t.Logf("pair %d: allocs %.1f / %.1f, cpu %.0fµs / %.0fµs, p50 %.0fµs / %.0fµs", i+1,
+			base[i].values["allocs_per_request"], cand[i].values["allocs_per_request"],
+			base[i].values["cpu_per_request"]*1e6, cand[i].values["cpu_per_request"]*1e6,
+			base[i].values["p50_latency"]*1e6, cand[i].values["p50_latency"]*1e6)
+	}
+	ef := summarise(base, cand)
+	ef.Date = time.Now().Format(time.DateOnly)
+	ef.Rate = strconv.FormatFloat(p.rate, 'f', -1, 64) + "/s"
+	ef.Round = fmt.Sprintf("%s warm-up + %s measured", p.warmUp, p.measure)
+	return ef, nil
+}
+
+// summarise turns paired samples into an Effect: per metric the median over
+// pairs of candidate/baseline − 1 and the smallest and largest pair's.
+func summarise(base, cand []sample) *Effect {
+	ef := &Effect{Pairs: len(base)}
+	for _, name := range MetricNames {
+		var ratios, bv, cv []float64
+		for i := range base {
+			x, y := base[i].values[name], cand[i].values[name]
+			if x > 0 && y > 0 && !math.IsInf(x, 0) && !math.IsInf(y, 0) {
+				ratios = append(ratios, y/x)
+				bv, cv = append(bv, x), append(cv, y)
+			}
+		}
+		if len(ratios) != len(base) || len(ratios) == 0 {
+			continue // a metric missing in any round is not reported at all
+		}
+		ef.Metrics.Set(name, &Change{
+			Baseline:  formatValue(name, median(bv)),
+			Candidate: formatValue(name, median(cv)),
+			Change:    Percent(median(ratios) - 1),
+			Spread:    [2]Percent{Percent(slices.Min(ratios) - 1), Percent(slices.Max(ratios) - 1)},
+		})
+	}
+	var errs, served int64
+	for _, s := range cand {
+		errs += s.errors
+		served += s.served
+	}
+	var notes []string
+	if ef.IsTiny() {
+		notes = append(notes, "tiny: under 5% on every metric")
+	}
+	if errs > 0 {
+		notes = append(notes, fmt.Sprintf("the candidate answered %d of %d measured requests with an error", errs, served))
+	}
+	ef.Note = strings.Join(notes, "; ")
+	return ef
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// formatValue writes one per-request figure with its unit.
+func formatValue(name string, v float64) string {
+	switch name {
+	case "allocs_per_request":
+		return strconv.FormatFloat(v, 'f', 1, 64) + " allocs"
+	case "alloc_bytes_per_request":
+		return strconv.FormatFloat(v/1024, 'f', 2, 64) + " KiB"
+	}
+	return strconv.FormatFloat(v*1e6, 'f', 0, 64) + " µs" // seconds
+}
+
+func TestSummarise(t *testing.T) {
+	s := func(allocs, cpu float64) sample {
+		return sample{values: map[string]float64{"allocs_per_request": allocs, "cpu_per_request": cpu}, served: 100}
+	}
+	base := []sample{s(40, 100e-6), s(40, 100e-6), s(40, 100e-6)}
+	cand := []sample{s(80, 101e-6), s(76, 99e-6), s(84, 0)}
+	ef := summarise(base, cand)
+	assert.Equal(t, 3, ef.Pairs)
+	assert.Equal(t, &Change{Baseline: "40.0 allocs", Candidate: "80.0 allocs", Change: 1, Spread: [2]Percent{0.9, 1.1}},
+		roundChange(ef.Metrics.AllocsPerRequest))
+	assert.Nil(t, ef.Metrics.CPUPerRequest, "a metric missing in one round is not reported")
+	assert.Nil(t, ef.Metrics.P50Latency)
+	assert.Equal(t, "", ef.Note)
+
+	ef = summarise(base, []sample{s(41, 100e-6), s(40, 100e-6), s(39, 100e-6)})
+	assert.Equal(t, "tiny: under 5% on every metric", ef.Note)
+}
+
+func roundChange(c *Change) *Change {
+	r := func(p Percent) Percent { return Percent(math.Round(float64(p)*1e6) / 1e6) }
+	c.Change, c.Spread = r(c.Change), [2]Percent{r(c.Spread[0]), r(c.Spread[1])}
+	return c
+}
+
+func TestReadMix(t *testing.T) {
+	m, err := readMix(filepath.Join(moduleRoot, "thresholds", "slo.yaml"))
+	require.NoError(t, err)
+	assert.Positive(t, m.Get, "the committed mix reads by id")
+}
