@@ -25,7 +25,40 @@ const (
 	duration       = "tasksvc_http_request_duration_seconds_bucket"
 	cpuSeconds     = "tasksvc_process_cpu_seconds_total"
 	residentMemory = "tasksvc_process_resident_memory_bytes"
+	// The Go runtime's own counters, which client_golang's Go collector exports.
+	mallocs    = "go_memstats_mallocs_total"
+	allocBytes = "go_memstats_alloc_bytes_total"
+	gcCycles   = "go_gc_duration_seconds_count"
 )
+
+// Settle is how long after a window's end its counters are read: the service
+// updates them when a request ends, Prometheus sees them at its next scrape
+// (every 1 s), so an instant query at the window's end would miss the last
+// second. Counter queries are evaluated at end+Settle and count from the last
+// scrape at or before the window's start.
+const Settle = 1500 * time.Millisecond
+
+// Delta is how much the counters selected by sel grew over a window of the
+// given length ending at the evaluation time, per series, exactly as
+// scraped: the newest sample minus the one at the window's start, where a
+// series that did not exist yet counts from 0. rate() and increase() instead
+// ignore the first sample of a series created inside the window, which hides
+// the first burst of a counter created lazily, such as the first 500s of a
+// route. A counter reset inside the window (a restarted replica) makes it
+// wrong, which the replicas_up check reports.
+func Delta(sel string, window time.Duration) string {
+	return fmt.Sprintf(`(%s - (%s offset %s or %s * 0))`, sel, sel, offset(window), sel)
+}
+
+// offset renders a window as a PromQL duration to the millisecond, so a
+// window's start lands where it is, not on the nearest whole second.
+func offset(window time.Duration) string {
+	ms := max(window.Milliseconds(), 1)
+	if ms%1000 == 0 {
+		return strconv.FormatInt(ms/1000, 10) + "s"
+	}
+	return strconv.FormatInt(ms, 10) + "ms"
+}
 
 // servingRoutes leaves out the scrapes and probes, which are not user traffic.
 const servingRoutes = `route!~"/metrics|/healthz|/readyz"`
@@ -45,17 +78,15 @@ func Query(slo thresholds.SLO, window time.Duration) string {
 	}
 	switch slo.Metric {
 	case thresholds.ErrorRate:
-		all := fmt.Sprintf(`sum%s (rate(%s{%s}[%s]))`, by, requests, sel, w)
-		bad := fmt.Sprintf(`sum%s (rate(%s{%s,code=~"5.."}[%s]))`, by, requests, sel, w)
-		// "or ... * 0" keeps a zero where no 5xx series exists yet, so a clean run reads 0%, not "no data".
+		// Evaluated at the window's end + Settle over window + Settle (see Delta).
+		all := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s}`, requests, sel), window+Settle))
+		bad := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s,code=~"5.."}`, requests, sel), window+Settle))
+		// "or ... * 0" keeps a zero where no 5xx series exists at all, so a clean run reads 0%, not "no data".
 		return fmt.Sprintf(`(%s or %s * 0) / %s`, bad, all, all)
 	case thresholds.Latency:
-		le := "le"
-		if by != "" {
-			le = "le, instance"
-		}
-		return fmt.Sprintf(`histogram_quantile(%s, sum by (%s) (rate(%s{%s}[%s])))`,
-			strconv.FormatFloat(slo.Quantile, 'g', -1, 64), le, duration, sel, w)
+		return BucketsQuery(sel, slo.Scope == thresholds.PerInstance, window)
+	case thresholds.CPUPerRequest, thresholds.AllocsPerRequest, thresholds.BytesPerRequest:
+		return PerRequestQuery(slo.Metric, fmt.Sprintf(`job=%q`, Job), slo.Scope == thresholds.PerInstance, window)
 	case thresholds.Throughput:
 		return fmt.Sprintf(`sum%s (rate(%s{%s}[%s]))`, by, requests, sel, w)
 	case thresholds.CPU:
@@ -65,6 +96,50 @@ func Query(slo thresholds.SLO, window time.Duration) string {
 	default:
 		return strings.ReplaceAll(slo.Query, "$window", w)
 	}
+}
+
+// At is when Query's query for metric must be evaluated, given the window's end.
+func At(m thresholds.Metric, end time.Time) time.Time {
+	switch m {
+	case thresholds.ErrorRate, thresholds.Latency, thresholds.CPUPerRequest, thresholds.AllocsPerRequest, thresholds.BytesPerRequest:
+		return end.Add(Settle)
+	}
+	return end
+}
+
+// BucketsQuery is the count of requests per latency bucket over the window
+// (evaluated at its end + Settle), by le and, per instance, by instance; the
+// gate reads a quantile's bucket from it with Quantile.
+func BucketsQuery(sel string, perInstance bool, window time.Duration) string {
+	by := "le"
+	if perInstance {
+		by = "le, instance"
+	}
+	return fmt.Sprintf(`sum by (%s) %s`, by, Delta(fmt.Sprintf(`%s{%s}`, duration, sel), window+Settle))
+}
+
+// perRequest maps each cost metric to the counter it divides by requests served.
+var perRequest = map[thresholds.Metric]string{
+	thresholds.CPUPerRequest:    cpuSeconds,
+	thresholds.AllocsPerRequest: mallocs,
+	thresholds.BytesPerRequest:  allocBytes,
+	"gc_per_request":            gcCycles,
+}
+
+// PerRequestQuery is the growth of a cost counter (CPU seconds, heap
+// allocations, bytes allocated, GC cycles) per request served over the
+// window, for the series matched by sel (`job="tasksvc"`, plus a variant):
+// the work one request costs, scrapes and probes not counted as requests.
+// Evaluated at the window's end + Settle.
+func PerRequestQuery(m thresholds.Metric, sel string, perInstance bool, window time.Duration) string {
+	by := ""
+	if perInstance {
+		by = " by (instance)"
+	}
+	w := window + Settle
+	return fmt.Sprintf(`sum%s %s / sum%s %s`,
+		by, Delta(fmt.Sprintf(`%s{%s}`, perRequest[m], sel), w),
+		by, Delta(fmt.Sprintf(`%s{%s,%s}`, requests, sel, servingRoutes), w))
 }
 
 // UpQuery is the lowest `up` of each replica over the window: 1 when Prometheus
@@ -77,12 +152,10 @@ func UpQuery(window time.Duration) string {
 // scrapes: the chart of a run.
 var CPUTimelineQuery = fmt.Sprintf(`sum(rate(%s{job=%q}[3s]))`, cpuSeconds, Job)
 
-// CPUPerRequestQuery is the CPU seconds one variant spent per request it
-// served over the window.
-func CPUPerRequestQuery(variant string, window time.Duration) string {
-	w := Range(window)
-	return fmt.Sprintf(`sum(increase(%s{job=%q,variant=%q}[%s])) / sum(increase(%s{job=%q,variant=%q,%s}[%s]))`,
-		cpuSeconds, Job, variant, w, requests, Job, variant, servingRoutes, w)
+// VariantCostQuery is PerRequestQuery for the replicas of one variant of a
+// comparison, all of them together.
+func VariantCostQuery(m thresholds.Metric, variant string, window time.Duration) string {
+	return PerRequestQuery(m, fmt.Sprintf(`job=%q,variant=%q`, Job, variant), false, window)
 }
 
 // PeakRSSQuery is the highest resident set of any replica of a variant over the window.
@@ -99,9 +172,11 @@ func Range(window time.Duration) string {
 	return strconv.FormatInt(s, 10) + "s"
 }
 
-// Sample is one series of an instant query: the instance it belongs to ("" when aggregated) and its value.
+// Sample is one series of an instant query: the instance it belongs to ("" when
+// aggregated), its bucket's upper bound for histogram buckets ("" otherwise), and its value.
 type Sample struct {
 	Instance string
+	Le       string
 	Value    float64
 }
 
@@ -135,9 +210,9 @@ func (c *Client) Instant(ctx context.Context, q string, at time.Time) ([]Sample,
 	case model.Vector:
 		out := make([]Sample, 0, len(v))
 		for _, s := range v {
-			out = append(out, Sample{Instance: string(s.Metric["instance"]), Value: float64(s.Value)})
+			out = append(out, Sample{Instance: string(s.Metric["instance"]), Le: string(s.Metric["le"]), Value: float64(s.Value)})
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Instance < out[j].Instance })
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Instance < out[j].Instance })
 		return out, nil
 	case *model.Scalar:
 		return []Sample{{Value: float64(v.Value)}}, nil

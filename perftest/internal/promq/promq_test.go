@@ -21,12 +21,14 @@ func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
 		slo  thresholds.SLO
 		want string
 	}{
-		{"aggregate error rate keeps a zero when no 5xx series exists",
+		{"aggregate error rate counts scraped growth and keeps a zero when no 5xx series exists",
 			thresholds.SLO{Metric: thresholds.ErrorRate},
-			`(sum (rate(tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz",code=~"5.."}[25s])) or sum (rate(tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"}[25s])) * 0) / sum (rate(tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"}[25s]))`},
-		{"per-instance latency keeps the instance label",
+			`(sum (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz",code=~"5.."} - (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz",code=~"5.."} offset 26500ms or tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz",code=~"5.."} * 0)) or ` +
+				`sum (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} - (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} offset 26500ms or tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} * 0)) * 0) / ` +
+				`sum (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} - (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} offset 26500ms or tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} * 0))`},
+		{"per-instance latency reads the buckets by instance",
 			thresholds.SLO{Metric: thresholds.Latency, Quantile: 0.99, Scope: thresholds.PerInstance},
-			`histogram_quantile(0.99, sum by (le, instance) (rate(tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!~"/metrics|/healthz|/readyz"}[25s])))`},
+			`sum by (le, instance) (tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!~"/metrics|/healthz|/readyz"} - (tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!~"/metrics|/healthz|/readyz"} offset 26500ms or tasksvc_http_request_duration_seconds_bucket{job="tasksvc",route!~"/metrics|/healthz|/readyz"} * 0))`},
 		{"a route narrows the selector",
 			thresholds.SLO{Metric: thresholds.Throughput, Route: "/tasks/{id}"},
 			`sum (rate(tasksvc_http_requests_total{job="tasksvc",route="/tasks/{id}"}[25s]))`},
@@ -36,6 +38,10 @@ func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
 		{"memory is the peak resident set over the window",
 			thresholds.SLO{Metric: thresholds.Memory, Scope: thresholds.PerInstance},
 			`sum by (instance) (max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc"}[25s]))`},
+		{"allocations per request divide the runtime's counter by requests served",
+			thresholds.SLO{Metric: thresholds.AllocsPerRequest},
+			`sum (go_memstats_mallocs_total{job="tasksvc"} - (go_memstats_mallocs_total{job="tasksvc"} offset 26500ms or go_memstats_mallocs_total{job="tasksvc"} * 0)) / ` +
+				`sum (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} - (tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} offset 26500ms or tasksvc_http_requests_total{job="tasksvc",route!~"/metrics|/healthz|/readyz"} * 0))`},
 		{"custom queries get the window substituted",
 			thresholds.SLO{Metric: thresholds.Custom, Query: `sum(increase(tasksvc_http_requests_total[$window]))`},
 			`sum(increase(tasksvc_http_requests_total[25s]))`},
@@ -52,11 +58,12 @@ func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
 
 func TestComparisonQueriesSelectOneVariant(t *testing.T) {
 	p := parser.NewParser(parser.Options{})
-	cpu := CPUPerRequestQuery("candidate", 6*time.Second)
-	assert.Equal(t, `sum(increase(tasksvc_process_cpu_seconds_total{job="tasksvc",variant="candidate"}[6s])) / sum(increase(tasksvc_http_requests_total{job="tasksvc",variant="candidate",route!~"/metrics|/healthz|/readyz"}[6s]))`, cpu)
+	cpu := VariantCostQuery(thresholds.CPUPerRequest, "candidate", 6*time.Second)
+	assert.Contains(t, cpu, `tasksvc_process_cpu_seconds_total{job="tasksvc",variant="candidate"} offset 7500ms`)
+	assert.Contains(t, cpu, `tasksvc_http_requests_total{job="tasksvc",variant="candidate",route!~"/metrics|/healthz|/readyz"}`)
 	rss := PeakRSSQuery("baseline", 6*time.Second)
 	assert.Equal(t, `max(max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc",variant="baseline"}[6s]))`, rss)
-	for _, q := range []string{cpu, rss, CPUTimelineQuery} {
+	for _, q := range []string{cpu, rss, CPUTimelineQuery, VariantCostQuery("gc_per_request", "baseline", time.Second)} {
 		_, err := p.ParseExpr(q)
 		assert.NoError(t, err, q)
 	}
@@ -89,7 +96,7 @@ func TestInstantReturnsOneSamplePerInstanceSorted(t *testing.T) {
 		{"metric":{"instance":"replica-1"},"value":[1700000000,"0.5"]}]}}`)
 	got, err := c.Instant(context.Background(), "up", time.Now())
 	require.NoError(t, err)
-	assert.Equal(t, []Sample{{"replica-1", 0.5}, {"replica-2", 0.25}}, got)
+	assert.Equal(t, []Sample{{Instance: "replica-1", Value: 0.5}, {Instance: "replica-2", Value: 0.25}}, got)
 }
 
 func TestInstantReturnsNoSamplesForAnEmptyVector(t *testing.T) {
