@@ -27,7 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var screenshots = flag.String("screenshots", "", "write full-page screenshots of report.html into this directory")
+var screenshots = flag.String("screenshots", "", "write full-page screenshots of report.html, and the DOM Chromium drew, into this directory")
 
 // chromium finds a Chromium to drive. Without one the browser tests skip on a
 // laptop, but fail in CI (CI set), where .ci/run installs Debian's chromium.
@@ -224,6 +224,7 @@ func TestHTMLInChromium(t *testing.T) {
 			if *screenshots != "" {
 				require.NoError(t, os.MkdirAll(*screenshots, 0o755))
 				require.NoError(t, os.WriteFile(filepath.Join(*screenshots, rn.name+".png"), full, 0o644))
+				require.NoError(t, os.WriteFile(filepath.Join(*screenshots, rn.name+".html"), []byte(dom), 0o644))
 			}
 			assert.Empty(t, probs.get(), "the page must open without console errors or requests")
 		})

@@ -132,7 +132,11 @@ func htmlPageOf(r Run) (htmlPage, error) {
 	}
 	for _, c := range breachedFirst(r.Result.Checks) {
 		if !c.OK() {
-			page.Failing = append(page.Failing, htmlLine{statusWord(c.Status), c.Why})
+			why := c.Why
+			if !strings.HasPrefix(why, c.Name) {
+				why = c.Name + " on " + instance(c) + ": " + why // "no data: …" alone would not say which
+			}
+			page.Failing = append(page.Failing, htmlLine{statusWord(c.Status), why})
 		}
 	}
 	if r.Comparison != nil {

@@ -105,11 +105,14 @@ func TestHTMLVerdictAndFailingChecksOnTop(t *testing.T) {
 	assert.Contains(t, head, "FAIL: 3 of 7 SLOs breached, 1 without data")
 	for _, c := range failingRun().Result.Checks {
 		if !c.OK() {
-			assert.Contains(t, head, "<li><span class=\"tag\">"+statusWord(c.Status)+"</span> "+escape(c.Why)+"</li>")
+			assert.Contains(t, head, "<span class=\"tag\">"+statusWord(c.Status)+"</span> ", c.Name)
+			assert.Contains(t, head, escape(c.Why)+"</li>")
 		} else {
 			assert.NotContains(t, head, escape(c.Why))
 		}
 	}
+
+	assert.Contains(t, head, "<li><span class=\"tag\">NO DATA</span> memory_rss on replica-2: no data: query returned no series for this instance</li>")
 
 	cmp := render(t, HTML(compareFailRun()))
 	head = cmp[:strings.Index(cmp, "</header>")]
