@@ -168,7 +168,10 @@ func TestTable(t *testing.T) {
 	assert.Equal(t, "| entry | cost | expect | allocs/req | bytes/req | CPU/req | p50 | p95 | pairs | measured | note |\n"+
 		"|---|---|---|---|---|---|---|---|---|---|---|\n"+
 		"| [a](a.patch) | cpu | fail | n/a | n/a | +20.0% (+10.0%…+30.0%) | n/a | n/a | 6 | 2026-12-01 | a/b |\n"+
-		"| [b](b.patch) | none | pass | | | | | | | not measured yet |\n", Table(entries))
+		"| [b](b.patch) | none | pass | | | | | | | not measured yet |\n"+
+		"\nEach cell: the median change over pairs (smallest pair … largest pair).\n\n"+
+		"- **a** (cpu, must fail): \n"+
+		"- **b** (none, must pass): \n", Table(entries))
 	assert.False(t, entries[0].Effect.IsTiny())
 	entries[0].Effect.Metrics.CPUPerRequest.Change = -0.049
 	assert.True(t, entries[0].Effect.IsTiny())
@@ -292,4 +295,19 @@ func requireGitRepo(t *testing.T, dir string) {
 	if err != nil || !bytes.Equal(bytes.TrimSpace(out), []byte("true")) {
 		t.Skip("not in a git work tree")
 	}
+}
+
+// TestREADMETable keeps the corpus README's table in step with the YAML
+// files; -update rewrites it.
+func TestREADMETable(t *testing.T) {
+	entries, err := Load(regressionsDir)
+	require.NoError(t, err)
+	path := filepath.Join(regressionsDir, "README.md")
+	if *update {
+		require.NoError(t, UpdateREADME(path, entries))
+	}
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), tableBegin+"\n"+Table(entries)+tableEnd,
+		"%s is out of date: go test ./perftest/internal/corpus -run README -update", path)
 }

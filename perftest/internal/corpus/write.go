@@ -94,6 +94,10 @@ func Table(entries []Entry) string {
 		}
 		fmt.Fprintf(&b, " %d | %s | %s |\n", ef.Pairs, ef.Date, strings.ReplaceAll(ef.Note, "|", "/"))
 	}
+	b.WriteString("\nEach cell: the median change over pairs (smallest pair … largest pair).\n\n")
+	for _, e := range entries {
+		fmt.Fprintf(&b, "- **%s** (%s, must %s): %s\n", e.Name, e.Cost, e.Expect, strings.Join(strings.Fields(e.Description), " "))
+	}
 	return b.String()
 }
 
