@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
@@ -23,7 +22,7 @@ import (
 
 var (
 	thresholdsFlag = flag.String("perf.thresholds", "", "SLO spec to enforce (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
-	reportFlag     = flag.String("perf.report", "", "directory for report.json, report.md and junit.xml (default $PERF_REPORT_DIR, else a temp dir)")
+	reportFlag     = flag.String("perf.report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/ at the module root)")
 	argsFlag       = flag.String("perf.service-args", "", "extra flags for every replica, e.g. -fault-latency=50ms (default $PERF_SERVICE_ARGS)")
 )
 
@@ -43,10 +42,8 @@ func TestGate(t *testing.T) {
 		}
 	}
 
-	dir := setting(*reportFlag, "PERF_REPORT_DIR", "")
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	// The reports outlive the test: a temp dir would be gone before anyone opened them.
+	dir := setting(*reportFlag, "PERF_REPORT_DIR", filepath.Join(moduleRoot(t), "perf-report"))
 	paths, err := report.WriteDir(dir, run)
 	if err != nil {
 		t.Fatal(err)
@@ -56,23 +53,13 @@ func TestGate(t *testing.T) {
 	}
 	fmt.Printf("reports: %s\n", strings.Join(paths, ", "))
 
-	for _, c := range run.Result.Checks {
-		if !c.OK() {
-			t.Errorf("SLO %s: %s", subject(c), c.Why)
-		}
+	// One decision, made by verdict.Decide: one error per check or metric that did not pass.
+	d := report.Decision(run)
+	for _, f := range d.Failures {
+		t.Errorf("%s", f)
 	}
-	if run.Result.Verdict == verdict.Inconclusive {
-		t.Errorf("inconclusive: %s", run.Result.Reason)
-	}
-	if run.Comparison != nil {
-		for _, r := range run.Comparison.Rows {
-			if r.Fail || r.Status == compare.Inconclusive {
-				t.Errorf("against the baseline %s: %s", run.Baseline, r.Why)
-			}
-		}
-	}
-	if v := report.Overall(run); v != verdict.Pass && !t.Failed() {
-		t.Errorf("verdict %s: %s", v, run.Result.Reason)
+	if d.Verdict != verdict.Pass && !t.Failed() {
+		t.Errorf("verdict %s: %s", d.Verdict, d.Reason)
 	}
 }
 
@@ -157,11 +144,4 @@ func moduleRoot(t *testing.T) string {
 		t.Fatalf("finding the module root with go env GOMOD: %v", err)
 	}
 	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-func subject(c verdict.Check) string {
-	if c.Instance != "" {
-		return c.Name + "[" + c.Instance + "]"
-	}
-	return c.Name
 }

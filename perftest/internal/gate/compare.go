@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
@@ -26,6 +27,7 @@ type CompareOptions struct {
 	Spec          *thresholds.Spec // Spec.Compare must be set
 	ModuleRoot    string
 	Baseline      string   // git ref to build the baseline from; "" builds both from the work tree (an A/A run)
+	Candidate     string   // git ref to build the candidate from; "" is the work tree
 	BaselineArgs  []string // extra flags for the baseline's replicas
 	CandidateArgs []string // extra flags for the candidate's replicas
 	Seed          uint64
@@ -47,10 +49,15 @@ type Round struct {
 	Variant  string
 	From, To time.Time
 	Values   map[string]float64 // metric name → value
+	Errors   compare.Count      // failed requests (5xx, transport errors, drops) of those issued
+	// Unsound says why the generator cannot vouch for this round (it stalled,
+	// or fell behind its rate); "" when it can. An unsound round's values are
+	// missing, so the comparison is inconclusive, never a pass.
+	Unsound string
 }
 
-// roundOrder interleaves the variants A B B A, so a drift of the machine
-// over the run weighs on both alike.
+// roundOrder interleaves the variants in pairs A B, B A, so a drift of the
+// machine over the run weighs on both alike; rounds 2k and 2k+1 form pair k.
 func roundOrder(rounds int) []string {
 	pattern := []string{Baseline, Candidate, Candidate, Baseline}
 	order := make([]string, 0, 2*rounds)
@@ -76,6 +83,11 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		return c, err
 	}
 	base := cand
+	if o.Candidate != "" {
+		if cand, _, err = stack.BuildBaselineImage(ctx, o.ModuleRoot, o.Candidate, io.Discard); err != nil {
+			return c, fmt.Errorf("candidate: %w", err)
+		}
+	}
 	c.Baseline = "the work tree (the same build as the candidate)"
 	if o.Baseline != "" {
 		var commit string
@@ -124,8 +136,14 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		if err != nil {
 			return c, fmt.Errorf("round %d (%s): %w", i+1, variant, err)
 		}
-		c.Rounds = append(c.Rounds, Round{Variant: variant, From: res.MeasuredFrom, To: res.End, Values: clientValues(res)})
-		if err := pause(ctx, 1500*time.Millisecond); err != nil { // a scrape between rounds keeps their windows apart
+		r := Round{Variant: variant, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration),
+			Errors: compare.Count{Events: res.Errors + res.Dropped, Trials: res.Sent + res.Dropped}}
+		r.Unsound = verdict.Shortfall(loadAccount(res, spec.Load.MaxLag))
+		if r.Unsound != "" {
+			fmt.Fprintf(logw, "round %d (%s) cannot count: %s\n", i+1, variant, r.Unsound)
+		}
+		c.Rounds = append(c.Rounds, r)
+		if err := pause(ctx, 500*time.Millisecond); err != nil { // counters are per variant and per request: no gap needed beyond a breath
 			return c, err
 		}
 	}
@@ -144,6 +162,11 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	}
 	samples := Samples(c.Rounds, cs.Metrics)
 	c.Result = compare.Compare(samples, budgets, compare.Options{Alpha: cs.Alpha})
+	for i, r := range c.Rounds {
+		if r.Unsound != "" {
+			c.Result.Reason = fmt.Sprintf("round %d (%s) cannot count: %s; %s", i+1, r.Variant, r.Unsound, c.Result.Reason)
+		}
+	}
 	// The baseline's rounds split in two measure this run's own noise, when
 	// half of them can reach alpha at all; otherwise make perf-aa has to.
 	if thresholds.MinP(cs.Rounds/2) < cs.Alpha {
@@ -153,33 +176,42 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 }
 
 // clientValues are the generator's figures of one round: latency from the
-// intended send time, throughput and errors as the client saw them.
-func clientValues(r *load.Result) map[string]float64 {
-	window := r.End.Sub(r.MeasuredFrom).Seconds()
+// intended send time, and throughput as the responses to the requests
+// planned in the measured part, over its planned duration, so one slow
+// response at the end cannot stretch the round.
+func clientValues(r *load.Result, planned time.Duration) map[string]float64 {
 	v := map[string]float64{
 		thresholds.CompareP50: r.Quantile(0.50).Seconds(),
 		thresholds.CompareP95: r.Quantile(0.95).Seconds(),
 		thresholds.CompareP99: r.Quantile(0.99).Seconds(),
 	}
-	if window > 0 {
-		v[thresholds.CompareThroughput] = float64(r.Completed) / window
+	if planned > 0 {
+		v[thresholds.CompareThroughput] = float64(r.Completed) / planned.Seconds()
 	}
-	if r.Sent > 0 {
-		v[thresholds.CompareErrorRate] = float64(r.Errors) / float64(r.Sent)
+	if n := r.Sent + r.Dropped; n > 0 {
+		v[thresholds.CompareErrorRate] = float64(r.Errors+r.Dropped) / float64(n)
 	}
 	return v
 }
 
-// serverValues adds what Prometheus saw of the round's variant: CPU seconds
-// per request and the peak resident set of its replicas.
+// costMetrics are the comparison's server-side figures per request served.
+var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest}
+
+// serverValues adds what Prometheus saw of the round's variant: its work per
+// request served (CPU, heap allocations and bytes, GC cycles) and the peak
+// resident set of its replicas.
 func serverValues(ctx context.Context, pc *promq.Client, r *Round) error {
 	window := r.To.Sub(r.From)
-	queries := map[string]string{
-		thresholds.CompareCPUPerRequest: promq.CPUPerRequestQuery(r.Variant, window),
-		thresholds.ComparePeakRSS:       promq.PeakRSSQuery(r.Variant, window),
+	type query struct {
+		q  string
+		at time.Time
+	}
+	queries := map[string]query{thresholds.ComparePeakRSS: {promq.PeakRSSQuery(r.Variant, window), r.To}}
+	for _, m := range costMetrics {
+		queries[m] = query{promq.VariantCostQuery(thresholds.Metric(m), r.Variant, window), promq.At(thresholds.CPUPerRequest, r.To)}
 	}
 	for metric, q := range queries {
-		s, err := pc.Instant(ctx, q, r.To)
+		s, err := pc.Instant(ctx, q.q, q.at)
 		if err != nil {
 			return fmt.Errorf("round of %s at %s: %w", r.Variant, r.To.Format(time.TimeOnly), err)
 		}
@@ -191,20 +223,28 @@ func serverValues(ctx context.Context, pc *promq.Client, r *Round) error {
 }
 
 // Samples gathers, per compared metric, the baseline's and the candidate's
-// values of every round, in round order.
+// value of every pair of rounds (rounds 2k and 2k+1 are pair k), NaN where a
+// round has none or cannot count, so a missing value is named, never dropped.
+// The error rate carries each round's counts, to be pooled.
 func Samples(rounds []Round, budgets []thresholds.Budget) []compare.Samples {
 	out := make([]compare.Samples, 0, len(budgets))
 	for _, b := range budgets {
 		s := compare.Samples{Metric: b.Metric, Unit: verdict.Unit(b.Unit())}
 		for _, r := range rounds {
 			v, ok := r.Values[b.Metric]
-			if !ok {
-				continue
+			if !ok || r.Unsound != "" {
+				v = math.NaN()
 			}
 			if r.Variant == Baseline {
 				s.Baseline = append(s.Baseline, v)
+				if b.Metric == thresholds.CompareErrorRate {
+					s.BaselineCounts = append(s.BaselineCounts, r.Errors)
+				}
 			} else {
 				s.Candidate = append(s.Candidate, v)
+				if b.Metric == thresholds.CompareErrorRate {
+					s.CandidateCounts = append(s.CandidateCounts, r.Errors)
+				}
 			}
 		}
 		out = append(out, s)

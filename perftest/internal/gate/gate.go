@@ -37,9 +37,14 @@ type Options struct {
 	Started func(s *stack.Stack)
 }
 
-// settle is how long after the last request the gate waits so Prometheus has
-// scraped the final counters (two scrape intervals and a margin).
-const settle = 2500 * time.Millisecond
+// settle is how long after the last request the gate waits before querying:
+// the scrape at promq.Settle after the window must have landed.
+const settle = promq.Settle + 700*time.Millisecond
+
+// MaxSendLag is how late the 99th percentile request may leave after its
+// intended send time before the generator, not the service, is to blame for
+// what was measured: a pacer that stalls and then bursts keeps its mean rate.
+const MaxSendLag = 50 * time.Millisecond
 
 // Run performs the whole gate and returns what the reports need. An error
 // means the gate could not run at all (no Docker, a failed build); a breached
@@ -136,13 +141,70 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	}
 	objs, builtin := builtins(o.Spec.SLOs, names)
 	obs = append(obs, observeBuiltins(ctx, pc, builtin, run.WindowFrom, run.WindowTo, res)...)
-	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, verdict.Load{
-		TargetRate: res.TargetRate, AchievedRate: res.AchievedRate,
-		MaxLag: o.Spec.Load.MaxLag, Sent: res.Sent, Dropped: res.Dropped,
-	})
+	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, loadAccount(res, o.Spec.Load.MaxLag))
 	run.Client = clientStats(res)
 	run.Timeline = timeline(res, cpu)
+	run.Replicas = replicaSeries(ctx, pc, names, res, logw)
 	return run, nil
+}
+
+// loadAccount is the generator's own account for the verdict. A request
+// dropped at max_in_flight was issued on time: the service held every slot, so
+// it counts against the service (as an error), not as the generator lagging.
+func loadAccount(r *load.Result, maxLag float64) verdict.Load {
+	l := verdict.Load{
+		TargetRate: r.TargetRate, AchievedRate: r.AchievedRate,
+		MaxLag: maxLag, Sent: r.Sent, Dropped: r.Dropped, MaxSendLag: MaxSendLag.Seconds(),
+	}
+	if r.Sent > 0 {
+		l.AchievedRate = r.AchievedRate * float64(r.Sent+r.Dropped) / float64(r.Sent)
+	}
+	if r.SendLag != nil && r.SendLag.TotalCount() > 0 {
+		l.SendLagP99 = (time.Duration(r.SendLag.ValueAtQuantile(99)) * time.Microsecond).Seconds()
+	} else {
+		l.SendLagP99 = math.NaN() // nothing sent: the rate check says so
+		l.MaxSendLag = 0
+	}
+	return l
+}
+
+// replicaSeries reads each replica's CPU and resident memory per second of the
+// run, for the report's charts; a failed query leaves NaN and a log line.
+func replicaSeries(ctx context.Context, pc *promq.Client, names []string, r *load.Result, logw io.Writer) []report.ReplicaSeries {
+	out := make([]report.ReplicaSeries, 0, len(names))
+	for _, name := range names {
+		rs := report.ReplicaSeries{Name: name}
+		for _, q := range []struct {
+			query string
+			into  *[]float64
+		}{{promq.ReplicaCPUQuery(name), &rs.CPU}, {promq.ReplicaRSSQuery(name), &rs.RSS}} {
+			pts, err := pc.RangeQuery(ctx, q.query, r.Start, r.End, time.Second)
+			if err != nil {
+				fmt.Fprintf(logw, "replica %s timeline: %v\n", name, err)
+			}
+			*q.into = perSecond(r, pts)
+		}
+		out = append(out, rs)
+	}
+	return out
+}
+
+// perSecond places range-query points on the seconds of the load timeline:
+// the nearest point within a second, NaN where there is none.
+func perSecond(r *load.Result, pts []promq.Point) []float64 {
+	sort.Slice(pts, func(i, j int) bool { return pts[i].T.Before(pts[j].T) })
+	out := make([]float64, len(r.Timeline))
+	for i, s := range r.Timeline {
+		out[i] = math.NaN()
+		at := r.Start.Add(time.Duration(s.T) * time.Second)
+		for _, p := range pts {
+			if d := p.T.Sub(at); d > -time.Second && d < time.Second {
+				out[i] = p.Value
+				break
+			}
+		}
+	}
+	return out
 }
 
 func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, error) {
@@ -236,13 +298,37 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// observe runs every SLO's query at the end of the window.
+// observe runs every SLO's query where promq says it must be evaluated;
+// latency is read as buckets and judged on the bucket of its quantile.
 func observe(ctx context.Context, pc *promq.Client, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
 	obs := make([]verdict.Observation, 0, len(slos))
 	for _, s := range slos {
-		obs = append(obs, instant(ctx, pc, s.Name, promq.Query(s, to.Sub(from)), to))
+		q, at := promq.Query(s, to.Sub(from)), promq.At(s.Metric, to)
+		if s.Metric == thresholds.Latency {
+			obs = append(obs, quantile(ctx, pc, s.Name, q, at, s.Quantile))
+			continue
+		}
+		obs = append(obs, instant(ctx, pc, s.Name, q, at))
 	}
 	return obs
+}
+
+// quantile runs a buckets query and reads quantile q's bucket per instance.
+func quantile(ctx context.Context, pc *promq.Client, name, query string, at time.Time, q float64) verdict.Observation {
+	o := verdict.Observation{Objective: name, Query: query}
+	samples, err := pc.Instant(ctx, query, at)
+	if err == nil && len(samples) > 0 {
+		var bounds []promq.Bound
+		if bounds, err = promq.Quantiles(samples, q); err == nil {
+			for _, b := range bounds {
+				o.Samples = append(o.Samples, verdict.Sample{Instance: b.Instance, Value: b.Est, Bounded: true, Lo: b.Lo, Hi: b.Hi})
+			}
+		}
+	}
+	if err != nil {
+		o.Err = err.Error()
+	}
+	return o
 }
 
 // instant runs one query; a failed query is an observation without data.
@@ -280,7 +366,7 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 		if s.Metric == thresholds.ErrorRate && s.Scope != thresholds.PerInstance && s.Route == "" && s.Max != nil {
 			max := *s.Max
 			objs = append(objs, verdict.Objective{
-				Name: ClientErrorRate, Description: "errors the generator saw (5xx, timeouts, refused connections), against the " + s.Name + " budget",
+				Name: ClientErrorRate, Description: "errors the generator saw (5xx, timeouts, refused connections, requests dropped with every slot taken), against the " + s.Name + " budget",
 				Metric: "error_rate", Max: &max, Unit: verdict.UnitRatio,
 			})
 			names = append(names, ClientErrorRate)
@@ -297,9 +383,10 @@ func observeBuiltins(ctx context.Context, pc *promq.Client, names []string, from
 		case ReplicasUp:
 			obs = append(obs, instant(ctx, pc, name, promq.UpQuery(to.Sub(from)), to))
 		case ClientErrorRate:
-			o := verdict.Observation{Objective: name, Query: "generator: errors / sent in the measured window"}
-			if res.Sent > 0 {
-				o.Samples = []verdict.Sample{{Value: float64(res.Errors) / float64(res.Sent)}}
+			// A drop is a request the service had no room for: an error, like a 503.
+			o := verdict.Observation{Objective: name, Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}
+			if n := res.Sent + res.Dropped; n > 0 {
+				o.Samples = []verdict.Sample{{Value: float64(res.Errors+res.Dropped) / float64(n)}}
 			}
 			obs = append(obs, o)
 		}
@@ -336,6 +423,14 @@ func clientStats(r *load.Result) report.ClientStats {
 		P50: r.Quantile(0.50), P95: r.Quantile(0.95), P99: r.Quantile(0.99),
 		ByStatus: r.ByStatus,
 	}
+	for _, name := range load.OpNames {
+		op := r.ByOp[name]
+		if op == nil || op.Count == 0 {
+			continue
+		}
+		q := func(p float64) time.Duration { return time.Duration(op.Latency.ValueAtQuantile(p)) * time.Microsecond }
+		c.ByTemplate = append(c.ByTemplate, report.TemplateStats{Name: name, Count: op.Count, Errors: op.Errors, P50: q(50), P95: q(95), P99: q(99)})
+	}
 	if r.Latency != nil {
 		c.Max = time.Duration(r.Latency.Max()) * time.Microsecond
 	}
@@ -352,9 +447,10 @@ func timeline(r *load.Result, cpu []promq.Point) []report.Point {
 	sort.Slice(cpu, func(i, j int) bool { return cpu[i].T.Before(cpu[j].T) })
 	out := make([]report.Point, 0, len(r.Timeline))
 	for _, s := range r.Timeline {
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 		p := report.Point{
-			T: float64(s.T), TargetRate: s.TargetRate, Rate: s.Rate,
-			P95: float64(s.P95) / float64(time.Millisecond), Errors: s.Errors, CPU: math.NaN(),
+			T: float64(s.T), TargetRate: s.TargetRate, Rate: s.Rate, Dropped: s.Dropped,
+			P50: ms(s.P50), P95: ms(s.P95), P99: ms(s.P99), Errors: s.Errors, CPU: math.NaN(),
 		}
 		at := r.Start.Add(time.Duration(s.T) * time.Second)
 		for _, c := range cpu { // nearest sample within a second

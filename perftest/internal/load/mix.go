@@ -18,6 +18,9 @@ const (
 
 var opNames = [numOps]string{"list", "get", "create", "update", "delete"}
 
+// OpNames are the operations of the mix, in the order reports list them.
+var OpNames = opNames[:]
+
 func (o op) String() string { return opNames[o] }
 
 // chooser draws operations by weight.

@@ -54,7 +54,7 @@ type Second struct {
 	Dropped          int64   // due but not sent: every slot was taken
 	InFlight         int     // most requests outstanding when one was sent
 	Errors           int64
-	P95              time.Duration
+	P50, P95, P99    time.Duration
 }
 
 // Quantile returns the latency at quantile q (0.95 for p95) over the measured

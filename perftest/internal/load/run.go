@@ -336,7 +336,9 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 			Errors:     rs.errors,
 		}
 		if rs.hist != nil {
+			sec.P50 = usToDuration(rs.hist.ValueAtQuantile(50))
 			sec.P95 = usToDuration(rs.hist.ValueAtQuantile(95))
+			sec.P99 = usToDuration(rs.hist.ValueAtQuantile(99))
 		}
 		res.Timeline = append(res.Timeline, sec)
 	}

@@ -158,6 +158,16 @@ func VariantCostQuery(m thresholds.Metric, variant string, window time.Duration)
 	return PerRequestQuery(m, fmt.Sprintf(`job=%q,variant=%q`, Job, variant), false, window)
 }
 
+// ReplicaCPUQuery is one replica's CPU in cores, over a few scrapes: a chart line.
+func ReplicaCPUQuery(instance string) string {
+	return fmt.Sprintf(`sum(rate(%s{job=%q,instance=%q}[3s]))`, cpuSeconds, Job, instance)
+}
+
+// ReplicaRSSQuery is one replica's resident memory: a chart line.
+func ReplicaRSSQuery(instance string) string {
+	return fmt.Sprintf(`sum(%s{job=%q,instance=%q})`, residentMemory, Job, instance)
+}
+
 // PeakRSSQuery is the highest resident set of any replica of a variant over the window.
 func PeakRSSQuery(variant string, window time.Duration) string {
 	return fmt.Sprintf(`max(max_over_time(%s{job=%q,variant=%q}[%s]))`, residentMemory, Job, variant, Range(window))

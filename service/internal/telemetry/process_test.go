@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -213,4 +214,26 @@ func TestMetricsPassLint(t *testing.T) {
 	} {
 		assert.True(t, names[n], n)
 	}
+}
+
+// CPU time is read to the microsecond, not in the 10 ms clock ticks of
+// /proc/<pid>/stat: spinning until the counter moves shows its step.
+func TestProcessCPUTimeIsFinerThanClockTicks(t *testing.T) {
+	p, err := NewProcess()
+	require.NoError(t, err)
+	smallest := math.Inf(1)
+	for range 20 {
+		start, err := p.cpuTimes()
+		require.NoError(t, err)
+		var now float64
+		for i := 0; i < 1e8; i++ { // bounded: far more than one tick of spinning
+			if now, err = p.cpuTimes(); err != nil || now != start {
+				break
+			}
+		}
+		require.NoError(t, err)
+		smallest = min(smallest, now-start)
+	}
+	assert.Less(t, smallest, 0.002, "the counter moves in steps of %v s", smallest)
+	assert.Greater(t, smallest, 0.0)
 }

@@ -43,7 +43,7 @@ func ReadBuildInfo(version, revision string) BuildInfo {
 func NewRegistry(info BuildInfo) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collectors.NewGoCollector(),
+		exactAllocs{collectors.NewGoCollector()},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tasksvc_build_info",

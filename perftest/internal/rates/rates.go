@@ -1,0 +1,284 @@
+// Package rates records how each comparison of the regression corpus came out and counts detection and false-alarm rates over every batch.
+package rates
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/perfgate/perfgate/perftest/internal/compare"
+	"github.com/perfgate/perfgate/perftest/internal/corpus"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// AA is the entry name of the A/A runs: the base against itself.
+const AA = "aa"
+
+// Record is one comparison of one entry, as a line of results.jsonl.
+type Record struct {
+	Batch    string `json:"batch"` // when the batch started, RFC 3339
+	Entry    string `json:"entry"`
+	Expect   string `json:"expect"` // "fail" or "pass"
+	Base     string `json:"base"`   // the commit compared against
+	Settings string `json:"settings"`
+	Seed     uint64 `json:"seed"`
+	Verdict  string `json:"verdict"` // pass, fail, inconclusive, or error when the run could not happen
+	Error    string `json:"error,omitempty"`
+	Rows     []Row  `json:"rows,omitempty"`
+}
+
+// Row is one metric of a comparison; nil numbers were not finite.
+type Row struct {
+	Metric string   `json:"metric"`
+	Status string   `json:"status"`
+	Delta  *float64 `json:"delta"`
+	Lo     *float64 `json:"lo"`
+	Hi     *float64 `json:"hi"`
+	P      *float64 `json:"p"`
+}
+
+// Settings names the compare settings a record was made with: records count
+// together only when this matches.
+func Settings(c *thresholds.Compare) string {
+	if c == nil {
+		return "none"
+	}
+	var b []string
+	for _, m := range c.Metrics {
+		switch {
+		case m.MaxIncrease != nil:
+			b = append(b, fmt.Sprintf("%s+%g", m.Metric, *m.MaxIncrease))
+		case m.MaxDecrease != nil:
+			b = append(b, fmt.Sprintf("%s-%g", m.Metric, *m.MaxDecrease))
+		}
+	}
+	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s budgets=%s",
+		c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate, strings.Join(b, ","))
+}
+
+// New makes the record of one comparison; err is why it could not run.
+func New(batch, entry, expect, base string, c *thresholds.Compare, seed uint64, res compare.Result, err error) Record {
+	r := Record{Batch: batch, Entry: entry, Expect: expect, Base: base, Settings: Settings(c), Seed: seed, Verdict: string(res.Verdict)}
+	if err != nil {
+		r.Verdict, r.Error = "error", err.Error()
+		return r
+	}
+	for _, row := range res.Rows {
+		r.Rows = append(r.Rows, Row{Metric: row.Metric, Status: string(row.Status),
+			Delta: finite(row.Delta), Lo: finite(row.DeltaLo), Hi: finite(row.DeltaHi), P: finite(row.P)})
+	}
+	return r
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// Outcome lists the metrics that did not read the same: "allocs_per_request worse +37%".
+func (r Record) Outcome() string {
+	if r.Error != "" {
+		return r.Error
+	}
+	var parts []string
+	for _, row := range r.Rows {
+		if row.Status == string(compare.Same) {
+			continue
+		}
+		d := ""
+		if row.Delta != nil {
+			d = fmt.Sprintf(" %+.1f%%", *row.Delta*100)
+		}
+		parts = append(parts, row.Metric+" "+row.Status+d)
+	}
+	if len(parts) == 0 {
+		return "every metric ~"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Append adds r as one line to the file at path, creating it and its directory.
+func Append(path string, r Record) error {
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Read returns every record of the file at path; a missing file has none.
+// A line that is not a record is an error naming its line.
+func Read(path string) ([]Record, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for n := 1; sc.Scan(); n++ {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var r Record
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// Tallied is one entry's count over the records made with one setting.
+type Tallied struct {
+	Name, Expect                   string
+	Runs, Fail, Pass, Unsure, Errs int
+	// Wrong are the runs that said the wrong thing outright: a pass (or an
+	// inconclusive) for a regression, a fail for a change that must pass.
+	Wrong  int
+	Failed map[string]int // metric → runs in which it read worse
+}
+
+// Tally counts the records made with c's settings per entry, A/A first.
+func Tally(recs []Record, c *thresholds.Compare) []Tallied {
+	want := Settings(c)
+	by := map[string]*Tallied{}
+	for _, r := range recs {
+		if r.Settings != want {
+			continue
+		}
+		t := by[r.Entry]
+		if t == nil {
+			t = &Tallied{Name: r.Entry, Expect: r.Expect, Failed: map[string]int{}}
+			by[r.Entry] = t
+		}
+		t.Runs++
+		switch r.Verdict {
+		case "fail":
+			t.Fail++
+		case "pass":
+			t.Pass++
+		case "inconclusive":
+			t.Unsure++
+		default:
+			t.Errs++
+		}
+		for _, row := range r.Rows {
+			if row.Status == string(compare.Worse) {
+				t.Failed[row.Metric]++
+			}
+		}
+	}
+	out := make([]Tallied, 0, len(by))
+	for _, t := range by {
+		if t.Expect == string(corpus.ExpectFail) {
+			t.Wrong = t.Runs - t.Fail - t.Errs
+		} else {
+			t.Wrong = t.Fail
+		}
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Name == AA) != (out[j].Name == AA) {
+			return out[i].Name == AA
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Table renders the tally as a Markdown table: per entry its true effect
+// (from the corpus), how often it was caught (regressions) or failed (A/A and
+// changes that must pass), and which metrics failed.
+func Table(recs []Record, c *thresholds.Compare, entries []corpus.Entry) string {
+	effects := map[string]*corpus.Effect{}
+	for _, e := range entries {
+		effects[e.Name] = e.Effect
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintf(&b, "Settings: %s\n\n", Settings(c))
+	fmt.Fprintln(tw, "| entry\t expect\t true effect: allocs, bytes, CPU, p50 (per request)\t result\t inconclusive\t failed on\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
+	for _, t := range Tally(recs, c) {
+		result := fmt.Sprintf("caught %d/%d", t.Fail, t.Runs-t.Errs)
+		if t.Expect != string(corpus.ExpectFail) {
+			what := "false alarms"
+			if t.Name != AA {
+				what = "failed"
+			}
+			result = fmt.Sprintf("%s %d/%d", what, t.Fail, t.Runs-t.Errs)
+		}
+		if t.Errs > 0 {
+			result += fmt.Sprintf(" (+%d could not run)", t.Errs)
+		}
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %d\t %s\t\n", t.Name, t.Expect, effect(effects[t.Name], t.Name), result, t.Unsure, failedOn(t.Failed))
+	}
+	tw.Flush()
+	return b.String()
+}
+
+func effect(e *corpus.Effect, name string) string {
+	if name == AA {
+		return "none (the same commit)"
+	}
+	if e == nil {
+		return "not measured"
+	}
+	var parts []string
+	for _, m := range []string{"allocs_per_request", "alloc_bytes_per_request", "cpu_per_request", "p50_latency"} {
+		if c := e.Metrics.Get(m); c != nil {
+			parts = append(parts, fmt.Sprintf("%+.0f%%", float64(c.Change)*100))
+		} else {
+			parts = append(parts, "?")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func failedOn(m map[string]int) string {
+	if len(m) == 0 {
+		return "—"
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for _, k := range names {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
