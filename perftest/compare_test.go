@@ -119,6 +119,65 @@ func TestCompareCatchesALatencyRegression(t *testing.T) {
 	}
 }
 
+// TestCompareCatchesTheNPlusOne is the comparison's twin on real code: the
+// corpus entry n_plus_one_get (GET /tasks/{id} reads its row four times),
+// committed on top of HEAD and built from git like a pull request, against
+// HEAD. It must fail, on a metric that measures work.
+func TestCompareCatchesTheNPlusOne(t *testing.T) {
+	spec := compareSpec(t)
+	requireDocker(t)
+	root := moduleRoot(t)
+	entry := corpusEntry(t, root, "n_plus_one_get")
+	ctx := context.Background()
+	head, err := gitOut(ctx, root, "rev-parse", "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := corpus.Commit(ctx, root, head, entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runCompare(t, gate.CompareOptions{Spec: spec, Baseline: head, Candidate: commit})
+	if c.Result.Verdict != verdict.Fail {
+		t.Fatalf("verdict %q, want fail: %s", c.Result.Verdict, c.Result.Reason)
+	}
+	worse := strings.Join(rowsWith(c, compare.Worse), " ")
+	if !strings.Contains(worse, thresholds.CompareAllocs) {
+		t.Errorf("%s is not worse; worse: %s", thresholds.CompareAllocs, worse)
+	}
+}
+
+// TestCompareAAPasses is the comparison's other twin: HEAD against itself,
+// built the same way, must not fail.
+func TestCompareAAPasses(t *testing.T) {
+	spec := compareSpec(t)
+	requireDocker(t)
+	root := moduleRoot(t)
+	head, err := gitOut(context.Background(), root, "rev-parse", "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runCompare(t, gate.CompareOptions{Spec: spec, Baseline: head, Candidate: head})
+	if c.Result.Verdict == verdict.Fail {
+		t.Errorf("A/A verdict fail: %s", c.Result.Reason)
+	}
+}
+
+func corpusEntry(t *testing.T, root, name string) corpus.Entry {
+	t.Helper()
+	entries, err := corpus.Load(filepath.Join(root, "perftest", "testdata", "regressions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name == name {
+			return e
+		}
+	}
+	t.Fatalf("no corpus entry %q", name)
+	return corpus.Entry{}
+}
+
 // TestCompareAA is the calibration run behind `make perf-aa`: the same build
 // on both sides. It reports the noise of this machine and the smallest
 // regression it can detect, and fails if it finds a difference that is not there.

@@ -24,8 +24,9 @@ func TestGateCatchesRegressions(t *testing.T) {
 	}{
 		{"added latency breaks the latency SLOs", []string{"-fault-latency=80ms"}, []string{"p95_latency"}},
 		{"a share of 500s breaks the error rate", []string{"-fault-error-ratio=0.05"}, []string{"error_rate", "client_error_rate"}},
-		{"extra CPU work per request breaks the CPU SLO", []string{"-fault-cpu=6ms"}, []string{"cpu_per_replica"}},
-		{"memory kept per request breaks the memory SLO", []string{"-fault-leak=131072"}, []string{"memory_per_replica"}},
+		{"extra CPU work per request breaks the CPU SLOs", []string{"-fault-cpu=6ms"}, []string{"cpu_per_replica", "cpu_per_request"}},
+		{"memory kept per request breaks the memory and allocation SLOs", []string{"-fault-leak=131072"}, []string{"memory_per_replica", "alloc_bytes_per_request"}},
+		{"short-lived allocations per request break the allocation count SLO", []string{"-fault-allocs=2000"}, []string{"allocs_per_request"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ type Config struct {
 	CPU        time.Duration // busy CPU work per request
 	ErrorRatio float64       // share of requests answered 500, 0..1
 	Leak       int64         // bytes retained per request, never freed
+	Allocs     int           // short-lived heap allocations of 64 bytes per request, freed at once
 }
 
 // Enabled reports whether any fault is configured.
@@ -43,6 +44,9 @@ func (c Config) Validate() error {
 	if c.Leak < 0 {
 		errs = append(errs, fmt.Errorf("fault leak must be >= 0 bytes, got %d", c.Leak))
 	}
+	if c.Allocs < 0 {
+		errs = append(errs, fmt.Errorf("fault allocs must be >= 0, got %d", c.Allocs))
+	}
 	return errors.Join(errs...)
 }
 
@@ -63,6 +67,9 @@ func (c Config) String() string {
 	}
 	if c.Leak > 0 {
 		parts = append(parts, fmt.Sprintf("leak=%dB/request", c.Leak))
+	}
+	if c.Allocs > 0 {
+		parts = append(parts, fmt.Sprintf("allocs=%d/request", c.Allocs))
 	}
 	return strings.Join(parts, " ")
 }
@@ -113,6 +120,9 @@ func (in *Injector) Middleware(next http.Handler) http.Handler {
 		if in.cfg.Leak > 0 {
 			in.leak(in.cfg.Leak)
 		}
+		if in.cfg.Allocs > 0 {
+			churn(in.cfg.Allocs)
+		}
 		if in.cfg.ErrorRatio > 0 && rand.Float64() < in.cfg.ErrorRatio {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusInternalServerError)
@@ -144,6 +154,23 @@ func spin(d time.Duration) {
 }
 
 var sink atomic.Uint64
+
+// churn makes n heap allocations of 64 bytes that die at once: work for the
+// allocator and the GC, no growth.
+func churn(n int) {
+	var keep *[8]uint64
+	for i := range n {
+		b := new([8]uint64)
+		b[0] = uint64(i)
+		if keep != nil {
+			b[1] = keep[0]
+		}
+		keep = b
+		escape.Store(keep) // forces each one onto the heap
+	}
+}
+
+var escape atomic.Pointer[[8]uint64]
 
 func (in *Injector) leak(n int64) {
 	b := make([]byte, n)

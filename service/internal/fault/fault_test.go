@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func TestValidate(t *testing.T) {
 		want string
 	}{
 		{"the zero config is valid", Config{}, ""},
-		{"every fault at once is valid", Config{time.Millisecond, time.Millisecond, time.Millisecond, 0.5, 1024}, ""},
+		{"every fault at once is valid", Config{time.Millisecond, time.Millisecond, time.Millisecond, 0.5, 1024, 10}, ""},
 		{"a negative latency", Config{Latency: -1}, "fault latency must be >= 0, got -1ns"},
 		{"a negative jitter", Config{Jitter: -time.Second}, "fault jitter must be >= 0, got -1s"},
 		{"a negative cpu", Config{CPU: -time.Millisecond}, "fault cpu must be >= 0, got -1ms"},
@@ -152,4 +153,24 @@ func TestLeakRetainsBytesPerRequest(t *testing.T) {
 	}
 	assert.Equal(t, int64(10<<20), in.Leaked())
 	assert.Equal(t, "leak=1048576B/request", in.cfg.String())
+}
+
+func TestAllocsFaultAllocatesPerRequest(t *testing.T) {
+	in, err := New(Config{Allocs: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := in.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest(http.MethodGet, "/tasks", nil)
+	allocs := testing.AllocsPerRun(20, func() { h.ServeHTTP(httptest.NewRecorder(), req) })
+	if allocs < 500 {
+		t.Errorf("%v allocations per request, want at least 500", allocs)
+	}
+	plain := (&Injector{}).Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	if base := testing.AllocsPerRun(20, func() { plain.ServeHTTP(httptest.NewRecorder(), req) }); base >= 500 {
+		t.Errorf("without the fault %v allocations per request: the twin measures nothing", base)
+	}
+	if err := (Config{Allocs: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "fault allocs must be >= 0, got -1") {
+		t.Errorf("negative allocs: %v", err)
+	}
 }
