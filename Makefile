@@ -41,8 +41,8 @@ perf: ## run the gate against thresholds/slo.yaml (reports in PERF_REPORT_DIR)
 perf-aa: ## noise calibration: the work tree against itself, the smallest regression this machine can detect
 	PERF_AA=1 PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 30m -v -run '^TestCompareAA$$' ./perftest
 
-N ?= 20
-perf-rates: ## how often A/A passes and +10% latency fails, over N runs of each (N=20)
+N ?= 5
+perf-rates: ## detection rates: N A/A runs and N runs of every regression-corpus entry (N=5), appended to perftest/testdata/rates/
 	PERF_RATES=$(N) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 6h -v -run '^TestCompareDetectionRates$$' ./perftest
 
 bench: ## benchmarks: service handlers and throughput, load generator vs vegeta

@@ -52,6 +52,9 @@ func TestGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("reports: %s\n", strings.Join(paths, ", "))
+	if n := len(paths); n > 0 && strings.HasSuffix(paths[n-1], ".html") {
+		fmt.Printf("open %s\n", paths[n-1]) // the one to look at
+	}
 
 	// One decision, made by verdict.Decide: one error per check or metric that did not pass.
 	d := report.Decision(run)

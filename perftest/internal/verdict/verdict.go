@@ -150,7 +150,7 @@ func Evaluate(objs []Objective, obs []Observation, load Load) Result {
 
 	r := Result{Checks: checks, Load: load}
 	v, reason := judge(checks)
-	if lag := shortfall(load); lag != "" {
+	if lag := Shortfall(load); lag != "" {
 		// The checks still show, but cannot stand for the service either way.
 		r.Verdict, r.Reason = Inconclusive, lag
 		if v == Fail {
@@ -364,9 +364,9 @@ func overshoot(v, limit float64) string {
 	return fmt.Sprintf(" (%+.0f%%)", d)
 }
 
-// shortfall explains why the generator's load cannot vouch for the service,
-// or returns "" when it can.
-func shortfall(l Load) string {
+// Shortfall explains why the generator's load cannot vouch for the service
+// (no rate, fell behind, stalled), or returns "" when it can.
+func Shortfall(l Load) string {
 	const tail = ": the run cannot vouch for the service"
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 	switch {
