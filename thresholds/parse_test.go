@@ -75,18 +75,21 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		{"cpu_per_replica", CPU, PerInstance, Ratio, 0, ptr(0.2), nil},
 		{"memory_per_replica", Memory, PerInstance, Bytes, 0, ptr(64 << 20), nil},
 		{"throughput", Throughput, Aggregate, PerSecond, 0, nil, ptr(75)},
+		{"cpu_per_request", CPUPerRequest, Aggregate, Seconds, 0, ptr(0.002), nil},
+		{"allocs_per_request", AllocsPerRequest, Aggregate, None, 0, ptr(400), nil},
+		{"alloc_bytes_per_request", BytesPerRequest, Aggregate, Bytes, 0, ptr(64 << 10), nil},
 		{"list_p95", Custom, Aggregate, Seconds, 0, ptr(0.05), nil},
 	}, got)
-	assert.Contains(t, s.SLOs[6].Query, "[$window]")
+	assert.Contains(t, s.SLOs[9].Query, "[$window]")
 
-	// The comparison: eight interleaved rounds of each build, every metric budgeted.
+	// The comparison: ten pairs of rounds, every metric but GC cycles budgeted.
 	require.NotNil(t, s.Compare)
 	c := s.Compare
 	assert.InDelta(t, 0.01, c.Alpha, 1e-12)
-	assert.Equal(t, 8, c.Rounds)
-	assert.Equal(t, Round{WarmUp: 2 * time.Second, Duration: 6 * time.Second, Rate: 100}, c.Round)
-	assert.Equal(t, 2*time.Minute+8*time.Second, c.Duration(), "the comment in slo.yaml promises 2m8s for 16 rounds")
-	assert.InDelta(t, 600, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 600 requests per round")
+	assert.Equal(t, 10, c.Rounds)
+	assert.Equal(t, Round{WarmUp: time.Second, Duration: 4 * time.Second, Rate: 400}, c.Round)
+	assert.InDelta(t, 1600, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 1,600 requests per round")
+	assert.Less(t, MinP(c.Rounds), c.Alpha/4, "the smallest p of the committed pairs is well below alpha")
 	type budget struct {
 		metric   string
 		unit     Unit
@@ -97,10 +100,12 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		budgets = append(budgets, budget{b.Metric, b.Unit(), b.MaxIncrease, b.MaxDecrease})
 	}
 	assert.Equal(t, []budget{
-		{CompareP50, Seconds, ptr(0.05), nil},
-		{CompareP95, Seconds, ptr(0.10), nil},
-		{CompareP99, Seconds, ptr(0.25), nil},
+		{CompareAllocs, None, ptr(0.05), nil},
+		{CompareAllocBytes, Bytes, ptr(0.05), nil},
 		{CompareCPUPerRequest, Seconds, ptr(0.10), nil},
+		{CompareP50, Seconds, ptr(0.10), nil},
+		{CompareP95, Seconds, ptr(0.15), nil},
+		{CompareP99, Seconds, ptr(0.30), nil},
 		{ComparePeakRSS, Bytes, ptr(0.15), nil},
 		{CompareThroughput, PerSecond, nil, ptr(0.05)},
 		{CompareErrorRate, Ratio, ptr(0.005), nil},
