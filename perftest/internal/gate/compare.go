@@ -123,6 +123,17 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	}
 
 	cs := spec.Compare
+	// One unmeasured round per variant first: the first requests of a fresh
+	// replica (an empty database, cold code paths, connections) are slower
+	// and costlier than any after them, and would weigh on pair 1 alone.
+	for _, variant := range []string{Baseline, Candidate} {
+		fmt.Fprintf(logw, "priming %s\n", variant)
+		cfg := loadConfig(spec.Load, o.Seed, nil, st.ReplicasOf(variant))
+		cfg.Stages = []load.Stage{{Duration: cs.Round.WarmUp + cs.Round.Duration, Target: cs.Round.Rate}}
+		if _, err := load.Run(ctx, cfg); err != nil {
+			return c, fmt.Errorf("priming %s: %w", variant, err)
+		}
+	}
 	for i, variant := range roundOrder(cs.Rounds) {
 		fmt.Fprintf(logw, "round %d/%d: %s\n", i+1, 2*cs.Rounds, variant)
 		// The two rounds of a pair replay one sequence of operations.
