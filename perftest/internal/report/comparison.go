@@ -250,7 +250,7 @@ func markdownComparison(w io.Writer, r Run) {
 			md(median(row.Candidate, row.Unit)), md(delta(row)), md(ci(row)), pValue(row), md(budget(row)), status)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Medians of the rounds, ± their %s; delta is the change of the medians (points for the error rate), `~` when not significant. A metric fails only when its change is significant and beyond its budget.\n\n",
+	fmt.Fprintf(w, "Medians of the rounds, ± their %s; delta is the Hodges–Lehmann change over the pairs of rounds (for the error rate: pooled shares, in points), `~` when not significant. A metric fails only when its change is significant and beyond its budget.\n\n",
 		confidence(c.Alpha))
 	var notes []string
 	for _, row := range worseFirst(c.Rows) {

@@ -545,7 +545,7 @@ func timelineCharts(r Run) ([]chart, error) {
 }
 
 // roundsChart draws each round's value of both builds side by side, a thin line
-// joining the two of one round (they ran back to back), missing rounds as a cross.
+// joining the two rounds of one pair (they ran back to back), missing rounds as a cross.
 func roundsChart(row compare.Row, id string) (chart, error) {
 	ch := chart{ID: id, Title: row.Metric + " per round"}
 	n := max(len(row.BaselineRounds), len(row.CandidateRounds))
@@ -642,12 +642,12 @@ func roundsChart(row compare.Row, id string) (chart, error) {
 		p.Legend.Add("missing round", s)
 		ch.Caption = "Missing: " + strings.Join(names, ", ") + " (crosses at the bottom). "
 	}
-	ch.Caption += "Dots are rounds, a grey line joins the two builds' values of one round, dashed lines are the medians."
+	ch.Caption += "Dots are rounds, a grey line joins the two builds' rounds of one pair, which ran back to back, dashed lines are the medians."
 	p.Y.Min, p.Y.Max = lo, hi
 	return finish(ch, p, roundW, roundH)
 }
 
-// deltaChart draws the change of the medians with its interval against the budget.
+// deltaChart draws the change over the pairs with its interval against the budget.
 func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 	ch := chart{ID: id, Title: row.Metric + " change"}
 	if !finite(row.Delta) {
@@ -710,7 +710,7 @@ func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 	pt, _ := plotter.NewScatter(plotter.XYs{{X: row.Delta, Y: 0}})
 	pt.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(5), Shape: draw.CircleGlyph{}}
 	p.Add(pt)
-	p.Legend.Add("change of the medians", pt)
+	p.Legend.Add("change over the pairs", pt)
 
 	ch.Caption = fmt.Sprintf("%s %s, budget %s: %s.", compare.FormatDelta(row.Delta, row.Unit),
 		compare.FormatInterval(row.DeltaLo, row.DeltaHi, row.Unit), budget(row), row.Status)
