@@ -78,24 +78,29 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	cand, err := stack.BuildServiceImage(ctx, o.ModuleRoot, io.Discard)
+	// Each variant is built from its git ref, or from the work tree when it has none.
+	build := func(ref string) (stack.Image, string, error) {
+		if ref == "" {
+			img, err := stack.BuildServiceImage(ctx, o.ModuleRoot, io.Discard)
+			return img, "", err
+		}
+		return stack.BuildImageAt(ctx, o.ModuleRoot, ref, io.Discard)
+	}
+	cand, _, err := build(o.Candidate)
 	if err != nil {
-		return c, err
+		return c, fmt.Errorf("candidate: %w", err)
 	}
-	base := cand
-	if o.Candidate != "" {
-		if cand, _, err = stack.BuildBaselineImage(ctx, o.ModuleRoot, o.Candidate, io.Discard); err != nil {
-			return c, fmt.Errorf("candidate: %w", err)
-		}
+	base, commit, err := build(o.Baseline)
+	if err != nil {
+		return c, fmt.Errorf("baseline: %w", err)
 	}
-	c.Baseline = "the work tree (the same build as the candidate)"
-	if o.Baseline != "" {
-		var commit string
-		base, commit, err = stack.BuildBaselineImage(ctx, o.ModuleRoot, o.Baseline, io.Discard)
-		if err != nil {
-			return c, err
-		}
+	switch {
+	case o.Baseline != "":
 		c.Baseline = fmt.Sprintf("%s (%s)", o.Baseline, commit[:12])
+	case o.Candidate == "":
+		c.Baseline = "the work tree (the same build as the candidate)"
+	default:
+		c.Baseline = "the work tree"
 	}
 	prom, err := stack.PrometheusImage(ctx, logw)
 	if err != nil {

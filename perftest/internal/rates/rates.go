@@ -45,23 +45,52 @@ type Row struct {
 	P      *float64 `json:"p"`
 }
 
-// Settings names the compare settings a record was made with: records count
-// together only when this matches.
+// Settings names how a record was measured: records count together only when
+// this matches. Budgets are not part of it: a record keeps every metric's
+// change and p-value, so Tally judges it again under the budgets in force.
 func Settings(c *thresholds.Compare) string {
 	if c == nil {
 		return "none"
 	}
-	var b []string
-	for _, m := range c.Metrics {
-		switch {
-		case m.MaxIncrease != nil:
-			b = append(b, fmt.Sprintf("%s+%g", m.Metric, *m.MaxIncrease))
-		case m.MaxDecrease != nil:
-			b = append(b, fmt.Sprintf("%s-%g", m.Metric, *m.MaxDecrease))
+	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
+}
+
+// Judge is a record's verdict under c's budgets, from its rows alone, with
+// compare's rules: a metric is worse when significant at c.Alpha and beyond
+// its budget in the bad direction; a budgeted metric the record lacks, or an
+// inconclusive one, makes it inconclusive. It returns the verdict and the
+// metrics that read worse.
+func Judge(r Record, c *thresholds.Compare) (string, []string) {
+	if r.Verdict == "error" {
+		return "error", nil
+	}
+	rows := map[string]Row{}
+	for _, row := range r.Rows {
+		rows[row.Metric] = row
+	}
+	var worse []string
+	unsure := false
+	for _, b := range c.Metrics {
+		row, ok := rows[b.Metric]
+		if !ok || row.Status == string(compare.Inconclusive) || row.Delta == nil || row.P == nil {
+			unsure = true
+			continue
+		}
+		if *row.P >= c.Alpha {
+			continue
+		}
+		d := *row.Delta
+		if (d > 0 && b.MaxIncrease != nil && d > *b.MaxIncrease) || (d < 0 && b.MaxDecrease != nil && -d > *b.MaxDecrease) {
+			worse = append(worse, b.Metric)
 		}
 	}
-	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s budgets=%s",
-		c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate, strings.Join(b, ","))
+	switch {
+	case len(worse) > 0:
+		return "fail", worse
+	case unsure:
+		return "inconclusive", nil
+	}
+	return "pass", nil
 }
 
 // New makes the record of one comparison; err is why it could not run.
@@ -179,7 +208,8 @@ func Tally(recs []Record, c *thresholds.Compare) []Tallied {
 			by[r.Entry] = t
 		}
 		t.Runs++
-		switch r.Verdict {
+		v, worse := Judge(r, c)
+		switch v {
 		case "fail":
 			t.Fail++
 		case "pass":
@@ -189,10 +219,8 @@ func Tally(recs []Record, c *thresholds.Compare) []Tallied {
 		default:
 			t.Errs++
 		}
-		for _, row := range r.Rows {
-			if row.Status == string(compare.Worse) {
-				t.Failed[row.Metric]++
-			}
+		for _, m := range worse {
+			t.Failed[m]++
 		}
 	}
 	out := make([]Tallied, 0, len(by))
@@ -223,7 +251,7 @@ func Table(recs []Record, c *thresholds.Compare, entries []corpus.Entry) string 
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintf(&b, "Settings: %s\n\n", Settings(c))
+	fmt.Fprintf(&b, "Measured with %s; judged with the budgets of the spec in force.\n\n", Settings(c))
 	fmt.Fprintln(tw, "| entry\t expect\t true effect: allocs, bytes, CPU, p50 (per request)\t result\t inconclusive\t failed on\t")
 	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
 	for _, t := range Tally(recs, c) {

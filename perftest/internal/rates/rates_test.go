@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,14 +28,46 @@ func result(v verdict.Verdict, worse ...string) compare.Result {
 	r := compare.Result{Verdict: v}
 	for _, m := range []string{"allocs_per_request", "throughput"} {
 		row := compare.Row{Metric: m, Status: compare.Same, Delta: 0.01, DeltaLo: math.Inf(-1), DeltaHi: 0.02, P: 0.5}
+		if v == verdict.Inconclusive {
+			row.Status, row.Delta, row.P = compare.Inconclusive, math.NaN(), math.NaN()
+		}
 		for _, w := range worse {
 			if w == m {
-				row.Status, row.Delta = compare.Worse, 0.37
+				row.Status, row.Delta, row.P = compare.Worse, 0.37, 0.002
+				if m == "throughput" {
+					row.Delta = -0.37
+				}
 			}
 		}
 		r.Rows = append(r.Rows, row)
 	}
 	return r
+}
+
+// A record is judged again under the budgets in force: its changes and
+// p-values decide, not the verdict it was written with.
+func TestJudgeAppliesTheBudgetsInForce(t *testing.T) {
+	r := New("b1", "x", "fail", "abc", settings, 1, result(verdict.Fail, "allocs_per_request"), nil)
+	v, worse := Judge(r, settings)
+	assert.Equal(t, "fail", v)
+	assert.Equal(t, []string{"allocs_per_request"}, worse)
+
+	loose := *settings
+	loose.Metrics = []thresholds.Budget{{Metric: "allocs_per_request", MaxIncrease: ptr(0.5)}, {Metric: "throughput", MaxDecrease: ptr(0.05)}}
+	v, _ = Judge(r, &loose)
+	assert.Equal(t, "pass", v, "+37% is within a 50% budget")
+
+	strict := *settings
+	strict.Alpha = 0.001
+	v, _ = Judge(r, &strict)
+	assert.Equal(t, "pass", v, "p=0.002 is not significant at 0.001")
+
+	more := *settings
+	more.Metrics = append(slices.Clone(settings.Metrics), thresholds.Budget{Metric: "p99_latency", MaxIncrease: ptr(0.3)})
+	v, _ = Judge(r, &more)
+	assert.Equal(t, "fail", v, "still worse on allocations")
+	v, _ = Judge(New("b1", "x", "pass", "abc", settings, 1, result(verdict.Pass), nil), &more)
+	assert.Equal(t, "inconclusive", v, "a budgeted metric the record lacks is not a pass")
 }
 
 func TestRecordsRoundTripAndTally(t *testing.T) {
@@ -45,7 +78,7 @@ func TestRecordsRoundTripAndTally(t *testing.T) {
 		New("b1", "n_plus_one_get", "fail", "abc", settings, 1, result(verdict.Fail, "allocs_per_request"), nil),
 		New("b1", "n_plus_one_get", "fail", "abc", settings, 2, result(verdict.Inconclusive), nil),
 		New("b1", "n_plus_one_get", "fail", "abc", settings, 3, compare.Result{}, errors.New("docker went away")),
-		New("b0", "n_plus_one_get", "fail", "abc", &thresholds.Compare{Alpha: 0.05, Rounds: 6}, 9, result(verdict.Pass), nil),
+		New("b0", "n_plus_one_get", "fail", "abc", &thresholds.Compare{Alpha: 0.05, Rounds: 6}, 9, result(verdict.Pass), nil), // measured otherwise: left out
 	}
 	for _, r := range recs {
 		require.NoError(t, Append(path, r))

@@ -60,9 +60,9 @@ func TestCleanOnlyWhenTheWorkTreeIsTheBaseline(t *testing.T) {
 
 func TestBaselineMustBeACommitWithTheService(t *testing.T) {
 	dir, _, _ := repo(t)
-	_, _, err := BuildBaselineImage(context.Background(), dir, "no-such-ref", nil)
-	assert.ErrorContains(t, err, `baseline "no-such-ref" is not a commit`)
-	_, _, err = BuildBaselineImage(context.Background(), dir, "main", nil)
+	_, _, err := BuildImageAt(context.Background(), dir, "no-such-ref", nil)
+	assert.ErrorContains(t, err, `"no-such-ref" is not a commit`)
+	_, _, err = BuildImageAt(context.Background(), dir, "main", nil)
 	assert.ErrorContains(t, err, "has no service/cmd/tasksvc to build")
 	out, _ := git(context.Background(), dir, "worktree", "list")
 	assert.NotContains(t, out, "perfgate-baseline", "the temporary worktree must be removed")

@@ -264,30 +264,30 @@ func firstLine(err error) string {
 	return string(bytes.TrimSpace([]byte(s)))
 }
 
-// BuildBaselineImage builds the service as it was at the git ref (a commit,
+// BuildImageAt builds the service as it was at the git ref (a commit,
 // a branch, "origin/main"), in a temporary worktree of the repository at
 // moduleRoot. The image is also tagged perfgate/tasksvc:<commit>.
-func BuildBaselineImage(ctx context.Context, moduleRoot, ref string, log io.Writer) (Image, string, error) {
+func BuildImageAt(ctx context.Context, moduleRoot, ref string, log io.Writer) (Image, string, error) {
 	commit, err := git(ctx, moduleRoot, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
 	if err != nil {
-		return Image{}, "", fmt.Errorf("baseline %q is not a commit of %s: %w", ref, moduleRoot, err)
+		return Image{}, "", fmt.Errorf("%q is not a commit of %s: %w", ref, moduleRoot, err)
 	}
-	dir, err := os.MkdirTemp("", "perfgate-baseline-")
+	dir, err := os.MkdirTemp("", "perfgate-build-")
 	if err != nil {
 		return Image{}, "", err
 	}
 	defer os.RemoveAll(dir)
 	wt := filepath.Join(dir, "src")
 	if _, err := git(ctx, moduleRoot, "worktree", "add", "--detach", wt, commit); err != nil {
-		return Image{}, "", fmt.Errorf("checking out baseline %s: %w", ref, err)
+		return Image{}, "", fmt.Errorf("checking out %s: %w", ref, err)
 	}
 	defer git(context.WithoutCancel(ctx), moduleRoot, "worktree", "remove", "--force", wt) //nolint:errcheck // best effort; the directory goes anyway
 	if _, err := os.Stat(filepath.Join(wt, "service", "cmd", "tasksvc")); err != nil {
-		return Image{}, "", fmt.Errorf("baseline %s has no service/cmd/tasksvc to build", ref)
+		return Image{}, "", fmt.Errorf("%s has no service/cmd/tasksvc to build", ref)
 	}
 	img, err := BuildServiceImage(ctx, wt, log)
 	if err != nil {
-		return Image{}, "", fmt.Errorf("baseline %s: %w", ref, err)
+		return Image{}, "", fmt.Errorf("%s: %w", ref, err)
 	}
 	short := commit[:12]
 	p, err := provider()
