@@ -42,7 +42,7 @@ perf-aa: ## noise calibration: the work tree against itself, the smallest regres
 	PERF_AA=1 PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 30m -v -run '^TestCompareAA$$' ./perftest
 
 N ?= 5
-perf-rates: ## detection rates: N A/A runs and N runs of every regression-corpus entry (N=5), appended to perftest/testdata/rates/
+perf-rates: ## detection rates: N A/A runs and N runs of each corpus entry (N=5), kept in perftest/testdata/rates/; N=table prints what is kept
 	PERF_RATES=$(N) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 6h -v -run '^TestCompareDetectionRates$$' ./perftest
 
 bench: ## benchmarks: service handlers and throughput, load generator vs vegeta

@@ -215,11 +215,14 @@ func TestCompareAA(t *testing.T) {
 // PERF_RATES_ONLY=name,name limits the entries ("aa" is the A/A run).
 func TestCompareDetectionRates(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PERF_RATES"))
-	if n <= 0 {
+	tableOnly := os.Getenv("PERF_RATES") == "table" // make perf-rates N=table: the table of what is recorded, no runs
+	if n <= 0 && !tableOnly {
 		t.Skip("measures detection rates over many runs: make perf-rates N=5 (PERF_RATES=5)")
 	}
 	spec := compareSpec(t)
-	requireDocker(t)
+	if !tableOnly {
+		requireDocker(t)
+	}
 	root := moduleRoot(t)
 	entries, err := corpus.Load(filepath.Join(root, "perftest", "testdata", "regressions"))
 	if err != nil {
@@ -234,6 +237,15 @@ func TestCompareDetectionRates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := filepath.Join(root, "perftest", "testdata", "rates", "results.jsonl")
+	if tableOnly {
+		recs, err := rates.Read(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Print(rates.Table(recs, spec.Compare, entries))
+		return
+	}
 	type job struct {
 		name, expect, candidate string
 	}
@@ -245,7 +257,6 @@ func TestCompareDetectionRates(t *testing.T) {
 		}
 		jobs = append(jobs, job{e.Name, string(e.Expect), commit})
 	}
-	out := filepath.Join(root, "perftest", "testdata", "rates", "results.jsonl")
 	batch := time.Now().UTC().Format(time.RFC3339)
 	for i := range n {
 		for _, j := range jobs {
