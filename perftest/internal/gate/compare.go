@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
@@ -95,6 +96,8 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		return c, fmt.Errorf("baseline: %w", err)
 	}
 	switch {
+	case o.Baseline != "" && strings.HasPrefix(commit, o.Baseline):
+		c.Baseline = commit[:12] // a commit id already: no need to say it twice
 	case o.Baseline != "":
 		c.Baseline = fmt.Sprintf("%s (%s)", o.Baseline, commit[:12])
 	case o.Candidate == "":

@@ -209,7 +209,7 @@ func TestHTMLComparisonDrawsRoundsAndBudget(t *testing.T) {
 	assert.Contains(t, page, `<section id="comparison">`)
 	// Rows worse first: p95_latency, then the inconclusive cpu_per_request.
 	rounds := figure(t, page, "metric-1-rounds")
-	assert.Contains(t, rounds, "p95_latency: each round, in the order run")
+	assert.Contains(t, rounds, "p95_latency: each pair of rounds, in the order run")
 	assert.Contains(t, rounds, ">baseline<")
 	assert.Contains(t, rounds, ">candidate<")
 	assert.Contains(t, rounds, ">20ms<")

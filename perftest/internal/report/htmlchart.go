@@ -553,7 +553,7 @@ func roundsChart(row compare.Row, id string) (chart, error) {
 		ch.Caption = "No per-round values."
 		return ch, nil
 	}
-	p := newPlot(row.Metric+": each round, in the order run", "round", "")
+	p := newPlot(row.Metric+": each pair of rounds, in the order run", "pair", "")
 	p.Y.Tick.Marker = inUnit(row.Unit)
 	p.X.Tick.Marker = roundTicks{n}
 	p.X.Min, p.X.Max = 0.5, float64(n)+0.5
