@@ -10,6 +10,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/load"
+	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -94,4 +95,17 @@ func TestSplitBaselinePitsOddRoundsAgainstEven(t *testing.T) {
 	}, []thresholds.Budget{{Metric: "p50_latency"}}))
 	assert.Equal(t, []float64{1, 3}, s[0].Baseline)
 	assert.Equal(t, []float64{2}, s[0].Candidate, "the candidate's rounds play no part in the noise")
+}
+
+// The run's seconds take the nearest Prometheus point within a second, NaN where none is.
+func TestTimelinePlacesServerPointsOnTheSeconds(t *testing.T) {
+	start := time.Unix(100, 0)
+	r := &load.Result{Start: start, Timeline: []load.Second{{T: 1, Rate: 10}, {T: 2, Rate: 20}, {T: 5, Rate: 30}}}
+	pts := []promq.Point{{T: start.Add(2100 * time.Millisecond), Value: 0.2}, {T: start.Add(900 * time.Millisecond), Value: 0.1}}
+	tl := timeline(r, pts)
+	require.Len(t, tl, 3)
+	assert.Equal(t, 0.1, tl[0].CPU)
+	assert.Equal(t, 0.2, tl[1].CPU)
+	assert.True(t, math.IsNaN(tl[2].CPU), "no point near second 5")
+	assert.Equal(t, 20.0, tl[1].Rate)
 }

@@ -444,22 +444,14 @@ func clientStats(r *load.Result) report.ClientStats {
 
 // timeline joins the generator's seconds with the server CPU Prometheus saw.
 func timeline(r *load.Result, cpu []promq.Point) []report.Point {
-	sort.Slice(cpu, func(i, j int) bool { return cpu[i].T.Before(cpu[j].T) })
+	cores := perSecond(r, cpu)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	out := make([]report.Point, 0, len(r.Timeline))
-	for _, s := range r.Timeline {
-		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-		p := report.Point{
+	for i, s := range r.Timeline {
+		out = append(out, report.Point{
 			T: float64(s.T), TargetRate: s.TargetRate, Rate: s.Rate, Dropped: s.Dropped,
-			P50: ms(s.P50), P95: ms(s.P95), P99: ms(s.P99), Errors: s.Errors, CPU: math.NaN(),
-		}
-		at := r.Start.Add(time.Duration(s.T) * time.Second)
-		for _, c := range cpu { // nearest sample within a second
-			if d := c.T.Sub(at); d > -time.Second && d < time.Second {
-				p.CPU = c.Value
-				break
-			}
-		}
-		out = append(out, p)
+			P50: ms(s.P50), P95: ms(s.P95), P99: ms(s.P99), Errors: s.Errors, CPU: cores[i],
+		})
 	}
 	return out
 }
