@@ -242,7 +242,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 		name   string
 		values []float64
 	}{{"baseline", s.Baseline}, {"candidate", s.Candidate}} {
-		if msg := unusable(side.name, side.values); msg != "" {
+		if msg := unusable(side.name, side.values, !Points(s.Unit)); msg != "" {
 			return r, msg
 		}
 	}
@@ -252,22 +252,6 @@ func measure(s Samples, alpha float64) (Row, string) {
 	}
 	if s.BaselineCounts != nil || s.CandidateCounts != nil {
 		return measureCounts(r, s, alpha)
-	}
-	if !Points(s.Unit) {
-		for _, side := range []struct {
-			name   string
-			values []float64
-		}{{"baseline", s.Baseline}, {"candidate", s.Candidate}} {
-			var zero []string
-			for i, v := range side.values {
-				if v == 0 {
-					zero = append(zero, fmt.Sprint(i+1))
-				}
-			}
-			if len(zero) > 0 {
-				return r, fmt.Sprintf("%s %s at 0, so a ratio to it means nothing", side.name, rounds(zero))
-			}
-		}
 	}
 	if pairedMinP(n) >= alpha {
 		return r, fmt.Sprintf("too few samples: %d pairs of rounds (at α=%v no difference can be significant with fewer than %d)", n, alpha, pairsNeeded(alpha))
@@ -332,18 +316,21 @@ func measureCounts(r Row, s Samples, alpha float64) (Row, string) {
 	return r, ""
 }
 
-// unusable says what makes a side's values unfit for comparison: missing data is never a pass.
-func unusable(side string, vs []float64) string {
+// unusable says what makes a side's values unfit for comparison: missing data is never a pass,
+// and a round at 0 leaves nothing for a ratio to stand on.
+func unusable(side string, vs []float64, ratio bool) string {
 	if len(vs) == 0 {
 		return fmt.Sprintf("no %s samples", side)
 	}
-	var nan, neg []string
+	var nan, neg, zero []string
 	for i, v := range vs {
 		switch {
 		case math.IsNaN(v) || math.IsInf(v, 0):
 			nan = append(nan, fmt.Sprint(i+1))
 		case v < 0:
 			neg = append(neg, fmt.Sprint(i+1))
+		case v == 0 && ratio:
+			zero = append(zero, fmt.Sprint(i+1))
 		}
 	}
 	switch {
@@ -351,6 +338,8 @@ func unusable(side string, vs []float64) string {
 		return fmt.Sprintf("no data in %s %s of %d: a missing value is never a pass", side, rounds(nan), len(vs))
 	case len(neg) > 0:
 		return fmt.Sprintf("negative value in %s %s of %d: not a measurement", side, rounds(neg), len(vs))
+	case len(zero) > 0:
+		return fmt.Sprintf("%s %s at 0, so a ratio to it means nothing", side, rounds(zero))
 	}
 	return ""
 }
