@@ -21,7 +21,7 @@ const maxFileSize = 1 << 20
 
 // fieldsOf lists the fields the loader accepts at each level; schema.json must name the same.
 var fieldsOf = map[string][]string{
-	"spec":    {"version", "load", "slos", "compare"},
+	"spec":    {"version", "service", "load", "slos", "compare"},
 	"load":    {"warmup", "stages", "mix", "max_in_flight", "timeout", "max_lag"},
 	"stage":   {"duration", "target"},
 	"mix":     {"list", "get", "create", "update", "delete"},
@@ -352,6 +352,9 @@ func (d *decoder) spec(n *yaml.Node, s *Spec) {
 	}
 	if v := f["compare"]; v != nil {
 		s.Compare = d.compare(v)
+	}
+	if v := f["service"]; v != nil {
+		s.Service = d.service(v)
 	}
 }
 

@@ -303,6 +303,28 @@ compare:
     p95_latency: {max_increase: 10%}
     throughput: {max_decrease: 5%}
     error_rate: {max_increase: 0.5%}
+service:
+  name: kvsvc
+  build:
+    dockerfile: kv/Dockerfile.multistage
+    context: .
+    go: {package: ./kv/cmd/kvsvc, cgo: false, tags: [netgo], dockerfile: kv/Dockerfile, dirs: [data]}
+  port: 8081
+  ready: /healthz
+  args: ["-name={{.Instance}}"]
+  env: {KV_MODE: fast}
+  replicas: 3
+  volume: /data
+  metrics:
+    requests: kv_requests_total
+    duration: kv_request_duration_seconds
+    labels: {method: verb, route: path, code: status}
+    ignore_routes: [/metrics, /healthz]
+    cpu: process_cpu_seconds_total
+    memory: process_resident_memory_bytes
+    allocs: go_memstats_mallocs_total
+    alloc_bytes: go_memstats_alloc_bytes_total
+    gc_cycles: go_gc_duration_seconds_count
 `
 
 func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {

@@ -81,6 +81,12 @@ var schemaLevels = map[string][]string{
 	"round":   {"properties", "compare", "properties", "round"},
 	"metrics": {"properties", "compare", "properties", "metrics"},
 	"budget":  {"$defs", "budget"}, // which field a metric requires is said per metric
+
+	"service":         {"properties", "service"},
+	"build":           {"properties", "service", "properties", "build"},
+	"go_build":        {"properties", "service", "properties", "build", "properties", "go"},
+	"service_metrics": {"properties", "service", "properties", "metrics"},
+	"labels":          {"properties", "service", "properties", "metrics", "properties", "labels"},
 }
 
 func TestSchemaIsDraft202012(t *testing.T) {
@@ -164,6 +170,12 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 		"compare": func(r *yaml.Node) *yaml.Node { return get(r, "compare") },
 		"round":   func(r *yaml.Node) *yaml.Node { return get(get(r, "compare"), "round") },
 		"metrics": func(r *yaml.Node) *yaml.Node { return get(get(r, "compare"), "metrics") },
+
+		"service":         func(r *yaml.Node) *yaml.Node { return get(r, "service") },
+		"build":           func(r *yaml.Node) *yaml.Node { return get(get(r, "service"), "build") },
+		"go_build":        func(r *yaml.Node) *yaml.Node { return get(get(get(r, "service"), "build"), "go") },
+		"service_metrics": func(r *yaml.Node) *yaml.Node { return get(get(r, "service"), "metrics") },
+		"labels":          func(r *yaml.Node) *yaml.Node { return get(get(get(r, "service"), "metrics"), "labels") },
 	}
 
 	for level, path := range schemaLevels {

@@ -34,9 +34,18 @@ type Spec struct {
 	Load    Load
 	SLOs    []SLO
 	Compare *Compare // nil: absolute mode only, no baseline build
+	Service *Service // nil: the reference task API, DefaultService
 
 	// src maps field paths to where they were written, so Validate can point at them.
 	src map[string]srcPos
+}
+
+// ServiceOrDefault is the service section, or DefaultService when the spec has none.
+func (s *Spec) ServiceOrDefault() Service {
+	if s.Service != nil {
+		return *s.Service
+	}
+	return DefaultService
 }
 
 // Load is the ramped open-model load profile: arrivals follow the stages

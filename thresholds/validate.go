@@ -171,6 +171,7 @@ func (v *validator) run() {
 	if s.Compare != nil {
 		v.compare()
 	}
+	v.service()
 }
 
 // load checks the load profile and reports whether its stages are sound enough
