@@ -177,8 +177,7 @@ func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {
 func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64, stoppedAt time.Duration) {
 	pacer, warm := r.cfg.pacer, r.cfg.WarmUp
 	maxInFlight := int64(r.cfg.MaxInFlight)
-	rng := r.rng()
-	mix := newChooser(r.cfg.Mix)
+	d := r.dealer()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	done := ctx.Done()
@@ -208,7 +207,7 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 			}
 		}
 
-		o, rnd := mix.pick(rng), rng.Uint64()
+		j := d.deal(n, at)
 		sec := min(int(at/time.Second), len(r.seconds)-1)
 		measured := at >= warm
 		if at < dropUntil || r.inFlight.Load() >= maxInFlight {
@@ -236,7 +235,7 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 		if measured {
 			sent++
 		}
-		jobs <- job{at: at, n: n, rnd: rnd, op: o} // never blocks: cap is MaxInFlight
+		jobs <- j // never blocks: cap is MaxInFlight
 		now = time.Since(r.start)
 	}
 }
@@ -245,6 +244,20 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 // request n gets the same operation in every run with the same seed.
 func (r *runner) rng() *rand.Rand {
 	return rand.New(rand.NewPCG(r.cfg.Seed, r.cfg.Seed^0x9e3779b97f4a7c15))
+}
+
+// dealer draws what each request is, in the pacer's order.
+type dealer struct {
+	rng *rand.Rand
+	mix chooser
+}
+
+func (r *runner) dealer() dealer { return dealer{rng: r.rng(), mix: newChooser(r.cfg.Mix)} }
+
+// deal returns request n, intended at at: its operation and its randomness.
+func (d *dealer) deal(n uint64, at time.Duration) job {
+	o := d.mix.pick(d.rng)
+	return job{at: at, n: n, rnd: d.rng.Uint64(), op: o}
 }
 
 // waitSlot blocks until fewer than maxInFlight requests are outstanding; it
