@@ -53,8 +53,18 @@ func FuzzParse(f *testing.F) {
 		if s.Version != Version || len(l.Stages) == 0 || len(s.SLOs) == 0 {
 			t.Fatalf("accepted an incomplete spec: %+v", s)
 		}
-		if l.Window() < minWindow || l.Duration() > maxDuration || l.Mix.Total() <= 0 {
+		if l.Window() < minWindow || l.Duration() > maxDuration {
 			t.Fatalf("accepted an unusable load: %+v", l)
+		}
+		weight := 0
+		for _, tm := range s.Workload {
+			weight += tm.Weight
+			if tm.Weight < 0 || tm.Name == "" || tm.Line <= 0 {
+				t.Fatalf("accepted an unusable template: %+v", tm)
+			}
+		}
+		if weight <= 0 {
+			t.Fatalf("accepted a workload that sends nothing: %+v", s.Workload)
 		}
 		if n := l.Requests(l.WarmUp, l.Duration()); !(n >= 1) || math.IsInf(n, 0) {
 			t.Fatalf("accepted a load that measures %v requests", n)

@@ -21,15 +21,22 @@ const maxFileSize = 1 << 20
 
 // fieldsOf lists the fields the loader accepts at each level; schema.json must name the same.
 var fieldsOf = map[string][]string{
-	"spec":    {"version", "service", "load", "slos", "compare"},
-	"load":    {"warmup", "stages", "mix", "max_in_flight", "timeout", "max_lag"},
-	"stage":   {"duration", "target"},
-	"mix":     {"list", "get", "create", "update", "delete"},
-	"slo":     {"name", "description", "metric", "quantile", "route", "scope", "query", "unit", "max", "min"},
-	"compare": {"alpha", "rounds", "round", "metrics"},
-	"round":   {"warmup", "duration", "rate"},
-	"metrics": compareMetrics, // keyed by metric name
-	"budget":  {"max_increase", "max_decrease"},
+	"spec":     {"version", "service", "load", "workload", "slos", "compare"},
+	"load":     {"warmup", "stages", "max_in_flight", "timeout", "max_lag"},
+	"stage":    {"duration", "target"},
+	"template": {"name", "weight", "method", "path", "query", "headers", "body", "expect", "capture", "take", "fallback"},
+	"param":    {"value", "chance"},
+	"source":   {"json", "header"},
+	"slo":      {"name", "description", "metric", "quantile", "route", "scope", "query", "unit", "max", "min"},
+	"compare":  {"alpha", "rounds", "round", "metrics"},
+	"round":    {"warmup", "duration", "rate"},
+	"metrics":  compareMetrics, // keyed by metric name
+	"budget":   {"max_increase", "max_decrease"},
+}
+
+// gone are fields earlier versions of the spec read, with what to write instead.
+var gone = map[string]string{
+	"load.mix": "is no longer read: write the requests as a top-level workload: list of templates instead (see thresholds/slo.yaml)",
 }
 
 // srcPos is where a field's value was written.
@@ -233,6 +240,9 @@ func (d *decoder) fields(n *yaml.Node, path, level, want string) map[string]*yam
 			// The merged fields are unknown, so say nothing else about this mapping.
 			d.fail(k, path, "merge keys (<<) are not supported: write the fields out")
 			continue
+		case !slices.Contains(known, k.Value) && gone[join(path, k.Value)] != "":
+			d.failAt(k.Line, k.Column, join(path, k.Value), "%s", gone[join(path, k.Value)])
+			continue
 		case !slices.Contains(known, k.Value) && level == "metrics":
 			d.failAt(k.Line, k.Column, path, "unknown metric %q: use one of %s", k.Value, list(known))
 			continue
@@ -345,6 +355,9 @@ func (d *decoder) spec(n *yaml.Node, s *Spec) {
 	if v := f["load"]; v != nil {
 		d.load(v, &s.Load)
 	}
+	if v := f["workload"]; v != nil {
+		s.Workload = d.workload(v)
+	}
 	if v := f["slos"]; v != nil {
 		for i, item := range d.list(v, "slos", "a list of SLOs") {
 			s.SLOs = append(s.SLOs, d.slo(item, fmt.Sprintf("slos[%d]", i)))
@@ -359,7 +372,7 @@ func (d *decoder) spec(n *yaml.Node, s *Spec) {
 }
 
 func (d *decoder) load(n *yaml.Node, l *Load) {
-	f := d.fields(n, "load", "load", "a mapping of warmup, stages, mix, max_in_flight, timeout and max_lag")
+	f := d.fields(n, "load", "load", "a mapping of warmup, stages, max_in_flight, timeout and max_lag")
 	if v := f["warmup"]; v != nil {
 		l.WarmUp = d.duration(v, "load.warmup")
 	}
@@ -367,9 +380,6 @@ func (d *decoder) load(n *yaml.Node, l *Load) {
 		for i, item := range d.list(v, "load.stages", "a list of stages like {duration: 10s, target: 50/s}") {
 			l.Stages = append(l.Stages, d.stage(item, fmt.Sprintf("load.stages[%d]", i)))
 		}
-	}
-	if v := f["mix"]; v != nil {
-		l.Mix = d.mix(v)
 	}
 	if v := f["max_in_flight"]; v != nil {
 		l.MaxInFlight = d.int(v, "load.max_in_flight")
@@ -395,20 +405,6 @@ func (d *decoder) stage(n *yaml.Node, path string) Stage {
 		s.Target = d.value(v, path+".target", PerSecond, true, "expected a rate like 50/s")
 	}
 	return s
-}
-
-func (d *decoder) mix(n *yaml.Node) Mix {
-	var m Mix
-	f := d.fields(n, "load.mix", "mix", "a mapping of weights like {get: 3, create: 1}")
-	for _, w := range []struct {
-		name string
-		dst  *int
-	}{{"list", &m.List}, {"get", &m.Get}, {"create", &m.Create}, {"update", &m.Update}, {"delete", &m.Delete}} {
-		if v := f[w.name]; v != nil {
-			*w.dst = d.int(v, "load.mix."+w.name)
-		}
-	}
-	return m
 }
 
 // limitFormat says how a limit is written for each metric; plain numbers are

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,21 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 	assert.Equal(t, 25*time.Second, l.Window())
 	// The comment in slo.yaml promises 2,200 requests in the window, 88/s on average.
 	assert.InDelta(t, 2200, l.Requests(l.WarmUp, l.Duration()), 1e-9)
-	assert.Equal(t, Mix{List: 20, Get: 40, Create: 20, Update: 10, Delete: 10}, l.Mix)
+	type tmpl struct {
+		name, method, path string
+		weight             int
+	}
+	var templates []tmpl
+	for _, w := range s.Workload {
+		templates = append(templates, tmpl{w.Name, w.Method, w.Path, w.Weight})
+	}
+	assert.Equal(t, []tmpl{
+		{"list", "GET", "/tasks?limit=20", 20},
+		{"get", "GET", "/tasks/${task}", 40},
+		{"create", "POST", "/tasks", 20},
+		{"update", "PUT", "/tasks/${task}", 10},
+		{"delete", "DELETE", "/tasks/${task}", 10},
+	}, templates, "the task API's read-mostly mix")
 	assert.Equal(t, 128, l.MaxInFlight)
 	assert.Equal(t, 2*time.Second, l.Timeout)
 	assert.InDelta(t, 0.05, l.MaxLag, 1e-12)
@@ -164,6 +179,18 @@ func TestQuickProfileIsShort(t *testing.T) {
 		seen[o.Metric] = true
 	}
 	assert.Len(t, seen, len(metrics))
+
+	// The same requests as the committed spec, so faults show up as they would there.
+	committed, err := ParseFile(DefaultFile)
+	require.NoError(t, err)
+	placeless := func(w []Template) []Template {
+		out := slices.Clone(w)
+		for i := range out {
+			out[i].Line, out[i].Col = 0, 0
+		}
+		return out
+	}
+	assert.Equal(t, placeless(committed.Workload), placeless(s.Workload))
 }
 
 func TestMinimalSpecTakesTheDefaults(t *testing.T) {
@@ -172,6 +199,7 @@ func TestMinimalSpecTakesTheDefaults(t *testing.T) {
 	want := DefaultLoad
 	want.Stages = []Stage{{10 * time.Second, 20}}
 	assert.Equal(t, want, s.Load)
+	assert.Equal(t, []Template{{Name: "home", Weight: 1, Method: "GET", Path: "/", Line: 11, Col: 5}}, s.Workload)
 	require.Len(t, s.SLOs, 1)
 	assert.Equal(t, SLO{Name: "errors", Metric: ErrorRate, Scope: Aggregate, Max: ptr(0), Unit: Ratio, Line: 7, Col: 5}, s.SLOs[0])
 	assert.Nil(t, s.Compare)
@@ -187,7 +215,6 @@ func TestEveryUnitSpellingDecodes(t *testing.T) {
 			{2500 * time.Millisecond, 10},
 			{90 * time.Second, 25},
 		},
-		Mix:         Mix{Get: 1},
 		MaxInFlight: 1,
 		Timeout:     250 * time.Millisecond,
 		MaxLag:      0.005,
@@ -222,6 +249,22 @@ func TestEveryUnitSpellingDecodes(t *testing.T) {
 	}, got)
 	assert.Equal(t, "sum(rate(tasksvc_http_requests_total{code=~\"4..\"}[$window]))\n  / sum(rate(tasksvc_http_requests_total[$window]))\n", s.SLOs[8].Query)
 	assert.Equal(t, "proves injected faults show up", s.SLOs[2].Description)
+
+	assert.Equal(t, []Template{
+		{Name: "home", Weight: 1, Method: "GET", Path: "/", Line: 74, Col: 5},
+		{Name: "create", Weight: 0, Method: "POST", Path: "/items",
+			Headers: []Header{{"X-Request-Id", "req-${seq}-${rand:12}"}, {"Content-Type", "text/plain"}},
+			Body:    "costs $$5", Expect: []int{201},
+			Capture: []Capture{{Pool: "item", Header: "Location"}, {Pool: "etag", Header: "ETag"}},
+			Line:    75, Col: 5},
+		{Name: "patch", Weight: 1, Method: "PATCH", Path: "${item}",
+			Query:  []Param{{Name: "note", Value: "${etag}"}, {Name: "page", Value: "2"}, {Name: "tag", Value: "x", Chance: 1}},
+			Take:   []string{"item", "etag"},
+			Expect: []int{200, 204, 404}, Fallback: "create", Line: 87, Col: 5},
+	}, s.Workload)
+	need, optional := s.Workload[2].Pools()
+	assert.Equal(t, []string{"item", "etag"}, need)
+	assert.Equal(t, [][]string{nil}, optional, "tag names no pool")
 }
 
 // Each bad fixture keeps its exact expected messages in a sibling .err file.
@@ -264,7 +307,7 @@ load:
   stages:
     - {duration: 5s, target: 40/s}
     - {duration: 20s, target: 120/s}
-  mix: {list: 20, get: 40, create: 20, update: 10, delete: 10}
+  # the requests are the workload at the end
   max_in_flight: 128
   timeout: 2s
   max_lag: 5%
@@ -303,6 +346,32 @@ compare:
     p95_latency: {max_increase: 10%}
     throughput: {max_decrease: 5%}
     error_rate: {max_increase: 0.5%}
+workload:
+  - name: list
+    weight: 20
+    path: /tasks?limit=20
+    query:
+      after: {value: "${task}", chance: 50%}
+  - name: get
+    weight: 40
+    method: GET
+    path: /tasks/${task}
+    expect: [200, 404]
+    fallback: create
+  - name: create
+    weight: 20
+    method: POST
+    path: /tasks
+    headers: {Content-Type: application/json}
+    body: '{"task":"perf ${seq} ${rand:8}"}'
+    expect: 201
+    capture: {task: {json: id}}
+  - name: delete
+    weight: 10
+    method: DELETE
+    path: /tasks/${task}
+    take: task
+    fallback: create
 service:
   name: kvsvc
   build:
@@ -393,10 +462,64 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 			`thresholds/slo.yaml:5:5: load.stages: every target is 0/s, so the run would send no requests: raise a target`},
 		{"a warm-up must leave a window", "warmup: 5s", "warmup: 22s",
 			`thresholds/slo.yaml:3:11: load.warmup: 22s leaves a 3s measured window of the 25s of stages: keep at least 5s after the warm-up`},
-		{"a mix of zeros sends nothing", "{list: 20, get: 40, create: 20, update: 10, delete: 10}", "{list: 0, get: 0}",
-			`thresholds/slo.yaml:7:8: load.mix: all weights are 0: give list, get, create, update or delete a weight above 0`},
-		{"an unknown request kind is refused", "update: 10,", "patch: 10,",
-			`thresholds/slo.yaml:7:40: load.mix: unknown field "patch"`},
+		{"a mix under load is gone", "  # the requests are the workload at the end\n", "  mix: {get: 1}\n",
+			`thresholds/slo.yaml:7:3: load.mix: is no longer read: write the requests as a top-level workload: list of templates instead (see thresholds/slo.yaml)`},
+		{"a workload template may leave out method and weight", "    weight: 20\n    path: /tasks?limit=20", "    path: /tasks?limit=20", ""},
+		{"a placeholder must name a pool some template fills", "path: /tasks/${task}\n    expect: [200, 404]", "path: /tasks/${tasks}\n    expect: [200, 404]",
+			`thresholds/slo.yaml:55:11: workload[1].path: unknown placeholder ${tasks}: no template captures into pool "tasks" (the pools are task; the others are ${seq} and ${rand:8})`},
+		{"a pool nobody captures into leaves every use unknown", "    capture: {task: {json: id}}\n", "",
+			`thresholds/slo.yaml:51:22: workload[0].query.after.value: unknown placeholder ${task}: no template captures into pool "task" (no template captures into any pool; the others are ${seq} and ${rand:8})` + "\n" +
+				`thresholds/slo.yaml:55:11: workload[1].path: unknown placeholder ${task}: no template captures into pool "task" (no template captures into any pool; the others are ${seq} and ${rand:8})` + "\n" +
+				`thresholds/slo.yaml:68:11: workload[3].path: unknown placeholder ${task}: no template captures into pool "task" (no template captures into any pool; the others are ${seq} and ${rand:8})`},
+		{"a fallback must name a template", "fallback: create\n  - name: create", "fallback: crate\n  - name: create",
+			`thresholds/slo.yaml:57:15: workload[1].fallback: unknown template "crate": use one of list, get, create, delete`},
+		{"a fallback to itself is a cycle", "fallback: create\n  - name: create", "fallback: get\n  - name: create",
+			`thresholds/slo.yaml:57:15: workload[1].fallback: fallbacks go round in a cycle (get → get): end the chain at a template that needs no pool`},
+		{"a template that always uses a pool needs a fallback", "    take: task\n    fallback: create\n", "    take: task\n",
+			`thresholds/slo.yaml:66:5: workload[3]: missing field "fallback": pool "task" is empty until a response fills it: name a template to send meanwhile, like fallback: create`},
+		{"a fallback applies only where a pool is needed", "chance: 50%}", "chance: 50%}\n    fallback: create",
+			`thresholds/slo.yaml:52:15: workload[0].fallback: only applies to a template that always uses a pool`},
+		{"an unknown method lists the known ones", "method: DELETE", "method: REMOVE",
+			`thresholds/slo.yaml:68:13: workload[3].method: unknown method "REMOVE": use one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`},
+		{"a method is written in capitals", "method: POST", "method: post",
+			`thresholds/slo.yaml:60:13: workload[2].method: unknown method "post": use one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS`},
+		{"a GET takes no body", "method: POST", "method: GET",
+			`thresholds/slo.yaml:63:11: workload[2].body: a GET request takes no body`},
+		{"take names a pool the request uses", "take: task", "take: tasks",
+			`thresholds/slo.yaml:70:11: workload[3].take[0]: the request does not always use pool "tasks": take only a pool its path, headers, body or a query value without chance names`},
+		{"a 5xx is never expected", "expect: 201", "expect: 503",
+			`thresholds/slo.yaml:64:13: workload[2].expect[0]: a 5xx always counts as an error, got 503: expect only codes below 500`},
+		{"a status code is a number", "expect: 201", "expect: created",
+			`thresholds/slo.yaml:64:13: workload[2].expect[0]: must be a whole number, got "created"`},
+		{"a random string needs a length", "${rand:8}", "${rand}",
+			`thresholds/slo.yaml:63:11: workload[2].body: placeholder ${rand} needs a length, like ${rand:8}`},
+		{"a random string has a sane length", "${rand:8}", "${rand:1000}",
+			`thresholds/slo.yaml:63:11: workload[2].body: placeholder ${rand:1000}: the length must be a whole number from 1 to 256`},
+		{"an unclosed placeholder is refused", "perf ${seq}", "perf ${seq",
+			`thresholds/slo.yaml:63:11: workload[2].body: unclosed placeholder "${seq": close it with }`},
+		{"a chance is a percentage", "chance: 50%", "chance: 0.5",
+			`thresholds/slo.yaml:51:41: workload[0].query.after.chance: expected a percentage like 50%, got "0.5"`},
+		{"a chance of 0% is refused", "chance: 50%", "chance: 0%",
+			`thresholds/slo.yaml:51:41: workload[0].query.after.chance: must be above 0% and at most 100%, got "0%"`},
+		{"a chance is at most 100%", "chance: 50%", "chance: 150%",
+			`thresholds/slo.yaml:51:41: workload[0].query.after.chance: must be above 0% and at most 100%, got "150%"`},
+		{"an optional parameter needs its value", `{value: "${task}", chance: 50%}`, `{chance: 50%}`,
+			`thresholds/slo.yaml:51:14: workload[0].query.after: missing field "value": the parameter's value, like "${task}"`},
+		{"a capture takes json or a header, not both", "{json: id}", "{json: id, header: Location}",
+			`thresholds/slo.yaml:65:21: workload[2].capture.task: takes json or header, not both`},
+		{"a capture from the Location header is fine", "{json: id}", "{header: Location}", ""},
+		{"a JSON field is names joined by dots", "{json: id}", "{json: a..b}",
+			`thresholds/slo.yaml:65:28: workload[2].capture.task.json: invalid JSON field "a..b": use names joined by dots, like id or data.id`},
+		{"the generator sets the Host header", "{Content-Type: application/json}", "{Host: example.com}",
+			`thresholds/slo.yaml:62:21: workload[2].headers.Host: is set by the generator: leave it out`},
+		{"a path begins with a slash", "path: /tasks\n    headers", "path: tasks\n    headers",
+			`thresholds/slo.yaml:61:11: workload[2].path: must begin with / (or with a pool captured from a Location header), got "tasks"`},
+		{"a template name is used once", "name: delete", "name: get",
+			`thresholds/slo.yaml:66:11: workload[3].name: duplicate name "get" (first at line 52)`},
+		{"a weight is not negative", "weight: 10\n    method: DELETE", "weight: -1\n    method: DELETE",
+			`thresholds/slo.yaml:67:13: workload[3].weight: must be >= 0, got -1`},
+		{"an unknown template field is refused", "take: task", "takes: task",
+			`thresholds/slo.yaml:70:5: workload[3]: unknown field "takes"`},
 		{"a plain lag is ambiguous", "max_lag: 5%", "max_lag: 0.05",
 			`thresholds/slo.yaml:10:12: load.max_lag: expected a percentage like 5%, got "0.05"`},
 		{"a route applies to request metrics only", "scope: per_instance\n    max: 70%", "route: /tasks\n    max: 70%",
@@ -510,7 +633,7 @@ func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
 	good := func() *Spec {
 		l := DefaultLoad
 		l.Stages = []Stage{{10 * time.Second, 50}}
-		return &Spec{Version: 1, File: "code", Load: l, SLOs: []SLO{
+		return &Spec{Version: 1, File: "code", Load: l, Workload: []Template{{Name: "home", Weight: 1, Method: "GET", Path: "/"}}, SLOs: []SLO{
 			{Name: "p95", Metric: Latency, Quantile: 0.95, Scope: Aggregate, Unit: Seconds, Max: ptr(0.05)},
 			{Name: "mem", Metric: Memory, Scope: PerInstance, Unit: Bytes, Max: ptr(64 << 20), Line: 9, Col: 5},
 		}}
@@ -532,7 +655,7 @@ func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
 		{"a version of 0 is missing", func(s *Spec) { s.Version = 0 },
 			`code: missing field "version": add "version: 1" at the top`},
 		{"no stages means no load", func(s *Spec) { s.Load.Stages = nil },
-			`code: missing field "load": describe the load with warmup, stages and mix`},
+			`code: missing field "load": describe the load with warmup and stages`},
 		{"NaN limits are refused", func(s *Spec) { s.SLOs[0].Max = ptr(math.NaN()) },
 			`code: slos[0].max: must be a finite number, got "NaN"`},
 		{"duplicate names point at the first", func(s *Spec) { s.SLOs[1].Name = "p95" },

@@ -75,12 +75,15 @@ var schemaLevels = map[string][]string{
 	"spec":    {},
 	"load":    {"properties", "load"},
 	"stage":   {"properties", "load", "properties", "stages", "items"},
-	"mix":     {"properties", "load", "properties", "mix"},
 	"slo":     {"properties", "slos", "items"},
 	"compare": {"properties", "compare"},
 	"round":   {"properties", "compare", "properties", "round"},
 	"metrics": {"properties", "compare", "properties", "metrics"},
 	"budget":  {"$defs", "budget"}, // which field a metric requires is said per metric
+
+	"template": {"properties", "workload", "items"},
+	"param":    {"$defs", "param"},
+	"source":   {"$defs", "source"},
 
 	"service":         {"properties", "service"},
 	"build":           {"properties", "service", "properties", "build"},
@@ -165,11 +168,14 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 		"spec":    func(r *yaml.Node) *yaml.Node { return r },
 		"load":    func(r *yaml.Node) *yaml.Node { return get(r, "load") },
 		"stage":   func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "stages").Content[0] },
-		"mix":     func(r *yaml.Node) *yaml.Node { return get(get(r, "load"), "mix") },
 		"slo":     func(r *yaml.Node) *yaml.Node { return get(r, "slos").Content[0] }, // error_rate: no conditional fields
 		"compare": func(r *yaml.Node) *yaml.Node { return get(r, "compare") },
 		"round":   func(r *yaml.Node) *yaml.Node { return get(get(r, "compare"), "round") },
 		"metrics": func(r *yaml.Node) *yaml.Node { return get(get(r, "compare"), "metrics") },
+
+		"template": func(r *yaml.Node) *yaml.Node { return get(r, "workload").Content[2] }, // create: no pool to fall back from
+		"param":    func(r *yaml.Node) *yaml.Node { return get(get(get(r, "workload").Content[0], "query"), "after") },
+		"source":   func(r *yaml.Node) *yaml.Node { return get(get(get(r, "workload").Content[2], "capture"), "task") },
 
 		"service":         func(r *yaml.Node) *yaml.Node { return get(r, "service") },
 		"build":           func(r *yaml.Node) *yaml.Node { return get(get(r, "service"), "build") },

@@ -21,7 +21,6 @@ const WindowPlaceholder = "$window"
 // Stages have no default: a spec must say how hard to push.
 var DefaultLoad = Load{
 	WarmUp:      5 * time.Second,
-	Mix:         Mix{List: 20, Get: 40, Create: 20, Update: 10, Delete: 10},
 	MaxInFlight: 128,
 	Timeout:     2 * time.Second,
 	MaxLag:      0.05,
@@ -29,12 +28,13 @@ var DefaultLoad = Load{
 
 // Spec is a parsed and validated SLO file.
 type Spec struct {
-	Version int
-	File    string
-	Load    Load
-	SLOs    []SLO
-	Compare *Compare // nil: absolute mode only, no baseline build
-	Service *Service // nil: the reference task API, DefaultService
+	Version  int
+	File     string
+	Load     Load
+	Workload []Template // the requests the load sends
+	SLOs     []SLO
+	Compare  *Compare // nil: absolute mode only, no baseline build
+	Service  *Service // nil: the reference task API, DefaultService
 
 	// src maps field paths to where they were written, so Validate can point at them.
 	src map[string]srcPos
@@ -53,7 +53,6 @@ func (s *Spec) ServiceOrDefault() Service {
 type Load struct {
 	WarmUp      time.Duration // the first part of the stages, excluded from every measurement
 	Stages      []Stage
-	Mix         Mix
 	MaxInFlight int           // requests outstanding at once; a request due beyond it is dropped
 	Timeout     time.Duration // per request
 	MaxLag      float64       // ratio: the run is inconclusive if the achieved rate falls further behind
@@ -65,14 +64,6 @@ type Stage struct {
 	Duration time.Duration
 	Target   float64 // requests per second
 }
-
-// Mix weighs the request kinds the generator sends.
-type Mix struct {
-	List, Get, Create, Update, Delete int
-}
-
-// Total is the sum of the weights.
-func (m Mix) Total() int { return m.List + m.Get + m.Create + m.Update + m.Delete }
 
 // Duration is the sum of the stages, warm-up included.
 func (l Load) Duration() time.Duration {

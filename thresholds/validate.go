@@ -99,6 +99,9 @@ func (v *validator) pos(path string) (line, col int) {
 	if _, err := fmt.Sscanf(path, "slos[%d]", &i); err == nil && i >= 0 && i < len(v.spec.SLOs) {
 		return v.spec.SLOs[i].Line, v.spec.SLOs[i].Col
 	}
+	if _, err := fmt.Sscanf(path, "workload[%d]", &i); err == nil && i >= 0 && i < len(v.spec.Workload) {
+		return v.spec.Workload[i].Line, v.spec.Workload[i].Col
+	}
 	if _, err := fmt.Sscanf(path, "compare.metrics[%d]", &i); err == nil && v.spec.Compare != nil && i >= 0 && i < len(v.spec.Compare.Metrics) {
 		return v.spec.Compare.Metrics[i].Line, v.spec.Compare.Metrics[i].Col
 	}
@@ -156,8 +159,9 @@ func (v *validator) run() {
 	if loadOK {
 		loadOK = v.load()
 	} else {
-		v.missing("", "load", "describe the load with warmup, stages and mix")
+		v.missing("", "load", "describe the load with warmup and stages")
 	}
+	v.workload()
 	switch {
 	case !v.present("slos", len(s.SLOs) > 0):
 		v.missing("", "slos", "list the SLOs the gate enforces")
@@ -243,25 +247,6 @@ func (v *validator) load() bool {
 		}
 	}
 
-	if v.ok("load.mix") {
-		anyWeight := false
-		for _, w := range []struct {
-			name   string
-			weight int
-		}{{"list", l.Mix.List}, {"get", l.Mix.Get}, {"create", l.Mix.Create}, {"update", l.Mix.Update}, {"delete", l.Mix.Delete}} {
-			if w.weight < 0 {
-				v.fail("load.mix."+w.name, "must be >= 0, got %d", w.weight)
-			}
-			anyWeight = anyWeight || w.weight > 0
-		}
-		allRead := true // a weight that failed to decode may be the one above 0
-		for _, f := range fieldsOf["mix"] {
-			allRead = allRead && v.ok("load.mix."+f)
-		}
-		if !anyWeight && allRead && l.Mix.List >= 0 && l.Mix.Get >= 0 && l.Mix.Create >= 0 && l.Mix.Update >= 0 && l.Mix.Delete >= 0 {
-			v.fail("load.mix", "all weights are 0: give list, get, create, update or delete a weight above 0")
-		}
-	}
 	if v.ok("load.max_in_flight") && (l.MaxInFlight < 1 || l.MaxInFlight > maxInFlight) {
 		v.fail("load.max_in_flight", "must be between 1 and %d, got %d", maxInFlight, l.MaxInFlight)
 	}

@@ -23,9 +23,9 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // The true-effect harness: each build as its own process on 127.0.0.1 with
@@ -75,7 +75,7 @@ func TestTrueEffect(t *testing.T) {
 	require.NoError(t, err)
 	baseID, err := git(ctx, top, nil, "rev-parse", "--verify", base+"^{commit}")
 	require.NoError(t, err)
-	mix, err := readMix(filepath.Join(top, "thresholds", "slo.yaml"))
+	wl, err := readWorkload(filepath.Join(top, "thresholds", "slo.yaml"))
 	require.NoError(t, err)
 	entries, err := Load(regressionsDir)
 	require.NoError(t, err)
@@ -83,8 +83,8 @@ func TestTrueEffect(t *testing.T) {
 	bins := t.TempDir()
 	baseBin := filepath.Join(bins, "base")
 	require.NoError(t, build(ctx, top, baseID, baseBin))
-	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, mix: mix}
-	t.Logf("base %.12s, %s, mix %+v", baseID, plan, mix)
+	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, workload: wl}
+	t.Logf("base %.12s, %s, workload of %d templates", baseID, plan, len(wl))
 
 	if slices.Contains(only, "aa") {
 		t.Run("aa", func(t *testing.T) {
@@ -137,31 +137,13 @@ func logEffect(t *testing.T, name string, ef *Effect) {
 	t.Log(b.String())
 }
 
-// readMix reads load.mix of the committed spec.
-func readMix(path string) (load.Mix, error) {
-	data, err := os.ReadFile(path)
+// readWorkload reads the workload of the committed spec.
+func readWorkload(path string) ([]thresholds.Template, error) {
+	spec, err := thresholds.ParseFile(path)
 	if err != nil {
-		return load.Mix{}, err
+		return nil, err
 	}
-	var spec struct {
-		Load struct {
-			Mix struct {
-				List   int `yaml:"list"`
-				Get    int `yaml:"get"`
-				Create int `yaml:"create"`
-				Update int `yaml:"update"`
-				Delete int `yaml:"delete"`
-			} `yaml:"mix"`
-		} `yaml:"load"`
-	}
-	if err := yaml.Unmarshal(data, &spec); err != nil {
-		return load.Mix{}, fmt.Errorf("%s: %w", path, err)
-	}
-	m := load.Mix(spec.Load.Mix)
-	if m == (load.Mix{}) {
-		return load.Mix{}, fmt.Errorf("%s: no load.mix", path)
-	}
-	return m, nil
+	return spec.Workload, nil
 }
 
 // build compiles the service at commit into out, in a worktree of its own.
@@ -328,7 +310,7 @@ type roundPlan struct {
 	rate            float64
 	warmUp, measure time.Duration
 	pairs           int
-	mix             load.Mix
+	workload        []thresholds.Template
 }
 
 func (p roundPlan) String() string {
@@ -360,7 +342,7 @@ func round(ctx context.Context, s *service, p roundPlan, seed uint64) (sample, e
 		Targets:     []string{s.url},
 		Stages:      []load.Stage{{Duration: 0, Target: p.rate}, {Duration: p.warmUp + p.measure, Target: p.rate}},
 		WarmUp:      p.warmUp,
-		Mix:         p.mix,
+		Workload:    p.workload,
 		MaxInFlight: 64,
 		Timeout:     2 * time.Second,
 		Seed:        seed,
@@ -544,8 +526,9 @@ func roundChange(c *Change) *Change {
 	return c
 }
 
-func TestReadMix(t *testing.T) {
-	m, err := readMix(filepath.Join(moduleRoot, "thresholds", "slo.yaml"))
+func TestReadWorkload(t *testing.T) {
+	w, err := readWorkload(filepath.Join(moduleRoot, "thresholds", "slo.yaml"))
 	require.NoError(t, err)
-	assert.Positive(t, m.Get, "the committed mix reads by id")
+	require.NotEmpty(t, w)
+	assert.True(t, slices.ContainsFunc(w, func(t thresholds.Template) bool { return len(t.Capture) > 0 }), "the committed workload reads by id")
 }

@@ -136,7 +136,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	// and costlier than any after them, and would weigh on pair 1 alone.
 	for _, variant := range []string{Baseline, Candidate} {
 		fmt.Fprintf(logw, "priming %s\n", variant)
-		cfg := loadConfig(spec.Load, o.Seed, nil, st.ReplicasOf(variant))
+		cfg := loadConfig(spec.Load, spec.Workload, o.Seed, nil, st.ReplicasOf(variant))
 		cfg.Stages = []load.Stage{{Duration: cs.Round.WarmUp + cs.Round.Duration, Target: cs.Round.Rate}}
 		if _, err := load.Run(ctx, cfg); err != nil {
 			return c, fmt.Errorf("priming %s: %w", variant, err)
@@ -145,7 +145,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	for i, variant := range roundOrder(cs.Rounds) {
 		fmt.Fprintf(logw, "round %d/%d: %s\n", i+1, 2*cs.Rounds, variant)
 		// The two rounds of a pair replay one sequence of operations.
-		cfg := loadConfig(spec.Load, o.Seed+uint64(i/2), o.Progress, st.ReplicasOf(variant))
+		cfg := loadConfig(spec.Load, spec.Workload, o.Seed+uint64(i/2), o.Progress, st.ReplicasOf(variant))
 		cfg.WarmUp = cs.Round.WarmUp
 		cfg.Stages = []load.Stage{
 			{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},

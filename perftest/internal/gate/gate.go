@@ -209,7 +209,7 @@ func perSecond(r *load.Result, pts []promq.Point) []float64 {
 
 func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, error) {
 	l := o.Spec.Load
-	cfg := loadConfig(l, o.Seed, o.Progress, st.Replicas)
+	cfg := loadConfig(l, o.Spec.Workload, o.Seed, o.Progress, st.Replicas)
 	cfg.WarmUp = l.WarmUp
 	for _, s := range l.Stages {
 		cfg.Stages = append(cfg.Stages, load.Stage{Duration: s.Duration, Target: s.Target})
@@ -232,12 +232,12 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	return res, nil
 }
 
-// loadConfig is the part of a load run that the spec's load section and the
-// replicas decide; callers add the stages.
-func loadConfig(l thresholds.Load, seed uint64, progress io.Writer, replicas []stack.Replica) load.Config {
+// loadConfig is the part of a load run that the spec's load section and
+// workload and the replicas decide; callers add the stages.
+func loadConfig(l thresholds.Load, w []thresholds.Template, seed uint64, progress io.Writer, replicas []stack.Replica) load.Config {
 	cfg := load.Config{
 		Balance:     load.LeastInFlight,
-		Mix:         load.Mix{List: l.Mix.List, Get: l.Mix.Get, Create: l.Mix.Create, Update: l.Mix.Update, Delete: l.Mix.Delete},
+		Workload:    w,
 		MaxInFlight: l.MaxInFlight,
 		Timeout:     l.Timeout,
 		Seed:        seed,
@@ -423,8 +423,8 @@ func clientStats(r *load.Result) report.ClientStats {
 		P50: r.Quantile(0.50), P95: r.Quantile(0.95), P99: r.Quantile(0.99),
 		ByStatus: r.ByStatus,
 	}
-	for _, name := range load.OpNames {
-		op := r.ByOp[name]
+	for _, name := range r.Templates {
+		op := r.ByTemplate[name]
 		if op == nil || op.Count == 0 {
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/thresholds"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -145,12 +146,12 @@ const (
 )
 
 // runOurs runs this package's generator; a nil client means fasthttp.
-func runOurs(b *testing.B, base string, rate float64, mix Mix, client *http.Client) cost {
+func runOurs(b *testing.B, base string, rate float64, w []thresholds.Template, client *http.Client) cost {
 	var res *Result
 	c := measure(b, func() int64 {
 		var err error
 		res, err = Run(context.Background(), Config{
-			Targets: []string{base}, Stages: steady(rate, benchDuration), Mix: mix,
+			Targets: []string{base}, Stages: steady(rate, benchDuration), Workload: w,
 			MaxInFlight: benchConns, Timeout: 5 * time.Second, Seed: 1, Client: client,
 		})
 		if err != nil {
@@ -208,8 +209,8 @@ func BenchmarkVersusVegeta(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var fast, std, vg cost
 			for range b.N {
-				fast.add(runOurs(b, base, tc.rate, Mix{List: 1}, nil))
-				std.add(runOurs(b, base, tc.rate, Mix{List: 1}, nethttp))
+				fast.add(runOurs(b, base, tc.rate, listOnly, nil))
+				std.add(runOurs(b, base, tc.rate, listOnly, nethttp))
 				vg.add(runVegeta(b, base, tc.rate))
 			}
 			b.ReportMetric(fast.rate(), "req/s")
@@ -227,13 +228,14 @@ func BenchmarkVersusVegeta(b *testing.B) {
 	}
 }
 
-// BenchmarkMix reports the cost per request of the default mix over the
-// whole task API.
+// BenchmarkMix reports the cost per request of the committed workload over
+// the whole task API.
 func BenchmarkMix(b *testing.B) {
 	base := startBenchServer(b)
+	w := committed(b)
 	var ours cost
 	for range b.N {
-		ours.add(runOurs(b, base, 10_000, DefaultMix, nil))
+		ours.add(runOurs(b, base, 10_000, w, nil))
 	}
 	b.ReportMetric(ours.rate(), "req/s")
 	b.ReportMetric(ours.cpuPerReq(), "cpu-ns/req")

@@ -1,4 +1,4 @@
-// Package load generates ramped open-model HTTP load against the task API and records what it saw.
+// Package load generates ramped open-model HTTP load from a workload of request templates and records what it saw.
 package load
 
 import (
@@ -10,13 +10,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// Mix weighs the operations on the task API against each other; a zero Mix
-// means DefaultMix.
-type Mix struct {
-	List, Get, Create, Update, Delete int
-}
+	"github.com/perfgate/perfgate/perftest/internal/workload"
+	"github.com/perfgate/perfgate/thresholds"
+)
 
 // Balance picks a target for each request.
 type Balance int
@@ -41,13 +38,16 @@ type Config struct {
 	// WarmUp excludes requests intended before Start+WarmUp from the measured
 	// figures; the timeline still shows them.
 	WarmUp time.Duration
-	Mix    Mix
+	// Workload is what to send: each arrival picks one of its templates by
+	// weight. It is compiled once per run.
+	Workload []thresholds.Template
 	// MaxInFlight bounds outstanding requests; a request due while that many
 	// are outstanding is dropped, not sent late. 0 means DefaultMaxInFlight.
 	MaxInFlight int
 	// Timeout bounds each request. 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Seed makes the sequence of operations reproducible.
+	// Seed makes the sequence of requests reproducible: the templates
+	// picked, the pool values drawn and the random strings.
 	Seed uint64
 	// Progress, when set, receives one line per second.
 	Progress io.Writer
@@ -63,7 +63,6 @@ type Config struct {
 
 // Defaults for zero fields of Config.
 var (
-	DefaultMix         = Mix{List: 2, Get: 5, Create: 2, Update: 2, Delete: 1}
 	DefaultMaxInFlight = 256
 	DefaultTimeout     = 5 * time.Second
 )
@@ -85,12 +84,10 @@ type prepared struct {
 	Config
 	targets []target
 	pacer   RampPacer
+	program *workload.Program
 }
 
 func (c Config) prepare() (prepared, error) {
-	if c.Mix == (Mix{}) {
-		c.Mix = DefaultMix
-	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
@@ -120,9 +117,18 @@ func (c Config) prepare() (prepared, error) {
 	} else if d := p.pacer.Duration(); d > 0 && c.WarmUp >= d {
 		errs = append(errs, fmt.Errorf("WarmUp: %s leaves nothing to measure of the %s of stages", c.WarmUp, d))
 	}
-	m := c.Mix
-	if m.List < 0 || m.Get < 0 || m.Create < 0 || m.Update < 0 || m.Delete < 0 {
-		errs = append(errs, fmt.Errorf("Mix: weights must not be negative: %+v", m))
+	if len(c.Workload) == 0 {
+		errs = append(errs, errors.New("Workload: at least one request template is needed"))
+	} else if prog, err := workload.Compile(c.Workload); err != nil {
+		var bad thresholds.Errors
+		if !errors.As(err, &bad) {
+			bad = thresholds.Errors{{Msg: err.Error()}}
+		}
+		for _, e := range bad {
+			errs = append(errs, fmt.Errorf("Workload: %w", e))
+		}
+	} else {
+		p.program = prog
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit {
 		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be in 1..%d", c.MaxInFlight, maxInFlightLimit))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/workload"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
@@ -39,7 +40,7 @@ func rawServer(t *testing.T, serve func(net.Conn)) string {
 
 // fastWorker returns a worker on the fasthttp path to base.
 func fastWorker(t *testing.T, base string) *worker {
-	p, err := Config{Targets: []string{base}, Stages: steady(1, s), Timeout: 5 * s}.prepare()
+	p, err := Config{Targets: []string{base}, Stages: steady(1, s), Workload: listOnly, Timeout: 5 * s}.prepare()
 	require.NoError(t, err)
 	r, cancel := newRunner(context.Background(), p)
 	t.Cleanup(cancel)
@@ -62,7 +63,8 @@ func TestFastRequestIsWhatTheAPIExpects(t *testing.T) {
 	t.Cleanup(srv.Close)
 	w := fastWorker(t, srv.URL+"/base/")
 
-	code, body, err := w.sendFast(0, &request{method: "POST", path: "/base/tasks/a%2Fb", query: "limit=20&after=3", body: []byte(`{"task":"perf 7"}`)})
+	code, body, err := w.sendFast(0, &workload.Request{Method: "POST", Path: []byte("/tasks/a%2Fb"), Query: []byte("limit=20&after=3"),
+		Headers: []workload.Header{{Name: "Content-Type", Value: []byte("application/json")}}, Body: []byte(`{"task":"perf 7"}`)})
 	require.NoError(t, err)
 	assert.Equal(t, 201, code)
 	assert.Equal(t, `{"id":7}`, string(body))
@@ -77,7 +79,7 @@ func TestFastRequestIsWhatTheAPIExpects(t *testing.T) {
 	assert.Equal(t, `{"task":"perf 7"}`, <-bodies)
 
 	// The same request object, reused for a GET, carries nothing of the POST.
-	code, _, err = w.sendFast(0, &request{method: "GET", path: "/base/tasks"})
+	code, _, err = w.sendFast(0, &workload.Request{Method: "GET", Path: []byte("/tasks")})
 	require.NoError(t, err)
 	assert.Equal(t, 201, code)
 	req = <-got
@@ -103,7 +105,7 @@ func TestFastKeepsConnectionsAndReadsWholeBodies(t *testing.T) {
 	w := fastWorker(t, srv.URL)
 
 	for range 3 {
-		code, body, err := w.sendFast(0, &request{method: "GET", path: "/tasks"})
+		code, body, err := w.sendFast(0, &workload.Request{Method: "GET", Path: []byte("/tasks")})
 		require.NoError(t, err)
 		assert.Equal(t, 200, code)
 		assert.Equal(t, len(big), len(body))
@@ -118,7 +120,7 @@ func TestFastRefusesAnOversizedBody(t *testing.T) {
 	t.Cleanup(srv.Close)
 	w := fastWorker(t, srv.URL)
 
-	_, _, err := w.sendFast(0, &request{method: "GET", path: "/tasks"})
+	_, _, err := w.sendFast(0, &workload.Request{Method: "GET", Path: []byte("/tasks")})
 	require.ErrorIs(t, err, fasthttp.ErrBodyTooLarge)
 	assert.Equal(t, transportError, w.classify(err))
 }
@@ -138,7 +140,7 @@ func TestFastNeverRetries(t *testing.T) {
 	var seen atomic.Int64
 	addr := hangUp(t, &seen)
 	// GET is idempotent: fasthttp would retry it by default.
-	res := run(t, Config{Targets: []string{"http://" + addr}, Stages: steady(50, s), Mix: Mix{List: 1}, MaxInFlight: 8, Timeout: s})
+	res := run(t, Config{Targets: []string{"http://" + addr}, Stages: steady(50, s), Workload: listOnly, MaxInFlight: 8, Timeout: s})
 	require.Positive(t, res.Sent)
 	assert.Equal(t, res.Sent, seen.Load(), "the server saw each request once")
 	assert.Equal(t, res.Sent, res.ByStatus["error"])

@@ -16,16 +16,19 @@ type Result struct {
 	// MeasuredFrom is Start + WarmUp.
 	MeasuredFrom time.Time
 	// Sent requests went out; Completed ones got an HTTP response of any
-	// status; Errors are transport errors, timeouts and 5xx; Dropped requests
+	// status; Errors are transport errors, timeouts, 5xx and any status the
+	// request's template does not expect; Dropped requests
 	// were due while MaxInFlight requests were outstanding and never sent.
 	Sent, Completed, Errors, Dropped int64
 	// ByStatus counts outcomes by status code ("201", "404", "500") or by
 	// "error" (transport), "timeout" and "canceled" (stopped by ctx; neither
 	// an error nor completed).
 	ByStatus map[string]int64
-	// ByOp has the operations "list", "get", "create", "update", "delete".
-	// An operation that needs a known task becomes a create when none is known.
-	ByOp map[string]*OpStats
+	// ByTemplate has every template of the workload by name, Templates
+	// their names in the workload's order. A request counts under the
+	// template it was sent as: a fallback's when a pool was empty.
+	ByTemplate map[string]*TemplateStats
+	Templates  []string
 	// Latency of all finished requests except canceled ones, in microseconds,
 	// from the intended send time (or the actual send when that came earlier).
 	Latency *hdrhistogram.Histogram
@@ -39,9 +42,9 @@ type Result struct {
 	Timeline []Second
 }
 
-// OpStats is what one operation saw in the measured window, canceled
-// requests left out.
-type OpStats struct {
+// TemplateStats is what the requests of one template saw in the measured
+// window, canceled requests left out.
+type TemplateStats struct {
 	Count, Errors int64
 	Latency       *hdrhistogram.Histogram // microseconds
 }
@@ -93,7 +96,7 @@ const (
 	canceled
 )
 
-type opRec struct {
+type tmplRec struct {
 	count, errors int64
 	lat           *hdrhistogram.Histogram
 }
@@ -111,7 +114,7 @@ type recorder struct {
 
 	mu        sync.Mutex
 	lat, lag  *hdrhistogram.Histogram
-	ops       [numOps]opRec
+	tmpls     []tmplRec
 	codes     [1000]int64
 	transport int64
 	timeouts  int64
@@ -123,17 +126,18 @@ type recorder struct {
 	errorsAll int64
 }
 
-func newRecorder(warm time.Duration, seconds int) *recorder {
-	r := &recorder{warm: warm, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds)}
-	for i := range r.ops {
-		r.ops[i].lat = newHist(histDigits)
+func newRecorder(warm time.Duration, seconds, templates int) *recorder {
+	r := &recorder{warm: warm, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds), tmpls: make([]tmplRec, templates)}
+	for i := range r.tmpls {
+		r.tmpls[i].lat = newHist(histDigits)
 	}
 	return r
 }
 
-// add records one finished request intended at at (since Start).
-func (r *recorder) add(o op, sec int, at, latency, lag time.Duration, code int, oc outcome) {
-	isErr := oc == transportError || oc == timedOut || (oc == gotResponse && code >= 500)
+// add records one finished request of template ti intended at at (since
+// Start); expected tells whether its template expects the status it got.
+func (r *recorder) add(ti, sec int, at, latency, lag time.Duration, code int, oc outcome, expected bool) {
+	isErr := oc == transportError || oc == timedOut || (oc == gotResponse && !expected)
 	latUs, lagUs := toUs(latency), toUs(lag)
 
 	r.mu.Lock()
@@ -167,7 +171,7 @@ func (r *recorder) add(o op, sec int, at, latency, lag time.Duration, code int, 
 		r.canceled++
 		return
 	}
-	st := &r.ops[o]
+	st := &r.tmpls[ti]
 	st.count++
 	if isErr {
 		st.errors++
@@ -194,8 +198,9 @@ func (r *recorder) totals() (done, errors int64) {
 	return r.doneAll, r.errorsAll
 }
 
-// fill copies the measured figures into res; call it after every request ended.
-func (r *recorder) fill(res *Result) {
+// fill copies the measured figures into res, templates by the names given;
+// call it after every request ended.
+func (r *recorder) fill(res *Result, names []string) {
 	res.Completed, res.Errors = r.completed, r.errors
 	res.Latency, res.SendLag = r.lat, r.lag
 	res.ByStatus = map[string]int64{}
@@ -209,9 +214,10 @@ func (r *recorder) fill(res *Result) {
 			res.ByStatus[key] = n
 		}
 	}
-	res.ByOp = make(map[string]*OpStats, numOps)
-	for o := range numOps {
-		st := r.ops[o]
-		res.ByOp[o.String()] = &OpStats{Count: st.count, Errors: st.errors, Latency: st.lat}
+	res.Templates = names
+	res.ByTemplate = make(map[string]*TemplateStats, len(names))
+	for i, name := range names {
+		st := r.tmpls[i]
+		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Latency: st.lat}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/workload"
 	"github.com/valyala/fasthttp"
 )
 
@@ -29,8 +30,8 @@ const stopGrace = time.Second
 type job struct {
 	at  time.Duration // intended send time since Start
 	n   uint64        // request number
-	rnd uint64        // randomness for the request: id pick, list paging
-	op  op
+	rnd uint64        // randomness for the request: pool values, random strings
+	tmp int           // the template picked
 }
 
 // secPace is what the pacer did in one second; written by the pacer only,
@@ -47,7 +48,7 @@ type runner struct {
 	workers []*worker
 	start   time.Time
 	rec     *recorder
-	pool    *idPool
+	session *workload.Session
 	seconds []secPace
 
 	inFlight  atomic.Int64
@@ -119,8 +120,8 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 	seconds := int((plan + time.Second - 1) / time.Second)
 	r := &runner{
 		cfg:       p,
-		rec:       newRecorder(p.WarmUp, seconds),
-		pool:      newIDPool(),
+		rec:       newRecorder(p.WarmUp, seconds, len(p.program.Names())),
+		session:   p.program.Start(),
 		seconds:   make([]secPace, seconds),
 		slot:      make(chan struct{}, 1),
 		perTarget: make([]atomic.Int64, len(p.targets)),
@@ -241,23 +242,24 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 }
 
 // rng is the run's source of randomness, drawn by the pacer alone so that
-// request n gets the same operation in every run with the same seed.
+// request n gets the same template and randomness in every run with the
+// same seed.
 func (r *runner) rng() *rand.Rand {
 	return rand.New(rand.NewPCG(r.cfg.Seed, r.cfg.Seed^0x9e3779b97f4a7c15))
 }
 
 // dealer draws what each request is, in the pacer's order.
 type dealer struct {
-	rng *rand.Rand
-	mix chooser
+	rng  *rand.Rand
+	prog *workload.Program
 }
 
-func (r *runner) dealer() dealer { return dealer{rng: r.rng(), mix: newChooser(r.cfg.Mix)} }
+func (r *runner) dealer() dealer { return dealer{rng: r.rng(), prog: r.cfg.program} }
 
-// deal returns request n, intended at at: its operation and its randomness.
+// deal returns request n, intended at at: its template and its randomness.
 func (d *dealer) deal(n uint64, at time.Duration) job {
-	o := d.mix.pick(d.rng)
-	return job{at: at, n: n, rnd: d.rng.Uint64(), op: o}
+	t := d.prog.Pick(d.rng)
+	return job{at: at, n: n, rnd: d.rng.Uint64(), tmp: t}
 }
 
 // waitSlot blocks until fewer than maxInFlight requests are outstanding; it
@@ -326,7 +328,7 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 		Sent:         sent,
 		Dropped:      dropped,
 	}
-	r.rec.fill(res)
+	r.rec.fill(res, r.cfg.program.Names())
 	if window := (stoppedAt - warm).Seconds(); window > 0 {
 		res.TargetRate = (pacer.hitsBy(stoppedAt) - pacer.hitsBy(warm)) / window
 		res.AchievedRate = float64(sent) / window

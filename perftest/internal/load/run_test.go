@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/thresholds"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -44,7 +45,7 @@ func TestRunAchievesTheTargetRate(t *testing.T) {
 	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
-		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, 2*s), MaxInFlight: 64, Timeout: 2 * s, Seed: 1}
+		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, 2*s), Workload: committed(t), MaxInFlight: 64, Timeout: 2 * s, Seed: 1}
 		res := run(t, cfg)
 
 		total := RampPacer{Stages: cfg.Stages}.Total()
@@ -81,16 +82,15 @@ func TestRunAchievesTheTargetRate(t *testing.T) {
 func TestRunFollowsTheMix(t *testing.T) {
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
-		mix := Mix{List: 1, Get: 4, Create: 3, Update: 1, Delete: 1}
 		// A short ramp spares the server a storm of new connections.
 		stages := []Stage{{500 * time.Millisecond, 1000}, {2500 * time.Millisecond, 1000}}
-		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: stages, Mix: mix, MaxInFlight: 128, Timeout: 5 * s, Seed: 7})
+		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: stages, Workload: tasks(t, 1, 4, 3, 1, 1), MaxInFlight: 128, Timeout: 5 * s, Seed: 7})
 
 		require.Greater(t, res.Sent, int64(1000), "enough requests to judge proportions")
 		want := map[string]float64{"list": 0.1, "get": 0.4, "create": 0.3, "update": 0.1, "delete": 0.1}
 		server := f.opCounts()
 		for name, share := range want {
-			st := res.ByOp[name]
+			st := res.ByTemplate[name]
 			require.NotNil(t, st, name)
 			assert.Equal(t, int(st.Count), server[name], "%s: the server saw what the generator counted", name)
 			assert.InDelta(t, share, float64(st.Count)/float64(res.Sent), 0.05, "%s share", name)
@@ -105,12 +105,12 @@ func TestRunFollowsTheMix(t *testing.T) {
 	})
 }
 
-func TestRunTurnsOperationsOnUnknownTasksIntoCreates(t *testing.T) {
+func TestRunSendsTheFallbackWhileAPoolIsEmpty(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	// Each delete forgets the task it deletes, so the pool keeps running dry.
-	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{Delete: 1}, MaxInFlight: 8, Timeout: 2 * s})
-	creates, deletes := res.ByOp["create"].Count, res.ByOp["delete"].Count
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(100, s), Workload: tasks(t, 0, 0, 0, 0, 1), MaxInFlight: 8, Timeout: 2 * s})
+	creates, deletes := res.ByTemplate["create"].Count, res.ByTemplate["delete"].Count
 	assert.Equal(t, res.Sent, creates+deletes)
 	assert.GreaterOrEqual(t, creates, deletes, "no delete without a task created before it")
 	assert.Positive(t, deletes)
@@ -127,7 +127,7 @@ func TestRunSpreadsOverEveryTarget(t *testing.T) {
 		t.Run(map[Balance]string{RoundRobin: "round robin", LeastInFlight: "least in flight"}[balance], func(t *testing.T) {
 			t.Parallel()
 			a, b := newFake(), newFake()
-			res := run(t, Config{Targets: []string{a.start(t), b.start(t)}, Balance: balance, Stages: steady(300, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
+			res := run(t, Config{Targets: []string{a.start(t), b.start(t)}, Balance: balance, Stages: steady(300, s), Workload: listOnly, MaxInFlight: 32, Timeout: 2 * s})
 			gotA, gotB := a.received.Load(), b.received.Load()
 			assert.Equal(t, res.Sent, gotA+gotB)
 			assert.Greater(t, gotA, res.Sent/4, "the first target gets load")
@@ -141,12 +141,12 @@ func TestRunCountsServerErrors(t *testing.T) {
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		f.failEvery = 4
-		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, s), Mix: Mix{List: 1}, MaxInFlight: 32, Timeout: 2 * s})
+		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(200, s), Workload: listOnly, MaxInFlight: 32, Timeout: 2 * s})
 		require.Positive(t, res.Sent)
 		assert.Equal(t, res.Sent/4, res.Errors, "every fourth request failed")
 		assert.Equal(t, res.Errors, res.ByStatus["500"])
 		assert.Equal(t, res.Sent-res.Errors, res.ByStatus["200"])
-		assert.Equal(t, res.Errors, res.ByOp["list"].Errors)
+		assert.Equal(t, res.Errors, res.ByTemplate["list"].Errors)
 		assert.Equal(t, res.Sent, res.Completed, "a 500 is still a response")
 		var inTimeline int64
 		for _, sec := range res.Timeline {
@@ -164,7 +164,7 @@ func TestRunCountsTransportErrors(t *testing.T) {
 		addr := ln.Addr().String()
 		require.NoError(t, ln.Close()) // nothing listens there now
 
-		res := run(t, Config{Client: client, Targets: []string{"http://" + addr}, Stages: steady(100, s), MaxInFlight: 8, Timeout: s})
+		res := run(t, Config{Client: client, Targets: []string{"http://" + addr}, Stages: steady(100, s), Workload: listOnly, MaxInFlight: 8, Timeout: s})
 		require.Positive(t, res.Sent)
 		assert.Equal(t, res.Sent, res.Errors)
 		assert.Equal(t, res.Sent, res.ByStatus["error"])
@@ -178,7 +178,7 @@ func TestRunCountsTimeouts(t *testing.T) {
 		f := newFake()
 		f.delay = func(int64) time.Duration { return time.Minute }
 		start := time.Now()
-		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(20, s), MaxInFlight: 32, Timeout: 200 * time.Millisecond})
+		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(20, s), Workload: listOnly, MaxInFlight: 32, Timeout: 200 * time.Millisecond})
 		assert.Less(t, time.Since(start), 30*s, "a hung server does not hold the run")
 		require.Positive(t, res.Sent)
 		assert.Equal(t, res.Sent, res.ByStatus["timeout"])
@@ -192,7 +192,7 @@ func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		f.delay = func(int64) time.Duration { return 50 * time.Millisecond }
-		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(100, s), Mix: Mix{List: 1}, MaxInFlight: 1, Timeout: 2 * s}
+		cfg := Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(100, s), Workload: listOnly, MaxInFlight: 1, Timeout: 2 * s}
 		res := run(t, cfg)
 
 		total := RampPacer{Stages: cfg.Stages}.Total()
@@ -220,17 +220,17 @@ func TestRunRecordsSlowResponses(t *testing.T) {
 		}
 		return 0
 	}
-	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(200, s), Mix: Mix{List: 1}, MaxInFlight: 64, Timeout: 2 * s})
+	res := run(t, Config{Targets: []string{f.start(t)}, Stages: steady(200, s), Workload: listOnly, MaxInFlight: 64, Timeout: 2 * s})
 	assert.GreaterOrEqual(t, res.Quantile(0.95), 100*time.Millisecond, "one in ten takes 100 ms")
 	assert.Less(t, res.Quantile(0.5), 100*time.Millisecond)
-	assert.GreaterOrEqual(t, res.ByOp["list"].Latency.ValueAtQuantile(95), int64(100_000))
+	assert.GreaterOrEqual(t, res.ByTemplate["list"].Latency.ValueAtQuantile(95), int64(100_000))
 }
 
 func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
 	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
-		p, err := Config{Targets: []string{f.start(t)}, Stages: steady(10, s), Timeout: s, Client: client}.prepare()
+		p, err := Config{Targets: []string{f.start(t)}, Stages: steady(10, s), Workload: listOnly, Timeout: s, Client: client}.prepare()
 		require.NoError(t, err)
 		r, cancel := newRunner(context.Background(), p)
 		defer cancel()
@@ -239,7 +239,7 @@ func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
 
 		time.Sleep(100 * time.Millisecond)
 		r.inFlight.Add(1)
-		w.do(job{at: 0, op: opList}) // due at Start, sent 100 ms late
+		w.do(job{at: 0}) // due at Start, sent 100 ms late
 
 		require.EqualValues(t, 1, r.rec.lat.TotalCount())
 		assert.GreaterOrEqual(t, r.rec.lat.Max(), int64(100_000), "latency includes the 100 ms the request waited to go out")
@@ -247,7 +247,7 @@ func TestLatencyCountsFromTheIntendedTime(t *testing.T) {
 
 		// A request released ahead of its intended time counts from its actual send.
 		r.inFlight.Add(1)
-		w.do(job{at: time.Since(r.start) + 50*time.Millisecond, op: opList})
+		w.do(job{at: time.Since(r.start) + 50*time.Millisecond})
 		assert.Less(t, r.rec.lat.Min(), int64(50_000))
 	})
 }
@@ -263,7 +263,7 @@ func TestRunExcludesWarmUp(t *testing.T) {
 		}
 		return 0
 	}
-	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(100, 2*s), WarmUp: s, Mix: Mix{List: 1}, MaxInFlight: 64, Timeout: 2 * s}
+	cfg := Config{Targets: []string{f.start(t)}, Stages: steady(100, 2*s), WarmUp: s, Workload: listOnly, MaxInFlight: 64, Timeout: 2 * s}
 	res := run(t, cfg)
 
 	p := RampPacer{Stages: cfg.Stages}
@@ -288,7 +288,7 @@ func TestRunStopsPromptlyOnCancel(t *testing.T) {
 		time.AfterFunc(300*time.Millisecond, cancel)
 
 		start := time.Now()
-		res, err := Run(ctx, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(50, time.Minute), MaxInFlight: 100, Timeout: time.Minute})
+		res, err := Run(ctx, Config{Client: client, Targets: []string{f.start(t)}, Stages: steady(50, time.Minute), Workload: listOnly, MaxInFlight: 100, Timeout: time.Minute})
 		took := time.Since(start)
 
 		require.ErrorIs(t, err, context.Canceled)
@@ -304,7 +304,7 @@ func TestRunStopsPromptlyOnCancel(t *testing.T) {
 func TestRunNeverSendsMoreThanPlanned(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	cfg := Config{Targets: []string{f.start(t)}, Stages: []Stage{{1500 * time.Millisecond, 101}}, Mix: Mix{List: 1}, MaxInFlight: 16, Timeout: s}
+	cfg := Config{Targets: []string{f.start(t)}, Stages: []Stage{{1500 * time.Millisecond, 101}}, Workload: listOnly, MaxInFlight: 16, Timeout: s}
 	res := run(t, cfg)
 	total := RampPacer{Stages: cfg.Stages}.Total() // 75.75
 	assert.LessOrEqual(t, float64(f.received.Load()), total)
@@ -316,7 +316,7 @@ func TestRunWritesProgress(t *testing.T) {
 	t.Parallel()
 	f := newFake()
 	var out bytes.Buffer
-	run(t, Config{Targets: []string{f.start(t)}, Stages: steady(50, 2*s), Mix: Mix{List: 1}, MaxInFlight: 8, Timeout: s, Progress: &out})
+	run(t, Config{Targets: []string{f.start(t)}, Stages: steady(50, 2*s), Workload: listOnly, MaxInFlight: 8, Timeout: s, Progress: &out})
 	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
 	require.NotEmpty(t, lines)
 	line := regexp.MustCompile(`^\s+\d+s  target +[\d.]+/s  actual +[\d.]+/s  in-flight +\d+  errors \d+ \(\d+\.\d\d%\)  p95 +[\d.]+(µs|ms|s)$`)
@@ -327,7 +327,7 @@ func TestRunWritesProgress(t *testing.T) {
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {
-	good := Config{Targets: []string{"http://127.0.0.1:1"}, Stages: steady(10, s)}
+	good := Config{Targets: []string{"http://127.0.0.1:1"}, Stages: steady(10, s), Workload: listOnly}
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -344,8 +344,10 @@ func TestRunRefusesBadConfig(t *testing.T) {
 			`load: config: Targets[0] "http://127.0.0.1:1/?a=b": a base URL takes no query, fragment or user info`},
 		{"no stages", func(c *Config) { c.Stages = nil }, "load: config: Stages: at least one stage is needed"},
 		{"a warm-up as long as the load", func(c *Config) { c.WarmUp = s }, "load: config: WarmUp: 1s leaves nothing to measure of the 1s of stages"},
-		{"a negative weight", func(c *Config) { c.Mix = Mix{Get: -1, List: 2} },
-			"load: config: Mix: weights must not be negative: {List:2 Get:-1 Create:0 Update:0 Delete:0}"},
+		{"no workload", func(c *Config) { c.Workload = nil }, "load: config: Workload: at least one request template is needed"},
+		{"a template the spec would refuse", func(c *Config) {
+			c.Workload = []thresholds.Template{{Name: "get", Weight: 1, Method: "GET", Path: "/tasks/${task}"}}
+		}, `load: config: Workload: workload[0].path: unknown placeholder ${task}: no template captures into pool "task" (no template captures into any pool; the others are ${seq} and ${rand:8})`},
 		{"a negative bound", func(c *Config) { c.MaxInFlight = -1 }, "load: config: MaxInFlight: -1 must be in 1..10000"},
 		{"an unbounded bound", func(c *Config) { c.MaxInFlight = 1e6 }, "load: config: MaxInFlight: 1000000 must be in 1..10000"},
 		{"a negative timeout", func(c *Config) { c.Timeout = -s }, "load: config: Timeout: -1s must be > 0"},
@@ -377,13 +379,15 @@ func TestResultQuantileOfNothingIsZero(t *testing.T) {
 	assert.InDelta(t, float64(4100*time.Microsecond), float64((&Result{Latency: h}).Quantile(0.95)), float64(5*time.Microsecond))
 }
 
-func TestSameSeedSameOperations(t *testing.T) {
+func TestSameSeedSameRequests(t *testing.T) {
 	draw := func(seed uint64) []job {
-		r := &runner{cfg: prepared{Config: Config{Seed: seed, Mix: DefaultMix}}}
-		rng, mix := r.rng(), newChooser(r.cfg.Mix)
+		p, err := Config{Targets: []string{"http://127.0.0.1:1"}, Stages: steady(10, s), Workload: committed(t), Seed: seed}.prepare()
+		require.NoError(t, err)
+		r := &runner{cfg: p}
+		d := r.dealer()
 		var jobs []job
-		for range 50 {
-			jobs = append(jobs, job{op: mix.pick(rng), rnd: rng.Uint64()})
+		for n := range uint64(50) {
+			jobs = append(jobs, d.deal(n, 0))
 		}
 		return jobs
 	}
@@ -395,25 +399,4 @@ func TestFmtLatency(t *testing.T) {
 	assert.Equal(t, "850µs", fmtLatency(850*time.Microsecond))
 	assert.Equal(t, "4.1ms", fmtLatency(4100*time.Microsecond))
 	assert.Equal(t, "1.25s", fmtLatency(1250*time.Millisecond))
-}
-
-func TestParseCreated(t *testing.T) {
-	tests := []struct {
-		name, body string
-		want       task
-		ok         bool
-	}{
-		{"a numeric id", `{"id":42,"task":"perf 1"}`, task{"/tasks/42", "limit=20&after=42"}, true},
-		{"a string id is escaped", `{"id":"a b/c","task":"x"}`, task{"/tasks/a%20b%2Fc", "limit=20&after=a+b%2Fc"}, true},
-		{"no id", `{"task":"x"}`, task{}, false},
-		{"a null id", `{"id":null}`, task{}, false},
-		{"not JSON", `oops`, task{}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := parseCreated([]byte(tt.body))
-			assert.Equal(t, tt.ok, ok)
-			assert.Equal(t, tt.want, got)
-		})
-	}
 }

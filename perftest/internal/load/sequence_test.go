@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,18 +89,18 @@ func sequence(t *testing.T, cfg Config, n int) []string {
 	return e.lines
 }
 
-// committedMix is the task API's workload as thresholds/slo.yaml writes it.
-func committedMix() Config {
-	return Config{Mix: Mix{List: 20, Get: 40, Create: 20, Update: 10, Delete: 10}, Seed: sequenceSeed}
+// committedMix is the run of the committed spec's workload.
+func committedMix(t testing.TB) Config {
+	return Config{Workload: committed(t), Seed: sequenceSeed}
 }
 
 func TestCommittedWorkloadSendsTheRecordedSequence(t *testing.T) {
 	if *update {
-		text := strings.Join(sequence(t, committedMix(), sequenceLength), "\n") + "\n"
+		text := strings.Join(sequence(t, committedMix(t), sequenceLength), "\n") + "\n"
 		require.NoError(t, os.WriteFile(sequenceGolden, []byte(text), 0o644))
 	}
 	eachClient(t, func(t *testing.T, client *http.Client) {
-		cfg := committedMix()
+		cfg := committedMix(t)
 		cfg.Client = client
 		got := sequence(t, cfg, sequenceLength)
 		require.Len(t, got, sequenceLength)
@@ -108,4 +109,42 @@ func TestCommittedWorkloadSendsTheRecordedSequence(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, string(want), text)
 	})
+}
+
+// The twin of TestCommittedWorkloadSendsTheRecordedSequence: a workload that
+// differs from the committed one in one detail, or another seed, sends
+// another sequence, so that test would catch the change.
+func TestAChangedWorkloadSendsAnotherSequence(t *testing.T) {
+	want, err := os.ReadFile(sequenceGolden)
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		change func(c *Config)
+	}{
+		{"get and update swap weights", func(c *Config) { c.Workload[1].Weight, c.Workload[3].Weight = 10, 40 }},
+		{"delete keeps its task", func(c *Config) { c.Workload[4].Take = nil }},
+		{"list pages on every time", func(c *Config) { c.Workload[0].Query[0].Chance = 1 }},
+		{"get falls back to list", func(c *Config) { c.Workload[1].Fallback = "list" }},
+		{"create numbers its tasks from 1", func(c *Config) { c.Workload[2].Body = `{"task":"perf ${seq}1"}` }},
+		{"another seed", func(c *Config) { c.Seed = sequenceSeed + 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := committedMix(t)
+			cfg.Workload = slices.Clone(cfg.Workload)
+			cfg.Workload[0].Query = slices.Clone(cfg.Workload[0].Query)
+			tt.change(&cfg)
+			got := sequence(t, cfg, sequenceLength)
+			wantLines := strings.Split(strings.TrimSuffix(string(want), "\n"), "\n")
+			first := min(len(got), len(wantLines)) - 1
+			for i := range min(len(got), len(wantLines)) {
+				if got[i] != wantLines[i] {
+					first = i
+					break
+				}
+			}
+			assert.NotEqual(t, wantLines, got)
+			t.Logf("first difference at request %d: %q, recorded %q", first, got[first], wantLines[first])
+		})
+	}
 }

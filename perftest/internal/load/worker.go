@@ -3,41 +3,29 @@ package load
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
-	"strconv"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/workload"
 	"github.com/valyala/fasthttp"
 )
 
 // errTimeout is the cancel cause of a net/http request that ran past Config.Timeout.
 var errTimeout = errors.New("request timeout")
 
-// Request headers of the net/http path, shared read-only by every request.
-var (
-	headerPlain = http.Header{"User-Agent": {userAgent}}
-	headerJSON  = http.Header{"User-Agent": {userAgent}, "Content-Type": {"application/json"}}
-)
-
 // maxKeptBody is how much of a response body the net/http path keeps; the
 // rest is read and dropped.
 const maxKeptBody = 64 << 10
 
-// request is one request to send, its path already under the target's prefix.
-type request struct {
-	method, path, query string
-	body                []byte // nil for none
-}
-
 // worker sends one request at a time, over fasthttp or net/http.
 type worker struct {
-	r    *runner
-	body []byte // the request body being sent
+	r  *runner
+	rq workload.Request // the request being sent, built into reused buffers
 
 	// fasthttp path: one request and response, reused for every request.
 	freq  *fasthttp.Request
@@ -56,11 +44,17 @@ type worker struct {
 	bodyR   *bytes.Reader
 	bodyRC  io.ReadCloser
 	getBody func() (io.ReadCloser, error)
+	body    []byte        // the body being sent, for getBody
+	headers []http.Header // per template, built on first use
+	respHdr http.Header   // of the last response
+	target  []byte        // the target's prefix and the path
+	opaque  string        // the last target as a string, reused while it repeats
+	query   string        // the last query, likewise
 	buf     []byte
 }
 
 func newWorker(r *runner) *worker {
-	w := &worker{r: r, body: make([]byte, 0, 64)}
+	w := &worker{r: r}
 	if r.fast != nil {
 		w.freq, w.fresp, w.uri = fasthttp.AcquireRequest(), fasthttp.AcquireResponse(), make([]byte, 0, 128)
 	} else {
@@ -72,46 +66,21 @@ func newWorker(r *runner) *worker {
 
 func (w *worker) do(j job) {
 	r := w.r
-	o := j.op
-	var t task
-	if o == opGet || o == opUpdate || o == opDelete {
-		var ok bool
-		if t, ok = r.pool.pick(j.rnd, o == opDelete); !ok {
-			o = opCreate
-		}
-	}
-
+	rq := &w.rq
+	r.session.Build(rq, j.tmp, j.n, j.rnd)
 	ti := r.pickTarget()
-	rq := request{path: t.path}
-	switch o {
-	case opList:
-		rq.method, rq.path, rq.query = http.MethodGet, "/tasks", "limit=20"
-		if j.rnd&1 == 1 {
-			if after, ok := r.pool.pick(j.rnd>>1, false); ok {
-				rq.query = after.after
-			}
-		}
-	case opGet:
-		rq.method = http.MethodGet
-	case opCreate:
-		rq.method, rq.path = http.MethodPost, "/tasks"
-		rq.body = w.setBody(j.n, "")
-	case opUpdate:
-		rq.method = http.MethodPut
-		rq.body = w.setBody(j.n, " updated")
-	case opDelete:
-		rq.method = http.MethodDelete
-	}
-	rq.path = r.cfg.targets[ti].prefix + rq.path
 
 	sentAt := time.Since(r.start)
 	var code int
 	var body []byte
 	var err error
+	var hdr workload.Peeker
 	if r.fast != nil {
-		code, body, err = w.sendFast(ti, &rq)
+		code, body, err = w.sendFast(ti, rq)
+		hdr = fastHeader{&w.fresp.Header}
 	} else {
-		code, body, err = w.sendHTTP(ti, &rq)
+		code, body, err = w.sendHTTP(ti, rq)
+		hdr = httpHeader(w.respHdr)
 	}
 	doneAt := time.Since(r.start)
 
@@ -119,51 +88,67 @@ func (w *worker) do(j job) {
 	if err != nil {
 		oc = w.classify(err)
 	}
-	if oc == gotResponse && o == opCreate && code == http.StatusCreated {
-		if t, ok := parseCreated(body); ok {
-			r.pool.add(t, j.rnd>>8)
-		}
-	}
+	expected := oc == gotResponse && r.session.Done(rq, code, body, hdr)
 
 	// From the intended time when the request went out late, from the actual
 	// send when the pacer released it early.
 	begin := min(j.at, sentAt)
 	sec := min(int(j.at/time.Second), len(r.seconds)-1)
-	r.rec.add(o, sec, j.at, doneAt-begin, sentAt-j.at, code, oc)
+	r.rec.add(rq.Template, sec, j.at, doneAt-begin, sentAt-j.at, code, oc, expected)
 	r.release(ti)
 }
 
-// setBody makes the request body {"task":"perf <n><suffix>"}.
-func (w *worker) setBody(n uint64, suffix string) []byte {
-	b := append(w.body[:0], `{"task":"perf `...)
-	b = strconv.AppendUint(b, n, 10)
-	b = append(b, suffix...)
-	b = append(b, `"}`...)
-	w.body = b
-	return b
+// fastHeader reads a fasthttp response header by name in any case: header
+// names arrive as the server wrote them.
+type fastHeader struct{ h *fasthttp.ResponseHeader }
+
+func (f fastHeader) Peek(name string) []byte {
+	if v := f.h.Peek(name); len(v) > 0 {
+		return v
+	}
+	for k, v := range f.h.All() {
+		if len(k) == len(name) && bytes.EqualFold(k, []byte(name)) {
+			return v
+		}
+	}
+	return nil
+}
+
+// httpHeader reads a net/http response header by name.
+type httpHeader http.Header
+
+func (h httpHeader) Peek(name string) []byte {
+	if v := http.Header(h).Get(name); v != "" {
+		return []byte(v)
+	}
+	return nil
 }
 
 // sendFast sends rq to target ti with fasthttp. The body it returns is
 // valid until the worker's next request.
-func (w *worker) sendFast(ti int, rq *request) (int, []byte, error) {
+func (w *worker) sendFast(ti int, rq *workload.Request) (int, []byte, error) {
 	r := w.r
 	if err := r.runCtx.Err(); err != nil {
 		return 0, nil, err
 	}
 	req, resp := w.freq, w.fresp
 	req.Reset()
-	req.Header.SetMethod(rq.method)
-	req.Header.SetHost(r.cfg.targets[ti].host)
-	u := append(w.uri[:0], rq.path...)
-	if rq.query != "" {
+	req.Header.SetMethod(rq.Method)
+	tg := &r.cfg.targets[ti]
+	req.Header.SetHost(tg.host)
+	u := append(w.uri[:0], tg.prefix...)
+	u = append(u, rq.Path...)
+	if len(rq.Query) > 0 {
 		u = append(u, '?')
-		u = append(u, rq.query...)
+		u = append(u, rq.Query...)
 	}
 	w.uri = u
 	req.SetRequestURIBytes(u)
-	if rq.body != nil {
-		req.Header.SetContentType("application/json")
-		req.SetBody(rq.body)
+	for _, h := range rq.Headers {
+		req.Header.SetBytesV(h.Name, h.Value)
+	}
+	if rq.Body != nil {
+		req.SetBody(rq.Body)
 	}
 	if err := r.fast[ti].DoTimeout(req, resp, r.cfg.Timeout); err != nil {
 		return 0, nil, err
@@ -180,7 +165,11 @@ func (w *worker) renew() {
 	w.timer.Stop()
 	w.url = &url.URL{}
 	w.bodyR = bytes.NewReader(nil)
-	w.body = make([]byte, 0, 64)
+	// The transport may still read the last request's body and headers:
+	// the next are built into buffers of their own.
+	w.rq = workload.Request{}
+	w.body = nil
+	w.headers = nil
 	w.bodyRC = io.NopCloser(w.bodyR)
 	// The transport replays a body only within the request's own RoundTrip,
 	// while w.body still holds it.
@@ -191,7 +180,6 @@ func (w *worker) renew() {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     headerPlain,
 	}).WithContext(ctx)
 }
 
@@ -210,24 +198,35 @@ func (w *worker) close() {
 }
 
 // sendHTTP sends rq to target ti with net/http.
-func (w *worker) sendHTTP(ti int, rq *request) (int, []byte, error) {
+func (w *worker) sendHTTP(ti int, rq *workload.Request) (int, []byte, error) {
 	r := w.r
 	tg := &r.cfg.targets[ti]
 	u, req := w.url, w.req
-	u.Scheme, u.Host, u.Path, u.RawQuery = tg.scheme, tg.host, rq.path, rq.query
-	req.Method = rq.method
-	if rq.body != nil {
-		w.bodyR.Reset(rq.body)
-		req.Header, req.Body, req.GetBody, req.ContentLength = headerJSON, w.bodyRC, w.getBody, int64(len(rq.body))
+	// The path goes out as it is, escapes and all: as the URL's opaque part.
+	w.target = append(append(w.target[:0], tg.prefix...), rq.Path...)
+	if string(w.target) != w.opaque {
+		w.opaque = string(w.target)
+	}
+	if string(rq.Query) != w.query {
+		w.query = string(rq.Query)
+	}
+	u.Scheme, u.Host, u.Opaque, u.RawQuery = tg.scheme, tg.host, w.opaque, w.query
+	req.Method = rq.Method
+	req.Header = w.header(rq)
+	if rq.Body != nil {
+		w.body = rq.Body
+		w.bodyR.Reset(rq.Body)
+		req.Body, req.GetBody, req.ContentLength = w.bodyRC, w.getBody, int64(len(rq.Body))
 	} else {
-		req.Header, req.Body, req.GetBody, req.ContentLength = headerPlain, nil, nil, 0
+		req.Body, req.GetBody, req.ContentLength = nil, nil, 0
 	}
 
 	w.timer.Reset(r.cfg.Timeout)
 	resp, err := r.client.Do(req)
 	code, kept := 0, 0
+	w.respHdr = nil
 	if err == nil {
-		code = resp.StatusCode
+		code, w.respHdr = resp.StatusCode, resp.Header
 		kept, err = w.read(resp.Body)
 		_ = resp.Body.Close()
 	}
@@ -293,28 +292,24 @@ func (w *worker) classify(err error) outcome {
 	return transportError
 }
 
-// parseCreated reads the id of a created task, a JSON number or string.
-func parseCreated(body []byte) (task, bool) {
-	var v struct {
-		ID json.RawMessage `json:"id"`
+// header returns the net/http request header of rq: one map per template,
+// kept by the worker, whose values are set afresh only where they changed.
+func (w *worker) header(rq *workload.Request) http.Header {
+	if w.headers == nil {
+		w.headers = make([]http.Header, len(w.r.cfg.program.Names()))
 	}
-	if json.Unmarshal(body, &v) != nil || len(v.ID) == 0 {
-		return task{}, false
+	h := w.headers[rq.Template]
+	if h == nil {
+		h = make(http.Header, len(rq.Headers)+1)
+		h["User-Agent"] = []string{userAgent}
+		w.headers[rq.Template] = h
 	}
-	var id string
-	if v.ID[0] == '"' {
-		if json.Unmarshal(v.ID, &id) != nil {
-			return task{}, false
+	for _, hd := range rq.Headers {
+		key := textproto.CanonicalMIMEHeaderKey(hd.Name)
+		if v, ok := h[key]; ok && len(v) == 1 && v[0] == string(hd.Value) {
+			continue
 		}
-	} else {
-		var num json.Number
-		if json.Unmarshal(v.ID, &num) != nil {
-			return task{}, false
-		}
-		id = num.String()
+		h[key] = []string{string(hd.Value)}
 	}
-	if id == "" {
-		return task{}, false
-	}
-	return task{path: "/tasks/" + url.PathEscape(id), after: "limit=20&after=" + url.QueryEscape(id)}, true
+	return h
 }
