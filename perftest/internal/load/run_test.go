@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -399,4 +400,43 @@ func TestFmtLatency(t *testing.T) {
 	assert.Equal(t, "850µs", fmtLatency(850*time.Microsecond))
 	assert.Equal(t, "4.1ms", fmtLatency(4100*time.Microsecond))
 	assert.Equal(t, "1.25s", fmtLatency(1250*time.Millisecond))
+}
+
+func TestRunCountsByTemplate(t *testing.T) {
+	t.Parallel()
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/slow":
+				select {
+				case <-time.After(time.Minute):
+				case <-r.Context().Done():
+				}
+			case "/missing":
+				http.NotFound(w, r)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		w := []thresholds.Template{
+			{Name: "fast", Weight: 2, Method: "GET", Path: "/fast"},
+			{Name: "slow", Weight: 1, Method: "GET", Path: "/slow"},
+			{Name: "missing", Weight: 1, Method: "GET", Path: "/missing", Expect: []int{200}},
+			{Name: "gone", Weight: 1, Method: "GET", Path: "/missing", Expect: []int{404}},
+		}
+		res := run(t, Config{Client: client, Targets: []string{srv.URL}, Stages: steady(100, s), Workload: w, MaxInFlight: 64, Timeout: 200 * time.Millisecond, Seed: 5})
+		assert.Equal(t, []string{"fast", "slow", "missing", "gone"}, res.Templates)
+		var sum int64
+		for _, name := range res.Templates {
+			st := res.ByTemplate[name]
+			require.Positive(t, st.Count, name)
+			sum += st.Count
+		}
+		assert.Equal(t, res.Sent, sum)
+		assert.Zero(t, res.ByTemplate["fast"].Errors)
+		assert.Equal(t, res.ByTemplate["slow"].Count, res.ByTemplate["slow"].Errors, "every slow request timed out")
+		assert.Equal(t, res.ByTemplate["missing"].Count, res.ByTemplate["missing"].Errors, "a 404 it does not expect is an error")
+		assert.Zero(t, res.ByTemplate["gone"].Errors, "a 404 it expects is not")
+		assert.Equal(t, res.ByTemplate["slow"].Count, res.ByStatus["timeout"])
+		assert.Equal(t, res.Errors, res.ByTemplate["slow"].Errors+res.ByTemplate["missing"].Errors)
+	})
 }

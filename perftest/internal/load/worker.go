@@ -24,8 +24,9 @@ const maxKeptBody = 64 << 10
 
 // worker sends one request at a time, over fasthttp or net/http.
 type worker struct {
-	r  *runner
-	rq workload.Request // the request being sent, built into reused buffers
+	r     *runner
+	rq    workload.Request // the request being sent, built into reused buffers
+	stale bool             // rq's buffers may still be read by a failed request
 
 	// fasthttp path: one request and response, reused for every request.
 	freq  *fasthttp.Request
@@ -66,6 +67,9 @@ func newWorker(r *runner) *worker {
 
 func (w *worker) do(j job) {
 	r := w.r
+	if w.stale {
+		w.rq, w.stale = workload.Request{}, false
+	}
 	rq := &w.rq
 	r.session.Build(rq, j.tmp, j.n, j.rnd)
 	ti := r.pickTarget()
@@ -167,7 +171,7 @@ func (w *worker) renew() {
 	w.bodyR = bytes.NewReader(nil)
 	// The transport may still read the last request's body and headers:
 	// the next are built into buffers of their own.
-	w.rq = workload.Request{}
+	w.stale = true
 	w.body = nil
 	w.headers = nil
 	w.bodyRC = io.NopCloser(w.bodyR)
