@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -79,13 +80,16 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	// Each variant is built from its git ref, or from the work tree when it has none.
+	svc := spec.ServiceOrDefault()
+	series := promq.SeriesOf(svc)
+	// Each variant is built from its git ref, as that commit's own spec
+	// describes the service, or from the work tree when it has none.
 	build := func(ref string) (stack.Image, string, error) {
 		if ref == "" {
-			img, err := stack.BuildServiceImage(ctx, o.ModuleRoot, io.Discard)
+			img, err := stack.BuildService(ctx, o.ModuleRoot, svc, io.Discard)
 			return img, "", err
 		}
-		return stack.BuildImageAt(ctx, o.ModuleRoot, ref, io.Discard)
+		return stack.BuildImageAt(ctx, o.ModuleRoot, ref, specInRepo(o.ModuleRoot, spec.File), svc, io.Discard)
 	}
 	cand, _, err := build(o.Candidate)
 	if err != nil {
@@ -112,7 +116,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	fmt.Fprintf(logw, "baseline %s: %s; candidate: %s\n", c.Baseline, base.Tag, cand.Tag)
 
 	st, err := startStack(ctx, stack.Config{
-		PrometheusImage: prom.Tag, Log: logw,
+		Service: svc, PrometheusImage: prom.Tag, Log: logw,
 		Variants: []stack.Variant{
 			{Name: Baseline, Image: base.Tag, Args: o.BaselineArgs},
 			{Name: Candidate, Image: cand.Tag, Args: o.CandidateArgs},
@@ -125,7 +129,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	if err != nil {
 		return c, err
 	}
-	pc, err := waitForTargets(ctx, st)
+	pc, err := waitForTargets(ctx, st, svc.Name)
 	if err != nil {
 		return c, err
 	}
@@ -170,7 +174,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		return c, err
 	}
 	for i := range c.Rounds {
-		if err := serverValues(ctx, pc, &c.Rounds[i]); err != nil {
+		if err := serverValues(ctx, pc, series, &c.Rounds[i]); err != nil {
 			return c, err
 		}
 	}
@@ -219,17 +223,20 @@ var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAl
 // serverValues adds what Prometheus saw of the round's variant: its work per
 // request served (CPU, heap allocations and bytes, GC cycles) and the peak
 // resident set of its replicas.
-func serverValues(ctx context.Context, pc *promq.Client, r *Round) error {
+func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r *Round) error {
 	window := r.To.Sub(r.From)
 	type query struct {
 		q  string
 		at time.Time
 	}
-	queries := map[string]query{thresholds.ComparePeakRSS: {promq.PeakRSSQuery(r.Variant, window), r.To}}
+	queries := map[string]query{thresholds.ComparePeakRSS: {series.PeakRSSQuery(r.Variant, window), r.To}}
 	for _, m := range costMetrics {
-		queries[m] = query{promq.VariantCostQuery(thresholds.Metric(m), r.Variant, window), promq.At(thresholds.CPUPerRequest, r.To)}
+		queries[m] = query{series.VariantCostQuery(thresholds.Metric(m), r.Variant, window), promq.At(thresholds.CPUPerRequest, r.To)}
 	}
 	for metric, q := range queries {
+		if q.q == "" {
+			continue // the service exports no such counter: the metric stays missing
+		}
 		s, err := pc.Instant(ctx, q.q, q.at)
 		if err != nil {
 			return fmt.Errorf("round of %s at %s: %w", r.Variant, r.To.Format(time.TimeOnly), err)
@@ -287,4 +294,18 @@ func SplitBaseline(samples []compare.Samples) []compare.Samples {
 		out = append(out, a)
 	}
 	return out
+}
+
+// specInRepo is the spec's path relative to the repository root, where the
+// baseline's own spec is looked up; "" when the spec lives outside it.
+func specInRepo(root, file string) string {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return ""
+	}
+	return filepath.ToSlash(rel)
 }

@@ -53,15 +53,17 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	if o.Spec == nil {
 		return run, errors.New("gate: no thresholds spec")
 	}
+	svcSpec := o.Spec.ServiceOrDefault()
+	series := promq.SeriesOf(svcSpec)
 	if o.Replicas == 0 {
-		o.Replicas = 2
+		o.Replicas = svcSpec.Replicas
 	}
 	logw := o.Log
 	if logw == nil {
 		logw = io.Discard
 	}
 	run = report.Run{
-		Title:       fmt.Sprintf("perfgate: tasksvc ×%d", o.Replicas),
+		Title:       fmt.Sprintf("perfgate: %s ×%d", svcSpec.Name, o.Replicas),
 		Started:     time.Now(),
 		ServiceArgs: o.ServiceArgs,
 	}
@@ -72,12 +74,12 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	}
 
 	t := time.Now()
-	svc, err := stack.BuildServiceImage(ctx, o.ModuleRoot, io.Discard)
+	svc, err := stack.BuildService(ctx, o.ModuleRoot, svcSpec, io.Discard)
 	if err != nil {
 		return run, err
 	}
 	phase("build", t)
-	run.Service = svc.Tag
+	run.Service = fmt.Sprintf("%s, %s", svc.Tag, svc.Source)
 
 	t = time.Now()
 	prom, err := stack.PrometheusImage(ctx, logw)
@@ -88,7 +90,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 
 	t = time.Now()
 	st, err := startStack(ctx, stack.Config{
-		ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
+		Service: svcSpec, ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
 		Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw,
 	})
 	defer func() {
@@ -106,7 +108,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	phase("stack", t)
 
 	t = time.Now()
-	pc, err := waitForTargets(ctx, st)
+	pc, err := waitForTargets(ctx, st, svcSpec.Name)
 	if err != nil {
 		return run, err
 	}
@@ -128,8 +130,8 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		return run, err
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
-	obs := observe(ctx, pc, o.Spec.SLOs, run.WindowFrom, run.WindowTo)
-	cpu, cpuErr := pc.RangeQuery(ctx, promq.CPUTimelineQuery, res.Start, res.End, time.Second)
+	obs := observe(ctx, pc, series, o.Spec.SLOs, run.WindowFrom, run.WindowTo)
+	cpu, cpuErr := pc.RangeQuery(ctx, series.CPUTimelineQuery(), res.Start, res.End, time.Second)
 	if cpuErr != nil {
 		fmt.Fprintf(logw, "CPU timeline: %v\n", cpuErr)
 	}
@@ -140,11 +142,11 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		names[i] = r.Name
 	}
 	objs, builtin := builtins(o.Spec.SLOs, names)
-	obs = append(obs, observeBuiltins(ctx, pc, builtin, run.WindowFrom, run.WindowTo, res)...)
+	obs = append(obs, observeBuiltins(ctx, pc, series, builtin, run.WindowFrom, run.WindowTo, res)...)
 	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, loadAccount(res, o.Spec.Load.MaxLag))
 	run.Client = clientStats(res)
 	run.Timeline = timeline(res, cpu)
-	run.Replicas = replicaSeries(ctx, pc, names, res, logw)
+	run.Replicas = replicaSeries(ctx, pc, series, names, res, logw)
 	return run, nil
 }
 
@@ -170,14 +172,14 @@ func loadAccount(r *load.Result, maxLag float64) verdict.Load {
 
 // replicaSeries reads each replica's CPU and resident memory per second of the
 // run, for the report's charts; a failed query leaves NaN and a log line.
-func replicaSeries(ctx context.Context, pc *promq.Client, names []string, r *load.Result, logw io.Writer) []report.ReplicaSeries {
+func replicaSeries(ctx context.Context, pc *promq.Client, series promq.Series, names []string, r *load.Result, logw io.Writer) []report.ReplicaSeries {
 	out := make([]report.ReplicaSeries, 0, len(names))
 	for _, name := range names {
 		rs := report.ReplicaSeries{Name: name}
 		for _, q := range []struct {
 			query string
 			into  *[]float64
-		}{{promq.ReplicaCPUQuery(name), &rs.CPU}, {promq.ReplicaRSSQuery(name), &rs.RSS}} {
+		}{{series.ReplicaCPUQuery(name), &rs.CPU}, {series.ReplicaRSSQuery(name), &rs.RSS}} {
 			pts, err := pc.RangeQuery(ctx, q.query, r.Start, r.End, time.Second)
 			if err != nil {
 				fmt.Fprintf(logw, "replica %s timeline: %v\n", name, err)
@@ -275,14 +277,14 @@ func teardown(ctx context.Context, st *stack.Stack) error {
 
 // waitForTargets returns a client of the stack's Prometheus once it sees
 // every replica up, so load never starts before they can be measured.
-func waitForTargets(ctx context.Context, st *stack.Stack) (*promq.Client, error) {
+func waitForTargets(ctx context.Context, st *stack.Stack, job string) (*promq.Client, error) {
 	pc, err := promq.New(st.PrometheusURL)
 	if err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := pc.WaitForTargets(wctx, len(st.Replicas), 250*time.Millisecond); err != nil {
+	if err := pc.WaitForTargets(wctx, job, len(st.Replicas), 100*time.Millisecond); err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, st.Logs(ctx, 10))
 	}
 	return pc, nil
@@ -300,10 +302,10 @@ func pause(ctx context.Context, d time.Duration) error {
 
 // observe runs every SLO's query where promq says it must be evaluated;
 // latency is read as buckets and judged on the bucket of its quantile.
-func observe(ctx context.Context, pc *promq.Client, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
+func observe(ctx context.Context, pc *promq.Client, series promq.Series, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
 	obs := make([]verdict.Observation, 0, len(slos))
 	for _, s := range slos {
-		q, at := promq.Query(s, to.Sub(from)), promq.At(s.Metric, to)
+		q, at := series.Query(s, to.Sub(from)), promq.At(s.Metric, to)
 		if s.Metric == thresholds.Latency {
 			obs = append(obs, quantile(ctx, pc, s.Name, q, at, s.Quantile))
 			continue
@@ -334,6 +336,10 @@ func quantile(ctx context.Context, pc *promq.Client, name, query string, at time
 // instant runs one query; a failed query is an observation without data.
 func instant(ctx context.Context, pc *promq.Client, name, q string, at time.Time) verdict.Observation {
 	o := verdict.Observation{Objective: name, Query: q}
+	if q == "" {
+		o.Err = "the service's metrics (service.metrics) name no series for this"
+		return o
+	}
 	samples, err := pc.Instant(ctx, q, at)
 	if err != nil {
 		o.Err = err.Error()
@@ -376,12 +382,12 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 	return objs, names
 }
 
-func observeBuiltins(ctx context.Context, pc *promq.Client, names []string, from, to time.Time, res *load.Result) []verdict.Observation {
+func observeBuiltins(ctx context.Context, pc *promq.Client, series promq.Series, names []string, from, to time.Time, res *load.Result) []verdict.Observation {
 	var obs []verdict.Observation
 	for _, name := range names {
 		switch name {
 		case ReplicasUp:
-			obs = append(obs, instant(ctx, pc, name, promq.UpQuery(to.Sub(from)), to))
+			obs = append(obs, instant(ctx, pc, name, series.UpQuery(to.Sub(from)), to))
 		case ClientErrorRate:
 			// A drop is a request the service had no room for: an error, like a 503.
 			o := verdict.Observation{Objective: name, Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}

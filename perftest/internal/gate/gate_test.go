@@ -49,12 +49,12 @@ func TestBuiltinsAlwaysCheckReplicasAndBorrowTheErrorBudget(t *testing.T) {
 func TestBuiltinClientErrorRateFailsOnTransportErrors(t *testing.T) {
 	objs, names := builtins([]thresholds.SLO{{Name: "error_rate", Metric: thresholds.ErrorRate, Max: ptr(0.01)}}, []string{"r"})
 	res := &load.Result{Sent: 1000, Errors: 300} // a dead replica refuses connections: no server counts them
-	obs := observeBuiltins(t.Context(), nil, names[1:], time.Time{}, time.Time{}, res)
+	obs := observeBuiltins(t.Context(), nil, promq.DefaultSeries, names[1:], time.Time{}, time.Time{}, res)
 	r := verdict.Evaluate(objs[1:], obs, verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1000})
 	require.Len(t, r.Checks, 1)
 	assert.Equal(t, verdict.StatusFail, r.Checks[0].Status, r.Checks[0].Why)
 
-	obs = observeBuiltins(t.Context(), nil, names[1:], time.Time{}, time.Time{}, &load.Result{})
+	obs = observeBuiltins(t.Context(), nil, promq.DefaultSeries, names[1:], time.Time{}, time.Time{}, &load.Result{})
 	r = verdict.Evaluate(objs[1:], obs, verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1})
 	assert.Equal(t, verdict.StatusNoData, r.Checks[0].Status, "nothing sent is no data, never a pass")
 }

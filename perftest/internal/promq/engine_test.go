@@ -46,7 +46,7 @@ func evalAt(t *testing.T, series, q string, at time.Time) []Sample {
 }
 
 func query(t *testing.T, series string, slo thresholds.SLO) []Sample {
-	return evalAt(t, series, Query(slo, windowTo.Sub(windowFrom)), At(slo.Metric, windowTo))
+	return evalAt(t, series, DefaultSeries.Query(slo, windowTo.Sub(windowFrom)), At(slo.Metric, windowTo))
 }
 
 // 88 requests a second answered 200 throughout; 50 requests answered 500
@@ -142,7 +142,7 @@ func TestCostPerRequestDividesByRequestsServed(t *testing.T) {
   go_memstats_mallocs_total{job="tasksvc",variant="candidate",instance="r1"} 0+12000x35
   go_memstats_mallocs_total{job="tasksvc",variant="baseline",instance="r2"} 0+99x35
 `
-	got := evalAt(t, series, VariantCostQuery(thresholds.AllocsPerRequest, "candidate", 25*time.Second), At(thresholds.AllocsPerRequest, windowTo))
+	got := evalAt(t, series, DefaultSeries.VariantCostQuery(thresholds.AllocsPerRequest, "candidate", 25*time.Second), At(thresholds.AllocsPerRequest, windowTo))
 	require.Len(t, got, 1)
 	assert.InDelta(t, 120, got[0].Value, 1e-9, "scrapes are not requests, and the baseline's counters stay out")
 }
@@ -150,3 +150,37 @@ func TestCostPerRequestDividesByRequestsServed(t *testing.T) {
 func ftoa(f float64) string { return strconvFormat(f) }
 
 func strconvFormat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// A service with names and labels of its own: the queries follow its
+// service section, and the reference names find nothing in its series.
+func TestQueriesFollowTheServiceSection(t *testing.T) {
+	kv := Series{Job: "kvsvc", ServiceMetrics: thresholds.ServiceMetrics{
+		Requests: "kv_requests_total", Duration: "kv_request_duration_seconds",
+		Method: "verb", Route: "path", Code: "status", IgnoreRoutes: []string{"/metrics", "/healthz"},
+		CPU: "process_cpu_seconds_total", Memory: "process_resident_memory_bytes",
+		Allocs: "go_memstats_mallocs_total",
+	}}
+	const series = `
+  kv_requests_total{job="kvsvc",instance="r1",path="/kv/{key}",verb="GET",status="200"} 0+90x35
+  kv_requests_total{job="kvsvc",instance="r1",path="/kv/{key}",verb="GET",status="503"} 0+10x35
+  kv_requests_total{job="kvsvc",instance="r1",path="/metrics",verb="GET",status="200"} 0+1x35
+  kv_request_duration_seconds_bucket{job="kvsvc",instance="r1",path="/kv/{key}",verb="GET",le="0.001"} 0+95x35
+  kv_request_duration_seconds_bucket{job="kvsvc",instance="r1",path="/kv/{key}",verb="GET",le="+Inf"} 0+100x35
+  go_memstats_mallocs_total{job="kvsvc",instance="r1"} 0+3000x35
+`
+	w := windowTo.Sub(windowFrom)
+	errs := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.ErrorRate}, w), At(thresholds.ErrorRate, windowTo))
+	require.Len(t, errs, 1)
+	assert.InDelta(t, 0.10, errs[0].Value, 1e-9, "503s over requests served, the scrapes left out")
+
+	allocs := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.AllocsPerRequest}, w), At(thresholds.AllocsPerRequest, windowTo))
+	require.Len(t, allocs, 1)
+	assert.InDelta(t, 30, allocs[0].Value, 1e-9)
+
+	buckets := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.Latency, Quantile: 0.95}, w), At(thresholds.Latency, windowTo))
+	assert.Len(t, buckets, 2)
+
+	assert.Empty(t, evalAt(t, series, DefaultSeries.Query(thresholds.SLO{Metric: thresholds.ErrorRate}, w), At(thresholds.ErrorRate, windowTo)),
+		"the reference names read no data here, never a pass")
+	assert.Empty(t, kv.PerRequestQuery(thresholds.BytesPerRequest, `job="kvsvc"`, false, w), "no bytes counter: nothing to query")
+}

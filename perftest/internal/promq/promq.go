@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,18 +19,21 @@ import (
 	"github.com/perfgate/perfgate/thresholds"
 )
 
-// Metric names exported by the service under test; the contract between service and gate.
-const (
-	Job            = "tasksvc"
-	requests       = "tasksvc_http_requests_total"
-	duration       = "tasksvc_http_request_duration_seconds_bucket"
-	cpuSeconds     = "tasksvc_process_cpu_seconds_total"
-	residentMemory = "tasksvc_process_resident_memory_bytes"
-	// The Go runtime's own counters, which client_golang's Go collector exports.
-	mallocs    = "go_memstats_mallocs_total"
-	allocBytes = "go_memstats_alloc_bytes_total"
-	gcCycles   = "go_gc_duration_seconds_count"
-)
+// Series names what one service under test exports: its Prometheus job and
+// the metrics of its service section. It is the contract between service and
+// gate, and every query is built from it.
+type Series struct {
+	Job string
+	thresholds.ServiceMetrics
+}
+
+// SeriesOf is the Series of a spec's service.
+func SeriesOf(s thresholds.Service) Series {
+	return Series{Job: s.Name, ServiceMetrics: s.Metrics}
+}
+
+// DefaultSeries is the reference task API's.
+var DefaultSeries = SeriesOf(thresholds.DefaultService)
 
 // Settle is how long after a window's end its counters are read: the service
 // updates them when a request ends, Prometheus sees them at its next scrape
@@ -60,39 +64,51 @@ func offset(window time.Duration) string {
 	return strconv.FormatInt(ms, 10) + "ms"
 }
 
-// servingRoutes leaves out the scrapes and probes, which are not user traffic.
-const servingRoutes = `route!~"/metrics|/healthz|/readyz"`
+// job selects the service's series.
+func (n Series) job() string { return fmt.Sprintf(`job=%q`, n.Job) }
+
+// serving leaves out the scrapes and probes, which are not user traffic.
+func (n Series) serving() string {
+	if len(n.IgnoreRoutes) == 0 {
+		return n.job()
+	}
+	quoted := make([]string, len(n.IgnoreRoutes))
+	for i, r := range n.IgnoreRoutes {
+		quoted[i] = regexp.QuoteMeta(r)
+	}
+	return fmt.Sprintf(`%s,%s!~%q`, n.job(), n.Route, strings.Join(quoted, "|"))
+}
 
 // Query returns the PromQL that measures slo over a window of the given length
 // ending at the evaluation time. Aggregate SLOs yield one series, per-instance
 // SLOs one series per replica, labelled by instance.
-func Query(slo thresholds.SLO, window time.Duration) string {
+func (n Series) Query(slo thresholds.SLO, window time.Duration) string {
 	w := Range(window)
 	by := ""
 	if slo.Scope == thresholds.PerInstance {
 		by = " by (instance)"
 	}
-	sel := fmt.Sprintf(`job=%q,%s`, Job, servingRoutes)
+	sel := n.serving()
 	if slo.Route != "" {
-		sel = fmt.Sprintf(`job=%q,route=%q`, Job, slo.Route)
+		sel = fmt.Sprintf(`%s,%s=%q`, n.job(), n.Route, slo.Route)
 	}
 	switch slo.Metric {
 	case thresholds.ErrorRate:
 		// Evaluated at the window's end + Settle over window + Settle (see Delta).
-		all := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s}`, requests, sel), window+Settle))
-		bad := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s,code=~"5.."}`, requests, sel), window+Settle))
+		all := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s}`, n.Requests, sel), window+Settle))
+		bad := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s,%s=~"5.."}`, n.Requests, sel, n.Code), window+Settle))
 		// "or ... * 0" keeps a zero where no 5xx series exists at all, so a clean run reads 0%, not "no data".
 		return fmt.Sprintf(`(%s or %s * 0) / %s`, bad, all, all)
 	case thresholds.Latency:
-		return BucketsQuery(sel, slo.Scope == thresholds.PerInstance, window)
+		return n.BucketsQuery(sel, slo.Scope == thresholds.PerInstance, window)
 	case thresholds.CPUPerRequest, thresholds.AllocsPerRequest, thresholds.BytesPerRequest:
-		return PerRequestQuery(slo.Metric, fmt.Sprintf(`job=%q`, Job), slo.Scope == thresholds.PerInstance, window)
+		return n.PerRequestQuery(slo.Metric, n.job(), slo.Scope == thresholds.PerInstance, window)
 	case thresholds.Throughput:
-		return fmt.Sprintf(`sum%s (rate(%s{%s}[%s]))`, by, requests, sel, w)
+		return fmt.Sprintf(`sum%s (rate(%s{%s}[%s]))`, by, n.Requests, sel, w)
 	case thresholds.CPU:
-		return fmt.Sprintf(`sum%s (rate(%s{job=%q}[%s]))`, by, cpuSeconds, Job, w)
+		return fmt.Sprintf(`sum%s (rate(%s{%s}[%s]))`, by, n.CPU, n.job(), w)
 	case thresholds.Memory:
-		return fmt.Sprintf(`sum%s (max_over_time(%s{job=%q}[%s]))`, by, residentMemory, Job, w)
+		return fmt.Sprintf(`sum%s (max_over_time(%s{%s}[%s]))`, by, n.Memory, n.job(), w)
 	default:
 		return strings.ReplaceAll(slo.Query, "$window", w)
 	}
@@ -110,67 +126,82 @@ func At(m thresholds.Metric, end time.Time) time.Time {
 // BucketsQuery is the count of requests per latency bucket over the window
 // (evaluated at its end + Settle), by le and, per instance, by instance; the
 // gate reads a quantile's bucket from it with Quantile.
-func BucketsQuery(sel string, perInstance bool, window time.Duration) string {
+func (n Series) BucketsQuery(sel string, perInstance bool, window time.Duration) string {
 	by := "le"
 	if perInstance {
 		by = "le, instance"
 	}
-	return fmt.Sprintf(`sum by (%s) %s`, by, Delta(fmt.Sprintf(`%s{%s}`, duration, sel), window+Settle))
+	return fmt.Sprintf(`sum by (%s) %s`, by, Delta(fmt.Sprintf(`%s_bucket{%s}`, n.Duration, sel), window+Settle))
 }
 
-// perRequest maps each cost metric to the counter it divides by requests served.
-var perRequest = map[thresholds.Metric]string{
-	thresholds.CPUPerRequest:    cpuSeconds,
-	thresholds.AllocsPerRequest: mallocs,
-	thresholds.BytesPerRequest:  allocBytes,
-	"gc_per_request":            gcCycles,
+// counter is the cost counter a per-request metric divides by requests served.
+func (n Series) counter(m thresholds.Metric) string {
+	switch m {
+	case thresholds.CPUPerRequest:
+		return n.CPU
+	case thresholds.AllocsPerRequest:
+		return n.Allocs
+	case thresholds.BytesPerRequest:
+		return n.AllocBytes
+	case thresholds.CompareGCPerRequest:
+		return n.GCCycles
+	}
+	return ""
 }
 
 // PerRequestQuery is the growth of a cost counter (CPU seconds, heap
 // allocations, bytes allocated, GC cycles) per request served over the
-// window, for the series matched by sel (`job="tasksvc"`, plus a variant):
+// window, for the series matched by sel (the job, plus a variant):
 // the work one request costs, scrapes and probes not counted as requests.
-// Evaluated at the window's end + Settle.
-func PerRequestQuery(m thresholds.Metric, sel string, perInstance bool, window time.Duration) string {
+// Evaluated at the window's end + Settle. It is "" when the service exports
+// no such counter: there is nothing to query, and the metric has no data.
+func (n Series) PerRequestQuery(m thresholds.Metric, sel string, perInstance bool, window time.Duration) string {
 	by := ""
 	if perInstance {
 		by = " by (instance)"
 	}
+	c := n.counter(m)
+	if c == "" {
+		return ""
+	}
 	w := window + Settle
+	served := strings.Replace(n.serving(), n.job(), sel, 1)
 	return fmt.Sprintf(`sum%s %s / sum%s %s`,
-		by, Delta(fmt.Sprintf(`%s{%s}`, perRequest[m], sel), w),
-		by, Delta(fmt.Sprintf(`%s{%s,%s}`, requests, sel, servingRoutes), w))
+		by, Delta(fmt.Sprintf(`%s{%s}`, c, sel), w),
+		by, Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
 }
 
 // UpQuery is the lowest `up` of each replica over the window: 1 when Prometheus
 // reached it at every scrape, 0 once it missed one (a crash, a hang).
-func UpQuery(window time.Duration) string {
-	return fmt.Sprintf(`min by (instance) (min_over_time(up{job=%q}[%s]))`, Job, Range(window))
+func (n Series) UpQuery(window time.Duration) string {
+	return fmt.Sprintf(`min by (instance) (min_over_time(up{%s}[%s]))`, n.job(), Range(window))
 }
 
 // CPUTimelineQuery is the CPU of all replicas, in cores, smoothed over a few
 // scrapes: the chart of a run.
-var CPUTimelineQuery = fmt.Sprintf(`sum(rate(%s{job=%q}[3s]))`, cpuSeconds, Job)
+func (n Series) CPUTimelineQuery() string {
+	return fmt.Sprintf(`sum(rate(%s{%s}[3s]))`, n.CPU, n.job())
+}
 
 // VariantCostQuery is PerRequestQuery for the replicas of one variant of a
 // comparison, all of them together.
-func VariantCostQuery(m thresholds.Metric, variant string, window time.Duration) string {
-	return PerRequestQuery(m, fmt.Sprintf(`job=%q,variant=%q`, Job, variant), false, window)
+func (n Series) VariantCostQuery(m thresholds.Metric, variant string, window time.Duration) string {
+	return n.PerRequestQuery(m, fmt.Sprintf(`%s,variant=%q`, n.job(), variant), false, window)
 }
 
 // ReplicaCPUQuery is one replica's CPU in cores, over a few scrapes: a chart line.
-func ReplicaCPUQuery(instance string) string {
-	return fmt.Sprintf(`sum(rate(%s{job=%q,instance=%q}[3s]))`, cpuSeconds, Job, instance)
+func (n Series) ReplicaCPUQuery(instance string) string {
+	return fmt.Sprintf(`sum(rate(%s{%s,instance=%q}[3s]))`, n.CPU, n.job(), instance)
 }
 
 // ReplicaRSSQuery is one replica's resident memory: a chart line.
-func ReplicaRSSQuery(instance string) string {
-	return fmt.Sprintf(`sum(%s{job=%q,instance=%q})`, residentMemory, Job, instance)
+func (n Series) ReplicaRSSQuery(instance string) string {
+	return fmt.Sprintf(`sum(%s{%s,instance=%q})`, n.Memory, n.job(), instance)
 }
 
 // PeakRSSQuery is the highest resident set of any replica of a variant over the window.
-func PeakRSSQuery(variant string, window time.Duration) string {
-	return fmt.Sprintf(`max(max_over_time(%s{job=%q,variant=%q}[%s]))`, residentMemory, Job, variant, Range(window))
+func (n Series) PeakRSSQuery(variant string, window time.Duration) string {
+	return fmt.Sprintf(`max(max_over_time(%s{%s,variant=%q}[%s]))`, n.Memory, n.job(), variant, Range(window))
 }
 
 // Range renders a window as a PromQL range in whole seconds (at least 1s).
@@ -253,8 +284,8 @@ func (c *Client) RangeQuery(ctx context.Context, q string, from, to time.Time, s
 
 // WaitForTargets blocks until n targets of the job report up==1, so load never
 // starts before Prometheus can see every replica.
-func (c *Client) WaitForTargets(ctx context.Context, n int, poll time.Duration) error {
-	q := fmt.Sprintf(`count(up{job=%q} == 1)`, Job)
+func (c *Client) WaitForTargets(ctx context.Context, job string, n int, poll time.Duration) error {
+	q := fmt.Sprintf(`count(up{job=%q} == 1)`, job)
 	var last error
 	for {
 		s, err := c.Instant(ctx, q, time.Now())
@@ -270,7 +301,7 @@ func (c *Client) WaitForTargets(ctx context.Context, n int, poll time.Duration) 
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d scrape targets of job %q: %w (last: %v)", n, Job, ctx.Err(), last)
+			return fmt.Errorf("waiting for %d scrape targets of job %q: %w (last: %v)", n, job, ctx.Err(), last)
 		case <-time.After(poll):
 		}
 	}

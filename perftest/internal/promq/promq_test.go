@@ -48,7 +48,7 @@ func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			q := Query(tc.slo, 25*time.Second)
+			q := DefaultSeries.Query(tc.slo, 25*time.Second)
 			assert.Equal(t, tc.want, q)
 			_, err := parser.NewParser(parser.Options{}).ParseExpr(q)
 			assert.NoError(t, err)
@@ -58,12 +58,12 @@ func TestQueryRendersValidPromQLForEveryMetric(t *testing.T) {
 
 func TestComparisonQueriesSelectOneVariant(t *testing.T) {
 	p := parser.NewParser(parser.Options{})
-	cpu := VariantCostQuery(thresholds.CPUPerRequest, "candidate", 6*time.Second)
+	cpu := DefaultSeries.VariantCostQuery(thresholds.CPUPerRequest, "candidate", 6*time.Second)
 	assert.Contains(t, cpu, `tasksvc_process_cpu_seconds_total{job="tasksvc",variant="candidate"} offset 7500ms`)
 	assert.Contains(t, cpu, `tasksvc_http_requests_total{job="tasksvc",variant="candidate",route!~"/metrics|/healthz|/readyz"}`)
-	rss := PeakRSSQuery("baseline", 6*time.Second)
+	rss := DefaultSeries.PeakRSSQuery("baseline", 6*time.Second)
 	assert.Equal(t, `max(max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc",variant="baseline"}[6s]))`, rss)
-	for _, q := range []string{cpu, rss, CPUTimelineQuery, VariantCostQuery("gc_per_request", "baseline", time.Second)} {
+	for _, q := range []string{cpu, rss, DefaultSeries.CPUTimelineQuery(), DefaultSeries.VariantCostQuery("gc_per_request", "baseline", time.Second)} {
 		_, err := p.ParseExpr(q)
 		assert.NoError(t, err, q)
 	}
@@ -117,12 +117,12 @@ func TestWaitForTargetsGivesUpWithTheLastCount(t *testing.T) {
 	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"1"]}]}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err := c.WaitForTargets(ctx, 2, 50*time.Millisecond)
+	err := c.WaitForTargets(ctx, "tasksvc", 2, 50*time.Millisecond)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "1 of 2 targets up")
 }
 
 func TestWaitForTargetsReturnsWhenAllAreUp(t *testing.T) {
 	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"2"]}]}}`)
-	require.NoError(t, c.WaitForTargets(context.Background(), 2, 10*time.Millisecond))
+	require.NoError(t, c.WaitForTargets(context.Background(), "tasksvc", 2, 10*time.Millisecond))
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // repo makes a git repository with two commits of a service file.
@@ -60,10 +62,10 @@ func TestCleanOnlyWhenTheWorkTreeIsTheBaseline(t *testing.T) {
 
 func TestBaselineMustBeACommitWithTheService(t *testing.T) {
 	dir, _, _ := repo(t)
-	_, _, err := BuildImageAt(context.Background(), dir, "no-such-ref", nil)
+	_, _, err := BuildImageAt(context.Background(), dir, "no-such-ref", "", thresholds.DefaultService, nil)
 	assert.ErrorContains(t, err, `"no-such-ref" is not a commit`)
-	_, _, err = BuildImageAt(context.Background(), dir, "main", nil)
-	assert.ErrorContains(t, err, "has no service/cmd/tasksvc to build")
+	_, _, err = BuildImageAt(context.Background(), dir, "main", "", thresholds.DefaultService, nil)
+	assert.ErrorContains(t, err, "go list ./service/cmd/tasksvc")
 	out, _ := git(context.Background(), dir, "worktree", "list")
 	assert.NotContains(t, out, "perfgate-baseline", "the temporary worktree must be removed")
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // UpstreamPrometheus is the pinned image used wherever a registry answers.
@@ -28,43 +30,9 @@ type Image struct {
 	Source string // one line for the report, e.g. "built from service/ (cached)"
 }
 
-// serviceBuildFlags produce a static binary that runs in a FROM scratch image.
-var serviceBuildFlags = []string{
-	"build", "-trimpath",
-	"-tags", "netgo osusergo sqlite_omit_load_extension",
-	"-ldflags", `-s -w -linkmode external -extldflags "-static"`,
-}
-
-// BuildServiceImage compiles the service in moduleRoot as a static binary and
-// builds service/Dockerfile around it. The tag is the content hash of the
-// binary and the Dockerfile, so an unchanged service reuses its image.
+// BuildServiceImage builds the reference task API in moduleRoot (see BuildService).
 func BuildServiceImage(ctx context.Context, moduleRoot string, log io.Writer) (Image, error) {
-	dir, err := os.MkdirTemp("", "perfgate-tasksvc-")
-	if err != nil {
-		return Image{}, err
-	}
-	defer os.RemoveAll(dir)
-
-	args := append(append([]string{}, serviceBuildFlags...), "-o", filepath.Join(dir, "tasksvc"), "./service/cmd/tasksvc")
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return Image{}, fmt.Errorf("building the service (go %s): %w\n%s\nA static cgo build needs gcc and libc6-dev: apt-get install gcc libc6-dev", strings.Join(args, " "), err, out)
-	}
-	if err := copyFile(filepath.Join(moduleRoot, "service", "Dockerfile"), filepath.Join(dir, "Dockerfile"), 0o644); err != nil {
-		return Image{}, err
-	}
-	// The Dockerfile copies this empty directory to /data owned by the service user,
-	// so a fresh named volume mounted there is writable without root.
-	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
-		return Image{}, err
-	}
-	sum, err := hashFiles(filepath.Join(dir, "tasksvc"), filepath.Join(dir, "Dockerfile"))
-	if err != nil {
-		return Image{}, err
-	}
-	return buildImage(ctx, dir, "perfgate/tasksvc", sum, "built from service/", log)
+	return BuildService(ctx, moduleRoot, thresholds.DefaultService, log)
 }
 
 // PrometheusImage returns an image to run Prometheus from. In order:
@@ -199,6 +167,11 @@ func buildLocalPrometheus(ctx context.Context, bin string, log io.Writer) (Image
 // buildImage builds dir into repo:tag with the testcontainers provider unless
 // that tag exists already; the image is kept as a cache for the next run.
 func buildImage(ctx context.Context, dir, repo, tag, source string, log io.Writer) (Image, error) {
+	return buildImageFile(ctx, dir, "Dockerfile", repo, tag, source, log)
+}
+
+// buildImageFile is buildImage with the Dockerfile at a path inside dir.
+func buildImageFile(ctx context.Context, dir, dockerfile, repo, tag, source string, log io.Writer) (Image, error) {
 	ref := repo + ":" + tag
 	p, err := provider()
 	if err != nil {
@@ -209,17 +182,30 @@ func buildImage(ctx context.Context, dir, repo, tag, source string, log io.Write
 		source += " (cached)"
 	} else {
 		req := testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
-			Context: dir, Repo: repo, Tag: tag, KeepImage: true, BuildLogWriter: log,
+			Context: dir, Dockerfile: filepath.ToSlash(dockerfile), Repo: repo, Tag: tag, KeepImage: true, BuildLogWriter: log,
 		}}
 		if _, err := p.BuildImage(ctx, &req); err != nil {
 			return Image{}, fmt.Errorf("docker build %s: %w", ref, err)
 		}
 	}
-	// Also tag :local so the compose stack runs the very image the gate measured.
-	if _, err := p.Client().ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: repo + ":local"}); err != nil {
-		return Image{}, fmt.Errorf("docker tag %s %s:local: %w", ref, repo, err)
+	if err := tagLocal(ctx, ref, repo); err != nil {
+		return Image{}, err
 	}
 	return Image{Tag: ref, Source: source}, nil
+}
+
+// tagLocal also tags ref as repo:local, so the compose stack runs the very
+// image the gate measured.
+func tagLocal(ctx context.Context, ref, repo string) error {
+	p, err := provider()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if _, err := p.Client().ImageTag(ctx, client.ImageTagOptions{Source: ref, Target: repo + ":local"}); err != nil {
+		return fmt.Errorf("docker tag %s %s:local: %w", ref, repo, err)
+	}
+	return nil
 }
 
 // pullOnce tries a registry exactly once, with a short deadline: on a machine
@@ -264,10 +250,13 @@ func firstLine(err error) string {
 	return string(bytes.TrimSpace([]byte(s)))
 }
 
-// BuildImageAt builds the service as it was at the git ref (a commit,
-// a branch, "origin/main"), in a temporary worktree of the repository at
-// moduleRoot. The image is also tagged perfgate/tasksvc:<commit>.
-func BuildImageAt(ctx context.Context, moduleRoot, ref string, log io.Writer) (Image, string, error) {
+// BuildImageAt builds the service as it was at the git ref (a commit, a
+// branch, "origin/main"), in a temporary worktree of the repository at
+// moduleRoot, as the service section of the spec at specPath (relative to the
+// root) at that commit describes it. When that spec is missing or unreadable
+// there (an older format, say), svc, the candidate's section, is used and the
+// image's Source says so. The image is also tagged perfgate/<name>:<commit>.
+func BuildImageAt(ctx context.Context, moduleRoot, ref, specPath string, svc thresholds.Service, log io.Writer) (Image, string, error) {
 	commit, err := git(ctx, moduleRoot, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
 	if err != nil {
 		return Image{}, "", fmt.Errorf("%q is not a commit of %s: %w", ref, moduleRoot, err)
@@ -282,23 +271,29 @@ func BuildImageAt(ctx context.Context, moduleRoot, ref string, log io.Writer) (I
 		return Image{}, "", fmt.Errorf("checking out %s: %w", ref, err)
 	}
 	defer git(context.WithoutCancel(ctx), moduleRoot, "worktree", "remove", "--force", wt) //nolint:errcheck // best effort; the directory goes anyway
-	if _, err := os.Stat(filepath.Join(wt, "service", "cmd", "tasksvc")); err != nil {
-		return Image{}, "", fmt.Errorf("%s has no service/cmd/tasksvc to build", ref)
+	short := commit[:12]
+	note := ""
+	if specPath != "" {
+		if spec, err := thresholds.ParseFile(filepath.Join(wt, filepath.FromSlash(specPath))); err == nil {
+			svc = spec.ServiceOrDefault()
+		} else {
+			note = fmt.Sprintf("; its %s does not parse here, so with the candidate's service section", specPath)
+		}
 	}
-	img, err := BuildServiceImage(ctx, wt, log)
+	img, err := BuildService(ctx, wt, svc, log)
 	if err != nil {
 		return Image{}, "", fmt.Errorf("%s: %w", ref, err)
 	}
-	short := commit[:12]
+	repo := "perfgate/" + svc.Name
 	p, err := provider()
 	if err != nil {
 		return Image{}, "", err
 	}
 	defer p.Close()
-	if _, err := p.Client().ImageTag(ctx, client.ImageTagOptions{Source: img.Tag, Target: "perfgate/tasksvc:" + short}); err != nil {
+	if _, err := p.Client().ImageTag(ctx, client.ImageTagOptions{Source: img.Tag, Target: repo + ":" + short}); err != nil {
 		return Image{}, "", fmt.Errorf("docker tag %s: %w", img.Tag, err)
 	}
-	img.Source = "built from service/ at " + short
+	img.Source = fmt.Sprintf("%s at %s%s", img.Source, short, note)
 	return img, commit, nil
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // Labels put on every container, network and volume a run creates, so a later
@@ -30,17 +32,18 @@ const (
 	LabelHost = "dev.perfgate.host"
 )
 
-const (
-	servicePort    = "8080/tcp"
-	prometheusPort = "9090/tcp"
-)
+const prometheusPort = "9090/tcp"
 
 // Config says what to start.
 type Config struct {
+	// Service says how to run a replica: port, readiness path, args, env,
+	// shared volume, and the job Prometheus scrapes it as. Zero means
+	// thresholds.DefaultService.
+	Service         thresholds.Service
 	ServiceImage    string
 	PrometheusImage string
-	Replicas        int      // per variant; default 2
-	ServiceArgs     []string // extra flags for every replica (fault injection, tuning)
+	Replicas        int      // per variant; default Service.Replicas
+	ServiceArgs     []string // extra arguments for every replica (fault injection, tuning)
 	// Variants, when set, replace ServiceImage and ServiceArgs: each variant
 	// gets its own replicas on its own shared volume (a baseline and a
 	// candidate, say), all scraped by the one Prometheus.
@@ -82,8 +85,11 @@ type Stack struct {
 // Start creates a network and a volume, starts the replicas on that volume and
 // Prometheus. On error the returned Stack holds what did start: Close it.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if cfg.Service.Name == "" {
+		cfg.Service = thresholds.DefaultService
+	}
 	if cfg.Replicas == 0 {
-		cfg.Replicas = 2
+		cfg.Replicas = max(cfg.Service.Replicas, 1)
 	}
 	if cfg.ScrapeInterval == 0 {
 		cfg.ScrapeInterval = time.Second
@@ -109,6 +115,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	volumes := map[string]string{}
 	for _, v := range variants {
+		if cfg.Service.Volume == "" {
+			break
+		}
 		name := "perfgate-" + s.RunID
 		if v.Name != "" {
 			name += "-" + v.Name
@@ -159,29 +168,48 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 }
 
 func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Variant, volume string, labels map[string]string) error {
-	args := append([]string{"-db=/data/tasks.db", "-instance=" + r.Name}, v.Args...)
-	c, err := testcontainers.Run(ctx, v.Image,
-		testcontainers.WithName("perfgate-"+s.RunID+"-"+r.Name),
-		testcontainers.WithCmdArgs(args...),
+	svc := cfg.Service
+	var args []string
+	for _, a := range svc.Args {
+		args = append(args, thresholds.Expand(a, r.Name))
+	}
+	args = append(args, v.Args...)
+	env := map[string]string{}
+	for k, val := range svc.Env {
+		env[k] = thresholds.Expand(val, r.Name)
+	}
+	port := fmt.Sprintf("%d/tcp", svc.Port)
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithName("perfgate-" + s.RunID + "-" + r.Name),
 		testcontainers.WithLabels(labels),
-		testcontainers.WithExposedPorts(servicePort),
-		testcontainers.WithHostConfigModifier(loopbackOnly(servicePort)),
-		testcontainers.WithMounts(testcontainers.VolumeMount(volume, "/data")),
+		testcontainers.WithExposedPorts(port),
+		testcontainers.WithHostConfigModifier(loopbackOnly(port)),
 		tcnetwork.WithNetwork([]string{r.Name}, s.network),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(servicePort).
-			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100*time.Millisecond)),
-	)
+		// Polled every 50 ms: the sooner a replica is known ready, the sooner the run starts.
+		testcontainers.WithWaitStrategy(wait.ForHTTP(svc.Ready).WithPort(port).
+			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(50 * time.Millisecond)),
+	}
+	if len(args) > 0 {
+		opts = append(opts, testcontainers.WithCmdArgs(args...))
+	}
+	if len(env) > 0 {
+		opts = append(opts, testcontainers.WithEnv(env))
+	}
+	if volume != "" {
+		opts = append(opts, testcontainers.WithMounts(testcontainers.VolumeMount(volume, testcontainers.ContainerMountTarget(svc.Volume))))
+	}
+	c, err := testcontainers.Run(ctx, v.Image, opts...)
 	r.c = c
 	if err != nil {
 		return fmt.Errorf("starting %s from %s: %w%s", r.Name, v.Image, err, tail(ctx, c))
 	}
-	r.URL, err = loopbackURL(ctx, c, servicePort)
+	r.URL, err = loopbackURL(ctx, c, port)
 	fmt.Fprintf(s.log, "%s ready at %s\n", r.Name, r.URL)
 	return err
 }
 
 func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[string]string) error {
-	conf := PrometheusConfig(s.Replicas, cfg.ScrapeInterval)
+	conf := PrometheusConfig(cfg.Service.Name, cfg.Service.Port, s.Replicas, cfg.ScrapeInterval)
 	c, err := testcontainers.Run(ctx, cfg.PrometheusImage,
 		testcontainers.WithName("perfgate-"+s.RunID+"-prometheus"),
 		testcontainers.WithCmd(
@@ -211,12 +239,12 @@ func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[stri
 
 // PrometheusConfig renders the scrape configuration: one job, one target per
 // replica, the replica name as the instance label and its variant as a label.
-func PrometheusConfig(replicas []Replica, interval time.Duration) string {
+func PrometheusConfig(job string, port int, replicas []Replica, interval time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n", interval, interval)
-	fmt.Fprintf(&b, "  - job_name: tasksvc\n    scrape_timeout: %s\n    static_configs:\n", interval)
+	fmt.Fprintf(&b, "  - job_name: %s\n    scrape_timeout: %s\n    static_configs:\n", job, interval)
 	for _, r := range replicas {
-		fmt.Fprintf(&b, "      - targets: ['%s:8080']\n        labels: {instance: %s", r.Name, r.Name)
+		fmt.Fprintf(&b, "      - targets: ['%s:%d']\n        labels: {instance: %s", r.Name, port, r.Name)
 		if r.Variant != "" {
 			fmt.Fprintf(&b, ", variant: %s", r.Variant)
 		}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestPrometheusConfigLabelsEveryReplica(t *testing.T) {
-	conf := PrometheusConfig([]Replica{
+	conf := PrometheusConfig("tasksvc", 8080, []Replica{
 		{Name: "baseline-1", Variant: "baseline"},
 		{Name: "candidate-1", Variant: "candidate"},
 	}, time.Second)
@@ -36,7 +36,7 @@ func TestPrometheusConfigLabelsEveryReplica(t *testing.T) {
 }
 
 func TestPrometheusConfigOfASingleVariantHasNoVariantLabel(t *testing.T) {
-	conf := PrometheusConfig([]Replica{{Name: "replica-1"}}, time.Second)
+	conf := PrometheusConfig("tasksvc", 8080, []Replica{{Name: "replica-1"}}, time.Second)
 	assert.Contains(t, conf, "labels: {instance: replica-1}\n")
 	assert.NotContains(t, conf, "variant")
 }
