@@ -2,7 +2,6 @@ package perftest
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,37 +19,6 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
-
-var baselineFlag = flag.String("perf.baseline", "", "git ref of the baseline to compare with (default $PERF_BASELINE, else the merge-base with main; none disables)")
-
-// baselineRef decides what TestGate compares against: the flag or
-// PERF_BASELINE; "none" turns comparison off; else the merge-base with the
-// pull request's base branch in GitHub Actions, or with main locally. A
-// merge-base equal to an unchanged work tree leaves nothing to compare.
-func baselineRef(t *testing.T, root string) (string, bool) {
-	ref := setting(*baselineFlag, "PERF_BASELINE", "")
-	if ref == "none" {
-		return "", false
-	}
-	if ref != "" {
-		return ref, true
-	}
-	bases := []string{"origin/main", "main"}
-	if b := os.Getenv("GITHUB_BASE_REF"); b != "" {
-		bases = append([]string{"origin/" + b}, bases...)
-	}
-	ctx := context.Background()
-	mb, err := stack.MergeBase(ctx, root, bases...)
-	if err != nil {
-		fmt.Printf("no baseline: %v; absolute SLOs only\n", err)
-		return "", false
-	}
-	if stack.Clean(ctx, root, mb) {
-		fmt.Printf("no baseline: the work tree is its merge-base %s; absolute SLOs only\n", mb[:12])
-		return "", false
-	}
-	return mb, true
-}
 
 // runCompare runs a comparison with Ctrl-C turned into a clean teardown,
 // checks that it left nothing behind, and stops the test if it could not run.

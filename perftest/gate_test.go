@@ -3,7 +3,6 @@ package perftest
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,54 +15,37 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
-	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
 
 var (
 	thresholdsFlag = flag.String("perf.thresholds", "", "SLO spec to enforce (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
-	reportFlag     = flag.String("perf.report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/ at the module root)")
+	reportFlag     = flag.String("perf.report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/ at the repository root)")
 	argsFlag       = flag.String("perf.service-args", "", "extra flags for every replica, e.g. -fault-latency=50ms (default $PERF_SERVICE_ARGS)")
+	baselineFlag   = flag.String("perf.baseline", "", "git ref of the baseline to compare with (default $PERF_BASELINE, else the merge-base with main; none disables)")
 )
 
-// TestGate is the gate: it fails with one error per breached SLO.
+// TestGate is the gate: the public one-call door on the committed spec, with
+// this package's flags as options. It fails with one error per breached SLO.
 func TestGate(t *testing.T) {
-	spec := loadSpec(t, setting(*thresholdsFlag, "PERF_THRESHOLDS", filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile)))
-	requireDocker(t)
-
-	args := strings.Fields(setting(*argsFlag, "PERF_SERVICE_ARGS", ""))
-	run := runGate(t, gate.Options{Spec: spec, ServiceArgs: args})
-	if ref, ok := baselineRef(t, moduleRoot(t)); ok && spec.Compare != nil {
-		// A comparison that cannot run fails the test, but the SLO report is still written.
-		if c, err := tryCompare(t, gate.CompareOptions{Spec: spec, Baseline: ref, CandidateArgs: args}); err != nil {
-			t.Errorf("the comparison with %s could not run: %v", ref, err)
-		} else {
-			run.Baseline, run.Comparison, run.Noise = c.Baseline, &c.Result, c.Noise
-		}
+	spec := *thresholdsFlag
+	if spec == "" {
+		spec = os.Getenv(gate.Env.Spec)
 	}
-
-	// The reports outlive the test: a temp dir would be gone before anyone opened them.
-	dir := setting(*reportFlag, "PERF_REPORT_DIR", filepath.Join(moduleRoot(t), "perf-report"))
-	paths, err := report.WriteDir(dir, run)
-	if err != nil {
-		t.Fatal(err)
+	if spec == "" {
+		spec = filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile)
 	}
-	if err := report.Console(run)(os.Stdout); err != nil {
-		t.Fatal(err)
+	var opts []Option
+	if *reportFlag != "" {
+		opts = append(opts, WithReportDir(*reportFlag))
 	}
-	fmt.Printf("reports: %s\n", strings.Join(paths, ", "))
-	if n := len(paths); n > 0 && strings.HasSuffix(paths[n-1], ".html") {
-		fmt.Printf("open %s\n", paths[n-1]) // the one to look at
+	if *argsFlag != "" {
+		opts = append(opts, WithServiceArgs(strings.Fields(*argsFlag)...))
 	}
-
-	// One decision, made by verdict.Decide: one error per check or metric that did not pass.
-	d := report.Decision(run)
-	for _, f := range d.Failures {
-		t.Errorf("%s", f)
+	if *baselineFlag != "" {
+		opts = append(opts, WithBaseline(*baselineFlag))
 	}
-	if d.Verdict != verdict.Pass && !t.Failed() {
-		t.Errorf("verdict %s: %s", d.Verdict, d.Reason)
-	}
+	Test(t, spec, opts...)
 }
 
 // runGate runs the gate with Ctrl-C turned into a clean teardown, and checks
@@ -128,16 +110,6 @@ func requireDocker(t *testing.T) {
 		}
 		t.Skipf("%v (set PERF_REQUIRE_DOCKER=1 to fail instead)", err)
 	}
-}
-
-func setting(flagValue, env, def string) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	if v := os.Getenv(env); v != "" {
-		return v
-	}
-	return def
 }
 
 func moduleRoot(t *testing.T) string {

@@ -1,5 +1,5 @@
-// Command perfgate holds the gate's chores outside `go test`: checking a
-// thresholds file, building the images, sweeping leftovers of crashed runs.
+// Command perfgate is the regression gate outside `go test`: running it,
+// checking a spec, building the images, sweeping leftovers of crashed runs.
 package main
 
 import (
@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
+	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -20,6 +22,7 @@ import (
 const usage = `usage: perfgate <command> [arguments]
 
 commands:
+  run [flags]       run the gate: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 could not run
   check [FILE...]   validate thresholds files (default thresholds/slo.yaml)
   images            build the service and Prometheus images (also tagged :local)
   sweep             remove containers, networks and volumes of runs whose process is gone
@@ -29,13 +32,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
+	var ex exitCode
+	switch {
+	case errors.As(err, &ex):
+		os.Exit(int(ex))
+	case err != nil:
 		if !errors.Is(err, errReported) {
 			fmt.Fprintln(os.Stderr, "perfgate:", err)
 		}
 		os.Exit(1)
 	}
 }
+
+// exitCode ends the program with a code the run has already explained.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // errReported means the details were already written to stderr.
 var errReported = errors.New("reported")
@@ -46,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errReported
 	}
 	switch args[0] {
+	case "run":
+		return runGate(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
 	case "images":
@@ -99,19 +113,63 @@ func check(files []string, stdout, stderr io.Writer) error {
 func images(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("images", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	root := fs.String("root", ".", "module root holding service/")
+	root := fs.String("root", ".", "repository root the build paths are relative to")
+	specPath := fs.String("f", "", "spec whose service section says what to build (default: the reference task API)")
 	if err := fs.Parse(args); err != nil {
 		return errReported
 	}
-	svc, err := stack.BuildServiceImage(ctx, *root, stderr)
+	service := thresholds.DefaultService
+	if *specPath != "" {
+		spec, err := thresholds.ParseFile(*specPath)
+		if err != nil {
+			return err
+		}
+		service = spec.ServiceOrDefault()
+	}
+	svc, err := stack.BuildService(ctx, *root, service, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "service:    %s (also perfgate/tasksvc:local) — %s\n", svc.Tag, svc.Source)
+	fmt.Fprintf(stdout, "service:    %s (also perfgate/%s:local) — %s\n", svc.Tag, service.Name, svc.Source)
 	prom, err := stack.PrometheusImage(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "prometheus: %s — %s\n", prom.Tag, prom.Source)
+	return nil
+}
+
+// runGate is `perfgate run`: the settings `go test ./perftest` takes, as
+// flags, with the same PERF_* variables as defaults.
+func runGate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var s gate.Settings
+	fs.StringVar(&s.Spec, "f", "", "spec to enforce (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
+	fs.StringVar(&s.Root, "root", "", "repository root the spec's paths are relative to (default: the git repository holding the spec)")
+	fs.StringVar(&s.ReportDir, "report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/ at the root)")
+	fs.StringVar(&s.Baseline, "baseline", "", "git ref to compare with (default $PERF_BASELINE, else the merge-base with main; none disables)")
+	serviceArgs := fs.String("service-args", "", "extra arguments for every replica, e.g. -fault-latency=50ms (default $PERF_SERVICE_ARGS)")
+	if err := fs.Parse(args); err != nil {
+		return exitCode(gate.ExitBadInput)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "perfgate run: unexpected argument %q (the spec is given with -f)\n", fs.Arg(0))
+		return exitCode(gate.ExitBadInput)
+	}
+	if *serviceArgs != "" {
+		s.ServiceArgs = strings.Fields(*serviceArgs)
+	}
+	s = s.WithEnv(getenv)
+	s.Out = stdout
+	o, err := gate.Gate(ctx, s)
+	if err != nil {
+		fmt.Fprintln(stderr, "perfgate:", err)
+	} else {
+		fmt.Fprintf(stdout, "verdict: %s\n", o.Decision.Verdict)
+	}
+	if code := gate.ExitCode(o, err); code != gate.ExitPass {
+		return exitCode(code)
+	}
 	return nil
 }

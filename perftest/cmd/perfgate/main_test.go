@@ -65,3 +65,44 @@ func TestNoDockerSaysWhatToDo(t *testing.T) {
 	assert.Contains(t, string(out), "perfgate: docker is not reachable")
 	assert.Contains(t, string(out), "start the Docker engine or set DOCKER_HOST")
 }
+
+func TestRunRefusesABadSpecWithExitCode2(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "slo.yaml")
+	require.NoError(t, os.WriteFile(f, []byte("version: 1\nload:\n  stages: [{duration: 0s, target: 10/s}]\nslos: []\n"), 0o644))
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"run", "-f", f}, &stdout, &stderr)
+	var code exitCode
+	require.ErrorAs(t, err, &code)
+	assert.Equal(t, exitCode(2), code)
+	assert.Contains(t, stderr.String(), f+":3:")
+	assert.Empty(t, stdout.String(), "nothing ran")
+}
+
+func TestRunRefusesUnknownFlagsAndArguments(t *testing.T) {
+	for _, args := range [][]string{{"run", "-nope"}, {"run", "slo.yaml"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, &stdout, &stderr)
+		var code exitCode
+		require.ErrorAs(t, err, &code, args)
+		assert.Equal(t, exitCode(2), code, args)
+	}
+}
+
+func TestRunWithoutDockerExitsWith4(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and unshare(1) to hide the Docker socket")
+	}
+	if os.Getenv("DOCKER_HOST") != "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "unix://") {
+		t.Skip("DOCKER_HOST is not a local socket: it cannot be hidden")
+	}
+	spec, err := filepath.Abs("../../../thresholds/slo.yaml")
+	require.NoError(t, err)
+	cmd := exec.Command(unshare, "-m", "sh", "-c", `mount -t tmpfs none /var/run && exec "$0" run -f "$1"`, os.Args[0], spec)
+	cmd.Env = append(os.Environ(), "PERFGATE_RUN_MAIN=1", "DOCKER_HOST=")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "output:\n%s", out)
+	assert.Equal(t, 4, ee.ExitCode(), "output:\n%s", out)
+	assert.Contains(t, string(out), "docker is not reachable")
+}

@@ -1,0 +1,214 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/perfgate/perfgate/perftest/internal/compare"
+	"github.com/perfgate/perfgate/perftest/internal/report"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// Settings are what a door (go test, the perfgate CLI, the GitHub Action)
+// decides before a run, read once from its flags and environment.
+type Settings struct {
+	Spec         string   // path of the spec
+	Root         string   // the repository root: builds and git refs are relative to it; "" finds it from Spec
+	ReportDir    string   // where the reports go; "" is perf-report/ under Root
+	ServiceArgs  []string // extra arguments for every replica, e.g. a fault to inject
+	Baseline     string   // git ref to compare with; "" the merge-base with BaseBranches; "none" no comparison
+	BaseBranches []string // where a merge-base is looked for, first that exists; default origin/main, main
+	Out          io.Writer
+	// Started, when set, learns each stack as soon as it exists, so a caller
+	// can look for its leftovers afterwards.
+	Started func(*stack.Stack)
+}
+
+// Env names the environment variables the doors read into Settings.
+var Env = struct{ Spec, ReportDir, ServiceArgs, Baseline, BaseRef string }{
+	"PERF_THRESHOLDS", "PERF_REPORT_DIR", "PERF_SERVICE_ARGS", "PERF_BASELINE", "GITHUB_BASE_REF",
+}
+
+// WithEnv fills the settings left blank from the environment that getenv
+// reads (os.Getenv at a door, a map in tests): flags first, then variables.
+func (s Settings) WithEnv(getenv func(string) string) Settings {
+	if s.Spec == "" {
+		s.Spec = getenv(Env.Spec)
+	}
+	if s.ReportDir == "" {
+		s.ReportDir = getenv(Env.ReportDir)
+	}
+	if s.ServiceArgs == nil {
+		s.ServiceArgs = strings.Fields(getenv(Env.ServiceArgs))
+	}
+	if s.Baseline == "" {
+		s.Baseline = getenv(Env.Baseline)
+	}
+	if s.BaseBranches == nil {
+		if b := getenv(Env.BaseRef); b != "" { // a pull request in GitHub Actions
+			s.BaseBranches = []string{"origin/" + b}
+		}
+		s.BaseBranches = append(s.BaseBranches, "origin/main", "main")
+	}
+	return s
+}
+
+// Outcome is what one run of the gate decided and wrote.
+type Outcome struct {
+	Run      report.Run
+	Decision verdict.Decision
+	Reports  []string // paths of the files written, report.html last
+}
+
+// BadInputError is a spec or setting the gate refuses before starting anything.
+type BadInputError struct{ Err error }
+
+func (e *BadInputError) Error() string { return e.Err.Error() }
+func (e *BadInputError) Unwrap() error { return e.Err }
+
+// Exit codes of the doors.
+const (
+	ExitPass         = 0
+	ExitFail         = 1 // an SLO or a budget was breached
+	ExitBadInput     = 2 // the spec or a setting is wrong; nothing ran
+	ExitInconclusive = 3 // the run cannot vouch for its figures: missing data, a late generator
+	ExitCannotRun    = 4 // no Docker, a failed build: no verdict
+)
+
+// ExitCode maps what Gate returned to the doors' exit code.
+func ExitCode(o Outcome, err error) int {
+	var bad *BadInputError
+	switch {
+	case errors.As(err, &bad):
+		return ExitBadInput
+	case err != nil:
+		return ExitCannotRun
+	}
+	switch o.Decision.Verdict {
+	case verdict.Pass:
+		return ExitPass
+	case verdict.Fail:
+		return ExitFail
+	default:
+		return ExitInconclusive
+	}
+}
+
+// Gate is the whole program behind every door: it loads the spec, runs the
+// absolute SLOs, compares with the baseline when there is one, writes the
+// reports and prints the table. An error means there is no verdict; a
+// comparison that cannot run is a failure in the verdict, with the SLO
+// report still written.
+func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
+	if s.Out == nil {
+		s.Out = io.Discard
+	}
+	if s.Spec == "" {
+		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
+	}
+	spec, err := thresholds.ParseFile(s.Spec)
+	if err != nil {
+		return o, &BadInputError{err}
+	}
+	if s.Root == "" {
+		if s.Root, err = RepoRoot(filepath.Dir(s.Spec)); err != nil {
+			return o, &BadInputError{err}
+		}
+	}
+	if s.ReportDir == "" {
+		s.ReportDir = filepath.Join(s.Root, "perf-report")
+	}
+	if err := stack.Ping(ctx); err != nil {
+		return o, err
+	}
+
+	run, err := Run(ctx, Options{
+		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
+		Progress: s.Out, Log: s.Out, Started: s.Started,
+	})
+	if err != nil {
+		return o, err
+	}
+	if ref, ok := s.baseline(ctx); ok && spec.Compare != nil {
+		c, err := Compare(ctx, CompareOptions{
+			Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
+			Log: s.Out, Started: s.Started,
+		})
+		if err != nil {
+			// No figures to compare: never a pass, and the SLO report is still written.
+			run.Baseline = ref
+			run.Comparison = &compare.Result{Verdict: verdict.Inconclusive, Reason: fmt.Sprintf("the comparison with %s could not run: %v", ref, err)}
+		} else {
+			run.Baseline, run.Comparison, run.Noise = c.Baseline, &c.Result, c.Noise
+		}
+	}
+
+	o.Run = run
+	o.Decision = report.Decision(run)
+	if o.Reports, err = report.WriteDir(s.ReportDir, run); err != nil {
+		return o, err
+	}
+	if err := report.Console(run)(s.Out); err != nil {
+		return o, err
+	}
+	fmt.Fprintf(s.Out, "reports: %s\n", strings.Join(o.Reports, ", "))
+	if n := len(o.Reports); n > 0 && strings.HasSuffix(o.Reports[n-1], ".html") {
+		fmt.Fprintf(s.Out, "open %s\n", o.Reports[n-1]) // the one to look at
+	}
+	return o, nil
+}
+
+// baseline decides what to compare against: the setting; "none" turns
+// comparison off; else the merge-base with the first base branch that
+// exists. A merge-base equal to an unchanged work tree leaves nothing to compare.
+func (s Settings) baseline(ctx context.Context) (string, bool) {
+	switch s.Baseline {
+	case "none":
+		return "", false
+	case "":
+	default:
+		return s.Baseline, true
+	}
+	bases := s.BaseBranches
+	if len(bases) == 0 {
+		bases = []string{"origin/main", "main"}
+	}
+	mb, err := stack.MergeBase(ctx, s.Root, bases...)
+	if err != nil {
+		fmt.Fprintf(s.Out, "no baseline: %v; absolute SLOs only\n", err)
+		return "", false
+	}
+	if stack.Clean(ctx, s.Root, mb) {
+		fmt.Fprintf(s.Out, "no baseline: the work tree is its merge-base %s; absolute SLOs only\n", mb[:12])
+		return "", false
+	}
+	return mb, true
+}
+
+// RepoRoot is the root of the git repository holding dir, else the
+// directory of its Go module, else dir itself.
+func RepoRoot(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if out, err := exec.Command("git", "-C", abs, "rev-parse", "--show-toplevel").Output(); err == nil {
+		return strings.TrimSpace(string(out)), nil
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return abs, nil
+		}
+	}
+}
