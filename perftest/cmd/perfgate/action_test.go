@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+// The composite action's shell steps, run here with bash the way a runner
+// runs them: the exit code of `perfgate run` becomes the verdict output and
+// the report paths, and the last step fails exactly the verdicts fail-on names.
+
+type action struct {
+	Inputs map[string]struct {
+		Default string `yaml:"default"`
+	} `yaml:"inputs"`
+	Runs struct {
+		Steps []struct {
+			Name string            `yaml:"name"`
+			ID   string            `yaml:"id"`
+			Env  map[string]string `yaml:"env"`
+			Run  string            `yaml:"run"`
+		} `yaml:"steps"`
+	} `yaml:"runs"`
+}
+
+func loadAction(t *testing.T) action {
+	t.Helper()
+	b, err := os.ReadFile("../../../.github/actions/perfgate/action.yml")
+	require.NoError(t, err)
+	var a action
+	require.NoError(t, yaml.Unmarshal(b, &a))
+	for _, s := range a.Runs.Steps {
+		assert.NotContains(t, s.Run, "${{", "step %q: expressions go through env, never into the script", s.Name)
+	}
+	return a
+}
+
+func (a action) step(t *testing.T, id string) string {
+	for _, s := range a.Runs.Steps {
+		if s.ID == id || s.Name == id {
+			return s.Run
+		}
+	}
+	t.Fatalf("no step %q", id)
+	return ""
+}
+
+func bash(t *testing.T, script string, env ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command("bash", "-e", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return string(out), 0
+}
+
+func TestActionMapsTheExitCodeToTheVerdict(t *testing.T) {
+	a := loadAction(t)
+	script := a.step(t, "run")
+	for code, want := range map[int]string{0: "pass", 1: "fail", 2: "bad-input", 3: "inconclusive", 4: "error"} {
+		t.Run(want, func(t *testing.T) {
+			tmp := t.TempDir()
+			bin := filepath.Join(tmp, "perfgate-bin", "perfgate")
+			require.NoError(t, os.MkdirAll(filepath.Dir(bin), 0o755))
+			// A stand-in for the CLI: it records its arguments and exits with code.
+			require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" > \"$RUNNER_TEMP/args\"\nexit "+strconv.Itoa(code)+"\n"), 0o755))
+			out := filepath.Join(tmp, "output")
+			log, rc := bash(t, script, "RUNNER_TEMP="+tmp, "GITHUB_OUTPUT="+out, "SPEC=perf/slo.yaml", "DIR=")
+			require.Equal(t, 0, rc, "the run step records the verdict and leaves the decision to the last step:\n%s", log)
+			got, err := os.ReadFile(out)
+			require.NoError(t, err)
+			dir := filepath.Join(tmp, "perfgate")
+			assert.Contains(t, string(got), "verdict="+want+"\n")
+			assert.Contains(t, string(got), "exit-code="+strconv.Itoa(code)+"\n")
+			assert.Contains(t, string(got), "report-md="+dir+"/report.md\n")
+			assert.Contains(t, string(got), "report-html="+dir+"/report.html\n")
+			args, err := os.ReadFile(filepath.Join(tmp, "args"))
+			require.NoError(t, err)
+			assert.Equal(t, "run -f perf/slo.yaml -report "+dir, strings.TrimSpace(string(args)))
+		})
+	}
+}
+
+func TestActionFailsTheStepOnWhatFailOnNames(t *testing.T) {
+	a := loadAction(t)
+	script := a.step(t, "Decide the step")
+	assert.Equal(t, "not-pass", a.Inputs["fail-on"].Default)
+	for _, tt := range []struct {
+		failOn, verdict string
+		rc              int
+	}{
+		{"not-pass", "pass", 0}, {"not-pass", "fail", 1}, {"not-pass", "inconclusive", 1}, {"not-pass", "error", 1}, {"not-pass", "bad-input", 1},
+		{"fail", "pass", 0}, {"fail", "fail", 1}, {"fail", "inconclusive", 0}, {"fail", "error", 1},
+		{"sometimes", "fail", 1}, {"sometimes", "pass", 1},
+	} {
+		_, rc := bash(t, script, "FAIL_ON="+tt.failOn, "VERDICT="+tt.verdict)
+		assert.Equal(t, tt.rc, rc, "fail-on %s, verdict %s", tt.failOn, tt.verdict)
+	}
+}
