@@ -84,7 +84,7 @@ var DefaultMetrics = ServiceMetrics{
 // without a service section gates, and the defaults of one that has it.
 var DefaultService = Service{
 	Name: "tasksvc",
-	Build: Build{Go: &GoBuild{
+	Build: Build{Dockerfile: "service/Dockerfile.build", Context: ".", Go: &GoBuild{
 		Package:    "./service/cmd/tasksvc",
 		CGO:        true,
 		Tags:       []string{"netgo", "osusergo", "sqlite_omit_load_extension"},

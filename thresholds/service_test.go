@@ -106,3 +106,10 @@ func TestServiceSectionErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestCommittedSpecWritesOutTheDefaultService(t *testing.T) {
+	s, err := ParseFile(DefaultFile)
+	require.NoError(t, err)
+	require.NotNil(t, s.Service, "slo.yaml shows a new user the whole service section")
+	assert.Equal(t, DefaultService, *s.Service)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,17 +129,23 @@ type Change struct {
 type Percent float64
 
 func (p Percent) String() string {
-	return strconv.FormatFloat(float64(p)*100, 'f', 1, 64) + "%"
+	v := math.Round(float64(p)*1000) / 10
+	if v == 0 {
+		v = 0 // -0.04% reads 0.0%, not -0.0%
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + "%"
+}
+
+// Signed is String with its sign, e.g. "+85.0%", "-3.2%", "+0.0%".
+func (p Percent) Signed() string {
+	if s := p.String(); strings.HasPrefix(s, "-") {
+		return s
+	}
+	return "+" + p.String()
 }
 
 // MarshalYAML writes p with its sign, e.g. "+85.0%" or "-3.2%".
-func (p Percent) MarshalYAML() (any, error) {
-	s := p.String()
-	if p >= 0 {
-		s = "+" + s
-	}
-	return s, nil
-}
+func (p Percent) MarshalYAML() (any, error) { return p.Signed(), nil }
 
 // UnmarshalYAML reads "+85.0%", "-3.2%" or "0%".
 func (p *Percent) UnmarshalYAML(n *yaml.Node) error {

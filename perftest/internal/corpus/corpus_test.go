@@ -311,3 +311,9 @@ func TestREADMETable(t *testing.T) {
 	assert.Contains(t, string(b), tableBegin+"\n"+Table(entries)+tableEnd,
 		"%s is out of date: go test ./perftest/internal/corpus -run README -update", path)
 }
+
+func TestPercentHasOneSign(t *testing.T) {
+	for p, want := range map[Percent]string{0.85: "+85.0%", -0.032: "-3.2%", -0.0004: "+0.0%", 0: "+0.0%", 0.0004: "+0.0%"} {
+		assert.Equal(t, want, p.Signed(), "%v", float64(p))
+	}
+}

@@ -101,12 +101,7 @@ func Table(entries []Entry) string {
 	return b.String()
 }
 
-func signed(p Percent) string {
-	if p >= 0 {
-		return "+" + p.String()
-	}
-	return p.String()
-}
+func signed(p Percent) string { return p.Signed() }
 
 // Markers delimit the generated table in the corpus README.
 const (

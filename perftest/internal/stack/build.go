@@ -53,7 +53,8 @@ func BuildService(ctx context.Context, root string, svc thresholds.Service, log 
 		return Image{}, errors.Join(dockerErr, err)
 	}
 	if dockerErr != nil {
-		img.Source += fmt.Sprintf(" (%s needs a registry: %v)", b.Dockerfile, firstLine(dockerErr))
+		msg, _, _ := strings.Cut(firstLine(dockerErr), ": ")
+		img.Source += fmt.Sprintf("; not %s: %s", b.Dockerfile, msg)
 	}
 	return img, nil
 }
@@ -81,7 +82,7 @@ func dockerBuild(ctx context.Context, root, repo string, b thresholds.Build, log
 		}
 		if err := pullOnce(ctx, p.Client(), ref); err != nil {
 			p.Close()
-			return Image{}, fmt.Errorf("base image %s: %w", ref, err)
+			return Image{}, fmt.Errorf("base image %s cannot be pulled: %w", ref, err)
 		}
 	}
 	p.Close()
