@@ -170,8 +170,10 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 			return c, err
 		}
 	}
-	if err := pause(ctx, settle); err != nil {
-		return c, err
+	if n := len(c.Rounds); n > 0 {
+		if err := settle(ctx, pc, svc.Name, c.Rounds[n-1].To); err != nil {
+			return c, err
+		}
 	}
 	for i := range c.Rounds {
 		if err := serverValues(ctx, pc, series, &c.Rounds[i]); err != nil {

@@ -37,9 +37,18 @@ type Options struct {
 	Started func(s *stack.Stack)
 }
 
-// settle is how long after the last request the gate waits before querying:
-// the scrape at promq.Settle after the window must have landed.
-const settle = promq.Settle + 700*time.Millisecond
+// settle waits, after the window that ended at end, until the queries can
+// be evaluated at end+promq.Settle: that instant has passed and every
+// target has been scraped after end, so the last second's counts are in.
+func settle(ctx context.Context, pc *promq.Client, job string, end time.Time) error {
+	at := end.Add(promq.Settle)
+	if err := pause(ctx, time.Until(at.Add(50*time.Millisecond))); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return pc.WaitForScrape(wctx, job, end, at, 50*time.Millisecond)
+}
 
 // MaxSendLag is how late the 99th percentile request may leave after its
 // intended send time before the generator, not the service, is to blame for
@@ -126,7 +135,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	phase("load", t)
 
 	t = time.Now()
-	if err := pause(ctx, settle); err != nil { // let the last scrape land before the window is read
+	if err := settle(ctx, pc, svcSpec.Name, res.End); err != nil { // let the last scrape land before the window is read
 		return run, err
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End

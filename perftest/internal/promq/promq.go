@@ -307,6 +307,32 @@ func (c *Client) WaitForTargets(ctx context.Context, job string, n int, poll tim
 	}
 }
 
+// WaitForScrape blocks until every target of the job has a sample taken
+// after after, as a query evaluated at at sees it: then counters read at at
+// hold everything the service counted up to after.
+func (c *Client) WaitForScrape(ctx context.Context, job string, after, at time.Time, poll time.Duration) error {
+	q := fmt.Sprintf(`min(timestamp(up{job=%q}))`, job)
+	var last error
+	for {
+		s, err := c.Instant(ctx, q, at)
+		switch {
+		case err != nil:
+			last = err
+		case len(s) == 1 && s[0].Value > float64(after.UnixMilli())/1000:
+			return nil
+		case len(s) == 1:
+			last = fmt.Errorf("the oldest last scrape is at %s", time.UnixMilli(int64(s[0].Value*1000)).UTC().Format("15:04:05.000"))
+		default:
+			last = errors.New("no scrapes")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for a scrape of job %q after %s: %w (last: %v)", job, after.UTC().Format("15:04:05.000"), ctx.Err(), last)
+		case <-time.After(poll):
+		}
+	}
+}
+
 // Version reports the Prometheus server's version, for the report.
 func (c *Client) Version(ctx context.Context) (string, error) {
 	b, err := c.api.Buildinfo(ctx)

@@ -146,8 +146,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.Replicas = append(s.Replicas, Replica{Name: prefix + strconv.Itoa(i+1), Variant: v.Name})
 		}
 	}
-	errs := make([]error, len(s.Replicas))
+	// Prometheus starts beside the replicas: its first scrape comes some 5 s
+	// after it starts (service discovery's first update), which overlaps with
+	// theirs; until a replica is up, its scrapes just fail.
+	errs := make([]error, len(s.Replicas)+1)
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs[len(s.Replicas)] = s.startPrometheus(ctx, cfg, labels)
+	}()
 	for i := range s.Replicas {
 		v := variants[i/cfg.Replicas]
 		wg.Add(1)
@@ -158,10 +166,6 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return s, err
-	}
-
-	if err := s.startPrometheus(ctx, cfg, labels); err != nil {
 		return s, err
 	}
 	return s, nil
