@@ -1,6 +1,7 @@
 package thresholds
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"regexp"
@@ -36,17 +37,28 @@ type Build struct {
 }
 
 // GoBuild is a static Go build on the host: the binary, named after the
-// package's last element, is put beside Dockerfile in a fresh context.
+// package's last element unless Name says otherwise, is put beside
+// Dockerfile in a fresh context.
 type GoBuild struct {
 	Package    string   // e.g. ./service/cmd/tasksvc, relative to the root
+	Name       string   // the binary's file name in the context; default the package's last element
 	CGO        bool     // link C code statically (needs gcc and libc6-dev)
 	Tags       []string // build tags
 	Dockerfile string   // FROM scratch + COPY <binary>, relative to the root
 	Dirs       []string // empty directories to create in the context (owned paths such as data/)
 }
 
-// Binary is the name the binary has in the build context.
-func (g GoBuild) Binary() string { return path.Base(g.Package) }
+// Binary is the name the binary has in the build context; "" when the
+// package path has no last element of its own (".") and Name is not set.
+func (g GoBuild) Binary() string {
+	if g.Name != "" {
+		return g.Name
+	}
+	if b := path.Base(path.Clean(g.Package)); b != "." && b != ".." && b != "/" {
+		return b
+	}
+	return ""
+}
 
 // ServiceMetrics names the series the gate reads. Allocation and GC counters
 // exist for Go services only; leave them empty for others, and the cost
@@ -108,7 +120,7 @@ func Expand(s, instance string) string { return strings.ReplaceAll(s, InstancePl
 func init() {
 	fieldsOf["service"] = []string{"name", "build", "port", "ready", "args", "env", "replicas", "volume", "metrics"}
 	fieldsOf["build"] = []string{"dockerfile", "context", "go", "image"}
-	fieldsOf["go_build"] = []string{"package", "cgo", "tags", "dockerfile", "dirs"}
+	fieldsOf["go_build"] = []string{"package", "binary", "cgo", "tags", "dockerfile", "dirs"}
 	fieldsOf["service_metrics"] = []string{"requests", "duration", "labels", "ignore_routes", "cpu", "memory", "allocs", "alloc_bytes", "gc_cycles"}
 	fieldsOf["labels"] = []string{"method", "route", "code"}
 }
@@ -168,6 +180,9 @@ func (d *decoder) build(n *yaml.Node) Build {
 		gf := d.fields(v, "service.build.go", "go_build", "a mapping with package, cgo, tags, dockerfile and dirs")
 		if x := gf["package"]; x != nil {
 			g.Package = d.str(x, "service.build.go.package")
+		}
+		if x := gf["binary"]; x != nil {
+			g.Name = d.str(x, "service.build.go.binary")
 		}
 		if x := gf["cgo"]; x != nil {
 			g.CGO = d.bool(x, "service.build.go.cgo")
@@ -304,9 +319,15 @@ func (v *validator) service() {
 				v.missing("service.build.go", "package", "name the main package, like ./cmd/server")
 			} else {
 				v.relPath("service.build.go.package", g.Package)
+				if g.Binary() == "" && v.ok("service.build.go.binary") {
+					v.fail("service.build.go.package", "%q has no name of its own for the binary: give binary, the file name the Dockerfile copies", g.Package)
+				}
+			}
+			if g.Name != "" && (strings.ContainsAny(g.Name, `/\`) || g.Name == "." || g.Name == "..") {
+				v.fail("service.build.go.binary", "%q must be a plain file name", g.Name)
 			}
 			if !v.present("service.build.go.dockerfile", g.Dockerfile != "") {
-				v.missing("service.build.go", "dockerfile", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+g.Binary())
+				v.missing("service.build.go", "dockerfile", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+cmp.Or(g.Binary(), "<binary>"))
 			} else {
 				v.relPath("service.build.go.dockerfile", g.Dockerfile)
 			}
