@@ -155,7 +155,7 @@ func hostGoBuild(ctx context.Context, root, repo string, g thresholds.GoBuild, l
 	env := append(os.Environ(), "CGO_ENABLED="+cgo, "GOOS="+goos, "GOARCH="+goarch)
 	dockerfile := filepath.Join(root, filepath.FromSlash(g.Dockerfile))
 
-	sum, err := goInputsHash(ctx, root, g.Package, env, append(append([]string{}, args...), dockerfile, strings.Join(g.Dirs, ",")), dockerfile)
+	sum, err := goInputsHash(ctx, root, g.Package, env, append(append([]string{}, args...), dockerfile, g.Binary(), strings.Join(g.Dirs, ",")), dockerfile)
 	if err != nil {
 		return Image{}, err
 	}
