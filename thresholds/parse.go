@@ -369,6 +369,9 @@ func (d *decoder) spec(n *yaml.Node, s *Spec) {
 	if v := f["service"]; v != nil {
 		s.Service = d.service(v)
 	}
+	if v := f["target"]; v != nil {
+		s.Target = d.target(v)
+	}
 }
 
 func (d *decoder) load(n *yaml.Node, l *Load) {

@@ -90,6 +90,8 @@ var schemaLevels = map[string][]string{
 	"go_build":        {"properties", "service", "properties", "build", "properties", "go"},
 	"service_metrics": {"properties", "service", "properties", "metrics"},
 	"labels":          {"properties", "service", "properties", "metrics", "properties", "labels"},
+	"target":          {"properties", "target"},
+	"query_api":       {"properties", "target", "properties", "query"},
 }
 
 func TestSchemaIsDraft202012(t *testing.T) {
@@ -137,8 +139,26 @@ func TestSchemaEnumsMatchTheLoader(t *testing.T) {
 // withoutField parses knownGood, drops field from the mapping that find picks, and renders it again.
 func withoutField(t *testing.T, find func(root *yaml.Node) *yaml.Node, field string) []byte {
 	t.Helper()
+	return withoutFieldOf(t, knownGood, find, field)
+}
+
+// knownGoodTarget is knownGood in target mode: a deployment, no comparison.
+var knownGoodTarget = knownGood[:strings.Index(knownGood, "compare:\n")] + knownGood[strings.Index(knownGood, "workload:\n"):] + `target:
+  urls: [http://127.0.0.1:8081, http://staging.example.com:8080]
+  instances: [replica-1, replica-2]
+  allow: [staging.example.com]
+  max_rate: 200/s
+  query:
+    url: http://127.0.0.1:9090
+    headers: {X-Scope-OrgID: MIMIR_TENANT}
+    selector: ['env="staging"']
+    step: 15s
+`
+
+func withoutFieldOf(t *testing.T, good string, find func(root *yaml.Node) *yaml.Node, field string) []byte {
+	t.Helper()
 	var doc yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte(knownGood), &doc))
+	require.NoError(t, yaml.Unmarshal([]byte(good), &doc))
 	m := find(doc.Content[0])
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == field {
@@ -182,6 +202,8 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 		"go_build":        func(r *yaml.Node) *yaml.Node { return get(get(get(r, "service"), "build"), "go") },
 		"service_metrics": func(r *yaml.Node) *yaml.Node { return get(get(r, "service"), "metrics") },
 		"labels":          func(r *yaml.Node) *yaml.Node { return get(get(get(r, "service"), "metrics"), "labels") },
+		"target":          func(r *yaml.Node) *yaml.Node { return get(r, "target") },
+		"query_api":       func(r *yaml.Node) *yaml.Node { return get(get(r, "target"), "query") },
 	}
 
 	for level, path := range schemaLevels {
@@ -195,7 +217,11 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 		}
 		for _, field := range fieldsOf[level] {
 			t.Run(level+"."+field, func(t *testing.T) {
-				_, err := Parse("slo.yaml", withoutField(t, finders[level], field))
+				good := knownGood
+				if level == "target" || level == "query_api" {
+					good = knownGoodTarget
+				}
+				_, err := Parse("slo.yaml", withoutFieldOf(t, good, finders[level], field))
 				missing := `missing field "` + field + `"`
 				if slices.Contains(required, field) {
 					require.Error(t, err)

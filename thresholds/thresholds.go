@@ -35,6 +35,7 @@ type Spec struct {
 	SLOs     []SLO
 	Compare  *Compare // nil: absolute mode only, no baseline build
 	Service  *Service // nil: the reference task API, DefaultService
+	Target   *Target  // set: load and read an existing deployment, start no containers
 
 	// src maps field paths to where they were written, so Validate can point at them.
 	src map[string]srcPos

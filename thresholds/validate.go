@@ -176,6 +176,7 @@ func (v *validator) run() {
 		v.compare()
 	}
 	v.service()
+	v.target()
 }
 
 // load checks the load profile and reports whether its stages are sound enough

@@ -1,0 +1,152 @@
+package thresholds
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Target is an existing deployment the gate loads and reads instead of
+// starting containers: its instances' URLs and the Prometheus-compatible
+// query API (Prometheus, Thanos, Mimir, VictoriaMetrics, Cortex) that holds
+// its metrics. The metric names are the service section's.
+type Target struct {
+	URLs      []string // one base URL per instance
+	Instances []string // the instance label of each URL's series; default none (read all together)
+	Allow     []string // hosts beyond loopback that may be loaded
+	MaxRate   float64  // requests per second no stage may exceed; required beyond loopback
+	Query     QueryAPI
+}
+
+// QueryAPI is how the gate reaches the deployment's metrics.
+type QueryAPI struct {
+	URL      string            // base URL of the Prometheus HTTP API
+	Headers  map[string]string // header name → environment variable holding its value, never the value itself
+	Selector []string          // label matchers selecting this deployment's series, like env="staging"
+	Step     float64           // seconds the store's samples are apart (its scrape interval); queries align to it
+}
+
+func init() {
+	fieldsOf["spec"] = append(fieldsOf["spec"], "target")
+	fieldsOf["target"] = []string{"urls", "instances", "allow", "max_rate", "query"}
+	fieldsOf["query_api"] = []string{"url", "headers", "selector", "step"}
+}
+
+func (d *decoder) target(n *yaml.Node) *Target {
+	t := &Target{Query: QueryAPI{Step: 1}}
+	f := d.fields(n, "target", "target", "a mapping with urls, instances, allow, max_rate and query")
+	if f == nil {
+		return t
+	}
+	if v := f["urls"]; v != nil {
+		t.URLs = d.strings(v, "target.urls")
+	}
+	if v := f["instances"]; v != nil {
+		t.Instances = d.strings(v, "target.instances")
+	}
+	if v := f["allow"]; v != nil {
+		t.Allow = d.strings(v, "target.allow")
+	}
+	if v := f["max_rate"]; v != nil {
+		t.MaxRate = d.value(v, "target.max_rate", PerSecond, true, "expected a rate like 200/s")
+	}
+	if v := f["query"]; v != nil {
+		qf := d.fields(v, "target.query", "query_api", "a mapping with url, headers, selector and step")
+		if x := qf["url"]; x != nil {
+			t.Query.URL = d.str(x, "target.query.url")
+		}
+		if x := qf["headers"]; x != nil {
+			t.Query.Headers = d.stringMap(x, "target.query.headers")
+		}
+		if x := qf["selector"]; x != nil {
+			t.Query.Selector = d.strings(x, "target.query.selector")
+		}
+		if x := qf["step"]; x != nil {
+			t.Query.Step = d.duration(x, "target.query.step").Seconds()
+		}
+	}
+	return t
+}
+
+// Loopback reports whether host is this machine.
+func Loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+var matcherRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"([^"\\]|\\.)*"$`)
+
+// target checks the target section: every URL loopback or allowed, a rate
+// cap beyond loopback that the load stays under, a query API, selectors.
+func (v *validator) target() {
+	t := v.spec.Target
+	if t == nil {
+		return
+	}
+	if v.spec.Compare != nil {
+		v.fail("target", "a target is one deployment: leave out compare (a comparison needs a baseline and a candidate deployment)")
+	}
+	if v.ok("target.urls") && len(t.URLs) == 0 {
+		v.missing("target", "urls", "list the base URL of each instance, like http://10.0.0.7:8080")
+	}
+	remote := false
+	for i, raw := range t.URLs {
+		p := fmt.Sprintf("target.urls[%d]", i)
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
+			v.fail(p, "%q is not an http(s) base URL", raw)
+		case !Loopback(u.Hostname()) && !slices.Contains(t.Allow, u.Hostname()):
+			v.fail(p, "host %q is not loopback and not in target.allow: name it there to load it", u.Hostname())
+		case !Loopback(u.Hostname()):
+			remote = true
+		}
+	}
+	if len(t.Instances) > 0 && len(t.Instances) != len(t.URLs) {
+		v.fail("target.instances", "names %d instances for %d urls: give one per url, in order", len(t.Instances), len(t.URLs))
+	}
+	if v.ok("target.max_rate") {
+		switch {
+		case remote && t.MaxRate <= 0:
+			v.fail("target", "a target beyond this machine is loaded only under a rate cap: give max_rate, like 200/s")
+		case t.MaxRate < 0:
+			v.fail("target.max_rate", "must be > 0")
+		case t.MaxRate > 0 && v.spec.Load.peak() > t.MaxRate:
+			v.fail("target.max_rate", "the load peaks at %s, above the cap of %s", PerSecond.Format(v.spec.Load.peak()), PerSecond.Format(t.MaxRate))
+		}
+	}
+	q := t.Query
+	if v.ok("target.query.url") {
+		if u, err := url.Parse(q.URL); q.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			switch {
+			case q.URL == "" && !v.present("target.query", false):
+				v.missing("target", "query", "say where the deployment's metrics are: query: {url: http://127.0.0.1:9090}")
+			case q.URL == "":
+				v.missing("target.query", "url", "give the base URL of the Prometheus HTTP API, like http://127.0.0.1:9090")
+			default:
+				v.fail("target.query.url", "%q is not an http(s) URL", q.URL)
+			}
+		}
+	}
+	for name, env := range q.Headers {
+		if !envName.MatchString(env) {
+			v.fail("target.query.headers."+name, "%q is not an environment variable name: a header's value is read from the environment, never written here", env)
+		}
+	}
+	for i, m := range q.Selector {
+		if !matcherRe.MatchString(m) {
+			v.fail(fmt.Sprintf("target.query.selector[%d]", i), `%q is not a label matcher like env="staging"`, m)
+		}
+	}
+	if v.ok("target.query.step") && q.Step <= 0 {
+		v.fail("target.query.step", "must be > 0")
+	}
+}
