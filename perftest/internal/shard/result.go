@@ -143,7 +143,7 @@ func Decode(rd io.Reader) (Result, error) {
 	var v struct {
 		Version *int `json:"version"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&v); err != nil {
 		return Result{}, fmt.Errorf("shard result: %w", err)
 	}
 	switch {

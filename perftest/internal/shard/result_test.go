@@ -1,0 +1,196 @@
+package shard
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// t0 is the agreed start of the runs in these tests.
+var t0 = time.Date(2026, 12, 2, 15, 0, 0, 0, time.UTC)
+
+// newHist has package load's geometry: 1 µs to 1 h, three digits.
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+}
+
+func hist(values ...int64) Histogram {
+	h := newHist()
+	for _, v := range values {
+		if err := h.RecordValue(v); err != nil {
+			panic(err)
+		}
+	}
+	return Histogram{h}
+}
+
+// sample is a valid result of shard index of count that started on time.
+func sample(index, count int) Result {
+	return Result{
+		Shard:        Plan{Index: index, Count: count},
+		StartAt:      t0,
+		Started:      t0.Add(2 * time.Millisecond),
+		End:          t0.Add(10*time.Second + 40*time.Millisecond),
+		MeasuredFrom: t0.Add(2 * time.Second),
+		Totals: Totals{
+			Sent: 300, Completed: 298, OK: 295, Errors: 4, Dropped: 1,
+			ByStatus: map[string]int64{"200": 250, "201": 45, "500": 3, "timeout": 1},
+			ByTemplate: map[string]TemplateStats{
+				"list":   {Count: 250, Errors: 2, Latency: hist(900, 1100, 1300)},
+				"create": {Count: 49, Errors: 2}, // no latency: it may be absent
+			},
+			Templates:    []string{"list", "create"},
+			Latency:      hist(900, 1100, 1300, 2500, 40_000),
+			SendLag:      hist(3, 5, 8, 120),
+			TargetRate:   37.5,
+			AchievedRate: 37.375,
+			Timeline: []Second{
+				{T: 1, TargetRate: 12.5, Rate: 12.5},
+				{T: 2, TargetRate: 25, Rate: 24, Dropped: 1},
+				{T: 3, TargetRate: 37.5, Rate: 37.5, Errors: 4},
+			},
+		},
+	}
+}
+
+func encode(t *testing.T, r Result) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, Encode(&b, r))
+	return b.Bytes()
+}
+
+// withoutHists returns r with its histograms taken out, after checking that
+// they equal want's.
+func withoutHists(t *testing.T, want, r Result) Result {
+	t.Helper()
+	require.True(t, want.Latency.Equals(r.Latency.Histogram), "latency")
+	require.True(t, want.SendLag.Equals(r.SendLag.Histogram), "send lag")
+	r.Latency, r.SendLag = Histogram{}, Histogram{}
+	tmpl := map[string]TemplateStats{}
+	for name, st := range r.ByTemplate {
+		if w := want.ByTemplate[name].Latency; w.Histogram == nil {
+			require.Nil(t, st.Latency.Histogram, "latency of %s", name)
+		} else {
+			require.True(t, w.Equals(st.Latency.Histogram), "latency of %s", name)
+		}
+		st.Latency = Histogram{}
+		tmpl[name] = st
+	}
+	r.ByTemplate = tmpl
+	return r
+}
+
+func TestEncodeDecodeIsLossless(t *testing.T) {
+	want := sample(1, 3)
+	b := encode(t, want)
+	got, err := Decode(bytes.NewReader(b))
+	require.NoError(t, err)
+
+	assert.Equal(t, withoutHists(t, want, want), withoutHists(t, want, got))
+	assert.Equal(t, string(b), string(encode(t, got)), "encoding what was decoded gives the same bytes")
+	assert.Contains(t, string(b), `"version": 1,`)
+	assert.NotContains(t, string(b[bytes.Index(b, []byte(`"create"`)):]), `"latency": null`, "an absent template latency is left out")
+}
+
+func TestEncodeDecodeKeepsEmptyHistograms(t *testing.T) {
+	want := sample(0, 1)
+	want.Latency, want.SendLag = Histogram{newHist()}, Histogram{newHist()}
+	got, err := Decode(bytes.NewReader(encode(t, want)))
+	require.NoError(t, err)
+	assert.Zero(t, got.Latency.TotalCount())
+	assert.True(t, want.Latency.Equals(got.Latency.Histogram), "geometry survives without values")
+}
+
+// edit returns the encoding of sample(1, 3) changed by f, which edits its
+// JSON as a generic value.
+func edit(t *testing.T, f func(m map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(encode(t, sample(1, 3)), &m))
+	f(m)
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	return b
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		err  string
+	}{
+		{
+			name: "an unknown field",
+			in:   edit(t, func(m map[string]any) { m["shards"] = 3 }),
+			err:  `shard result: json: unknown field "shards"`,
+		},
+		{
+			name: "an unknown field in a second",
+			in:   edit(t, func(m map[string]any) { m["timeline"].([]any)[0].(map[string]any)["p95"] = 0.01 }),
+			err:  `shard result: json: unknown field "p95"`,
+		},
+		{
+			name: "a newer version",
+			in:   edit(t, func(m map[string]any) { m["version"] = 2; m["spec_hash"] = "abc" }),
+			err:  `shard result: version 2: this perfgate reads version 1`,
+		},
+		{
+			name: "no version",
+			in:   edit(t, func(m map[string]any) { delete(m, "version") }),
+			err:  `shard result: no version: want 1`,
+		},
+		{
+			name: "a second document after the result",
+			in:   append(encode(t, sample(1, 3)), "{}"...),
+			err:  `shard result: data after the result`,
+		},
+		{
+			name: "a histogram that is not an encoded one",
+			in:   edit(t, func(m map[string]any) { m["latency"] = "not a histogram" }),
+			err:  `shard result: histogram: illegal base64 data at input byte 3`,
+		},
+		{
+			name: "a histogram as a number",
+			in:   edit(t, func(m map[string]any) { m["send_lag"] = 12 }),
+			err:  `shard result: want a histogram in HdrHistogram's base64 V2 compressed encoding`,
+		},
+		{
+			name: "no histograms, a negative count, a bad plan and a timeline out of order",
+			in: edit(t, func(m map[string]any) {
+				m["latency"], m["send_lag"] = nil, nil
+				m["sent"] = -1
+				m["shard"] = map[string]any{"index": 3, "count": 3}
+				m["timeline"].([]any)[1].(map[string]any)["t"] = 1
+			}),
+			err: `shard result 3/3: shard: index 3: must be below the count 3 (indices run from 0 to 2); ` +
+				`sent: -1 is negative; latency: missing; send_lag: missing; timeline[1]: t 1 must be above 1`,
+		},
+		{
+			name: "no start",
+			in:   edit(t, func(m map[string]any) { delete(m, "start_at") }),
+			err:  `shard result 1/3: start_at: missing`,
+		},
+		{
+			name: "an end before the start",
+			in:   edit(t, func(m map[string]any) { m["end"] = "2026-12-02T14:59:59Z" }),
+			err:  `shard result 1/3: end: 2026-12-02T14:59:59Z is before started 2026-12-02T15:00:00.002Z`,
+		},
+		{
+			name: "a template counted but not listed",
+			in:   edit(t, func(m map[string]any) { m["templates"] = []string{"list"} }),
+			err:  `shard result 1/3: by_template["create"]: not in templates`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode(bytes.NewReader(tt.in))
+			require.EqualError(t, err, tt.err)
+		})
+	}
+}
