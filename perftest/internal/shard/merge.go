@@ -37,7 +37,8 @@ type Merged struct {
 	Missing, Duplicate []int
 	// Late are the shards that started more than the tolerance after
 	// StartAt, by index: their part of the schedule went out late, so what
-	// was measured is not the plan.
+	// was measured is not the plan. Started is by each shard's own clock, so
+	// a node whose clock is off goes unseen: keep the nodes' clocks in sync.
 	Late []Late
 }
 
