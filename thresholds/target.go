@@ -110,6 +110,11 @@ func (v *validator) target() {
 			remote = true
 		}
 	}
+	for i, slo := range v.spec.SLOs {
+		if slo.Scope == PerInstance && len(t.Instances) == 0 {
+			v.fail(fmt.Sprintf("slos[%d].scope", i), "per_instance needs target.instances: the instance label of each url's series")
+		}
+	}
 	if len(t.Instances) > 0 && len(t.Instances) != len(t.URLs) {
 		v.fail("target.instances", "names %d instances for %d urls: give one per url, in order", len(t.Instances), len(t.URLs))
 	}

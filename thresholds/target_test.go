@@ -25,7 +25,7 @@ func TestTargetSectionDecodes(t *testing.T) {
 
 func TestTargetSectionErrors(t *testing.T) {
 	i := strings.Index(knownGoodTarget, "target:\n")
-	base := knownGoodTarget[:i]
+	base := strings.ReplaceAll(knownGoodTarget[:i], "    scope: per_instance\n", "") // no instances below
 	line := strings.Count(base, "\n") + 1
 	q := "  query: {url: http://127.0.0.1:9090}\n"
 	tests := []struct{ name, target, want string }{
@@ -53,7 +53,11 @@ func TestTargetSectionErrors(t *testing.T) {
 		})
 	}
 
-	_, err := Parse("slo.yaml", []byte(knownGood+"target:\n  urls: [http://127.0.0.1:8080]\n"+q))
+	_, err := Parse("slo.yaml", []byte(knownGoodTarget[:i]+"target:\n  urls: [http://127.0.0.1:8080]\n"+q))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "slos[2].scope: per_instance needs target.instances: the instance label of each url's series")
+
+	_, err = Parse("slo.yaml", []byte(knownGood+"target:\n  urls: [http://127.0.0.1:8080]\n"+q))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "target: a target is one deployment: leave out compare")
 }

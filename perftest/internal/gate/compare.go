@@ -171,7 +171,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		}
 	}
 	if n := len(c.Rounds); n > 0 {
-		if err := settle(ctx, pc, svc.Name, c.Rounds[n-1].To); err != nil {
+		if err := settle(ctx, pc, series, c.Rounds[n-1].To); err != nil {
 			return c, err
 		}
 	}
@@ -233,7 +233,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	}
 	queries := map[string]query{thresholds.ComparePeakRSS: {series.PeakRSSQuery(r.Variant, window), r.To}}
 	for _, m := range costMetrics {
-		queries[m] = query{series.VariantCostQuery(thresholds.Metric(m), r.Variant, window), promq.At(thresholds.CPUPerRequest, r.To)}
+		queries[m] = query{series.VariantCostQuery(thresholds.Metric(m), r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	}
 	for metric, q := range queries {
 		if q.q == "" {

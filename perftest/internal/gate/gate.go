@@ -35,19 +35,26 @@ type Options struct {
 	// Started, when set, learns the run's stack as soon as it exists, so a
 	// caller can look for its leftovers afterwards.
 	Started func(s *stack.Stack)
+	// QueryHeaders are sent to a target's query API: the values of the
+	// spec's target.query.headers, read from the environment by the door.
+	QueryHeaders map[string]string
 }
 
 // settle waits, after the window that ended at end, until the queries can
-// be evaluated at end+promq.Settle: that instant has passed and every
+// be evaluated at the series' settle time: that instant has passed and every
 // target has been scraped after end, so the last second's counts are in.
-func settle(ctx context.Context, pc *promq.Client, job string, end time.Time) error {
-	at := end.Add(promq.Settle)
+func settle(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time) error {
+	at := series.SettleAt(end)
 	if err := pause(ctx, time.Until(at.Add(50*time.Millisecond))); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return pc.WaitForScrape(wctx, job, end, at, 50*time.Millisecond)
+	err := pc.WaitForScrape(wctx, series, end, at, 50*time.Millisecond)
+	if errors.Is(err, promq.ErrNoSeries) && ctx.Err() == nil {
+		return nil // nothing to wait for: every query reads no data, which is never a pass
+	}
+	return err
 }
 
 // MaxSendLag is how late the 99th percentile request may leave after its
@@ -80,6 +87,9 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		d := time.Since(start)
 		run.Phases = append(run.Phases, report.Phase{Name: name, Duration: d})
 		fmt.Fprintf(logw, "phase %-9s %6.1fs\n", name, d.Seconds())
+	}
+	if o.Spec.Target != nil {
+		return runTarget(ctx, o, run, series, phase, logw)
 	}
 
 	t := time.Now()
@@ -134,8 +144,18 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	}
 	phase("load", t)
 
-	t = time.Now()
-	if err := settle(ctx, pc, svcSpec.Name, res.End); err != nil { // let the last scrape land before the window is read
+	names := make([]string, len(st.Replicas))
+	for i, r := range st.Replicas {
+		names[i] = r.Name
+	}
+	return measure(ctx, o, run, pc, series, res, names, phase, logw)
+}
+
+// measure reads what Prometheus saw of the window once its last scrape is
+// in, and judges it; names are the instances per-instance checks expect.
+func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, series promq.Series, res *load.Result, names []string, phase func(string, time.Time), logw io.Writer) (report.Run, error) {
+	t := time.Now()
+	if err := settle(ctx, pc, series, res.End); err != nil { // let the last scrape land before the window is read
 		return run, err
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
@@ -146,16 +166,14 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	}
 	phase("query", t)
 
-	names := make([]string, len(st.Replicas))
-	for i, r := range st.Replicas {
-		names[i] = r.Name
-	}
 	objs, builtin := builtins(o.Spec.SLOs, names)
 	obs = append(obs, observeBuiltins(ctx, pc, series, builtin, run.WindowFrom, run.WindowTo, res)...)
 	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, loadAccount(res, o.Spec.Load.MaxLag))
 	run.Client = clientStats(res)
 	run.Timeline = timeline(res, cpu)
-	run.Replicas = replicaSeries(ctx, pc, series, names, res, logw)
+	if len(names) > 0 {
+		run.Replicas = replicaSeries(ctx, pc, series, names, res, logw)
+	}
 	return run, nil
 }
 
@@ -222,6 +240,9 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	l := o.Spec.Load
 	cfg := loadConfig(l, o.Spec.Workload, o.Seed, o.Progress, st.Replicas)
 	cfg.WarmUp = l.WarmUp
+	if t := o.Spec.Target; t != nil {
+		cfg.Allow = t.Allow
+	}
 	for _, s := range l.Stages {
 		cfg.Stages = append(cfg.Stages, load.Stage{Duration: s.Duration, Target: s.Target})
 	}
@@ -314,7 +335,7 @@ func pause(ctx context.Context, d time.Duration) error {
 func observe(ctx context.Context, pc *promq.Client, series promq.Series, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
 	obs := make([]verdict.Observation, 0, len(slos))
 	for _, s := range slos {
-		q, at := series.Query(s, to.Sub(from)), promq.At(s.Metric, to)
+		q, at := series.Query(s, to.Sub(from)), series.At(s.Metric, to)
 		if s.Metric == thresholds.Latency {
 			obs = append(obs, quantile(ctx, pc, s.Name, q, at, s.Quantile))
 			continue
@@ -372,11 +393,15 @@ const (
 // budget.
 func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, []string) {
 	one := 1.0
-	objs := []verdict.Objective{{
-		Name: ReplicasUp, Description: "every replica answered every scrape of the window",
-		Metric: "up", PerInstance: true, Instances: instances, Min: &one, Unit: verdict.UnitRatio,
-	}}
-	names := []string{ReplicasUp}
+	var objs []verdict.Objective
+	var names []string
+	if len(instances) > 0 { // a target that does not name its instances has no replicas to count
+		objs = append(objs, verdict.Objective{
+			Name: ReplicasUp, Description: "every replica answered every scrape of the window",
+			Metric: "up", PerInstance: true, Instances: instances, Min: &one, Unit: verdict.UnitRatio,
+		})
+		names = append(names, ReplicasUp)
+	}
 	for _, s := range slos {
 		if s.Metric == thresholds.ErrorRate && s.Scope != thresholds.PerInstance && s.Route == "" && s.Max != nil {
 			max := *s.Max

@@ -27,6 +27,9 @@ type Settings struct {
 	Baseline     string   // git ref to compare with; "" the merge-base with BaseBranches; "none" no comparison
 	BaseBranches []string // where a merge-base is looked for, first that exists; default origin/main, main
 	Out          io.Writer
+	// Getenv reads the environment variables a target's query headers name
+	// (the door passes os.Getenv); nil reads none.
+	Getenv func(string) string
 	// Started, when set, learns each stack as soon as it exists, so a caller
 	// can look for its leftovers afterwards.
 	Started func(*stack.Stack)
@@ -40,6 +43,9 @@ var Env = struct{ Spec, ReportDir, ServiceArgs, Baseline, BaseRef string }{
 // WithEnv fills the settings left blank from the environment that getenv
 // reads (os.Getenv at a door, a map in tests): flags first, then variables.
 func (s Settings) WithEnv(getenv func(string) string) Settings {
+	if s.Getenv == nil {
+		s.Getenv = getenv
+	}
 	if s.Spec == "" {
 		s.Spec = getenv(Env.Spec)
 	}
@@ -126,13 +132,18 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if s.ReportDir == "" {
 		s.ReportDir = filepath.Join(s.Root, "perf-report")
 	}
-	if err := stack.Ping(ctx); err != nil {
+	var headers map[string]string
+	if tg := spec.Target; tg != nil {
+		if headers, err = s.queryHeaders(tg); err != nil {
+			return o, &BadInputError{err}
+		}
+	} else if err := stack.Ping(ctx); err != nil { // a target needs no Docker
 		return o, err
 	}
 
 	run, err := Run(ctx, Options{
 		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
-		Progress: s.Out, Log: s.Out, Started: s.Started,
+		Progress: s.Out, Log: s.Out, Started: s.Started, QueryHeaders: headers,
 	})
 	if err != nil {
 		return o, err
@@ -164,6 +175,23 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 		fmt.Fprintf(s.Out, "open %s\n", o.Reports[n-1]) // the one to look at
 	}
 	return o, nil
+}
+
+// queryHeaders reads the values of a target's query headers from the
+// environment variables the spec names; they are never written to a report.
+func (s Settings) queryHeaders(tg *thresholds.Target) (map[string]string, error) {
+	h := map[string]string{}
+	for name, env := range tg.Query.Headers {
+		v := ""
+		if s.Getenv != nil {
+			v = s.Getenv(env)
+		}
+		if v == "" {
+			return nil, fmt.Errorf("%s: target.query.headers.%s: $%s is not set", s.Spec, name, env)
+		}
+		h[name] = v
+	}
+	return h, nil
 }
 
 // baseline decides what to compare against: the setting; "none" turns

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,8 +30,11 @@ const (
 // Config describes one load run.
 type Config struct {
 	// Targets are base URLs of the service, e.g. "http://127.0.0.1:32768".
-	// Only loopback hosts are allowed: the project sends load nowhere else.
+	// Only loopback hosts and those in Allow are accepted.
 	Targets []string
+	// Allow names hosts beyond loopback that Targets may hold: an existing
+	// deployment the spec allows, under its rate cap.
+	Allow []string
 	// Balance spreads requests over Targets.
 	Balance Balance
 	// Stages shape the arrival rate; see RampPacer.
@@ -101,7 +105,7 @@ func (c Config) prepare() (prepared, error) {
 		errs = append(errs, errors.New("Targets: at least one base URL is needed"))
 	}
 	for i, raw := range c.Targets {
-		t, err := parseTarget(raw)
+		t, err := parseTarget(raw, c.Allow)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("Targets[%d] %q: %w", i, raw, err))
 			continue
@@ -156,7 +160,7 @@ func (p prepared) plainHTTP() bool {
 	return true
 }
 
-func parseTarget(raw string) (target, error) {
+func parseTarget(raw string, allow []string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return target{}, fmt.Errorf("not a URL: %w", err)
@@ -168,8 +172,8 @@ func parseTarget(raw string) (target, error) {
 	if host == "" {
 		return target{}, errors.New("no host")
 	}
-	if !isLoopback(host) {
-		return target{}, fmt.Errorf("host %q is not loopback: load goes only to 127.0.0.0/8, ::1 or localhost", host)
+	if !isLoopback(host) && !slices.Contains(allow, host) {
+		return target{}, fmt.Errorf("host %q is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow", host)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return target{}, errors.New("a base URL takes no query, fragment or user info")

@@ -335,9 +335,9 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"a remote target", func(c *Config) { c.Targets = []string{"http://10.1.2.3:8080"} },
-			`load: config: Targets[0] "http://10.1.2.3:8080": host "10.1.2.3" is not loopback: load goes only to 127.0.0.0/8, ::1 or localhost`},
+			`load: config: Targets[0] "http://10.1.2.3:8080": host "10.1.2.3" is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow`},
 		{"a remote host name", func(c *Config) { c.Targets = []string{"http://example.com"} },
-			`load: config: Targets[0] "http://example.com": host "example.com" is not loopback: load goes only to 127.0.0.0/8, ::1 or localhost`},
+			`load: config: Targets[0] "http://example.com": host "example.com" is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow`},
 		{"no targets", func(c *Config) { c.Targets = nil }, "load: config: Targets: at least one base URL is needed"},
 		{"a target without a scheme", func(c *Config) { c.Targets = []string{"127.0.0.1:8080"} },
 			`load: config: Targets[0] "127.0.0.1:8080": not a URL: parse "127.0.0.1:8080": first path segment in URL cannot contain colon`},
@@ -366,9 +366,14 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		})
 	}
 	for _, ok := range []string{"http://localhost:1", "http://[::1]:1", "http://127.1.2.3:1/base/"} {
-		_, err := parseTarget(ok)
+		_, err := parseTarget(ok, nil)
 		assert.NoError(t, err, ok)
 	}
+	// A host beyond loopback only when the spec allows it (no request is sent here).
+	_, err := parseTarget("http://staging.example.com:8080", nil)
+	assert.ErrorContains(t, err, `host "staging.example.com" is not loopback and not allowed`)
+	_, err = parseTarget("http://staging.example.com:8080", []string{"staging.example.com"})
+	assert.NoError(t, err)
 }
 
 func TestResultQuantileOfNothingIsZero(t *testing.T) {

@@ -46,7 +46,7 @@ func evalAt(t *testing.T, series, q string, at time.Time) []Sample {
 }
 
 func query(t *testing.T, series string, slo thresholds.SLO) []Sample {
-	return evalAt(t, series, DefaultSeries.Query(slo, windowTo.Sub(windowFrom)), At(slo.Metric, windowTo))
+	return evalAt(t, series, DefaultSeries.Query(slo, windowTo.Sub(windowFrom)), DefaultSeries.At(slo.Metric, windowTo))
 }
 
 // 88 requests a second answered 200 throughout; 50 requests answered 500
@@ -142,7 +142,7 @@ func TestCostPerRequestDividesByRequestsServed(t *testing.T) {
   go_memstats_mallocs_total{job="tasksvc",variant="candidate",instance="r1"} 0+12000x35
   go_memstats_mallocs_total{job="tasksvc",variant="baseline",instance="r2"} 0+99x35
 `
-	got := evalAt(t, series, DefaultSeries.VariantCostQuery(thresholds.AllocsPerRequest, "candidate", 25*time.Second), At(thresholds.AllocsPerRequest, windowTo))
+	got := evalAt(t, series, DefaultSeries.VariantCostQuery(thresholds.AllocsPerRequest, "candidate", 25*time.Second), DefaultSeries.At(thresholds.AllocsPerRequest, windowTo))
 	require.Len(t, got, 1)
 	assert.InDelta(t, 120, got[0].Value, 1e-9, "scrapes are not requests, and the baseline's counters stay out")
 }
@@ -169,18 +169,18 @@ func TestQueriesFollowTheServiceSection(t *testing.T) {
   go_memstats_mallocs_total{job="kvsvc",instance="r1"} 0+3000x35
 `
 	w := windowTo.Sub(windowFrom)
-	errs := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.ErrorRate}, w), At(thresholds.ErrorRate, windowTo))
+	errs := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.ErrorRate}, w), DefaultSeries.At(thresholds.ErrorRate, windowTo))
 	require.Len(t, errs, 1)
 	assert.InDelta(t, 0.10, errs[0].Value, 1e-9, "503s over requests served, the scrapes left out")
 
-	allocs := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.AllocsPerRequest}, w), At(thresholds.AllocsPerRequest, windowTo))
+	allocs := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.AllocsPerRequest}, w), DefaultSeries.At(thresholds.AllocsPerRequest, windowTo))
 	require.Len(t, allocs, 1)
 	assert.InDelta(t, 30, allocs[0].Value, 1e-9)
 
-	buckets := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.Latency, Quantile: 0.95}, w), At(thresholds.Latency, windowTo))
+	buckets := evalAt(t, series, kv.Query(thresholds.SLO{Metric: thresholds.Latency, Quantile: 0.95}, w), DefaultSeries.At(thresholds.Latency, windowTo))
 	assert.Len(t, buckets, 2)
 
-	assert.Empty(t, evalAt(t, series, DefaultSeries.Query(thresholds.SLO{Metric: thresholds.ErrorRate}, w), At(thresholds.ErrorRate, windowTo)),
+	assert.Empty(t, evalAt(t, series, DefaultSeries.Query(thresholds.SLO{Metric: thresholds.ErrorRate}, w), DefaultSeries.At(thresholds.ErrorRate, windowTo)),
 		"the reference names read no data here, never a pass")
 	assert.Empty(t, kv.PerRequestQuery(thresholds.BytesPerRequest, `job="kvsvc"`, false, w), "no bytes counter: nothing to query")
 }

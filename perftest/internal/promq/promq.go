@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
@@ -25,6 +26,21 @@ import (
 type Series struct {
 	Job string
 	thresholds.ServiceMetrics
+	// Selector, when set, selects the service's series instead of its job:
+	// an existing deployment's label matchers, like job="api",env="staging".
+	Selector []string
+	// Settle is how long after a window's end its counters are read; 0 is
+	// Settle, right for scrapes every second. A store scraped every 15 s
+	// needs 15 s and a little more.
+	Settle time.Duration
+}
+
+// settle is the Series' Settle, or the package's.
+func (n Series) settle() time.Duration {
+	if n.Settle > 0 {
+		return n.Settle
+	}
+	return Settle
 }
 
 // SeriesOf is the Series of a spec's service.
@@ -65,7 +81,12 @@ func offset(window time.Duration) string {
 }
 
 // job selects the service's series.
-func (n Series) job() string { return fmt.Sprintf(`job=%q`, n.Job) }
+func (n Series) job() string {
+	if len(n.Selector) > 0 {
+		return strings.Join(n.Selector, ",")
+	}
+	return fmt.Sprintf(`job=%q`, n.Job)
+}
 
 // serving leaves out the scrapes and probes, which are not user traffic.
 func (n Series) serving() string {
@@ -95,8 +116,8 @@ func (n Series) Query(slo thresholds.SLO, window time.Duration) string {
 	switch slo.Metric {
 	case thresholds.ErrorRate:
 		// Evaluated at the window's end + Settle over window + Settle (see Delta).
-		all := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s}`, n.Requests, sel), window+Settle))
-		bad := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s,%s=~"5.."}`, n.Requests, sel, n.Code), window+Settle))
+		all := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s}`, n.Requests, sel), window+n.settle()))
+		bad := fmt.Sprintf(`sum%s %s`, by, Delta(fmt.Sprintf(`%s{%s,%s=~"5.."}`, n.Requests, sel, n.Code), window+n.settle()))
 		// "or ... * 0" keeps a zero where no 5xx series exists at all, so a clean run reads 0%, not "no data".
 		return fmt.Sprintf(`(%s or %s * 0) / %s`, bad, all, all)
 	case thresholds.Latency:
@@ -115,13 +136,16 @@ func (n Series) Query(slo thresholds.SLO, window time.Duration) string {
 }
 
 // At is when Query's query for metric must be evaluated, given the window's end.
-func At(m thresholds.Metric, end time.Time) time.Time {
+func (n Series) At(m thresholds.Metric, end time.Time) time.Time {
 	switch m {
 	case thresholds.ErrorRate, thresholds.Latency, thresholds.CPUPerRequest, thresholds.AllocsPerRequest, thresholds.BytesPerRequest:
-		return end.Add(Settle)
+		return end.Add(n.settle())
 	}
 	return end
 }
+
+// SettleAt is when a window ending at end can be read: end + the Series' Settle.
+func (n Series) SettleAt(end time.Time) time.Time { return end.Add(n.settle()) }
 
 // BucketsQuery is the count of requests per latency bucket over the window
 // (evaluated at its end + Settle), by le and, per instance, by instance; the
@@ -131,7 +155,7 @@ func (n Series) BucketsQuery(sel string, perInstance bool, window time.Duration)
 	if perInstance {
 		by = "le, instance"
 	}
-	return fmt.Sprintf(`sum by (%s) %s`, by, Delta(fmt.Sprintf(`%s_bucket{%s}`, n.Duration, sel), window+Settle))
+	return fmt.Sprintf(`sum by (%s) %s`, by, Delta(fmt.Sprintf(`%s_bucket{%s}`, n.Duration, sel), window+n.settle()))
 }
 
 // counter is the cost counter a per-request metric divides by requests served.
@@ -164,7 +188,7 @@ func (n Series) PerRequestQuery(m thresholds.Metric, sel string, perInstance boo
 	if c == "" {
 		return ""
 	}
-	w := window + Settle
+	w := window + n.settle()
 	served := strings.Replace(n.serving(), n.job(), sel, 1)
 	return fmt.Sprintf(`sum%s %s / sum%s %s`,
 		by, Delta(fmt.Sprintf(`%s{%s}`, c, sel), w),
@@ -227,25 +251,74 @@ type Point struct {
 	Value float64
 }
 
-// Client runs PromQL through client_golang's HTTP API.
+// Client runs PromQL through client_golang's HTTP API, against Prometheus
+// or any store that serves its API (Thanos, Mimir, VictoriaMetrics, Cortex).
 type Client struct {
 	api v1.API
+	// Warn, when set, receives the warnings a store sends beside an answer.
+	Warn func(query, warning string)
 }
 
 // New returns a Client for the Prometheus server at url.
-func New(url string) (*Client, error) {
-	c, err := api.NewClient(api.Config{Address: url})
+func New(url string) (*Client, error) { return NewWithHeaders(url, nil) }
+
+// NewWithHeaders returns a Client that sends headers with every request: a
+// bearer token, a tenant (X-Scope-OrgID for Mimir and Cortex). It asks for
+// whole answers only (partial_response=false, which Thanos honours).
+func NewWithHeaders(url string, headers map[string]string) (*Client, error) {
+	c, err := api.NewClient(api.Config{Address: url, RoundTripper: headerTripper{api.DefaultRoundTripper, headers}})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus client for %s: %w", url, err)
 	}
 	return &Client{api: v1.NewAPI(c)}, nil
 }
 
+// headerTripper adds headers and partial_response=false to every request.
+type headerTripper struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (h headerTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.headers {
+		r.Header.Set(k, v)
+	}
+	q := r.URL.Query()
+	q.Set("partial_response", "false")
+	r.URL.RawQuery = q.Encode()
+	return h.base.RoundTrip(r)
+}
+
+// ErrNoSeries is a selector that matches no series at all.
+var ErrNoSeries = errors.New("no series match")
+
+// ErrPartial is a store's answer that says it is missing part of the data:
+// no data, never a number computed from part of it.
+var ErrPartial = errors.New("partial response")
+
+// checkWarnings passes warnings on, and turns one that reports a partial
+// answer into ErrPartial.
+func (c *Client) checkWarnings(q string, ws v1.Warnings) error {
+	for _, w := range ws {
+		if c.Warn != nil {
+			c.Warn(q, w)
+		}
+		if strings.Contains(strings.ToLower(w), "partial") {
+			return fmt.Errorf("query %s: %w: %s", q, ErrPartial, w)
+		}
+	}
+	return nil
+}
+
 // Instant evaluates q at t and returns one Sample per series, sorted by instance.
 func (c *Client) Instant(ctx context.Context, q string, at time.Time) ([]Sample, error) {
-	v, _, _, err := c.api.Query(ctx, q, at)
+	v, ws, _, err := c.api.Query(ctx, q, at)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", q, err)
+	}
+	if err := c.checkWarnings(q, ws); err != nil {
+		return nil, err
 	}
 	switch v := v.(type) {
 	case model.Vector:
@@ -264,9 +337,15 @@ func (c *Client) Instant(ctx context.Context, q string, at time.Time) ([]Sample,
 
 // RangeQuery evaluates q from..to every step and returns the first series (the query must aggregate to one).
 func (c *Client) RangeQuery(ctx context.Context, q string, from, to time.Time, step time.Duration) ([]Point, error) {
-	v, _, _, err := c.api.QueryRange(ctx, q, v1.Range{Start: from, End: to, Step: step})
+	// Aligned to the step, so a caching store (Thanos, Mimir) answers
+	// the same range the same way.
+	from, to = from.Truncate(step), to.Truncate(step).Add(step)
+	v, ws, _, err := c.api.QueryRange(ctx, q, v1.Range{Start: from, End: to, Step: step})
 	if err != nil {
 		return nil, fmt.Errorf("range query %s: %w", q, err)
+	}
+	if err := c.checkWarnings(q, ws); err != nil {
+		return nil, err
 	}
 	m, ok := v.(model.Matrix)
 	if !ok {
@@ -310,8 +389,8 @@ func (c *Client) WaitForTargets(ctx context.Context, job string, n int, poll tim
 // WaitForScrape blocks until every target of the job has a sample taken
 // after after, as a query evaluated at at sees it: then counters read at at
 // hold everything the service counted up to after.
-func (c *Client) WaitForScrape(ctx context.Context, job string, after, at time.Time, poll time.Duration) error {
-	q := fmt.Sprintf(`min(timestamp(up{job=%q}))`, job)
+func (c *Client) WaitForScrape(ctx context.Context, series Series, after, at time.Time, poll time.Duration) error {
+	q := fmt.Sprintf(`min(timestamp(up{%s}))`, series.job())
 	var last error
 	for {
 		s, err := c.Instant(ctx, q, at)
@@ -323,11 +402,11 @@ func (c *Client) WaitForScrape(ctx context.Context, job string, after, at time.T
 		case len(s) == 1:
 			last = fmt.Errorf("the oldest last scrape is at %s", time.UnixMilli(int64(s[0].Value*1000)).UTC().Format("15:04:05.000"))
 		default:
-			last = errors.New("no scrapes")
+			last = ErrNoSeries
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for a scrape of job %q after %s: %w (last: %v)", job, after.UTC().Format("15:04:05.000"), ctx.Err(), last)
+			return fmt.Errorf("waiting for a scrape of {%s} after %s: %w (last: %w)", series.job(), after.UTC().Format("15:04:05.000"), ctx.Err(), last)
 		case <-time.After(poll):
 		}
 	}

@@ -126,3 +126,47 @@ func TestWaitForTargetsReturnsWhenAllAreUp(t *testing.T) {
 	c := fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"2"]}]}}`)
 	require.NoError(t, c.WaitForTargets(context.Background(), "tasksvc", 2, 10*time.Millisecond))
 }
+
+func TestClientSendsItsHeadersAndAsksForWholeAnswers(t *testing.T) {
+	var got *http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewWithHeaders(srv.URL, map[string]string{"X-Scope-OrgID": "tenant-1", "Authorization": "Bearer s3cret"})
+	require.NoError(t, err)
+	_, err = c.Instant(context.Background(), "up", time.Unix(100, 0))
+	require.NoError(t, err)
+	require.NotNil(t, got)
+	assert.Equal(t, "tenant-1", got.Header.Get("X-Scope-OrgID"))
+	assert.Equal(t, "Bearer s3cret", got.Header.Get("Authorization"))
+	assert.Equal(t, "false", got.URL.Query().Get("partial_response"))
+}
+
+func TestAWarningIsPassedOnAndAPartialAnswerIsNoData(t *testing.T) {
+	c := fakePrometheus(t, `{"status":"success","warnings":["query hit the series limit of a store"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}}`)
+	var warned []string
+	c.Warn = func(_, w string) { warned = append(warned, w) }
+	s, err := c.Instant(context.Background(), "up", time.Unix(1, 0))
+	require.NoError(t, err)
+	assert.Len(t, s, 1)
+	assert.Equal(t, []string{"query hit the series limit of a store"}, warned)
+
+	c = fakePrometheus(t, `{"status":"success","warnings":["No StoreAPIs matched for this query; partial response"],"data":{"resultType":"vector","result":[{"metric":{},"value":[1,"3"]}]}}`)
+	_, err = c.Instant(context.Background(), "up", time.Unix(1, 0))
+	require.ErrorIs(t, err, ErrPartial)
+}
+
+func TestARejectedRequestSaysSo(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(srv.URL)
+	require.NoError(t, err)
+	_, err = c.Instant(context.Background(), "up", time.Unix(1, 0))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "401")
+}

@@ -1,0 +1,68 @@
+package gate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/promq"
+	"github.com/perfgate/perfgate/perftest/internal/report"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// runTarget is Run against an existing deployment: nothing is built or
+// started; the spec's target URLs get the load and its query API answers the
+// queries, with the service section's metric names and the target's selector.
+func runTarget(ctx context.Context, o Options, run report.Run, series promq.Series, phase func(string, time.Time), logw io.Writer) (report.Run, error) {
+	tg := o.Spec.Target
+	series.Selector = tg.Query.Selector
+	// The store's samples are a step apart: read a window once a step has passed after it.
+	series.Settle = max(promq.Settle, time.Duration(tg.Query.Step*float64(time.Second))+500*time.Millisecond)
+
+	capNote := "no rate cap (loopback)"
+	if tg.MaxRate > 0 {
+		capNote = "rate cap " + thresholds.PerSecond.Format(tg.MaxRate)
+	}
+	run.Title = "perfgate: target " + strings.Join(tg.URLs, ", ")
+	run.Service = fmt.Sprintf("existing deployment at %s, %s", strings.Join(tg.URLs, ", "), capNote)
+	run.Prometheus = fmt.Sprintf("%s, series {%s}", tg.Query.URL, strings.Join(queryMatchers(series), ","))
+
+	t := time.Now()
+	pc, err := promq.NewWithHeaders(tg.Query.URL, o.QueryHeaders)
+	if err != nil {
+		return run, err
+	}
+	pc.Warn = func(q, w string) { fmt.Fprintf(logw, "warning from %s: %s (query %s)\n", tg.Query.URL, w, q) }
+	// One query before any load: an unreachable API, or one that refuses the
+	// credentials, is an error now, not no data at the end.
+	if _, err := pc.Instant(ctx, "vector(1)", time.Now()); err != nil {
+		return run, fmt.Errorf("the query API at %s cannot be used: %w (check target.query.url and target.query.headers)", tg.Query.URL, err)
+	}
+	phase("wait", t)
+
+	replicas := make([]stack.Replica, len(tg.URLs))
+	for i, u := range tg.URLs {
+		replicas[i] = stack.Replica{Name: fmt.Sprintf("target-%d", i+1), URL: u}
+		if len(tg.Instances) == len(tg.URLs) {
+			replicas[i].Name = tg.Instances[i]
+		}
+	}
+	t = time.Now()
+	res, err := applyLoad(ctx, o, &stack.Stack{Replicas: replicas})
+	if err != nil {
+		return run, err
+	}
+	phase("load", t)
+	return measure(ctx, o, run, pc, series, res, tg.Instances, phase, logw)
+}
+
+// queryMatchers are the matchers that select the deployment's series.
+func queryMatchers(s promq.Series) []string {
+	if len(s.Selector) > 0 {
+		return s.Selector
+	}
+	return []string{fmt.Sprintf("job=%q", s.Job)}
+}

@@ -1,0 +1,193 @@
+package perftest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/gate"
+	"github.com/perfgate/perfgate/perftest/internal/promq"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// deployment starts the task API's two replicas and Prometheus with the
+// gate's own stack package: the "existing deployment" target mode is
+// pointed at. It returns the stack, torn down when the test ends.
+func deployment(t *testing.T, args ...string) *stack.Stack {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := stack.BuildServiceImage(ctx, moduleRoot(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, err := stack.PrometheusImage(ctx, os.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stack.Start(ctx, stack.Config{ServiceImage: svc.Tag, PrometheusImage: prom.Tag, ServiceArgs: args})
+	t.Cleanup(func() {
+		if err := st.Close(context.WithoutCancel(ctx)); err != nil {
+			t.Error(err)
+		}
+		if n, err := stack.Leftovers(context.Background(), stack.LabelRun, st.RunID); err != nil || n != 0 {
+			t.Errorf("the deployment left %d resources behind (%v)", n, err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := promq.New(st.PrometheusURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := pc.WaitForTargets(wctx, "tasksvc", len(st.Replicas), 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// targetSpec is the committed spec in target mode: a 10 s load, no
+// comparison, the deployment's URLs, its query API and selector.
+func targetSpec(t *testing.T, st *stack.Stack, queryURL, selector, headers string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := string(b)
+	spec = spec[:strings.Index(spec, "\ncompare:")] + "\n"
+	a, z := strings.Index(spec, "\nload:\n"), strings.Index(spec, "\nworkload:")
+	spec = spec[:a] + `
+load:
+  warmup: 3s
+  stages:
+    - {duration: 3s, target: 60/s}
+    - {duration: 7s, target: 60/s}
+` + spec[z:]
+	spec = strings.Replace(spec, "min: 75/s", "min: 50/s", 1) // the throughput SLO, for 60/s
+	var urls, names []string
+	for _, r := range st.Replicas {
+		urls = append(urls, r.URL)
+		names = append(names, r.Name)
+	}
+	spec += fmt.Sprintf("target:\n  urls: [%s]\n  instances: [%s]\n  query:\n    url: %s\n    selector: ['%s']\n%s",
+		strings.Join(urls, ", "), strings.Join(names, ", "), queryURL, selector, headers)
+	f := filepath.Join(t.TempDir(), "target.yaml")
+	if err := os.WriteFile(f, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// authProxy puts a query API behind a bearer token, like a hosted store.
+func authProxy(t *testing.T, upstream, token string) string {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func targetGate(t *testing.T, spec string, env map[string]string) (gate.Outcome, error) {
+	t.Helper()
+	return gate.Gate(context.Background(), gate.Settings{
+		Spec: spec, Root: moduleRoot(t), ReportDir: t.TempDir(), Out: os.Stdout,
+		Getenv: func(k string) string { return env[k] },
+	})
+}
+
+// TestTargetModeGatesAnExistingDeployment runs the gate against a stack it
+// did not start, through a query API that wants a bearer token: the same
+// verdicts as the built-in mode, no data when the selector matches nothing,
+// and a clear error when the API is unreachable or refuses the token.
+func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
+	requireDocker(t)
+	st := deployment(t)
+	api := authProxy(t, st.PrometheusURL, "t0ken")
+	headers := "    headers: {Authorization: PERF_TEST_PROM_AUTH}\n"
+	good := map[string]string{"PERF_TEST_PROM_AUTH": "Bearer t0ken"}
+
+	t.Run("healthy passes", func(t *testing.T) {
+		o, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Decision.Verdict != verdict.Pass {
+			t.Fatalf("verdict %s: %s", o.Decision.Verdict, strings.Join(o.Decision.Failures, "; "))
+		}
+		if !strings.Contains(o.Run.Service, "existing deployment at ") {
+			t.Errorf("the report does not state the target: %q", o.Run.Service)
+		}
+	})
+	t.Run("a selector that matches nothing is no data", func(t *testing.T) {
+		o, err := targetGate(t, targetSpec(t, st, api, `job="nothing-here"`, headers), good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Decision.Verdict == verdict.Pass {
+			t.Fatal("a run that read no series passed")
+		}
+		noData := 0
+		for _, c := range o.Run.Result.Checks {
+			if c.Status == verdict.StatusNoData {
+				noData++
+			}
+		}
+		if noData == 0 {
+			t.Errorf("no check reads no data: %+v", o.Run.Result.Checks)
+		}
+	})
+	t.Run("a refused token is an error before any load", func(t *testing.T) {
+		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_TEST_PROM_AUTH": "Bearer wrong"})
+		if err == nil || !strings.Contains(err.Error(), "cannot be used") || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("got %v, want the query API refusing the token", err)
+		}
+	})
+	t.Run("an unset header variable is bad input", func(t *testing.T) {
+		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), nil)
+		if code := gate.ExitCode(gate.Outcome{}, err); code != gate.ExitBadInput {
+			t.Fatalf("exit %d (%v), want %d", code, err, gate.ExitBadInput)
+		}
+	})
+	t.Run("an unreachable query API is an error", func(t *testing.T) {
+		_, err := targetGate(t, targetSpec(t, st, "http://127.0.0.1:1", `job="tasksvc"`, ""), nil)
+		if err == nil || !strings.Contains(err.Error(), "cannot be used") {
+			t.Fatalf("got %v, want the query API unreachable", err)
+		}
+	})
+}
+
+// TestTargetModeFailsWhereTheBuiltInModeFails is the twin: a deployment
+// answering 10% of requests with 500 fails error_rate in target mode too.
+func TestTargetModeFailsWhereTheBuiltInModeFails(t *testing.T) {
+	requireDocker(t)
+	st := deployment(t, "-fault-error-ratio=0.1")
+	o, err := targetGate(t, targetSpec(t, st, st.PrometheusURL, `job="tasksvc"`, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Decision.Verdict != verdict.Fail || !strings.Contains(strings.Join(o.Decision.Failures, "\n"), "error_rate") {
+		t.Fatalf("verdict %s, failures %v: want error_rate to fail", o.Decision.Verdict, o.Decision.Failures)
+	}
+}
