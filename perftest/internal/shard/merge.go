@@ -107,7 +107,7 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 	m.ByStatus = map[string]int64{}
 	m.ByTemplate = map[string]TemplateStats{}
 	seconds := map[int]*Second{}
-	partial := map[string]bool{} // templates some shard has no latency for
+	partial := map[string]bool{} // templates some shard sent but has no latency for
 	for _, r := range use {
 		m.Shards = append(m.Shards, r.Shard.Index)
 		if d := r.Started.Sub(r.StartAt); d > tolerance {
@@ -149,14 +149,16 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			}
 		}
 		for name, st := range r.ByTemplate {
-			acc, ok := m.ByTemplate[name]
+			acc := m.ByTemplate[name]
 			acc.Count += st.Count
 			acc.Errors += st.Errors
 			switch {
 			case partial[name]:
 			case st.Latency.Histogram == nil:
-				partial[name], acc.Latency = true, Histogram{}
-			case !ok:
+				if st.Count > 0 {
+					partial[name], acc.Latency = true, Histogram{}
+				}
+			case acc.Latency.Histogram == nil:
 				acc.Latency = Histogram{st.Latency.Clone()}
 			default:
 				if err := mergeHist(acc.Latency, st.Latency, fmt.Sprintf("by_template[%q].latency", name), r.Shard, first.Shard); err != nil {

@@ -75,7 +75,9 @@ func TestMergeAddsUp(t *testing.T) {
 	b.Templates = []string{"list", "create", "delete"}
 	b.TargetRate, b.AchievedRate = 12.5, 12
 	b.Timeline = []Second{{T: 1, TargetRate: 1, Rate: 1}, {T: 2, TargetRate: 2, Rate: 2, Errors: 1}, {T: 3, TargetRate: 3, Rate: 1, Dropped: 2}, {T: 4, TargetRate: 4, Rate: 4}}
-	c.Timeline = c.Timeline[:1] // a shard whose timeline is shorter
+	c.Timeline = c.Timeline[:1]                                                                                           // a shard whose timeline is shorter
+	a.ByTemplate = map[string]TemplateStats{"list": a.ByTemplate["list"], "create": a.ByTemplate["create"], "delete": {}} // sent none
+	a.Templates = []string{"list", "create", "delete"}
 
 	m, err := Merge([]Result{c, a, b}, 3, DefaultTolerance) // in any order
 	require.NoError(t, err)
@@ -116,6 +118,7 @@ func TestMergeAddsUp(t *testing.T) {
 	assert.EqualValues(t, 99, create.Count)
 	assert.Nil(t, create.Latency.Histogram, "a latency of some shards only would not be the template's")
 	assert.EqualValues(t, 2, m.ByTemplate["delete"].Latency.TotalCount(), "a template only one shard sent")
+	assert.EqualValues(t, 2, m.ByTemplate["delete"].Count)
 }
 
 func TestMergeProblems(t *testing.T) {
