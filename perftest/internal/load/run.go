@@ -16,7 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// earlySend lets a worker send a request up to this much before its
+// earlySend lets the pacer release a request up to this much before its
 // intended time. Go timers wake with millisecond granularity when the process
 // is idle, so waiting for the exact instant would add up to a millisecond of
 // the generator's own lag to every latency; sending a little early costs
@@ -26,7 +26,7 @@ const earlySend = time.Millisecond
 // stopGrace is added to the planned end + Timeout as a last bound on a run.
 const stopGrace = time.Second
 
-// job is one arrival, as a worker takes it.
+// job is one request handed from the pacer to a worker.
 type job struct {
 	at  time.Duration // intended send time since Start
 	n   uint64        // request number
@@ -34,8 +34,8 @@ type job struct {
 	tmp int           // the template picked
 }
 
-// secPace is what became of the arrivals of one second; written under the
-// pacing lock, read by the progress line.
+// secPace is what the pacer did in one second; written by the pacer only,
+// read by the progress line.
 type secPace struct {
 	sent, dropped, inFlight atomic.Int64
 }
@@ -52,7 +52,8 @@ type runner struct {
 	seconds []secPace
 
 	inFlight  atomic.Int64
-	pc        pacing
+	waiting   atomic.Bool   // the pacer waits for a free slot
+	slot      chan struct{} // a worker freed a slot while the pacer waited
 	rr        atomic.Uint64
 	perTarget []atomic.Int64 // outstanding per target, for LeastInFlight
 
@@ -74,10 +75,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer cancel()
 	plan := p.pacer.Duration()
 
+	jobs := make(chan job, p.MaxInFlight)
 	var workers sync.WaitGroup
 	r.workers = make([]*worker, p.MaxInFlight)
 	for i := range r.workers {
-		r.workers[i] = newWorker(r)
+		w := newWorker(r)
+		r.workers[i] = w
+		workers.Go(func() {
+			for j := range jobs {
+				w.do(j)
+			}
+			w.close()
+		})
 	}
 	if r.fast != nil {
 		// Requests in flight end with their connections.
@@ -91,24 +100,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		progress.Go(func() { r.progress(p.Progress, progressDone) })
 	}
 
-	r.pc.init(r)
-	for _, w := range r.workers {
-		workers.Go(func() {
-			for {
-				j, ok := r.pc.next(w)
-				if !ok {
-					break
-				}
-				w.do(j)
-			}
-			w.close()
-		})
-	}
+	sent, dropped, stoppedAt := r.pace(r.runCtx, jobs)
+	close(jobs)
 	workers.Wait()
 	end := time.Now()
 	close(progressDone)
 	progress.Wait()
-	sent, dropped, stoppedAt := r.pc.sent, r.pc.dropped, r.pc.stoppedAt
 
 	res := r.result(end, stoppedAt, sent, dropped)
 	if err := ctx.Err(); err != nil {
@@ -126,6 +123,7 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 		rec:       newRecorder(p.WarmUp, seconds, len(p.program.Names())),
 		session:   p.program.Start(),
 		seconds:   make([]secPace, seconds),
+		slot:      make(chan struct{}, 1),
 		perTarget: make([]atomic.Int64, len(p.targets)),
 		userCtx:   ctx,
 	}
@@ -174,14 +172,83 @@ func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {
 	}}
 }
 
-// rng is the run's source of randomness, drawn in arrival order alone so that
+// pace sends each request at its intended time, or drops it when every slot
+// is taken. It returns the sent and dropped counts of the measured window and
+// how far into the plan it got.
+func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64, stoppedAt time.Duration) {
+	pacer, warm := r.cfg.pacer, r.cfg.WarmUp
+	maxInFlight := int64(r.cfg.MaxInFlight)
+	d := r.dealer()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	done := ctx.Done()
+
+	// Requests intended before dropUntil came due while every slot was taken.
+	dropUntil := time.Duration(-1)
+	now := time.Since(r.start)
+	for n := uint64(0); ; n++ {
+		at, ok := pacer.hitTime(n)
+		if !ok {
+			return sent, dropped, pacer.Duration()
+		}
+		if at > now+earlySend {
+			timer.Reset(at - earlySend - now)
+			select {
+			case <-done:
+				timer.Stop()
+				return sent, dropped, time.Since(r.start)
+			case <-timer.C:
+			}
+			now = time.Since(r.start)
+		} else {
+			select {
+			case <-done:
+				return sent, dropped, now
+			default:
+			}
+		}
+
+		j := d.deal(n, at)
+		sec := min(int(at/time.Second), len(r.seconds)-1)
+		measured := at >= warm
+		if at < dropUntil || r.inFlight.Load() >= maxInFlight {
+			r.seconds[sec].dropped.Add(1)
+			if measured {
+				dropped++
+			}
+			if at >= dropUntil {
+				// Block instead of spinning through due requests: all that
+				// come due until a slot frees are dropped.
+				if !r.waitSlot(done, maxInFlight) {
+					return sent, dropped, time.Since(r.start)
+				}
+				now = time.Since(r.start)
+				dropUntil = now
+			}
+			continue
+		}
+		inFlight := r.inFlight.Add(1)
+		ps := &r.seconds[sec]
+		ps.sent.Add(1)
+		if inFlight > ps.inFlight.Load() {
+			ps.inFlight.Store(inFlight)
+		}
+		if measured {
+			sent++
+		}
+		jobs <- j // never blocks: cap is MaxInFlight
+		now = time.Since(r.start)
+	}
+}
+
+// rng is the run's source of randomness, drawn by the pacer alone so that
 // request n gets the same template and randomness in every run with the
 // same seed.
 func (r *runner) rng() *rand.Rand {
 	return rand.New(rand.NewPCG(r.cfg.Seed, r.cfg.Seed^0x9e3779b97f4a7c15))
 }
 
-// dealer draws what each request is, in arrival order.
+// dealer draws what each request is, in the pacer's order.
 type dealer struct {
 	rng  *rand.Rand
 	prog *workload.Program
@@ -195,12 +262,35 @@ func (d *dealer) deal(n uint64, at time.Duration) job {
 	return job{at: at, n: n, rnd: d.rng.Uint64(), tmp: t}
 }
 
+// waitSlot blocks until fewer than maxInFlight requests are outstanding; it
+// returns false when done closes first.
+func (r *runner) waitSlot(done <-chan struct{}, maxInFlight int64) bool {
+	r.waiting.Store(true)
+	defer r.waiting.Store(false)
+	// Workers decrement inFlight before they look at waiting, so either this
+	// load sees the free slot or the worker sees waiting and signals.
+	for r.inFlight.Load() >= maxInFlight {
+		select {
+		case <-r.slot:
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
 // release frees the slot of a finished request sent to target ti.
 func (r *runner) release(ti int) {
 	if r.cfg.Balance == LeastInFlight {
 		r.perTarget[ti].Add(-1)
 	}
 	r.inFlight.Add(-1)
+	if r.waiting.Load() {
+		select {
+		case r.slot <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // pickTarget returns the index of the target for the next request.

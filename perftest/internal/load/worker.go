@@ -25,8 +25,6 @@ const maxKeptBody = 64 << 10
 // worker sends one request at a time, over fasthttp or net/http.
 type worker struct {
 	r     *runner
-	wait  *time.Timer      // set while the worker waits for an arrival
-	poke  chan struct{}    // wakes the worker when an arrival is due at once, or the run ends
 	rq    workload.Request // the request being sent, built into reused buffers
 	stale bool             // rq's buffers may still be read by a failed request
 
@@ -57,8 +55,7 @@ type worker struct {
 }
 
 func newWorker(r *runner) *worker {
-	w := &worker{r: r, wait: time.NewTimer(time.Hour), poke: make(chan struct{}, 1)}
-	w.wait.Stop()
+	w := &worker{r: r}
 	if r.fast != nil {
 		w.freq, w.fresp, w.uri = fasthttp.AcquireRequest(), fasthttp.AcquireResponse(), make([]byte, 0, 128)
 	} else {
@@ -66,14 +63,6 @@ func newWorker(r *runner) *worker {
 		w.renew()
 	}
 	return w
-}
-
-// wake ends the worker's wait for an arrival.
-func (w *worker) wake() {
-	select {
-	case w.poke <- struct{}{}:
-	default:
-	}
 }
 
 func (w *worker) do(j job) {
@@ -106,7 +95,7 @@ func (w *worker) do(j job) {
 	expected := oc == gotResponse && r.session.Done(rq, code, body, hdr)
 
 	// From the intended time when the request went out late, from the actual
-	// send when it went out early.
+	// send when the pacer released it early.
 	begin := min(j.at, sentAt)
 	sec := min(int(j.at/time.Second), len(r.seconds)-1)
 	r.rec.add(rq.Template, sec, j.at, doneAt-begin, sentAt-j.at, code, oc, expected)
