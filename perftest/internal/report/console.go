@@ -54,6 +54,10 @@ func Console(r Run) Reporter {
 		if len(c.ByStatus) > 0 {
 			fmt.Fprintf(ew, "  status   %s\n", statuses(c.ByStatus, ": "))
 		}
+		for _, ts := range c.ByTemplate {
+			fmt.Fprintf(ew, "  request  %-10s %6d sent, %d errors (%s); p50 %s, p95 %s, p99 %s\n",
+				ts.Name, ts.Count, ts.Errors, share(ts.Errors, ts.Count), dur(ts.P50), dur(ts.P95), dur(ts.P99))
+		}
 		fmt.Fprintf(ew, "  window   %s\n", window(r))
 		if r.Service != "" {
 			svc := r.Service

@@ -111,6 +111,13 @@ func passingRun() Run {
 		Sent: 5976, OK: 5973, Errors: 3, TargetRate: 100, AchievedRate: 99.6,
 		P50: 4100 * time.Microsecond, P95: 23400 * time.Microsecond, P99: 51200 * time.Microsecond, Max: 88 * time.Millisecond,
 		ByStatus: map[string]int64{"200": 4180, "201": 1193, "204": 600, "500": 3},
+		ByTemplate: []TemplateStats{
+			{Name: "list", Count: 1195, Errors: 1, P50: 5200 * time.Microsecond, P95: 26100 * time.Microsecond, P99: 55 * time.Millisecond},
+			{Name: "get", Count: 2390, Errors: 1, P50: 3900 * time.Microsecond, P95: 21800 * time.Microsecond, P99: 48 * time.Millisecond},
+			{Name: "create", Count: 1193, Errors: 1, P50: 4400 * time.Microsecond, P95: 24 * time.Millisecond, P99: 52 * time.Millisecond},
+			{Name: "update", Count: 600, P50: 4300 * time.Microsecond, P95: 23 * time.Millisecond, P99: 50 * time.Millisecond},
+			{Name: "delete", Count: 598, P50: 3800 * time.Microsecond, P95: 21 * time.Millisecond, P99: 47 * time.Millisecond},
+		},
 	}
 	r.Timeline = timeline(30, 100, 99.6, 22, 0)
 	return r

@@ -181,7 +181,9 @@ func TestHTMLChartsDrawLimitsAndUnits(t *testing.T) {
 }
 
 func TestHTMLSaysWhatIsMissing(t *testing.T) {
-	page := render(t, HTML(passingRun()))
+	bare := passingRun()
+	bare.Client.ByTemplate = bare.Client.ByTemplate[:1]
+	page := render(t, HTML(bare))
 	assert.Contains(t, figure(t, page, "chart-memory"), "No per-replica data in this run.")
 	assert.Contains(t, figure(t, page, "chart-memory"), `data-drawn="false"`)
 	cpu := figure(t, page, "chart-cpu")

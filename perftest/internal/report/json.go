@@ -189,6 +189,16 @@ type jsonClient struct {
 	P99          jsonFloat        `json:"p99_ms"`
 	Max          jsonFloat        `json:"max_ms"`
 	ByStatus     map[string]int64 `json:"by_status"` // encoding/json sorts the keys
+	Templates    []jsonTemplate   `json:"templates"`  // per request template, in workload order
+}
+
+type jsonTemplate struct {
+	Name   string    `json:"name"`
+	Sent   int64     `json:"sent"`
+	Errors int64     `json:"errors"`
+	P50    jsonFloat `json:"p50_ms"`
+	P95    jsonFloat `json:"p95_ms"`
+	P99    jsonFloat `json:"p99_ms"`
 }
 
 type jsonPoint struct {
@@ -250,6 +260,10 @@ func toJSON(r Run) jsonReport {
 	if r.Comparison != nil {
 		out.SLOVerdict = r.Result.Verdict
 		out.Comparison = toJSONComparison(r)
+	}
+	out.Client.Templates = []jsonTemplate{}
+	for _, t := range r.Client.ByTemplate {
+		out.Client.Templates = append(out.Client.Templates, jsonTemplate{Name: t.Name, Sent: t.Count, Errors: t.Errors, P50: ms(t.P50), P95: ms(t.P95), P99: ms(t.P99)})
 	}
 	for code, n := range r.Client.ByStatus {
 		out.Client.ByStatus[code] = n

@@ -40,6 +40,7 @@ func Markdown(r Run) Reporter {
 
 		fmt.Fprintf(ew, "#### Client vs server\n\n")
 		clientServer(ew, r)
+		templatesTable(ew, r.Client.ByTemplate)
 
 		if len(r.Timeline) >= 2 {
 			fmt.Fprintf(ew, "#### Over the run\n\n")
@@ -49,6 +50,18 @@ func Markdown(r Run) Reporter {
 		details(ew, r)
 		return ew.err
 	}
+}
+
+// templatesTable is the generator's figures per request template of the workload.
+func templatesTable(w io.Writer, ts []TemplateStats) {
+	if len(ts) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "| Request | Sent | Errors | p50 | p95 | p99 |\n|---|--:|--:|--:|--:|--:|\n")
+	for _, t := range ts {
+		fmt.Fprintf(w, "| `%s` | %d | %d (%s) | %s | %s | %s |\n", md(t.Name), t.Count, t.Errors, share(t.Errors, t.Count), dur(t.P50), dur(t.P95), dur(t.P99))
+	}
+	fmt.Fprintln(w)
 }
 
 func checksTable(w io.Writer, cs []verdict.Check) {
