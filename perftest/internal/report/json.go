@@ -189,7 +189,7 @@ type jsonClient struct {
 	P99          jsonFloat        `json:"p99_ms"`
 	Max          jsonFloat        `json:"max_ms"`
 	ByStatus     map[string]int64 `json:"by_status"` // encoding/json sorts the keys
-	Templates    []jsonTemplate   `json:"templates"`  // per request template, in workload order
+	Templates    []jsonTemplate   `json:"templates"` // per request template, in workload order
 }
 
 type jsonTemplate struct {
