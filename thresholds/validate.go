@@ -283,23 +283,8 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 		return
 	}
 
-	switch {
-	case !v.ok(p + ".name"):
-	case !v.present(p+".name", s.Name != ""):
-		v.missing(p, "name", "a short id like p95_latency")
-	case !nameRe.MatchString(s.Name) || len(s.Name) > maxNameLen:
-		v.fail(p+".name", "invalid name %q: use lower_snake_case like p95_latency, at most %d characters", s.Name, maxNameLen)
-	default:
-		if j, dup := first[s.Name]; dup {
-			if line := v.spec.SLOs[j].Line; line > 0 {
-				v.fail(p+".name", "duplicate name %q (first at line %d)", s.Name, line)
-			} else {
-				v.fail(p+".name", "duplicate name %q (first at slos[%d])", s.Name, j)
-			}
-		} else {
-			first[s.Name] = i
-		}
-	}
+	v.uniqueName(p, s.Name, "p95_latency", "a short id like p95_latency", "slos", i, first,
+		func(j int) int { return v.spec.SLOs[j].Line })
 
 	if v.ok(p+".scope") && s.Scope != Aggregate && s.Scope != PerInstance {
 		v.fail(p+".scope", "unknown scope %q: use aggregate or per_instance", s.Scope)
@@ -630,5 +615,28 @@ func (v *validator) budget(path, metric string, x float64) {
 		v.fail(path, "must be below 100%%: throughput cannot fall by all of itself, got %s", got)
 	case x >= maxBudget:
 		v.fail(path, "must be below %s, got %s", Ratio.Format(maxBudget), got)
+	}
+}
+
+// uniqueName checks the name of item i of list (an SLO, a template): given,
+// lower_snake_case, and not taken by an earlier item; first maps the names
+// seen so far to their items, and line gives an item's line (0 if unknown).
+func (v *validator) uniqueName(p, name, example, hint, list string, i int, first map[string]int, line func(int) int) {
+	switch {
+	case !v.ok(p + ".name"):
+	case !v.present(p+".name", name != ""):
+		v.missing(p, "name", hint)
+	case !nameRe.MatchString(name) || len(name) > maxNameLen:
+		v.fail(p+".name", "invalid name %q: use lower_snake_case like %s, at most %d characters", name, example, maxNameLen)
+	default:
+		j, dup := first[name]
+		switch {
+		case !dup:
+			first[name] = i
+		case line(j) > 0:
+			v.fail(p+".name", "duplicate name %q (first at line %d)", name, line(j))
+		default:
+			v.fail(p+".name", "duplicate name %q (first at %s[%d])", name, list, j)
+		}
 	}
 }

@@ -440,23 +440,8 @@ func (v *validator) workload() {
 
 func (v *validator) template(i int, tp string, pools, names []string, first map[string]int) {
 	t := v.spec.Workload[i]
-	switch {
-	case !v.ok(tp + ".name"):
-	case !v.present(tp+".name", t.Name != ""):
-		v.missing(tp, "name", "a short id like get_task, used in the reports")
-	case !nameRe.MatchString(t.Name) || len(t.Name) > maxNameLen:
-		v.fail(tp+".name", "invalid name %q: use lower_snake_case like get_task, at most %d characters", t.Name, maxNameLen)
-	default:
-		if j, dup := first[t.Name]; dup {
-			if line := v.spec.Workload[j].Line; line > 0 {
-				v.fail(tp+".name", "duplicate name %q (first at line %d)", t.Name, line)
-			} else {
-				v.fail(tp+".name", "duplicate name %q (first at workload[%d])", t.Name, j)
-			}
-		} else {
-			first[t.Name] = i
-		}
-	}
+	v.uniqueName(tp, t.Name, "get_task", "a short id like get_task, used in the reports", "workload", i, first,
+		func(j int) int { return v.spec.Workload[j].Line })
 
 	methodOK := v.ok(tp + ".method")
 	if methodOK && !slices.Contains(Methods, t.Method) {
