@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -172,19 +171,11 @@ func parseTarget(raw string, allow []string) (target, error) {
 	if host == "" {
 		return target{}, errors.New("no host")
 	}
-	if !isLoopback(host) && !slices.Contains(allow, host) {
+	if !thresholds.Loopback(host) && !slices.Contains(allow, host) {
 		return target{}, fmt.Errorf("host %q is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow", host)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return target{}, errors.New("a base URL takes no query, fragment or user info")
 	}
 	return target{raw: raw, scheme: u.Scheme, host: u.Host, prefix: strings.TrimRight(u.Path, "/")}, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

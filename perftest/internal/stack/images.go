@@ -224,13 +224,7 @@ func pullOnce(ctx context.Context, c client.APIClient, ref string) error {
 func hashFiles(paths ...string) (string, error) {
 	h := sha256.New()
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return "", err
-		}
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
+		if err := hashInto(h, p); err != nil {
 			return "", err
 		}
 	}
