@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/shard"
 	"github.com/perfgate/perfgate/perftest/internal/workload"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -52,6 +53,16 @@ type Config struct {
 	// Seed makes the sequence of requests reproducible: the templates
 	// picked, the pool values drawn and the random strings.
 	Seed uint64
+	// Shard, when set, sends only this generator's part of the schedule:
+	// arrival k goes out from shard k mod Count. Every shard draws the
+	// whole sequence (templates, pool values, random strings), so arrival k
+	// is the same request however the run is split. Pools fill from the
+	// shard's own responses. The zero value is the whole run.
+	Shard shard.Plan
+	// StartAt, when set, is the instant the intended send times count from,
+	// the same for every shard of a run: the generator waits for it, or,
+	// when it has passed, starts at once and sends what is overdue late.
+	StartAt time.Time
 	// Progress, when set, receives one line per second.
 	Progress io.Writer
 	// Client, when set, carries every request through net/http. By default
@@ -69,6 +80,9 @@ var (
 	DefaultMaxInFlight = 256
 	DefaultTimeout     = 5 * time.Second
 )
+
+// maxStartWait bounds how far ahead StartAt may be.
+const maxStartWait = time.Hour
 
 // maxInFlightLimit bounds MaxInFlight: each slot is a worker with its own
 // request and response buffers, and a connection per target.
@@ -132,6 +146,19 @@ func (c Config) prepare() (prepared, error) {
 		}
 	} else {
 		p.program = prog
+	}
+	if c.Shard == (shard.Plan{}) {
+		p.Shard = shard.Whole
+	} else if err := c.Shard.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Shard: %w", err))
+	}
+	if !c.StartAt.IsZero() {
+		switch ahead := time.Until(c.StartAt); {
+		case ahead > maxStartWait:
+			errs = append(errs, fmt.Errorf("StartAt: %s is %s from now, more than %s ahead", c.StartAt.Format(time.RFC3339), ahead.Round(time.Second), maxStartWait))
+		case -ahead >= p.pacer.Duration():
+			errs = append(errs, fmt.Errorf("StartAt: %s has passed: the %s of stages from it ended %s ago", c.StartAt.Format(time.RFC3339), p.pacer.Duration(), (-ahead-p.pacer.Duration()).Round(time.Second)))
+		}
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit {
 		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be in 1..%d", c.MaxInFlight, maxInFlightLimit))

@@ -11,8 +11,11 @@ import (
 // Result is what one run saw. Counters and histograms cover the measured
 // window (requests intended from MeasuredFrom on); Timeline covers the whole run.
 type Result struct {
-	// Start is when load began; End is when the last response arrived.
-	Start, End time.Time
+	// Start is the instant intended send times count from: when load began,
+	// or the agreed StartAt of a sharded run. Began is when this generator
+	// started sending: Start, or later when it started late. End is when
+	// the last response arrived.
+	Start, Began, End time.Time
 	// MeasuredFrom is Start + WarmUp.
 	MeasuredFrom time.Time
 	// Sent requests went out; Completed ones got an HTTP response of any
@@ -40,6 +43,10 @@ type Result struct {
 	TargetRate, AchievedRate float64
 	// Timeline has one entry per second of the whole run.
 	Timeline []Second
+	// Unsound says why the load was not the plan, as for a merged run the
+	// shards with no result or that started late; a run with a reason here
+	// cannot vouch for the service.
+	Unsound []string
 }
 
 // TemplateStats is what the requests of one template saw in the measured
@@ -58,6 +65,9 @@ type Second struct {
 	InFlight         int     // most requests outstanding when one was sent
 	Errors           int64
 	P50, P95, P99    time.Duration
+	// Latency holds the second's latencies at two significant digits, for
+	// merging with other shards' seconds; nil when none finished.
+	Latency *hdrhistogram.Histogram
 }
 
 // Quantile returns the latency at quantile q (0.95 for p95) over the measured

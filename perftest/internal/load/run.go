@@ -46,7 +46,9 @@ type runner struct {
 	conns   *connSet               // the connections of fast
 	client  *http.Client           // when set, requests go through net/http
 	workers []*worker
-	start   time.Time
+	start   time.Time // intended send times count from it
+	began   time.Time // when sending began: start, or later when it had passed
+	share   float64   // this shard's part of the schedule, 1/Count
 	rec     *recorder
 	session *workload.Session
 	seconds []secPace
@@ -92,7 +94,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// Requests in flight end with their connections.
 		defer context.AfterFunc(r.runCtx, r.conns.closeAll)()
 	}
-	unbound := r.begin()
+	unbound, err := r.begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load: waiting for the start at %s: %w", p.StartAt.Format(time.RFC3339Nano), err)
+	}
 	defer unbound()
 	progressDone := make(chan struct{})
 	var progress sync.WaitGroup
@@ -126,6 +131,7 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 		slot:      make(chan struct{}, 1),
 		perTarget: make([]atomic.Int64, len(p.targets)),
 		userCtx:   ctx,
+		share:     1 / float64(p.Shard.Count),
 	}
 	r.start = time.Now()
 	r.runCtx, r.cancel = context.WithCancel(ctx)
@@ -151,12 +157,32 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 	}
 }
 
-// begin marks the start of load, once the workers are ready, and bounds the
-// run in time: past the last stage plus Timeout, whatever is left is canceled.
-// It returns a func that lifts the bound.
-func (r *runner) begin() func() bool {
+// begin marks the start of load, once the workers are ready: now, or
+// StartAt once it comes. It bounds the run in time: past the last stage plus
+// Timeout, whatever is left is canceled. It returns a func that lifts the bound.
+func (r *runner) begin(ctx context.Context) (func() bool, error) {
 	r.start = time.Now()
-	return time.AfterFunc(r.cfg.pacer.Duration()+r.cfg.Timeout+stopGrace, r.cancel).Stop
+	if at := r.cfg.StartAt; !at.IsZero() {
+		if err := pauseUntil(ctx, at); err != nil {
+			return nil, err
+		}
+		r.start = at
+	}
+	r.began = time.Now()
+	bound := r.start.Add(r.cfg.pacer.Duration() + r.cfg.Timeout + stopGrace)
+	return time.AfterFunc(time.Until(bound), r.cancel).Stop, nil
+}
+
+// pauseUntil waits for the instant at, or returns ctx's error first.
+func pauseUntil(ctx context.Context, at time.Time) error {
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {
@@ -179,6 +205,7 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 	pacer, warm := r.cfg.pacer, r.cfg.WarmUp
 	maxInFlight := int64(r.cfg.MaxInFlight)
 	d := r.dealer()
+	plan := r.cfg.Shard
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	done := ctx.Done()
@@ -190,6 +217,10 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 		at, ok := pacer.hitTime(n)
 		if !ok {
 			return sent, dropped, pacer.Duration()
+		}
+		j := d.deal(n, at) // for every arrival, so each shard draws the same sequence
+		if !plan.Owns(n) {
+			continue
 		}
 		if at > now+earlySend {
 			timer.Reset(at - earlySend - now)
@@ -208,7 +239,6 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 			}
 		}
 
-		j := d.deal(n, at)
 		sec := min(int(at/time.Second), len(r.seconds)-1)
 		measured := at >= warm
 		if at < dropUntil || r.inFlight.Load() >= maxInFlight {
@@ -323,6 +353,7 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 	pacer, warm := r.cfg.pacer, r.cfg.WarmUp
 	res := &Result{
 		Start:        r.start.Round(0),
+		Began:        r.began.Round(0),
 		End:          end.Round(0),
 		MeasuredFrom: r.start.Add(warm).Round(0),
 		Sent:         sent,
@@ -330,7 +361,7 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 	}
 	r.rec.fill(res, r.cfg.program.Names())
 	if window := (stoppedAt - warm).Seconds(); window > 0 {
-		res.TargetRate = (pacer.hitsBy(stoppedAt) - pacer.hitsBy(warm)) / window
+		res.TargetRate = (pacer.hitsBy(stoppedAt) - pacer.hitsBy(warm)) / window * r.share
 		res.AchievedRate = float64(sent) / window
 	}
 	plan := pacer.Duration()
@@ -344,13 +375,14 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 		ps, rs := &r.seconds[s], &r.rec.secs[s]
 		sec := Second{
 			T:          s + 1,
-			TargetRate: (pacer.hitsBy(to) - pacer.hitsBy(from)) / span,
+			TargetRate: (pacer.hitsBy(to) - pacer.hitsBy(from)) / span * r.share,
 			Rate:       float64(ps.sent.Load()) / span,
 			Dropped:    ps.dropped.Load(),
 			InFlight:   int(ps.inFlight.Load()),
 			Errors:     rs.errors,
 		}
 		if rs.hist != nil {
+			sec.Latency = rs.hist
 			sec.P50 = usToDuration(rs.hist.ValueAtQuantile(50))
 			sec.P95 = usToDuration(rs.hist.ValueAtQuantile(95))
 			sec.P99 = usToDuration(rs.hist.ValueAtQuantile(99))
@@ -384,7 +416,7 @@ func (r *runner) progressLine(t int) string {
 	from := time.Duration(s) * time.Second
 	to := min(from+time.Second, r.cfg.pacer.Duration())
 	span := (to - from).Seconds()
-	target := (r.cfg.pacer.hitsBy(to) - r.cfg.pacer.hitsBy(from)) / span
+	target := (r.cfg.pacer.hitsBy(to) - r.cfg.pacer.hitsBy(from)) / span * r.share
 	actual := float64(r.seconds[s].sent.Load()) / span
 	done, errs := r.rec.totals()
 	share := 0.0

@@ -177,6 +177,15 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			acc.Rate += s.Rate
 			acc.Errors += s.Errors
 			acc.Dropped += s.Dropped
+			switch {
+			case s.Latency.Histogram == nil:
+			case acc.Latency.Histogram == nil:
+				acc.Latency = Histogram{s.Latency.Clone()}
+			default:
+				if err := mergeHist(acc.Latency, s.Latency, fmt.Sprintf("timeline t=%d latency", s.T), r.Shard, first.Shard); err != nil {
+					return Merged{}, err
+				}
+			}
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(seconds)) {

@@ -78,6 +78,9 @@ type Second struct {
 	Rate       float64 `json:"rate"`        // sent per second
 	Errors     int64   `json:"errors"`
 	Dropped    int64   `json:"dropped"`
+	// Latency of the second's requests in microseconds, at a precision of
+	// its own (a chart's); absent when none finished.
+	Latency Histogram `json:"latency,omitzero"`
 }
 
 // Histogram is an HDR histogram that travels in JSON as a string in

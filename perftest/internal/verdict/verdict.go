@@ -59,6 +59,9 @@ type Load struct {
 	// intended send time, in seconds; beyond MaxSendLag the generator stalled
 	// and the latencies it measured are its own. MaxSendLag 0 skips the check.
 	SendLagP99, MaxSendLag float64
+	// Unsound says why the load was not the plan, beyond the figures above:
+	// a shard of the run that has no result, or started late.
+	Unsound []string
 }
 
 // Status is the outcome of one check.
@@ -369,6 +372,9 @@ func overshoot(v, limit float64) string {
 func Shortfall(l Load) string {
 	const tail = ": the run cannot vouch for the service"
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if len(l.Unsound) > 0 {
+		return strings.Join(l.Unsound, "; ") + tail
+	}
 	switch {
 	case !finite(l.TargetRate) || l.TargetRate <= 0:
 		return "generator reported no target rate" + tail

@@ -436,6 +436,17 @@ func TestEvaluate(t *testing.T) {
 			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
 		},
 
+		// A sharded run whose merge lacks a shard, or has a late one, is not the plan.
+		{
+			name:    "a missing shard makes a passing run inconclusive",
+			objs:    []Objective{p95},
+			obs:     []Observation{agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 99.9, MaxLag: 0.05, Sent: 2997, Unsound: []string{"the load is not the whole plan: no result from shard 1/3"}},
+			verdict: Inconclusive,
+			checks:  []string{"pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason:  "the load is not the whole plan: no result from shard 1/3: the run cannot vouch for the service",
+		},
+
 		// The generator must have applied the load it promised.
 		{
 			name:    "a generator exactly at its allowed lag passes",

@@ -1,0 +1,187 @@
+package load
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/perfgate/perfgate/perftest/internal/shard"
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// seqServer answers every request after a delay its sequence number decides,
+// (seq mod 20) ms, so a run's latencies do not depend on how it is split; it
+// records the paths it saw.
+type seqServer struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (s *seqServer) start(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seq, _ := strconv.Atoi(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:])
+		time.Sleep(time.Duration(seq%20) * time.Millisecond)
+		s.mu.Lock()
+		s.paths = append(s.paths, r.URL.Path)
+		s.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func (s *seqServer) seen() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(slices.Values(s.paths))
+}
+
+var twoTemplates = []thresholds.Template{
+	{Name: "a", Weight: 3, Method: "GET", Path: "/a/${seq}"},
+	{Name: "b", Weight: 1, Method: "GET", Path: "/b/${seq}"},
+}
+
+// runShards runs the shards of cfg split count ways at once, from one agreed
+// start, and merges what they wrote.
+func runShards(t *testing.T, cfg Config, count int) shard.Merged {
+	t.Helper()
+	cfg.StartAt = time.Now().Add(300 * time.Millisecond)
+	results := make([]shard.Result, count)
+	var wg sync.WaitGroup
+	for i := range count {
+		wg.Go(func() {
+			c := cfg
+			c.Shard = shard.Plan{Index: i, Count: count}
+			res, err := Run(context.Background(), c)
+			if assert.NoError(t, err) {
+				results[i] = res.ShardResult(c.Shard)
+			}
+		})
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+	m, err := shard.Merge(results, count, shard.DefaultTolerance)
+	require.NoError(t, err)
+	return m
+}
+
+func TestShardsTogetherSendTheSingleRunsRequests(t *testing.T) {
+	cfg := Config{Stages: steady(300, 2*s), Workload: twoTemplates, MaxInFlight: 64, Timeout: 2 * s, Seed: 11}
+
+	var single, split seqServer
+	cfg.Targets = []string{single.start(t)}
+	whole := run(t, cfg)
+	cfg.Targets = []string{split.start(t)}
+	m := runShards(t, cfg, 3)
+	merged := FromMerged(m)
+
+	plan := int64(RampPacer{Stages: cfg.Stages}.Total())
+	require.Equal(t, plan, whole.Sent, "the single run sent the whole plan")
+	assert.Equal(t, single.seen(), split.seen(), "the shards sent the single run's requests, each once")
+	assert.False(t, m.Incomplete)
+	assert.Empty(t, m.Late)
+	assert.Empty(t, merged.Unsound)
+	assert.Equal(t, []int{0, 1, 2}, m.Shards)
+
+	assert.Equal(t, whole.Sent, merged.Sent)
+	assert.Equal(t, whole.Completed, merged.Completed)
+	assert.Equal(t, merged.Sent, merged.Latency.TotalCount())
+	for _, name := range []string{"a", "b"} {
+		assert.Equal(t, whole.ByTemplate[name].Count, merged.ByTemplate[name].Count, "template %s: the same arrivals", name)
+	}
+	assert.InDelta(t, whole.TargetRate, merged.TargetRate, 1e-9, "the shards' target rates add up to the plan's")
+	assert.InDelta(t, whole.AchievedRate, merged.AchievedRate, whole.AchievedRate*0.05)
+	var sent float64
+	for _, s := range merged.Timeline {
+		sent += s.Rate
+	}
+	assert.InDelta(t, float64(merged.Sent), sent, 1e-6, "the merged timeline holds every request")
+	assert.Positive(t, merged.Timeline[0].P95)
+
+	// The latencies are the server's delays plus the machine's jitter: the
+	// merged quantiles match the single run's within 2 ms.
+	for _, q := range []float64{0.5, 0.95, 0.99} {
+		assert.InDelta(t, whole.Quantile(q).Seconds(), merged.Quantile(q).Seconds(), 0.002, "p%v", q*100)
+	}
+}
+
+func TestShardStartsAtTheAgreedInstant(t *testing.T) {
+	t.Parallel()
+	var srv seqServer
+	at := time.Now().Add(200 * time.Millisecond)
+	res := run(t, Config{Targets: []string{srv.start(t)}, Stages: steady(50, s), Workload: twoTemplates, Shard: shard.Plan{Index: 1, Count: 2}, StartAt: at})
+	assert.True(t, res.Start.Equal(at), "intended times count from the agreed start")
+	assert.False(t, res.Began.Before(at))
+	assert.InDelta(t, 25, res.TargetRate, 1e-9, "half the schedule")
+	assert.InDelta(t, 25, float64(res.Sent), 1)
+	for _, p := range srv.seen() {
+		n, _ := strconv.Atoi(p[3:])
+		assert.Equal(t, 1, n%2, "shard 1/2 sends the odd arrivals: %s", p)
+	}
+}
+
+func TestShardThatStartsLateIsFlagged(t *testing.T) {
+	t.Parallel()
+	var srv seqServer
+	cfg := Config{Targets: []string{srv.start(t)}, Stages: steady(50, 2*s), Workload: twoTemplates, StartAt: time.Now().Add(-400 * time.Millisecond)}
+	results := make([]shard.Result, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			c := cfg
+			c.Shard = shard.Plan{Index: i, Count: 2}
+			res, err := Run(context.Background(), c)
+			if assert.NoError(t, err) {
+				results[i] = res.ShardResult(c.Shard)
+			}
+		})
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+	m, err := shard.Merge(results, 2, shard.DefaultTolerance)
+	require.NoError(t, err)
+	require.Len(t, m.Late, 2, "both began after the agreed start")
+	assert.GreaterOrEqual(t, m.Late[0].Delay, 400*time.Millisecond)
+	merged := FromMerged(m)
+	require.Len(t, merged.Unsound, 2)
+	assert.Contains(t, merged.Unsound[0], "shard 0/2 started ")
+	assert.Contains(t, merged.Unsound[0], "after the agreed start: its part of the schedule went out late")
+}
+
+func TestMergeWithoutAShardIsUnsound(t *testing.T) {
+	t.Parallel()
+	var srv seqServer
+	cfg := Config{Targets: []string{srv.start(t)}, Stages: steady(50, s), Workload: twoTemplates, StartAt: time.Now().Add(100 * time.Millisecond), Shard: shard.Plan{Index: 0, Count: 2}}
+	m, err := shard.Merge([]shard.Result{run(t, cfg).ShardResult(cfg.Shard)}, 2, shard.DefaultTolerance)
+	require.NoError(t, err)
+	merged := FromMerged(m)
+	assert.Equal(t, []string{"the load is not the whole plan: no result from shard 1/2"}, merged.Unsound)
+}
+
+func TestRunRefusesABadShardOrStart(t *testing.T) {
+	good := Config{Targets: []string{"http://127.0.0.1:1"}, Stages: steady(10, s), Workload: listOnly}
+	for name, tt := range map[string]struct {
+		edit func(*Config)
+		want string
+	}{
+		"an index beyond the count": {func(c *Config) { c.Shard = shard.Plan{Index: 3, Count: 3} },
+			"load: config: Shard: index 3: must be below the count 3 (indices run from 0 to 2)"},
+		"a start too far ahead": {func(c *Config) { c.StartAt = time.Now().Add(2 * time.Hour) }, "more than 1h0m0s ahead"},
+		"a start long past":     {func(c *Config) { c.StartAt = time.Now().Add(-time.Minute) }, "has passed: the 1s of stages from it ended"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := good
+			tt.edit(&cfg)
+			_, err := Run(context.Background(), cfg)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
