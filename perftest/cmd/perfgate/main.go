@@ -1,5 +1,7 @@
 // Command perfgate is the regression gate outside `go test`: running it,
-// checking a spec, building the images, sweeping leftovers of crashed runs.
+// checking a spec, running and merging the shards of a sharded load,
+// rendering them as a Kubernetes Job, building the images, sweeping
+// leftovers of crashed runs.
 package main
 
 import (
@@ -24,6 +26,10 @@ const usage = `usage: perfgate <command> [arguments]
 commands:
   run [flags]       run the gate: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 could not run
   check [FILE...]   validate thresholds files (default thresholds/slo.yaml)
+  load [flags]      run one shard of a sharded load against the spec's target; write its result
+  merge [flags] FILE...
+                    merge shard results and judge the run once, with run's reports and exit codes
+  k8s [flags]       print the ConfigMap and Indexed Job that run the spec's load as N shards
   images            build the service and Prometheus images (also tagged :local)
   sweep             remove containers, networks and volumes of runs whose process is gone
 `
@@ -62,6 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runGate(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "load":
+		return loadShard(ctx, args[1:], stdout, stderr)
+	case "merge":
+		return merge(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "k8s":
+		return kube(args[1:], stdout, stderr)
 	case "images":
 		if err := stack.Ping(ctx); err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/perftest/internal/shard"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -39,6 +40,13 @@ type Options struct {
 	// spec's target.query.headers, read from the environment by the door.
 	QueryHeaders map[string]string
 }
+	// Shard and StartAt make the load one shard of a run split over several
+	// generators, from an agreed instant (see Shard). Merged, when set, is
+	// such a run's load, put together from its shards' results: Run then
+	// applies no load and judges that one.
+	Shard   shard.Plan
+	StartAt time.Time
+	Merged  *shard.Merged
 
 // settle waits, after the window that ended at end, until the queries can
 // be evaluated at the series' settle time: that instant has passed and every
@@ -197,6 +205,7 @@ func loadAccount(r *load.Result, maxLag float64) verdict.Load {
 		l.SendLagP99 = (time.Duration(r.SendLag.ValueAtQuantile(99)) * time.Microsecond).Seconds()
 	} else {
 		l.SendLagP99 = math.NaN() // nothing sent: the rate check says so
+		Unsound: r.Unsound,
 		l.MaxSendLag = 0
 	}
 	return l
@@ -253,6 +262,7 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	}
 	if o.During != nil {
 		hookCtx, cancel := context.WithCancel(ctx)
+	cfg.Shard, cfg.StartAt = o.Shard, o.StartAt
 		defer cancel()
 		go func() {
 			select {

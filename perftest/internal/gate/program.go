@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/report"
+	"github.com/perfgate/perfgate/perftest/internal/shard"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
@@ -33,6 +34,10 @@ type Settings struct {
 	// Started, when set, learns each stack as soon as it exists, so a caller
 	// can look for its leftovers afterwards.
 	Started func(*stack.Stack)
+	// Merged, when set, is a sharded run's load, put together from its
+	// shards' results: Gate judges it instead of applying load. The spec
+	// must have a target.
+	Merged *shard.Merged
 }
 
 // Env names the environment variables the doors read into Settings.
@@ -132,6 +137,9 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if s.ReportDir == "" {
 		s.ReportDir = filepath.Join(s.Root, "perf-report")
 	}
+	if s.Merged != nil && spec.Target == nil {
+		return o, &BadInputError{fmt.Errorf("%s: a sharded run is judged through the query API of its target: the spec has no target section", s.Spec)}
+	}
 	var headers map[string]string
 	if tg := spec.Target; tg != nil {
 		if headers, err = s.queryHeaders(tg); err != nil {
@@ -143,7 +151,7 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 
 	run, err := Run(ctx, Options{
 		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
-		Progress: s.Out, Log: s.Out, Started: s.Started, QueryHeaders: headers,
+		Progress: s.Out, Log: s.Out, Started: s.Started, QueryHeaders: headers, Merged: s.Merged,
 	})
 	if err != nil {
 		return o, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
@@ -43,6 +44,24 @@ func runTarget(ctx context.Context, o Options, run report.Run, series promq.Seri
 	}
 	phase("wait", t)
 
+	var res *load.Result
+	if m := o.Merged; m != nil {
+		res = load.FromMerged(*m)
+		run.Title += fmt.Sprintf(", load from %d shards", m.Count)
+		run.Service += fmt.Sprintf("; load from the merged results of %d of %d shards", len(m.Shards), m.Count)
+	} else {
+		t = time.Now()
+		if res, err = applyLoad(ctx, o, &stack.Stack{Replicas: targetReplicas(tg)}); err != nil {
+			return run, err
+		}
+		phase("load", t)
+	}
+	return measure(ctx, o, run, pc, series, res, tg.Instances, phase, logw)
+}
+
+// targetReplicas names the target's URLs as the load's replicas: by their
+// instances when the spec gives them.
+func targetReplicas(tg *thresholds.Target) []stack.Replica {
 	replicas := make([]stack.Replica, len(tg.URLs))
 	for i, u := range tg.URLs {
 		replicas[i] = stack.Replica{Name: fmt.Sprintf("target-%d", i+1), URL: u}
@@ -50,13 +69,7 @@ func runTarget(ctx context.Context, o Options, run report.Run, series promq.Seri
 			replicas[i].Name = tg.Instances[i]
 		}
 	}
-	t = time.Now()
-	res, err := applyLoad(ctx, o, &stack.Stack{Replicas: replicas})
-	if err != nil {
-		return run, err
-	}
-	phase("load", t)
-	return measure(ctx, o, run, pc, series, res, tg.Instances, phase, logw)
+	return replicas
 }
 
 // queryMatchers are the matchers that select the deployment's series.
