@@ -15,8 +15,8 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/report"
-	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/shard"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -39,7 +39,6 @@ type Options struct {
 	// QueryHeaders are sent to a target's query API: the values of the
 	// spec's target.query.headers, read from the environment by the door.
 	QueryHeaders map[string]string
-}
 	// Shard and StartAt make the load one shard of a run split over several
 	// generators, from an agreed instant (see Shard). Merged, when set, is
 	// such a run's load, put together from its shards' results: Run then
@@ -47,6 +46,7 @@ type Options struct {
 	Shard   shard.Plan
 	StartAt time.Time
 	Merged  *shard.Merged
+}
 
 // settle waits, after the window that ended at end, until the queries can
 // be evaluated at the series' settle time: that instant has passed and every
@@ -197,6 +197,7 @@ func loadAccount(r *load.Result, maxLag float64) verdict.Load {
 	l := verdict.Load{
 		TargetRate: r.TargetRate, AchievedRate: r.AchievedRate,
 		MaxLag: maxLag, Sent: r.Sent, Dropped: r.Dropped, MaxSendLag: MaxSendLag.Seconds(),
+		Unsound: r.Unsound,
 	}
 	if r.Sent > 0 {
 		l.AchievedRate = r.AchievedRate * float64(r.Sent+r.Dropped) / float64(r.Sent)
@@ -205,7 +206,6 @@ func loadAccount(r *load.Result, maxLag float64) verdict.Load {
 		l.SendLagP99 = (time.Duration(r.SendLag.ValueAtQuantile(99)) * time.Microsecond).Seconds()
 	} else {
 		l.SendLagP99 = math.NaN() // nothing sent: the rate check says so
-		Unsound: r.Unsound,
 		l.MaxSendLag = 0
 	}
 	return l
@@ -254,6 +254,7 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	l := o.Spec.Load
 	cfg := loadConfig(l, o.Spec.Workload, o.Seed, o.Progress, st.Replicas)
 	cfg.WarmUp = l.WarmUp
+	cfg.Shard, cfg.StartAt = o.Shard, o.StartAt
 	if t := o.Spec.Target; t != nil {
 		cfg.Allow = t.Allow
 	}
@@ -262,7 +263,6 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	}
 	if o.During != nil {
 		hookCtx, cancel := context.WithCancel(ctx)
-	cfg.Shard, cfg.StartAt = o.Shard, o.StartAt
 		defer cancel()
 		go func() {
 			select {
