@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,4 +106,90 @@ func TestRunWithoutDockerExitsWith4(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "output:\n%s", out)
 	assert.Equal(t, 4, ee.ExitCode(), "output:\n%s", out)
 	assert.Contains(t, string(out), "docker is not reachable")
+}
+
+// targetSpecFile is the committed spec with a target section, for the
+// commands that need one; nothing is sent to its URL here.
+func targetSpecFile(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../../thresholds/slo.yaml")
+	require.NoError(t, err)
+	spec := string(b)
+	spec = spec[:strings.Index(spec, "\ncompare:")] + "\ntarget:\n  urls: [http://127.0.0.1:1]\n  instances: [replica-1]\n  query: {url: http://127.0.0.1:2}\n"
+	f := filepath.Join(t.TempDir(), "target.yaml")
+	require.NoError(t, os.WriteFile(f, []byte(spec), 0o644))
+	return f
+}
+
+func exitOf(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var code exitCode
+	require.ErrorAs(t, err, &code)
+	return int(code)
+}
+
+func TestLoadRefusesWhatCannotBeAShard(t *testing.T) {
+	target := targetSpecFile(t)
+	start := "2026-12-02T18:00:00Z"
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-f", "../../../thresholds/slo.yaml", "-shard", "0/2", "-start", start, "-out", "x"}, "the spec has no target section"},
+		{[]string{"-f", target, "-shard", "2/2", "-start", start, "-out", "x"}, "index 2: must be below the count 2"},
+		{[]string{"-f", target, "-shard", "$(JOB_COMPLETION_INDEX)/2", "-start", start, "-out", "x"}, "the index was not filled in"},
+		{[]string{"-f", target, "-shard", "0/2", "-out", "x"}, "-start: missing"},
+		{[]string{"-f", target, "-shard", "0/2", "-start", "tomorrow", "-out", "x"}, `-start "tomorrow": not an RFC 3339 instant`},
+		{[]string{"-f", target, "-shard", "0/2", "-start", start}, "-out: missing"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"load"}, tt.args...), &stdout, &stderr)
+		assert.Equal(t, 2, exitOf(t, err), tt.args)
+		assert.Contains(t, stderr.String(), tt.want, tt.args)
+	}
+}
+
+func TestMergeRefusesFilesThatAreNotShardResults(t *testing.T) {
+	target := targetSpecFile(t)
+	junk := filepath.Join(t.TempDir(), "shard-0.json")
+	require.NoError(t, os.WriteFile(junk, []byte(`{"version": 1, "shard": {"index": 0, "count": 2}}`), 0o644))
+	for _, tt := range []struct {
+		files []string
+		want  string
+	}{
+		{nil, "no shard results"},
+		{[]string{filepath.Join(t.TempDir(), "nope.json")}, "no such file"},
+		{[]string{junk}, junk + ": shard result 0/2: start_at: missing"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), append([]string{"merge", "-f", target}, tt.files...), &stdout, &stderr)
+		assert.Equal(t, 2, exitOf(t, err), tt.files)
+		assert.Contains(t, stderr.String(), tt.want, tt.files)
+	}
+}
+
+func TestK8sPrintsTheIndexedJobOfATargetSpec(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	start := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	err := run(context.Background(), []string{"k8s", "-f", targetSpecFile(t), "-image", "registry.example.com/perfgate:1", "-shards", "3", "-claim", "perf-results", "-start", start}, &stdout, &stderr)
+	require.NoError(t, err, stderr.String())
+	for _, want := range []string{"kind: ConfigMap", "kind: Job", "completionMode: Indexed", "parallelism: 3", "$(JOB_COMPLETION_INDEX)/3", start, "claimName: perf-results"} {
+		assert.Contains(t, stdout.String(), want)
+	}
+
+	stdout.Reset()
+	err = run(context.Background(), []string{"k8s", "-f", "../../../thresholds/slo.yaml", "-image", "x", "-shards", "3", "-claim", "c"}, &stdout, &stderr)
+	assert.Equal(t, 2, exitOf(t, err))
+	assert.Contains(t, stderr.String(), "the spec has no target section")
+	assert.Empty(t, stdout.String())
+}
+
+func TestK8sRefusesAStartThatHasPassed(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"k8s", "-f", targetSpecFile(t), "-image", "x", "-shards", "3", "-claim", "c", "-start", "2026-01-01T00:00:00Z"}, &stdout, &stderr)
+	assert.Equal(t, 2, exitOf(t, err))
+	assert.Contains(t, stderr.String(), `-start "2026-01-01T00:00:00Z" has passed`)
 }

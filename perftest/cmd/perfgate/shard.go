@@ -198,6 +198,9 @@ func kube(args []string, stdout, stderr io.Writer) error {
 		if o.StartAt, err = time.Parse(time.RFC3339Nano, *startFlag); err != nil {
 			return bad("-start %q: not an RFC 3339 instant such as 2026-12-02T18:00:00Z", *startFlag)
 		}
+		if time.Until(o.StartAt) <= 0 {
+			return bad("-start %q has passed: leave the pods time to be scheduled and pull the image", *startFlag)
+		}
 	}
 	o.Resources.CPULimit, o.Resources.MemoryLimit = o.Resources.CPURequest, o.Resources.MemoryRequest
 	o.Deadline = *deadline
