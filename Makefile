@@ -7,7 +7,7 @@ SERVICE_TAGS    = netgo osusergo sqlite_omit_load_extension
 SERVICE_LDFLAGS = -s -w -linkmode external -extldflags "-static"
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-unit fuzz perf perf-aa perf-rates bench lint images up down clean
+.PHONY: help build test test-unit fuzz perf perf-aa perf-rates bench lint images perfgate-image up down clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,15 @@ lint: ## gofmt, go vet and actionlint
 
 images: ## build the service and Prometheus images, tagged :local for compose
 	$(GO) run ./perftest/cmd/perfgate images
+
+# The shards of a Kubernetes Job run this image; push it where the cluster
+# pulls from (PERFGATE_IMAGE=registry.example.com/perfgate:1). GOARCH is the nodes'.
+PERFGATE_IMAGE ?= perfgate/perfgate:local
+perfgate-image: ## the perfgate command in a FROM scratch image, for sharded load on Kubernetes (PERFGATE_IMAGE)
+	mkdir -p bin/perfgate-image
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w' -o bin/perfgate-image/perfgate ./perftest/cmd/perfgate
+	cp /etc/ssl/certs/ca-certificates.crt bin/perfgate-image/ 2>/dev/null || : > bin/perfgate-image/ca-certificates.crt
+	docker build -q -t $(PERFGATE_IMAGE) -f perftest/cmd/perfgate/Dockerfile bin/perfgate-image
 
 # Without a registry, compose runs the Prometheus image `make images` built
 # locally, and starts without Grafana when its image cannot be had.

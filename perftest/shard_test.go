@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/shard"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 )
 
 // perfgateBinary builds the perfgate command once per test binary.
@@ -182,5 +185,105 @@ func TestShardedLoadFailsOnAFaultyDeployment(t *testing.T) {
 	code, out := mergeRun(t, bin, spec, shardRun{count: 3}.run(t, bin, spec))
 	if code != 1 || !strings.Contains(out, "error_rate") {
 		t.Fatalf("exit %d, want 1 (fail) on error_rate:\n%s", code, out)
+	}
+}
+
+// TestK8sJobRunsAsRendered runs the shards of the Job `perfgate k8s`
+// renders the way its pods would, with no cluster: the image `make
+// perfgate-image` builds, the container's command, args and index variable
+// as rendered, the pod's user, a read-only root, no capabilities, the spec
+// from the ConfigMap and the results where the Job mounts them; then merges
+// what they wrote. The containers share this machine's network, so the
+// target is the deployment on 127.0.0.1.
+func TestK8sJobRunsAsRendered(t *testing.T) {
+	requireDocker(t)
+	bin := perfgateBinary(t)
+	root := moduleRoot(t)
+	const image = "perfgate/perfgate:test"
+	mk := exec.Command("make", "-C", root, "perfgate-image", "PERFGATE_IMAGE="+image)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make perfgate-image: %v\n%s", err, out)
+	}
+	st := deployment(t)
+	spec := targetSpec(t, st, st.PrometheusURL, `job="tasksvc"`, "")
+
+	out, err := exec.Command(bin, "k8s", "-f", spec, "-image", image, "-shards", "2", "-claim", "perf-results", "-start-in", "5s").Output()
+	if err != nil {
+		t.Fatalf("perfgate k8s: %v", err)
+	}
+	docs := strings.Split(string(out), "\n---\n")
+	if len(docs) != 2 {
+		t.Fatalf("%d documents, want a ConfigMap and a Job:\n%s", len(docs), out)
+	}
+	var cm corev1.ConfigMap
+	var job batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &cm); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &job); err != nil {
+		t.Fatal(err)
+	}
+	pod := job.Spec.Template.Spec
+	c := pod.Containers[0]
+
+	// The volumes, as the pods mount them: the ConfigMap's files read-only,
+	// the claim writable by the pod's user.
+	mounts := map[string]string{}
+	for _, v := range pod.Volumes {
+		dir := t.TempDir()
+		switch {
+		case v.ConfigMap != nil:
+			for k, data := range cm.Data {
+				if err := os.WriteFile(filepath.Join(dir, k), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case v.PersistentVolumeClaim != nil:
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mounts[v.Name] = dir
+	}
+	var results string
+	n := int(*job.Spec.Completions)
+	errs := make(chan error, n)
+	for i := range n {
+		index := fmt.Sprint(i)
+		args := []string{"run", "--rm", "--network", "host", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+			"--user", fmt.Sprintf("%d:%d", *pod.SecurityContext.RunAsUser, *pod.SecurityContext.RunAsGroup),
+			"-e", "JOB_COMPLETION_INDEX=" + index, "--entrypoint", c.Command[0]}
+		for _, m := range c.VolumeMounts {
+			opt := mounts[m.Name] + ":" + m.MountPath
+			if m.ReadOnly {
+				opt += ":ro"
+			} else {
+				results = mounts[m.Name]
+			}
+			args = append(args, "-v", opt)
+		}
+		args = append(args, c.Image)
+		for _, a := range c.Args {
+			args = append(args, strings.ReplaceAll(a, "$(JOB_COMPLETION_INDEX)", index))
+		}
+		go func() {
+			out, err := exec.Command("docker", args...).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("shard %s: docker %s: %w\n%s", index, strings.Join(args, " "), err, out)
+			}
+			errs <- err
+		}()
+	}
+	var all []error
+	for range n {
+		all = append(all, <-errs)
+	}
+	if err := errors.Join(all...); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(results, "shard-*.json"))
+	code, merged := mergeRun(t, bin, spec, files)
+	if code != 0 || !strings.Contains(merged, "merged 2 of 2 shards") {
+		t.Fatalf("exit %d, want 0, a pass of 2 of 2 shards:\n%s", code, merged)
 	}
 }
