@@ -144,6 +144,7 @@ func TestLoadRefusesWhatCannotBeAShard(t *testing.T) {
 		{[]string{"-f", target, "-shard", "0/2", "-out", "x"}, "-start: missing"},
 		{[]string{"-f", target, "-shard", "0/2", "-start", "tomorrow", "-out", "x"}, `-start "tomorrow": not an RFC 3339 instant`},
 		{[]string{"-f", target, "-shard", "0/2", "-start", start}, "-out: missing"},
+		{[]string{"-f", target, "-shard", "0/2", "-start", "2026-01-01T00:00:00Z", "-out", "x"}, "StartAt: 2026-01-01T00:00:00Z has passed"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"load"}, tt.args...), &stdout, &stderr)

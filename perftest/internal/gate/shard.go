@@ -2,10 +2,12 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/perftest/internal/shard"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/thresholds"
@@ -34,6 +36,9 @@ func Shard(ctx context.Context, specPath string, plan shard.Plan, startAt time.T
 	}
 	o := Options{Spec: spec, Progress: progress, Shard: plan, StartAt: startAt}
 	res, err := applyLoad(ctx, o, &stack.Stack{Replicas: targetReplicas(spec.Target)})
+	if ce := (*load.ConfigError)(nil); errors.As(err, &ce) {
+		return shard.Result{}, &BadInputError{err} // a start too far ahead or long past
+	}
 	if err != nil {
 		return shard.Result{}, err
 	}

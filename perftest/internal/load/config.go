@@ -170,10 +170,16 @@ func (c Config) prepare() (prepared, error) {
 		for i, err := range errs {
 			errs[i] = fmt.Errorf("load: config: %w", err)
 		}
-		return prepared{}, errors.Join(errs...)
+		return prepared{}, &ConfigError{errors.Join(errs...)}
 	}
 	return p, nil
 }
+
+// ConfigError is a Config that cannot be run; nothing was sent.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // plainHTTP tells whether every target speaks plain HTTP, which the
 // fasthttp path serves.
