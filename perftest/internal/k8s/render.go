@@ -7,8 +7,8 @@
 // which every shard mounts, so it must be ReadWriteMany when the shards
 // land on several nodes. To collect the results once the Job is done, run a
 // pod that mounts the same claim and copy the files out of it with
-// `kubectl cp`; then merge them (package shard) and evaluate the run once. A
-// shard with no file makes the merge incomplete, so the run inconclusive.
+// `kubectl cp`; then `perfgate merge` judges the run once. A shard with no
+// file makes the merge incomplete, so the run inconclusive.
 package k8s
 
 import (
