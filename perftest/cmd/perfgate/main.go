@@ -174,6 +174,11 @@ func runGate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	s = s.WithEnv(getenv)
 	s.Out = stdout
+	return judge(ctx, s, stdout, stderr)
+}
+
+// judge runs the gate with s and turns its outcome into the exit code.
+func judge(ctx context.Context, s gate.Settings, stdout, stderr io.Writer) error {
 	o, err := gate.Gate(ctx, s)
 	if err != nil {
 		fmt.Fprintln(stderr, "perfgate:", err)

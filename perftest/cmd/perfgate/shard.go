@@ -141,16 +141,7 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	s = s.WithEnv(getenv)
 	s.Baseline, s.Out, s.Merged = "none", stdout, &m
-	o, err := gate.Gate(ctx, s)
-	if err != nil {
-		fmt.Fprintln(stderr, "perfgate:", err)
-	} else {
-		fmt.Fprintf(stdout, "verdict: %s\n", o.Decision.Verdict)
-	}
-	if code := gate.ExitCode(o, err); code != gate.ExitPass {
-		return exitCode(code)
-	}
-	return nil
+	return judge(ctx, s, stdout, stderr)
 }
 
 // kube is `perfgate k8s`: it prints the ConfigMap and Indexed Job that run
