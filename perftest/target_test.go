@@ -109,6 +109,24 @@ func authProxy(t *testing.T, upstream, token string) string {
 	return srv.URL
 }
 
+// requireNoData fails the test unless a run that read no series is no pass
+// and some check of it says no data.
+func requireNoData(t *testing.T, o gate.Outcome) {
+	t.Helper()
+	if o.Decision.Verdict == verdict.Pass {
+		t.Fatal("a run that read no series passed")
+	}
+	noData := 0
+	for _, c := range o.Run.Result.Checks {
+		if c.Status == verdict.StatusNoData {
+			noData++
+		}
+	}
+	if noData == 0 {
+		t.Errorf("no check reads no data: %+v", o.Run.Result.Checks)
+	}
+}
+
 func targetGate(t *testing.T, spec string, env map[string]string) (gate.Outcome, error) {
 	t.Helper()
 	return gate.Gate(context.Background(), gate.Settings{
@@ -145,18 +163,7 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if o.Decision.Verdict == verdict.Pass {
-			t.Fatal("a run that read no series passed")
-		}
-		noData := 0
-		for _, c := range o.Run.Result.Checks {
-			if c.Status == verdict.StatusNoData {
-				noData++
-			}
-		}
-		if noData == 0 {
-			t.Errorf("no check reads no data: %+v", o.Run.Result.Checks)
-		}
+		requireNoData(t, o)
 	})
 	t.Run("a refused token is an error before any load", func(t *testing.T) {
 		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_TEST_PROM_AUTH": "Bearer wrong"})
