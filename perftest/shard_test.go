@@ -152,6 +152,19 @@ func TestShardedLoadIsJudgedOnce(t *testing.T) {
 			t.Fatalf("exit %d, want 0, a pass of 3 of 3 shards:\n%s", code, out)
 		}
 		t.Log(out)
+
+		// Judged by another spec than the one the shards ran: refused.
+		edited := filepath.Join(t.TempDir(), "edited.yaml")
+		b, err := os.ReadFile(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(edited, append(b, "# edited\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := mergeRun(t, bin, edited, files); code != 2 || !strings.Contains(out, "judge a run by the spec it ran") {
+			t.Errorf("merge by an edited spec: exit %d, want 2:\n%s", code, out)
+		}
 	})
 
 	t.Run("a killed shard is inconclusive", func(t *testing.T) {

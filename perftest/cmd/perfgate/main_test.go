@@ -163,7 +163,7 @@ func TestMergeRefusesFilesThatAreNotShardResults(t *testing.T) {
 	}{
 		{nil, "no shard results"},
 		{[]string{filepath.Join(t.TempDir(), "nope.json")}, "no such file"},
-		{[]string{junk}, junk + ": shard result 0/2: start_at: missing"},
+		{[]string{junk}, junk + `: shard result 0/2: spec_sha256: "" is not a SHA-256 in hex; start_at: missing`},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"merge", "-f", target}, tt.files...), &stdout, &stderr)

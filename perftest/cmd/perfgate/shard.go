@@ -132,6 +132,17 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return bad("%v", err)
 	}
+	s = s.WithEnv(getenv)
+	if s.Spec == "" {
+		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
+	}
+	raw, err := os.ReadFile(s.Spec)
+	if err != nil {
+		return bad("%v", err)
+	}
+	if h := shard.SpecHash(raw); h != m.Spec {
+		return bad("the shards ran the spec with SHA-256 %.12s…, %s is %.12s…: judge a run by the spec it ran", m.Spec, s.Spec, h)
+	}
 	fmt.Fprintf(stdout, "merged %d of %d shards: sent %d, errors %d, dropped %d\n", len(m.Shards), m.Count, m.Sent, m.Errors, m.Dropped)
 	if m.Incomplete {
 		fmt.Fprintf(stdout, "incomplete: %s\n", m.Reason)
@@ -139,7 +150,6 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	for _, l := range m.Late {
 		fmt.Fprintf(stdout, "late: %s\n", l)
 	}
-	s = s.WithEnv(getenv)
 	s.Baseline, s.Out, s.Merged = "none", stdout, &m
 	return judge(ctx, s, stdout, stderr)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
@@ -18,7 +19,11 @@ import (
 // what the merge needs. It queries nothing: the run is judged once, after
 // the merge (Settings.Merged). Progress, when set, gets the load line.
 func Shard(ctx context.Context, specPath string, plan shard.Plan, startAt time.Time, progress io.Writer) (shard.Result, error) {
-	spec, err := thresholds.ParseFile(specPath)
+	raw, err := os.ReadFile(specPath)
+	if err != nil {
+		return shard.Result{}, &BadInputError{err}
+	}
+	spec, err := thresholds.Parse(specPath, raw)
 	if err != nil {
 		return shard.Result{}, &BadInputError{err}
 	}
@@ -42,5 +47,7 @@ func Shard(ctx context.Context, specPath string, plan shard.Plan, startAt time.T
 	if err != nil {
 		return shard.Result{}, err
 	}
-	return res.ShardResult(plan), nil
+	r := res.ShardResult(plan)
+	r.Spec = shard.SpecHash(raw)
+	return r, nil
 }

@@ -25,6 +25,8 @@ type Merged struct {
 	// StartAt is the agreed start; Started is the earliest shard's actual
 	// start, End the latest shard's end, MeasuredFrom the latest shard's.
 	StartAt, Started, End, MeasuredFrom time.Time
+	// Spec is the SHA-256 of the spec every merged shard ran.
+	Spec string
 	// Totals add up the merged shards; the histograms are nil when no shard
 	// has a result.
 	Totals
@@ -81,6 +83,10 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			return Merged{}, fmt.Errorf("merge: shard %s was told to start at %s, shard %s at %s: they are not of one run",
 				r.Shard, r.StartAt.Format(time.RFC3339Nano), use[0].Shard, use[0].StartAt.Format(time.RFC3339Nano))
 		}
+		if len(use) > 0 && r.Spec != use[0].Spec {
+			return Merged{}, fmt.Errorf("merge: shard %s ran the spec with SHA-256 %.12s…, shard %s the one with %.12s…: they are not of one run",
+				r.Shard, r.Spec, use[0].Shard, use[0].Spec)
+		}
 		use = append(use, r)
 	}
 	slices.SortFunc(use, func(a, b Result) int { return a.Shard.Index - b.Shard.Index })
@@ -101,7 +107,7 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 	}
 
 	first := use[0]
-	m.StartAt, m.Started, m.End, m.MeasuredFrom = first.StartAt, first.Started, first.End, first.MeasuredFrom
+	m.StartAt, m.Started, m.End, m.MeasuredFrom, m.Spec = first.StartAt, first.Started, first.End, first.MeasuredFrom, first.Spec
 	m.Latency = Histogram{first.Latency.Clone()}
 	m.SendLag = Histogram{first.SendLag.Clone()}
 	m.ByStatus = map[string]int64{}

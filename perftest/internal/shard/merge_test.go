@@ -200,6 +200,8 @@ func TestMergeErrors(t *testing.T) {
 	coarse.SendLag = Histogram{hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)}
 	bad := sample(1, 2)
 	bad.Dropped = -3
+	otherSpec := sample(1, 2)
+	otherSpec.Spec = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
 
 	tests := []struct {
 		name      string
@@ -217,6 +219,11 @@ func TestMergeErrors(t *testing.T) {
 			name:    "a shard of another run",
 			results: []Result{sample(0, 2), otherStart}, count: 2,
 			err: "merge: shard 1/2 was told to start at 2026-12-02T15:01:00Z, shard 0/2 at 2026-12-02T15:00:00Z: they are not of one run",
+		},
+		{
+			name:    "a shard of another spec",
+			results: []Result{sample(0, 2), otherSpec}, count: 2,
+			err: "merge: shard 1/2 ran the spec with SHA-256 60303ae22b99…, shard 0/2 the one with 9f86d081884c…: they are not of one run",
 		},
 		{
 			name:    "histograms of another precision",
@@ -252,6 +259,7 @@ func ExampleMerge() {
 		return Result{
 			Shard: Plan{Index: i, Count: 3}, StartAt: start, Started: start.Add(startedAfter),
 			End: start.Add(10 * time.Second), MeasuredFrom: start.Add(2 * time.Second),
+			Spec:   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 			Totals: Totals{Sent: 100, Latency: Histogram{newHist()}, SendLag: Histogram{newHist()}},
 		}
 	}

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,12 @@ import (
 // Version is the format version Encode writes and Decode accepts.
 const Version = 1
 
+// SpecHash is the fingerprint of a spec file's bytes that results carry.
+func SpecHash(spec []byte) string {
+	sum := sha256.Sum256(spec)
+	return hex.EncodeToString(sum[:])
+}
+
 // Result is what one shard writes when its part of the run has ended.
 type Result struct {
 	Shard Plan `json:"shard"`
@@ -28,6 +36,9 @@ type Result struct {
 	Started      time.Time `json:"started"`
 	End          time.Time `json:"end"`
 	MeasuredFrom time.Time `json:"measured_from"`
+	// Spec is the SHA-256 of the spec file the shard ran, in hex: the shards
+	// of one run, and the merge that judges them, read the same spec.
+	Spec string `json:"spec_sha256"`
 	Totals
 }
 
@@ -176,6 +187,9 @@ func (r Result) Validate() error {
 	add := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
 	if err := r.Shard.Validate(); err != nil {
 		add("shard: %v", err)
+	}
+	if len(r.Spec) != 64 || strings.Trim(r.Spec, "0123456789abcdef") != "" {
+		add("spec_sha256: %q is not a SHA-256 in hex", r.Spec)
 	}
 	for _, t := range []struct {
 		name string

@@ -37,6 +37,7 @@ func sample(index, count int) Result {
 		Started:      t0.Add(2 * time.Millisecond),
 		End:          t0.Add(10*time.Second + 40*time.Millisecond),
 		MeasuredFrom: t0.Add(2 * time.Second),
+		Spec:         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		Totals: Totals{
 			Sent: 300, Completed: 298, OK: 295, Errors: 4, Dropped: 1,
 			ByStatus: map[string]int64{"200": 250, "201": 45, "500": 3, "timeout": 1},
@@ -175,6 +176,11 @@ func TestDecodeRejects(t *testing.T) {
 			name: "no start",
 			in:   edit(t, func(m map[string]any) { delete(m, "start_at") }),
 			err:  `shard result 1/3: start_at: missing`,
+		},
+		{
+			name: "no spec fingerprint",
+			in:   edit(t, func(m map[string]any) { m["spec_sha256"] = "abc" }),
+			err:  `shard result 1/3: spec_sha256: "abc" is not a SHA-256 in hex`,
 		},
 		{
 			name: "an end before the start",
