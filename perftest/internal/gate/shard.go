@@ -47,7 +47,5 @@ func Shard(ctx context.Context, specPath string, plan shard.Plan, startAt time.T
 	if err != nil {
 		return shard.Result{}, err
 	}
-	r := res.ShardResult(plan)
-	r.Spec = shard.SpecHash(raw)
-	return r, nil
+	return res.ShardResult(plan, shard.SpecHash(raw)), nil
 }

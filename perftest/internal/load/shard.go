@@ -7,10 +7,12 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/shard"
 )
 
-// ShardResult is r as shard p of a run writes it, for the merge.
-func (r *Result) ShardResult(p shard.Plan) shard.Result {
+// ShardResult is r as shard p of a run writes it, for the merge; spec is
+// the SHA-256 of the spec file the run came from (shard.SpecHash).
+func (r *Result) ShardResult(p shard.Plan, spec string) shard.Result {
 	out := shard.Result{
 		Shard:   p,
+		Spec:    spec,
 		StartAt: r.Start, Started: r.Began, End: r.End, MeasuredFrom: r.MeasuredFrom,
 		Totals: shard.Totals{
 			Sent: r.Sent, Completed: r.Completed, Errors: r.Errors, Dropped: r.Dropped,

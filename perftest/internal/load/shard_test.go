@@ -43,6 +43,9 @@ func (s *seqServer) seen() []string {
 	return slices.Sorted(slices.Values(s.paths))
 }
 
+// testSpec stands for the fingerprint of the spec the shards ran.
+var testSpec = shard.SpecHash([]byte("a spec"))
+
 var twoTemplates = []thresholds.Template{
 	{Name: "a", Weight: 3, Method: "GET", Path: "/a/${seq}"},
 	{Name: "b", Weight: 1, Method: "GET", Path: "/b/${seq}"},
@@ -61,7 +64,7 @@ func runShards(t *testing.T, cfg Config, count int) shard.Merged {
 			c.Shard = shard.Plan{Index: i, Count: count}
 			res, err := Run(context.Background(), c)
 			if assert.NoError(t, err) {
-				results[i] = res.ShardResult(c.Shard)
+				results[i] = res.ShardResult(c.Shard, testSpec)
 			}
 		})
 	}
@@ -139,7 +142,7 @@ func TestShardThatStartsLateIsFlagged(t *testing.T) {
 			c.Shard = shard.Plan{Index: i, Count: 2}
 			res, err := Run(context.Background(), c)
 			if assert.NoError(t, err) {
-				results[i] = res.ShardResult(c.Shard)
+				results[i] = res.ShardResult(c.Shard, testSpec)
 			}
 		})
 	}
@@ -159,7 +162,7 @@ func TestMergeWithoutAShardIsUnsound(t *testing.T) {
 	t.Parallel()
 	var srv seqServer
 	cfg := Config{Targets: []string{srv.start(t)}, Stages: steady(50, s), Workload: twoTemplates, StartAt: time.Now().Add(100 * time.Millisecond), Shard: shard.Plan{Index: 0, Count: 2}}
-	m, err := shard.Merge([]shard.Result{run(t, cfg).ShardResult(cfg.Shard)}, 2, shard.DefaultTolerance)
+	m, err := shard.Merge([]shard.Result{run(t, cfg).ShardResult(cfg.Shard, testSpec)}, 2, shard.DefaultTolerance)
 	require.NoError(t, err)
 	merged := FromMerged(m)
 	assert.Equal(t, []string{"the load is not the whole plan: no result from shard 1/2"}, merged.Unsound)
