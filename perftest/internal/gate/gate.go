@@ -10,6 +10,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
@@ -91,6 +92,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	if logw == nil {
 		logw = io.Discard
 	}
+	logw = &syncWriter{w: logw} // Prometheus starts in a goroutine of its own
 	run = report.Run{
 		Title:       fmt.Sprintf("perfgate: %s ×%d", svcSpec.Name, o.Replicas),
 		Started:     time.Now(),
@@ -102,10 +104,32 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		fmt.Fprintf(logw, "phase %-9s %6.1fs\n", name, d.Seconds())
 	}
 	if o.Spec.Target != nil {
-		return runTarget(ctx, o, run, series, phase, logw)
+		out, err := runTarget(ctx, o, run, series, phase, logw)
+		out.Phases = run.Phases // phase appends to this run, not to the copy handed on
+		return out, err
+	}
+
+	st := stack.New(stack.Config{Service: svcSpec, Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw})
+	// Prometheus first: it hands its targets to the scrape loops only some 5 s
+	// after it starts, and that wait then covers the build and the replicas'
+	// start instead of coming after them.
+	prom := startPrometheus(ctx, st, logw)
+	var retiring *retirement
+	defer func() {
+		prom.wait() // a start under way ends before its stack is removed
+		t := time.Now()
+		retiring.stop()
+		err = errors.Join(err, teardown(ctx, st))
+		retiring.wait()
+		phase("teardown", t)
+		run.Finished = time.Now()
+	}()
+	if o.Started != nil { // after the deferred teardown, so even a panic in it cleans up
+		o.Started(st)
 	}
 
 	t := time.Now()
+	sweep(ctx, logw)
 	svc, err := stack.BuildService(ctx, o.ModuleRoot, svcSpec, io.Discard)
 	if err != nil {
 		return run, err
@@ -114,27 +138,26 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	run.Service = fmt.Sprintf("%s, %s", svc.Tag, svc.Source)
 
 	t = time.Now()
-	prom, err := stack.PrometheusImage(ctx, logw)
-	if err != nil {
-		return run, err
+	<-prom.imageDone
+	if prom.imageErr != nil {
+		return run, prom.imageErr
 	}
 	phase("images", t)
 
 	t = time.Now()
-	st, err := startStack(ctx, stack.Config{
-		Service: svcSpec, ServiceImage: svc.Tag, PrometheusImage: prom.Tag,
-		Replicas: o.Replicas, ServiceArgs: o.ServiceArgs, Log: logw,
-	})
-	defer func() {
-		t := time.Now()
-		err = errors.Join(err, teardown(ctx, st))
-		phase("teardown", t)
-		run.Finished = time.Now()
-	}()
-	if o.Started != nil { // after the deferred teardown, so even a panic in it cleans up
-		o.Started(st)
+	// The replicas wait for Prometheus's process: starting beside it, they
+	// would slow the start its 5 s count from, and they are up long before.
+	<-prom.running
+	select {
+	case <-prom.done:
+		if prom.err != nil {
+			return run, prom.err
+		}
+	default:
 	}
-	if err != nil {
+	err = st.StartReplicas(ctx, svc.Tag)
+	prom.wait()
+	if err = errors.Join(err, prom.err); err != nil {
 		return run, err
 	}
 	phase("stack", t)
@@ -145,7 +168,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		return run, err
 	}
 	phase("wait", t)
-	run.Prometheus = fmt.Sprintf("%s, %s", prom.Tag, prom.Source)
+	run.Prometheus = fmt.Sprintf("%s, %s", prom.image.Tag, prom.image.Source)
 	if v, err := pc.Version(ctx); err == nil {
 		run.Prometheus = fmt.Sprintf("Prometheus %s from %s", v, run.Prometheus)
 	}
@@ -156,12 +179,15 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		return run, err
 	}
 	phase("load", t)
+	retiring = retire(ctx, pc, series, st, series.SettleAt(res.End))
 
 	names := make([]string, len(st.Replicas))
 	for i, r := range st.Replicas {
 		names[i] = r.Name
 	}
-	return measure(ctx, o, run, pc, series, res, names, phase, logw)
+	out, err := measure(ctx, o, run, pc, series, res, names, phase, logw)
+	out.Phases = run.Phases // phase appends to this run, not to the copy handed on
+	return out, err
 }
 
 // measure reads what Prometheus saw of the window once its last scrape is
@@ -172,22 +198,121 @@ func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, s
 		return run, err
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
-	obs := observe(ctx, pc, series, o.Spec.SLOs, run.WindowFrom, run.WindowTo)
-	cpu, cpuErr := pc.RangeQuery(ctx, series.CPUTimelineQuery(), res.Start, res.End, time.Second)
-	if cpuErr != nil {
-		fmt.Fprintf(logw, "CPU timeline: %v\n", cpuErr)
+	from, to := run.WindowFrom, run.WindowTo
+	objs, builtin := builtins(o.Spec.SLOs, names)
+
+	// One query per read, each writing its own slot, a few at once.
+	var reads []func()
+	obs := make([]verdict.Observation, len(o.Spec.SLOs), len(o.Spec.SLOs)+len(builtin))
+	for i, slo := range o.Spec.SLOs {
+		reads = append(reads, func() { obs[i] = observeSLO(ctx, pc, series, slo, from, to) })
 	}
+	builtinObs := make([]verdict.Observation, len(builtin))
+	for i, name := range builtin {
+		reads = append(reads, func() { builtinObs[i] = observeBuiltin(ctx, pc, series, name, from, to, res) })
+	}
+	var cpu []promq.Point
+	reads = append(reads, func() {
+		var err error
+		if cpu, err = pc.RangeQuery(ctx, series.CPUTimelineQuery(), res.Start, res.End, time.Second); err != nil {
+			fmt.Fprintf(logw, "CPU timeline: %v\n", err)
+		}
+	})
+	var replicas []report.ReplicaSeries
+	if len(names) > 0 {
+		replicas = make([]report.ReplicaSeries, len(names))
+	}
+	for i, name := range names {
+		replicas[i].Name = name
+		reads = append(reads,
+			func() { replicas[i].CPU = replicaLine(ctx, pc, series.ReplicaCPUQuery(name), name, res, logw) },
+			func() { replicas[i].RSS = replicaLine(ctx, pc, series.ReplicaRSSQuery(name), name, res, logw) })
+	}
+	parallel(queriesAtOnce, reads)
 	phase("query", t)
 
-	objs, builtin := builtins(o.Spec.SLOs, names)
-	obs = append(obs, observeBuiltins(ctx, pc, series, builtin, run.WindowFrom, run.WindowTo, res)...)
+	obs = append(obs, builtinObs...)
 	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, loadAccount(res, o.Spec.Load.MaxLag))
 	run.Client = clientStats(res)
 	run.Timeline = timeline(res, cpu)
-	if len(names) > 0 {
-		run.Replicas = replicaSeries(ctx, pc, series, names, res, logw)
-	}
+	run.Replicas = replicas
 	return run, nil
+}
+
+// queriesAtOnce bounds a run's queries in flight: Prometheus shares two
+// cores with everything else, and a few at once already hide the round trips.
+const queriesAtOnce = 4
+
+// parallel runs every f, at most n at once, and returns when all have.
+func parallel(n int, fs []func()) {
+	slots := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			f()
+		}()
+	}
+	wg.Wait()
+}
+
+// retireSlack is how late a scrape's tick may come and still leave the
+// next one on time, an interval after the tick it was due at.
+const retireSlack = 250 * time.Millisecond
+
+// retire removes st's replicas, while the window settles and is read, once
+// Prometheus holds every scrape of them up to at, the latest instant the
+// queries read. A scrape that fails because its replica is gone records up 0
+// and ends the replica's series at its own time: after at, nothing the
+// queries read changes; at or before at, the window would read as no data.
+// A target's scrapes are an interval apart, so once its newest sample is
+// less than an interval minus retireSlack before at, its next one comes
+// after at. Without such samples (Prometheus stopped, say) the replicas are
+// left to the teardown.
+func retire(ctx context.Context, pc *promq.Client, series promq.Series, st *stack.Stack, at time.Time) *retirement {
+	rctx, cancel := context.WithCancel(ctx)
+	r := &retirement{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		interval := st.ScrapeInterval()
+		after := at.Add(-interval + retireSlack)
+		if pause(rctx, time.Until(after)) != nil {
+			return
+		}
+		wctx, wcancel := context.WithDeadline(rctx, at.Add(interval+time.Second))
+		defer wcancel()
+		// Evaluated an interval after at, so a first sample after at counts too.
+		if pc.WaitForScrape(wctx, series, after, at.Add(interval), 50*time.Millisecond) != nil {
+			return
+		}
+		// Not cancelled with the run: the teardown waits for a removal under way.
+		rmctx, rmcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer rmcancel()
+		st.RemoveReplicas(rmctx) //nolint:errcheck // the teardown tries again and reports what remains
+	}()
+	return r
+}
+
+// retirement is a retire under way; its methods do nothing on nil.
+type retirement struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// stop gives up waiting for the scrapes; a removal under way goes on.
+func (r *retirement) stop() {
+	if r != nil {
+		r.cancel()
+	}
+}
+
+// wait returns once retire is over.
+func (r *retirement) wait() {
+	if r != nil {
+		<-r.done
+	}
 }
 
 // loadAccount is the generator's own account for the verdict. A request
@@ -211,25 +336,14 @@ func loadAccount(r *load.Result, maxLag float64) verdict.Load {
 	return l
 }
 
-// replicaSeries reads each replica's CPU and resident memory per second of the
-// run, for the report's charts; a failed query leaves NaN and a log line.
-func replicaSeries(ctx context.Context, pc *promq.Client, series promq.Series, names []string, r *load.Result, logw io.Writer) []report.ReplicaSeries {
-	out := make([]report.ReplicaSeries, 0, len(names))
-	for _, name := range names {
-		rs := report.ReplicaSeries{Name: name}
-		for _, q := range []struct {
-			query string
-			into  *[]float64
-		}{{series.ReplicaCPUQuery(name), &rs.CPU}, {series.ReplicaRSSQuery(name), &rs.RSS}} {
-			pts, err := pc.RangeQuery(ctx, q.query, r.Start, r.End, time.Second)
-			if err != nil {
-				fmt.Fprintf(logw, "replica %s timeline: %v\n", name, err)
-			}
-			*q.into = perSecond(r, pts)
-		}
-		out = append(out, rs)
+// replicaLine reads one chart line of a replica (its CPU or resident
+// memory) per second of the run; a failed query leaves NaN and a log line.
+func replicaLine(ctx context.Context, pc *promq.Client, query, name string, r *load.Result, logw io.Writer) []float64 {
+	pts, err := pc.RangeQuery(ctx, query, r.Start, r.End, time.Second)
+	if err != nil {
+		fmt.Fprintf(logw, "replica %s timeline: %v\n", name, err)
 	}
-	return out
+	return perSecond(r, pts)
 }
 
 // perSecond places range-query points on the seconds of the load timeline:
@@ -296,17 +410,67 @@ func loadConfig(l thresholds.Load, w []thresholds.Template, seed uint64, progres
 	return cfg
 }
 
+// promStart is Prometheus's image and container, started in the background.
+type promStart struct {
+	image     stack.Image
+	imageErr  error
+	imageDone chan struct{} // closed once image or imageErr is set
+	running   chan struct{} // closed once its process runs, or its start is over
+	err       error
+	done      chan struct{} // closed once the start is over, err set
+}
+
+// startPrometheus gets the Prometheus image and starts st's Prometheus from
+// it, in a goroutine of its own.
+func startPrometheus(ctx context.Context, st *stack.Stack, logw io.Writer) *promStart {
+	p := &promStart{imageDone: make(chan struct{}), running: make(chan struct{}), done: make(chan struct{})}
+	var once sync.Once
+	running := func() { once.Do(func() { close(p.running) }) }
+	go func() {
+		defer close(p.done)
+		defer running()
+		prepared := make(chan error, 1)
+		go func() { prepared <- st.Prepare(ctx) }() // beside the image: neither needs the other
+		p.image, p.imageErr = stack.PrometheusImage(ctx, logw)
+		close(p.imageDone)
+		if p.err = <-prepared; p.err == nil && p.imageErr == nil {
+			p.err = st.StartPrometheus(ctx, p.image.Tag, running)
+		}
+	}()
+	return p
+}
+
+// wait returns once the start is over, whatever its outcome.
+func (p *promStart) wait() { <-p.done }
+
+// syncWriter lets goroutines share one writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// sweep removes what crashed runs left behind.
+func sweep(ctx context.Context, logw io.Writer) {
+	if n, err := stack.Sweep(ctx); err != nil {
+		fmt.Fprintf(logw, "sweeping leftovers of earlier runs: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(logw, "removed %d leftovers of earlier runs\n", n)
+	}
+}
+
 // startStack sweeps what crashed runs left behind and starts a stack; the
 // stack is returned even when it failed half-way, for the caller to tear down.
 func startStack(ctx context.Context, cfg stack.Config) (*stack.Stack, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	if n, err := stack.Sweep(ctx); err != nil {
-		fmt.Fprintf(cfg.Log, "sweeping leftovers of earlier runs: %v\n", err)
-	} else if n > 0 {
-		fmt.Fprintf(cfg.Log, "removed %d leftovers of earlier runs\n", n)
-	}
+	sweep(ctx, cfg.Log)
 	return stack.Start(ctx, cfg)
 }
 
@@ -329,7 +493,7 @@ func waitForTargets(ctx context.Context, st *stack.Stack, job string) (*promq.Cl
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := pc.WaitForTargets(wctx, job, len(st.Replicas), 100*time.Millisecond); err != nil {
+	if err := pc.WaitForTargets(wctx, job, len(st.Replicas), 50*time.Millisecond); err != nil { // load starts within 50 ms of the last target up
 		return nil, fmt.Errorf("%w\n%s", err, st.Logs(ctx, 10))
 	}
 	return pc, nil
@@ -345,19 +509,14 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// observe runs every SLO's query where promq says it must be evaluated;
+// observeSLO runs an SLO's query where promq says it must be evaluated;
 // latency is read as buckets and judged on the bucket of its quantile.
-func observe(ctx context.Context, pc *promq.Client, series promq.Series, slos []thresholds.SLO, from, to time.Time) []verdict.Observation {
-	obs := make([]verdict.Observation, 0, len(slos))
-	for _, s := range slos {
-		q, at := series.Query(s, to.Sub(from)), series.At(s.Metric, to)
-		if s.Metric == thresholds.Latency {
-			obs = append(obs, quantile(ctx, pc, s.Name, q, at, s.Quantile))
-			continue
-		}
-		obs = append(obs, instant(ctx, pc, s.Name, q, at))
+func observeSLO(ctx context.Context, pc *promq.Client, series promq.Series, s thresholds.SLO, from, to time.Time) verdict.Observation {
+	q, at := series.Query(s, to.Sub(from)), series.At(s.Metric, to)
+	if s.Metric == thresholds.Latency {
+		return quantile(ctx, pc, s.Name, q, at, s.Quantile)
 	}
-	return obs
+	return instant(ctx, pc, s.Name, q, at)
 }
 
 // quantile runs a buckets query and reads quantile q's bucket per instance.
@@ -431,22 +590,20 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 	return objs, names
 }
 
-func observeBuiltins(ctx context.Context, pc *promq.Client, series promq.Series, names []string, from, to time.Time, res *load.Result) []verdict.Observation {
-	var obs []verdict.Observation
-	for _, name := range names {
-		switch name {
-		case ReplicasUp:
-			obs = append(obs, instant(ctx, pc, name, series.UpQuery(to.Sub(from)), to))
-		case ClientErrorRate:
-			// A drop is a request the service had no room for: an error, like a 503.
-			o := verdict.Observation{Objective: name, Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}
-			if n := res.Sent + res.Dropped; n > 0 {
-				o.Samples = []verdict.Sample{{Value: float64(res.Errors+res.Dropped) / float64(n)}}
-			}
-			obs = append(obs, o)
+// observeBuiltin observes one of the checks builtins names.
+func observeBuiltin(ctx context.Context, pc *promq.Client, series promq.Series, name string, from, to time.Time, res *load.Result) verdict.Observation {
+	switch name {
+	case ReplicasUp:
+		return instant(ctx, pc, name, series.UpQuery(to.Sub(from)), to)
+	case ClientErrorRate:
+		// A drop is a request the service had no room for: an error, like a 503.
+		o := verdict.Observation{Objective: name, Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}
+		if n := res.Sent + res.Dropped; n > 0 {
+			o.Samples = []verdict.Sample{{Value: float64(res.Errors+res.Dropped) / float64(n)}}
 		}
+		return o
 	}
-	return obs
+	return verdict.Observation{Objective: name, Err: "no such built-in check"}
 }
 
 // Objectives converts the spec's SLOs into what the pure verdict evaluates;

@@ -1,7 +1,12 @@
 package gate
 
 import (
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/perftest/internal/promq"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -49,12 +55,12 @@ func TestBuiltinsAlwaysCheckReplicasAndBorrowTheErrorBudget(t *testing.T) {
 func TestBuiltinClientErrorRateFailsOnTransportErrors(t *testing.T) {
 	objs, names := builtins([]thresholds.SLO{{Name: "error_rate", Metric: thresholds.ErrorRate, Max: ptr(0.01)}}, []string{"r"})
 	res := &load.Result{Sent: 1000, Errors: 300} // a dead replica refuses connections: no server counts them
-	obs := observeBuiltins(t.Context(), nil, promq.DefaultSeries, names[1:], time.Time{}, time.Time{}, res)
+	obs := []verdict.Observation{observeBuiltin(t.Context(), nil, promq.DefaultSeries, names[1], time.Time{}, time.Time{}, res)}
 	r := verdict.Evaluate(objs[1:], obs, verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1000})
 	require.Len(t, r.Checks, 1)
 	assert.Equal(t, verdict.StatusFail, r.Checks[0].Status, r.Checks[0].Why)
 
-	obs = observeBuiltins(t.Context(), nil, promq.DefaultSeries, names[1:], time.Time{}, time.Time{}, &load.Result{})
+	obs = []verdict.Observation{observeBuiltin(t.Context(), nil, promq.DefaultSeries, names[1], time.Time{}, time.Time{}, &load.Result{})}
 	r = verdict.Evaluate(objs[1:], obs, verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1})
 	assert.Equal(t, verdict.StatusNoData, r.Checks[0].Status, "nothing sent is no data, never a pass")
 }
@@ -71,4 +77,88 @@ func TestTimelineJoinsServerCPUByTheSecond(t *testing.T) {
 	assert.Equal(t, 0.12, tl[0].CPU)
 	assert.Equal(t, 4.0, tl[0].P95)
 	assert.True(t, math.IsNaN(tl[1].CPU), "a second without a CPU sample stays unknown")
+}
+
+func TestParallelRunsEveryReadAtMostNAtOnce(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most, ran := 0, 0, 0
+	reads := make([]func(), 20)
+	for i := range reads {
+		reads[i] = func() {
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			inFlight--
+			ran++
+			mu.Unlock()
+		}
+	}
+	parallel(3, reads)
+	assert.Equal(t, 20, ran)
+	assert.LessOrEqual(t, most, 3)
+	assert.Greater(t, most, 1, "reads overlap")
+}
+
+// fakeScrapes answers every query with one sample whose value is the
+// timestamp of the newest scrape, and records when each query was evaluated.
+func fakeScrapes(t *testing.T, newest time.Time) (*promq.Client, func() []time.Time) {
+	t.Helper()
+	var mu sync.Mutex
+	var evals []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if at, err := strconv.ParseFloat(r.Form.Get("time"), 64); err == nil {
+			mu.Lock()
+			evals = append(evals, time.UnixMilli(int64(at*1000)))
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%.3f"]}]}}`,
+			time.Now().Unix(), float64(newest.UnixMilli())/1000)
+	}))
+	t.Cleanup(srv.Close)
+	pc, err := promq.New(srv.URL)
+	require.NoError(t, err)
+	return pc, func() []time.Time { mu.Lock(); defer mu.Unlock(); return append([]time.Time(nil), evals...) }
+}
+
+func TestRetireWaitsForAScrapeWithinAnIntervalOfTheLastRead(t *testing.T) {
+	// Nothing started, so nothing to remove; at is such that retire asks
+	// during the last half second before it gives up.
+	st := stack.New(stack.Config{Replicas: 2})
+	at := time.Now().Add(-1500 * time.Millisecond).Truncate(time.Millisecond)
+
+	// The newest scrape is a whole interval before at: the next one may
+	// still come at or before at, so the replicas must stay.
+	pc, evals := fakeScrapes(t, at.Add(-time.Second))
+	r := retire(t.Context(), pc, promq.DefaultSeries, st, at)
+	r.wait()
+	require.Greater(t, len(evals()), 1, "it kept asking until its deadline")
+	assert.Equal(t, at.Add(time.Second), evals()[0], "evaluated an interval after the last read, so a scrape after it counts")
+
+	at = time.Now().Add(-1500 * time.Millisecond).Truncate(time.Millisecond)
+	pc, evals = fakeScrapes(t, at.Add(-time.Second+retireSlack+time.Millisecond))
+	r = retire(t.Context(), pc, promq.DefaultSeries, st, at)
+	r.wait()
+	assert.Len(t, evals(), 1, "a scrape less than an interval minus the slack before the last read is enough at once")
+}
+
+func TestRetireGivesUpWhenStopped(t *testing.T) {
+	st := stack.New(stack.Config{Replicas: 2})
+	pc, _ := fakeScrapes(t, time.Time{})
+	r := retire(t.Context(), pc, promq.DefaultSeries, st, time.Now().Add(time.Minute))
+	r.stop()
+	done := make(chan struct{})
+	go func() { r.wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("retire did not give up when stopped")
+	}
+	var none *retirement
+	none.stop() // nil: no retire was started
+	none.wait()
 }

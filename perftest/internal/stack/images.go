@@ -112,24 +112,51 @@ var versionWord = regexp.MustCompile(`version (\S+)`)
 var lddPath = regexp.MustCompile(`(?m)(/\S+) \(0x`)
 
 // buildLocalPrometheus lays the binary and the shared objects ldd lists out
-// like the upstream image (/bin/prometheus) in a FROM scratch image.
+// like the upstream image (/bin/prometheus) in a FROM scratch image. The tag
+// is the hash of the Dockerfile and those files, so when that image exists
+// nothing is copied: the run waits on this before Prometheus can start.
 func buildLocalPrometheus(ctx context.Context, bin string, log io.Writer) (Image, error) {
-	version, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
-	if err != nil {
-		return Image{}, fmt.Errorf("%s --version: %w\n%s", bin, err, version)
-	}
-	dir, err := os.MkdirTemp("", "perfgate-prometheus-")
-	if err != nil {
-		return Image{}, err
-	}
-	defer os.RemoveAll(dir)
-	root := filepath.Join(dir, "rootfs")
+	var version []byte
+	versionErr := make(chan error, 1)
+	go func() { // beside the hashing: both read the binary
+		var err error
+		version, err = exec.CommandContext(ctx, bin, "--version").CombinedOutput()
+		versionErr <- err
+	}()
 	files := []string{bin}
 	if out, err := exec.CommandContext(ctx, "ldd", bin).CombinedOutput(); err == nil {
 		for _, m := range lddPath.FindAllStringSubmatch(string(out), -1) {
 			files = append(files, m[1])
 		}
 	} // a static binary makes ldd fail: nothing else to copy
+	const dockerfile = "FROM scratch\nCOPY rootfs/ /\nWORKDIR /prometheus\nEXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n"
+	h := sha256.New()
+	io.WriteString(h, dockerfile)
+	for _, f := range files {
+		if err := hashInto(h, f); err != nil {
+			<-versionErr
+			return Image{}, err
+		}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:12]
+	if err := <-versionErr; err != nil {
+		return Image{}, fmt.Errorf("%s --version: %w\n%s", bin, err, version)
+	}
+	v := "unknown version"
+	if m := versionWord.FindSubmatch(version); m != nil {
+		v = string(m[1])
+	}
+	source := fmt.Sprintf("local image around %s %s (no registry)", bin, v)
+	if img, ok := cachedImage(ctx, "perfgate/prometheus", sum, source); ok {
+		return img, nil
+	}
+
+	dir, err := os.MkdirTemp("", "perfgate-prometheus-")
+	if err != nil {
+		return Image{}, err
+	}
+	defer os.RemoveAll(dir)
+	root := filepath.Join(dir, "rootfs")
 	for i, f := range files {
 		dst := filepath.Join(root, f)
 		if i == 0 {
@@ -145,23 +172,10 @@ func buildLocalPrometheus(ctx context.Context, bin string, log io.Writer) (Image
 	if err := os.MkdirAll(filepath.Join(root, "prometheus"), 0o777); err != nil {
 		return Image{}, err
 	}
-	dockerfile := "FROM scratch\nCOPY rootfs/ /\nWORKDIR /prometheus\nEXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return Image{}, err
 	}
-	paths := []string{filepath.Join(dir, "Dockerfile")}
-	for _, f := range files {
-		paths = append(paths, f)
-	}
-	sum, err := hashFiles(paths...)
-	if err != nil {
-		return Image{}, err
-	}
-	v := "unknown version"
-	if m := versionWord.FindSubmatch(version); m != nil {
-		v = string(m[1])
-	}
-	return buildImage(ctx, dir, "perfgate/prometheus", sum, fmt.Sprintf("local image around %s %s (no registry)", bin, v), log)
+	return buildImage(ctx, dir, "perfgate/prometheus", sum, source, log)
 }
 
 // buildImage builds dir into repo:tag with the testcontainers provider unless

@@ -74,17 +74,28 @@ type Stack struct {
 	Replicas      []Replica
 	PrometheusURL string
 
+	cfg        Config
+	variants   []Variant
 	prometheus *testcontainers.DockerContainer
 	network    *testcontainers.DockerNetwork
+	netOnce    sync.Once
+	netErr     error
+	volOnce    sync.Once
+	volErr     error
 	volumes    []string
+	volumeOf   map[string]string // variant → its volume
 	log        io.Writer
+	mu         sync.Mutex // guards removals
+	removals   map[*testcontainers.DockerContainer]*removal
 	closeOnce  sync.Once
 	closeErr   error
 }
 
-// Start creates a network and a volume, starts the replicas on that volume and
-// Prometheus. On error the returned Stack holds what did start: Close it.
-func Start(ctx context.Context, cfg Config) (*Stack, error) {
+// New plans the stack cfg describes and starts nothing: its run ID, which
+// its labels carry, and its replicas' names, which Prometheus's scrape
+// configuration needs before any replica exists. Images may be left out of
+// cfg until StartPrometheus and StartReplicas name them.
+func New(cfg Config) *Stack {
 	if cfg.Service.Name == "" {
 		cfg.Service = thresholds.DefaultService
 	}
@@ -100,44 +111,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	s := &Stack{RunID: newRunID(), log: cfg.Log}
-	labels := s.labels()
-
-	p, err := provider()
-	if err != nil {
-		return s, err
+	s := &Stack{RunID: newRunID(), cfg: cfg, log: cfg.Log}
+	s.variants = cfg.Variants
+	if len(s.variants) == 0 {
+		s.variants = []Variant{{Image: cfg.ServiceImage, Args: cfg.ServiceArgs}}
 	}
-	defer p.Close()
-
-	variants := cfg.Variants
-	if len(variants) == 0 {
-		variants = []Variant{{Image: cfg.ServiceImage, Args: cfg.ServiceArgs}}
-	}
-	volumes := map[string]string{}
-	for _, v := range variants {
-		if cfg.Service.Volume == "" {
-			break
-		}
-		name := "perfgate-" + s.RunID
-		if v.Name != "" {
-			name += "-" + v.Name
-		}
-		vol, err := p.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels})
-		if err != nil {
-			return s, fmt.Errorf("creating the shared volume %s: %w", name, err)
-		}
-		s.volumes = append(s.volumes, vol.Volume.Name)
-		volumes[v.Name] = vol.Volume.Name
-	}
-
-	s.network, err = tcnetwork.New(ctx, tcnetwork.WithLabels(labels))
-	if err != nil {
-		return s, fmt.Errorf("creating the network: %w", err)
-	}
-
-	// Replicas start side by side: they race to create the schema on their
-	// shared database, which is what production does too.
-	for _, v := range variants {
+	for _, v := range s.variants {
 		for i := range cfg.Replicas {
 			prefix := "replica-"
 			if v.Name != "" {
@@ -146,29 +125,138 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			s.Replicas = append(s.Replicas, Replica{Name: prefix + strconv.Itoa(i+1), Variant: v.Name})
 		}
 	}
+	return s
+}
+
+// Start creates a network and a volume, starts the replicas on that volume and
+// Prometheus. On error the returned Stack holds what did start: Close it.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	s := New(cfg)
+	if err := s.Prepare(ctx); err != nil {
+		return s, err
+	}
 	// Prometheus starts beside the replicas: its first scrape comes some 5 s
 	// after it starts (service discovery's first update), which overlaps with
 	// theirs; until a replica is up, its scrapes just fail.
-	errs := make([]error, len(s.Replicas)+1)
+	var promErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		errs[len(s.Replicas)] = s.startPrometheus(ctx, cfg, labels)
+		promErr = s.StartPrometheus(ctx, "", nil)
 	}()
+	err := s.StartReplicas(ctx)
+	wg.Wait()
+	return s, errors.Join(err, promErr)
+}
+
+// Prepare creates the network and the shared volumes, which need no image,
+// so that a caller can have them made while images are still being got;
+// the starts make them otherwise. Safe to call more than once.
+func (s *Stack) Prepare(ctx context.Context) error {
+	if err := s.createNetwork(ctx); err != nil {
+		return err
+	}
+	return s.createVolumes(ctx)
+}
+
+// createVolumes creates each variant's shared volume once, when the service has one.
+func (s *Stack) createVolumes(ctx context.Context) error {
+	s.volOnce.Do(func() {
+		if s.cfg.Service.Volume == "" {
+			return
+		}
+		p, err := provider()
+		if err != nil {
+			s.volErr = err
+			return
+		}
+		defer p.Close()
+		s.volumeOf = map[string]string{}
+		for _, v := range s.variants {
+			name := "perfgate-" + s.RunID
+			if v.Name != "" {
+				name += "-" + v.Name
+			}
+			vol, err := p.Client().VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: s.labels()})
+			if err != nil {
+				s.volErr = fmt.Errorf("creating the shared volume %s: %w", name, err)
+				return
+			}
+			s.volumes = append(s.volumes, vol.Volume.Name)
+			s.volumeOf[v.Name] = vol.Volume.Name
+		}
+	})
+	return s.volErr
+}
+
+// createNetwork creates the stack's network once, for whichever start comes first.
+func (s *Stack) createNetwork(ctx context.Context) error {
+	s.netOnce.Do(func() {
+		p, err := provider() // configures testcontainers for this machine before its first call
+		if err != nil {
+			s.netErr = err
+			return
+		}
+		p.Close()
+		if s.network, err = tcnetwork.New(ctx, tcnetwork.WithLabels(s.labels())); err != nil {
+			s.netErr = fmt.Errorf("creating the network: %w", err)
+		}
+	})
+	return s.netErr
+}
+
+// StartPrometheus starts Prometheus from image ("" is the Config's) on the
+// stack's network, scraping every replica by its network alias, whether the
+// replicas are running yet or not: until a replica is up, its scrapes just
+// fail. Prometheus 2.x hands its targets to the scrape loops only some 5 s
+// after its process starts, so the sooner it starts, the sooner a run can.
+// started, when not nil, is called once the process runs, before Prometheus
+// is ready; StartPrometheus returns once it is ready.
+func (s *Stack) StartPrometheus(ctx context.Context, image string, started func()) error {
+	if image == "" {
+		image = s.cfg.PrometheusImage
+	}
+	if err := s.createNetwork(ctx); err != nil {
+		return err
+	}
+	return s.startPrometheus(ctx, s.cfg, image, started)
+}
+
+// StartReplicas creates the shared volumes and starts every replica. images,
+// when given, are the variants' images in the Config's order (one for a
+// stack of one variant); otherwise the Config names them. On error the
+// replicas that did start are the stack's, for Close.
+func (s *Stack) StartReplicas(ctx context.Context, images ...string) error {
+	cfg := s.cfg
+	if len(images) > 0 && len(images) != len(s.variants) {
+		return fmt.Errorf("%d images for %d variants", len(images), len(s.variants))
+	}
+	for i, img := range images {
+		s.variants[i].Image = img
+	}
+	if err := s.createVolumes(ctx); err != nil {
+		return err
+	}
+	if err := s.createNetwork(ctx); err != nil {
+		return err
+	}
+
+	// Replicas start side by side: they race to create the schema on their
+	// shared database, which is what production does too.
+	labels := s.labels()
+	errs := make([]error, len(s.Replicas))
+	var wg sync.WaitGroup
 	for i := range s.Replicas {
-		v := variants[i/cfg.Replicas]
+		v := s.variants[i/cfg.Replicas]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.startReplica(ctx, cfg, &s.Replicas[i], v, volumes[v.Name], labels)
+			errs[i] = s.startReplica(ctx, cfg, &s.Replicas[i], v, s.volumeOf[v.Name], labels)
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return s, err
-	}
-	return s, nil
+	return errors.Join(errs...)
 }
 
 func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Variant, volume string, labels map[string]string) error {
@@ -212,17 +300,17 @@ func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Vari
 	return err
 }
 
-func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[string]string) error {
+func (s *Stack) startPrometheus(ctx context.Context, cfg Config, image string, started func()) error {
 	conf := PrometheusConfig(cfg.Service.Name, cfg.Service.Port, s.Replicas, cfg.ScrapeInterval)
-	c, err := testcontainers.Run(ctx, cfg.PrometheusImage,
-		testcontainers.WithName("perfgate-"+s.RunID+"-prometheus"),
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithName("perfgate-" + s.RunID + "-prometheus"),
 		testcontainers.WithCmd(
 			"--config.file=/etc/prometheus/prometheus.yml",
 			"--storage.tsdb.path=/prometheus",
 			"--storage.tsdb.retention.time=2h",
 			"--web.listen-address=:9090",
 		),
-		testcontainers.WithLabels(labels),
+		testcontainers.WithLabels(s.labels()),
 		testcontainers.WithFiles(testcontainers.ContainerFile{
 			Reader: strings.NewReader(conf), ContainerFilePath: "/etc/prometheus/prometheus.yml", FileMode: 0o644,
 		}),
@@ -230,11 +318,17 @@ func (s *Stack) startPrometheus(ctx context.Context, cfg Config, labels map[stri
 		testcontainers.WithHostConfigModifier(loopbackOnly(prometheusPort)),
 		tcnetwork.WithNetwork([]string{"prometheus"}, s.network),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/-/ready").WithPort(prometheusPort).
-			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100*time.Millisecond)),
-	)
+			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100 * time.Millisecond)),
+	}
+	if started != nil { // user post-start hooks run before the wait for readiness
+		opts = append(opts, testcontainers.WithAdditionalLifecycleHooks(testcontainers.ContainerLifecycleHooks{
+			PostStarts: []testcontainers.ContainerHook{func(context.Context, testcontainers.Container) error { started(); return nil }},
+		}))
+	}
+	c, err := testcontainers.Run(ctx, image, opts...)
 	s.prometheus = c
 	if err != nil {
-		return fmt.Errorf("starting Prometheus from %s: %w%s", cfg.PrometheusImage, err, tail(ctx, c))
+		return fmt.Errorf("starting Prometheus from %s: %w%s", image, err, tail(ctx, c))
 	}
 	s.PrometheusURL, err = loopbackURL(ctx, c, prometheusPort)
 	fmt.Fprintf(s.log, "prometheus ready at %s\n", s.PrometheusURL)
@@ -256,6 +350,9 @@ func PrometheusConfig(job string, port int, replicas []Replica, interval time.Du
 	}
 	return b.String()
 }
+
+// ScrapeInterval is how often Prometheus scrapes each replica.
+func (s *Stack) ScrapeInterval() time.Duration { return s.cfg.ScrapeInterval }
 
 // ReplicasOf returns the replicas of one variant.
 func (s *Stack) ReplicasOf(variant string) []Replica {
@@ -297,45 +394,110 @@ func (s *Stack) Logs(ctx context.Context, lines int) string {
 	return b.String()
 }
 
-// Close removes the containers, then the network, then the volume (named
-// volumes outlive Terminate). It does not depend on Ryuk and is safe to call twice.
+// Close removes the containers, each shared volume once its replicas are
+// gone (named volumes outlive Terminate), then the network. It does not
+// depend on Ryuk and is safe to call twice.
 func (s *Stack) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		var errs []error
+		var replicasErr, volumesErr error
 		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for _, c := range s.containers() {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := c.Terminate(ctx, testcontainers.StopTimeout(2*time.Second)); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}()
-		}
+		wg.Add(1)
+		go func() { // a volume can go as soon as its replicas have, Prometheus or not
+			defer wg.Done()
+			replicasErr = s.RemoveReplicas(ctx)
+			volumesErr = s.removeVolumes(ctx)
+		}()
+		promErr := s.terminate(ctx, s.prometheus)
 		wg.Wait()
+		errs := []error{replicasErr, promErr, volumesErr}
 		if s.network != nil {
 			if err := s.network.Remove(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("removing network %s: %w", s.network.Name, err))
 			}
 		}
-		if len(s.volumes) > 0 {
-			if p, err := provider(); err != nil {
-				errs = append(errs, err)
-			} else {
-				for _, v := range s.volumes {
-					if _, err := p.Client().VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil {
-						errs = append(errs, fmt.Errorf("removing volume %s: %w", v, err))
-					}
-				}
-				p.Close()
-			}
-		}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// RemoveReplicas removes every replica's container, leaving Prometheus and
+// what it scraped. Close removes the rest, waits for a RemoveReplicas under
+// way, and tries again where one failed.
+func (s *Stack) RemoveReplicas(ctx context.Context) error {
+	var cs []*testcontainers.DockerContainer
+	for _, r := range s.Replicas {
+		cs = append(cs, r.c)
+	}
+	return s.terminate(ctx, cs...)
+}
+
+// terminate removes the containers side by side. A container whose
+// removal is under way is not removed twice: the call waits for that one.
+func (s *Stack) terminate(ctx context.Context, cs ...*testcontainers.DockerContainer) error {
+	var rs []*removal
+	for _, c := range cs {
+		if c == nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.removals == nil {
+			s.removals = map[*testcontainers.DockerContainer]*removal{}
+		}
+		r := s.removals[c]
+		if r == nil || r.failed() { // never tried, or tried in vain: try now
+			r = &removal{done: make(chan struct{})}
+			s.removals[c] = r
+			go func() {
+				r.err = c.Terminate(ctx, testcontainers.StopTimeout(stopTimeout))
+				close(r.done)
+			}()
+		}
+		s.mu.Unlock()
+		rs = append(rs, r)
+	}
+	var errs []error
+	for _, r := range rs {
+		<-r.done
+		errs = append(errs, r.err)
+	}
+	return errors.Join(errs...)
+}
+
+// removal is one container's removal, under way or over.
+type removal struct {
+	done chan struct{} // closed once err is set
+	err  error
+}
+
+// failed reports whether the removal is over and did not succeed.
+func (r *removal) failed() bool {
+	select {
+	case <-r.done:
+		return r.err != nil
+	default:
+		return false
+	}
+}
+
+// stopTimeout is how long a container gets to exit on SIGTERM before it is killed.
+const stopTimeout = 2 * time.Second
+
+func (s *Stack) removeVolumes(ctx context.Context) error {
+	if len(s.volumes) == 0 {
+		return nil
+	}
+	p, err := provider()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var errs []error
+	for _, v := range s.volumes {
+		if _, err := p.Client().VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true}); err != nil {
+			errs = append(errs, fmt.Errorf("removing volume %s: %w", v, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Stack) containers() []*testcontainers.DockerContainer {

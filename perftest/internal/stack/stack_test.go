@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -39,4 +40,31 @@ func TestPrometheusConfigOfASingleVariantHasNoVariantLabel(t *testing.T) {
 	conf := PrometheusConfig("tasksvc", 8080, []Replica{{Name: "replica-1"}}, time.Second)
 	assert.Contains(t, conf, "labels: {instance: replica-1}\n")
 	assert.NotContains(t, conf, "variant")
+}
+
+func TestNewNamesTheReplicasBeforeAnyStarts(t *testing.T) {
+	s := New(Config{Replicas: 2})
+	require.NotEmpty(t, s.RunID)
+	var names []string
+	for _, r := range s.Replicas {
+		names = append(names, r.Name)
+	}
+	assert.Equal(t, []string{"replica-1", "replica-2"}, names)
+	assert.Equal(t, time.Second, s.ScrapeInterval())
+	assert.Contains(t, PrometheusConfig("tasksvc", 8080, s.Replicas, s.ScrapeInterval()), "targets: ['replica-2:8080']",
+		"Prometheus can be configured, and started, before the replicas exist")
+
+	s = New(Config{Replicas: 1, Variants: []Variant{{Name: "baseline"}, {Name: "candidate"}}})
+	names = nil
+	for _, r := range s.Replicas {
+		names = append(names, r.Name+"/"+r.Variant)
+	}
+	assert.Equal(t, []string{"baseline-1/baseline", "candidate-1/candidate"}, names)
+}
+
+func TestStartReplicasWantsOneImagePerVariant(t *testing.T) {
+	s := New(Config{Replicas: 1, Variants: []Variant{{Name: "baseline"}, {Name: "candidate"}}})
+	err := s.StartReplicas(context.Background(), "perfgate/tasksvc:one")
+	require.EqualError(t, err, "1 images for 2 variants")
+	assert.Empty(t, s.containers(), "nothing was started")
 }
