@@ -42,8 +42,8 @@ func newHostClient(addr string, p prepared, conns *connSet) *fasthttp.HostClient
 		// not retried, so idle connections close before common servers'
 		// idle timeouts (Node's is 5 s) would.
 		MaxIdleConnDuration: 2 * time.Second,
-		ReadTimeout:         p.Timeout,
-		WriteTimeout:        p.Timeout,
+		// No ReadTimeout or WriteTimeout: the connection bounds each
+		// request by Timeout itself (see trackedConn).
 		MaxResponseBodySize: maxResponseBody,
 		// The generator reads no response header by name, and its paths are
 		// escaped already: normalizing them would decode an id's "%2F".
@@ -59,8 +59,10 @@ func newHostClient(addr string, p prepared, conns *connSet) *fasthttp.HostClient
 // takes no context, so ending a run closes every connection, which makes the
 // requests in flight on them fail at once.
 type connSet struct {
-	ctx    context.Context
-	dialer net.Dialer
+	ctx     context.Context
+	dialer  net.Dialer
+	timeout time.Duration // bounds each request
+	slack   time.Duration // how much later than timeout a request may end
 
 	mu     sync.Mutex
 	open   map[*trackedConn]struct{}
@@ -69,10 +71,19 @@ type connSet struct {
 
 func newConnSet(ctx context.Context, timeout time.Duration) *connSet {
 	return &connSet{
-		ctx:    ctx,
-		dialer: net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second},
-		open:   map[*trackedConn]struct{}{},
+		ctx:     ctx,
+		dialer:  net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second},
+		timeout: timeout,
+		slack:   deadlineSlack(timeout),
+		open:    map[*trackedConn]struct{}{},
 	}
+}
+
+// deadlineSlack is how far past its Timeout a request may run before its
+// connection's deadline ends it: a tenth of the timeout, within 1–100 ms. A
+// connection moves its deadline at most once per slack, not twice per request.
+func deadlineSlack(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, time.Millisecond), 100*time.Millisecond)
 }
 
 // dial is a fasthttp.DialFuncWithTimeout; a zero timeout means the dialer's.
@@ -81,11 +92,18 @@ func (s *connSet) dial(addr string, timeout time.Duration) (net.Conn, error) {
 	if timeout > 0 && timeout < d.Timeout {
 		d.Timeout = timeout
 	}
+	began := time.Now()
 	c, err := d.DialContext(s.ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	tc := &trackedConn{Conn: c, set: s}
+	// The request that dialed counts from the dial: its first write does
+	// not start a request of its own.
+	tc := &trackedConn{Conn: c, set: s, raw: newRawConn(c), writing: true}
+	if err := tc.bound(began); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -107,11 +125,60 @@ func (s *connSet) closeAll() {
 	clear(s.open)
 }
 
-// trackedConn leaves its set when closed.
+// trackedConn leaves its set when closed, and bounds every request on it by
+// the set's timeout. fasthttp writes a request whole, then reads its
+// response, so the first Write after a Read starts a request. Its deadline
+// then must lie between start+timeout and start+timeout+slack; the
+// connection's deadline, set for an earlier request, usually does, and moves
+// only when it falls short. An overdue request fails with a timeout, and
+// fasthttp closes a connection whose request failed.
+//
+// Reads and writes go through raw system calls where the platform allows
+// (see rawConn): the socket is non-blocking, so they never block the thread.
 type trackedConn struct {
 	net.Conn
-	set *connSet
+	set      *connSet
+	raw      *rawConn  // nil: plain net.Conn reads and writes
+	deadline time.Time // the connection's read and write deadline
+	writing  bool      // a request is being written: a Write continues it
 }
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if !c.writing {
+		c.writing = true
+		if err := c.bound(time.Now()); err != nil {
+			return 0, err
+		}
+	}
+	if c.raw != nil {
+		return c.raw.write(c.Conn, b)
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	c.writing = false
+	if c.raw != nil {
+		return c.raw.read(c.Conn, b)
+	}
+	return c.Conn.Read(b)
+}
+
+// bound makes the deadline fit a request that started at start.
+func (c *trackedConn) bound(start time.Time) error {
+	if !c.deadline.Before(start.Add(c.set.timeout)) {
+		return nil
+	}
+	c.deadline = start.Add(c.set.timeout + c.set.slack)
+	return c.Conn.SetDeadline(c.deadline)
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline leave the deadline to
+// the connection: fasthttp, with no timeouts of its own, only clears it on a
+// new connection's first request, which would leave that request unbounded.
+func (c *trackedConn) SetDeadline(time.Time) error      { return nil }
+func (c *trackedConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *trackedConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *trackedConn) Close() error {
 	c.set.mu.Lock()

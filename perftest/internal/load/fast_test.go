@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,8 +40,11 @@ func rawServer(t *testing.T, serve func(net.Conn)) string {
 }
 
 // fastWorker returns a worker on the fasthttp path to base.
-func fastWorker(t *testing.T, base string) *worker {
-	p, err := Config{Targets: []string{base}, Stages: steady(1, s), Workload: listOnly, Timeout: 5 * s}.prepare()
+func fastWorker(t *testing.T, base string) *worker { return fastWorkerTimeout(t, base, 5*s) }
+
+// fastWorkerTimeout is fastWorker with a request timeout.
+func fastWorkerTimeout(t *testing.T, base string, timeout time.Duration) *worker {
+	p, err := Config{Targets: []string{base}, Stages: steady(1, s), Workload: listOnly, Timeout: timeout}.prepare()
 	require.NoError(t, err)
 	r, cancel := newRunner(context.Background(), p)
 	t.Cleanup(cancel)
@@ -188,4 +192,76 @@ func TestConnSetClosesWhatIsOpenAndRefusesMore(t *testing.T) {
 	assert.ErrorIs(t, err, net.ErrClosed)
 	_, err = set.dial(addr, 0)
 	assert.ErrorIs(t, err, net.ErrClosed, "no connection after the run")
+}
+
+// sleepyServer answers GET /ms/N after N milliseconds, or when the client
+// goes away, and counts the connections it accepted.
+func sleepyServer(t *testing.T, conns *atomic.Int64) string {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/ms/"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			_, _ = io.WriteString(w, "ok")
+		case <-r.Context().Done():
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func get(w *worker, path string) (time.Duration, error) {
+	start := time.Now()
+	_, _, err := w.sendFast(0, &workload.Request{Method: "GET", Path: []byte(path)})
+	return time.Since(start), err
+}
+
+func TestFastRequestGetsItsWholeTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	var conns atomic.Int64
+	w := fastWorkerTimeout(t, sleepyServer(t, &conns), timeout)
+
+	// The first request sets the connection's deadline; the second starts
+	// within the slack and does not move it; the third does; the fourth
+	// comes after the deadline passed while the connection was idle.
+	for i, path := range []string{"/ms/0", "/ms/240", "/ms/240", "sleep", "/ms/240"} {
+		if path == "sleep" {
+			time.Sleep(timeout + deadlineSlack(timeout))
+			continue
+		}
+		_, err := get(w, path)
+		require.NoError(t, err, "request %d", i)
+	}
+	assert.EqualValues(t, 1, conns.Load(), "one connection carried every request")
+}
+
+func TestFastRequestPastItsTimeoutEndsItsConnection(t *testing.T) {
+	t.Parallel()
+	const timeout = 200 * time.Millisecond
+	var conns atomic.Int64
+	w := fastWorkerTimeout(t, sleepyServer(t, &conns), timeout)
+
+	_, err := get(w, "/ms/0")
+	require.NoError(t, err)
+	took, err := get(w, "/ms/60000")
+	require.Error(t, err)
+	assert.Equal(t, timedOut, w.classify(err), "%v", err)
+	assert.GreaterOrEqual(t, took, timeout)
+	assert.Less(t, took, timeout+deadlineSlack(timeout)+200*time.Millisecond, "ended soon after its timeout")
+
+	_, err = get(w, "/ms/0")
+	require.NoError(t, err, "the next request goes out on a fresh connection")
+	assert.EqualValues(t, 2, conns.Load(), "the timed-out connection was not reused")
+}
+
+func TestDeadlineSlack(t *testing.T) {
+	assert.Equal(t, time.Millisecond, deadlineSlack(5*time.Millisecond))
+	assert.Equal(t, 20*time.Millisecond, deadlineSlack(200*time.Millisecond))
+	assert.Equal(t, 100*time.Millisecond, deadlineSlack(5*s))
 }

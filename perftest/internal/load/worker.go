@@ -154,7 +154,9 @@ func (w *worker) sendFast(ti int, rq *workload.Request) (int, []byte, error) {
 	if rq.Body != nil {
 		req.SetBody(rq.Body)
 	}
-	if err := r.fast[ti].DoTimeout(req, resp, r.cfg.Timeout); err != nil {
+	// The connection bounds the request by Timeout (see trackedConn): a
+	// timeout here would set two deadlines on it for every request.
+	if err := r.fast[ti].Do(req, resp); err != nil {
 		return 0, nil, err
 	}
 	return resp.StatusCode(), resp.Body(), nil
