@@ -171,7 +171,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		}
 	}
 	if n := len(c.Rounds); n > 0 {
-		if err := settle(ctx, pc, series, c.Rounds[n-1].To, logw); err != nil {
+		if err := settleFixed(ctx, pc, series, c.Rounds[n-1].To, logw); err != nil {
 			return c, err
 		}
 	}

@@ -50,9 +50,32 @@ type Options struct {
 }
 
 // settle waits, after the window that ended at end, until the queries can
-// be evaluated at the series' settle time: that instant has passed and every
-// target has been scraped after end, so the last second's counts are in.
-func settle(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) error {
+// read it, and returns the series to read it with. With the scrape interval
+// known, that is as soon as every target has a scrape after end, read at the
+// quiet instant before their next scrapes (quiet is then true: later scrapes
+// cannot change what is read, so the replicas may go). Otherwise, or when
+// that wait fails, it is at the series' fixed settle time, once that has
+// passed and every target has been scraped after end.
+func settle(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) (_ promq.Series, quiet bool, _ error) {
+	if iv := series.ScrapeInterval; iv > 0 {
+		wctx, cancel := context.WithTimeout(ctx, 3*iv+2*time.Second)
+		at, err := pc.QuietAfter(wctx, series, end, iv, 25*time.Millisecond)
+		cancel()
+		if err == nil {
+			series.Settle = at.Sub(end)
+			return series, true, nil
+		}
+		if ctx.Err() != nil {
+			return series, false, ctx.Err()
+		}
+		fmt.Fprintf(logw, "reading the window at its fixed settle time: %v\n", err)
+	}
+	return series, false, settleFixed(ctx, pc, series, end, logw)
+}
+
+// settleFixed waits until the series' settle time after end has passed and
+// every target has been scraped after end, so the last second's counts are in.
+func settleFixed(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) error {
 	at := series.SettleAt(end)
 	if err := pause(ctx, time.Until(at.Add(50*time.Millisecond))); err != nil {
 		return err
@@ -118,7 +141,6 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	defer func() {
 		prom.wait() // a start under way ends before its stack is removed
 		t := time.Now()
-		retiring.stop()
 		err = errors.Join(err, teardown(ctx, st))
 		retiring.wait()
 		phase("teardown", t)
@@ -179,23 +201,28 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		return run, err
 	}
 	phase("load", t)
-	retiring = retire(ctx, pc, series, st, series.SettleAt(res.End))
 
 	names := make([]string, len(st.Replicas))
 	for i, r := range st.Replicas {
 		names[i] = r.Name
 	}
-	out, err := measure(ctx, o, run, pc, series, res, names, phase, logw)
+	series.ScrapeInterval = st.ScrapeInterval()
+	out, err := measure(ctx, o, run, pc, series, res, names, phase, logw, func() { retiring = retire(ctx, st) })
 	out.Phases = run.Phases // phase appends to this run, not to the copy handed on
 	return out, err
 }
 
 // measure reads what Prometheus saw of the window once its last scrape is
 // in, and judges it; names are the instances per-instance checks expect.
-func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, series promq.Series, res *load.Result, names []string, phase func(string, time.Time), logw io.Writer) (report.Run, error) {
+// quiet, when set, learns that nothing later scrapes can change what is read.
+func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, series promq.Series, res *load.Result, names []string, phase func(string, time.Time), logw io.Writer, quiet func()) (report.Run, error) {
 	t := time.Now()
-	if err := settle(ctx, pc, series, res.End, logw); err != nil { // let the last scrape land before the window is read
+	series, settled, err := settle(ctx, pc, series, res.End, logw) // let the last scrape land before the window is read
+	if err != nil {
 		return run, err
+	}
+	if settled && quiet != nil {
+		quiet()
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
 	from, to := run.WindowFrom, run.WindowTo
@@ -258,35 +285,14 @@ func parallel(n int, fs []func()) {
 	wg.Wait()
 }
 
-// retireSlack is how late a scrape's tick may come and still leave the
-// next one on time, an interval after the tick it was due at.
-const retireSlack = 250 * time.Millisecond
-
-// retire removes st's replicas, while the window settles and is read, once
-// Prometheus holds every scrape of them up to at, the latest instant the
-// queries read. A scrape that fails because its replica is gone records up 0
-// and ends the replica's series at its own time: after at, nothing the
-// queries read changes; at or before at, the window would read as no data.
-// A target's scrapes are an interval apart, so once its newest sample is
-// less than an interval minus retireSlack before at, its next one comes
-// after at. Without such samples (Prometheus stopped, say) the replicas are
-// left to the teardown.
-func retire(ctx context.Context, pc *promq.Client, series promq.Series, st *stack.Stack, at time.Time) *retirement {
-	rctx, cancel := context.WithCancel(ctx)
-	r := &retirement{cancel: cancel, done: make(chan struct{})}
+// retire removes st's replicas in the background while the window is read:
+// settle has chosen an instant to read at before any of their next scrapes,
+// so the failed scrapes of replicas that are gone, which end their series at
+// their own time, fall after it and change nothing that is read.
+func retire(ctx context.Context, st *stack.Stack) *retirement {
+	r := &retirement{done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		interval := st.ScrapeInterval()
-		after := at.Add(-interval + retireSlack)
-		if pause(rctx, time.Until(after)) != nil {
-			return
-		}
-		wctx, wcancel := context.WithDeadline(rctx, at.Add(interval+time.Second))
-		defer wcancel()
-		// Evaluated an interval after at, so a first sample after at counts too.
-		if pc.WaitForScrape(wctx, series, after, at.Add(interval), 50*time.Millisecond) != nil {
-			return
-		}
 		// Not cancelled with the run: the teardown waits for a removal under way.
 		rmctx, rmcancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer rmcancel()
@@ -295,19 +301,10 @@ func retire(ctx context.Context, pc *promq.Client, series promq.Series, st *stac
 	return r
 }
 
-// retirement is a retire under way; its methods do nothing on nil.
-type retirement struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+// retirement is a retire under way; wait does nothing on nil.
+type retirement struct{ done chan struct{} }
 
 // stop gives up waiting for the scrapes; a removal under way goes on.
-func (r *retirement) stop() {
-	if r != nil {
-		r.cancel()
-	}
-}
-
 // wait returns once retire is over.
 func (r *retirement) wait() {
 	if r != nil {

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -125,40 +126,35 @@ func fakeScrapes(t *testing.T, newest time.Time) (*promq.Client, func() []time.T
 	return pc, func() []time.Time { mu.Lock(); defer mu.Unlock(); return append([]time.Time(nil), evals...) }
 }
 
-func TestRetireWaitsForAScrapeWithinAnIntervalOfTheLastRead(t *testing.T) {
-	// Nothing started, so nothing to remove; at is such that retire asks
-	// during the last half second before it gives up.
-	st := stack.New(stack.Config{Replicas: 2})
-	at := time.Now().Add(-1500 * time.Millisecond).Truncate(time.Millisecond)
+func TestSettleReadsAtTheQuietInstantOnceEveryTargetIsScraped(t *testing.T) {
+	end := time.Now().Add(-3 * time.Second).Truncate(time.Millisecond)
+	pc, _ := fakeScrapes(t, end.Add(400*time.Millisecond))
+	series := promq.DefaultSeries
+	series.ScrapeInterval = time.Second
+	got, quiet, err := settle(t.Context(), pc, series, end, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, quiet)
+	assert.Equal(t, 1399*time.Millisecond, got.Settle, "read just before the next scrape, an interval after the last")
+	assert.Equal(t, end.Add(1399*time.Millisecond), got.SettleAt(end))
 
-	// The newest scrape is a whole interval before at: the next one may
-	// still come at or before at, so the replicas must stay.
-	pc, evals := fakeScrapes(t, at.Add(-time.Second))
-	r := retire(t.Context(), pc, promq.DefaultSeries, st, at)
-	r.wait()
-	require.Greater(t, len(evals()), 1, "it kept asking until its deadline")
-	assert.Equal(t, at.Add(time.Second), evals()[0], "evaluated an interval after the last read, so a scrape after it counts")
-
-	at = time.Now().Add(-1500 * time.Millisecond).Truncate(time.Millisecond)
-	pc, evals = fakeScrapes(t, at.Add(-time.Second+retireSlack+time.Millisecond))
-	r = retire(t.Context(), pc, promq.DefaultSeries, st, at)
-	r.wait()
-	assert.Len(t, evals(), 1, "a scrape less than an interval minus the slack before the last read is enough at once")
+	// Without the interval, the fixed settle time, and nothing said of later scrapes.
+	series.ScrapeInterval = 0
+	got, quiet, err = settle(t.Context(), pc, series, end, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, quiet)
+	assert.Equal(t, promq.Settle, got.SettleAt(end).Sub(end))
 }
 
-func TestRetireGivesUpWhenStopped(t *testing.T) {
-	st := stack.New(stack.Config{Replicas: 2})
-	pc, _ := fakeScrapes(t, time.Time{})
-	r := retire(t.Context(), pc, promq.DefaultSeries, st, time.Now().Add(time.Minute))
-	r.stop()
+func TestRetireRemovesTheReplicasInTheBackground(t *testing.T) {
+	st := stack.New(stack.Config{Replicas: 2}) // nothing started: nothing to remove
+	r := retire(t.Context(), st)
 	done := make(chan struct{})
 	go func() { r.wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("retire did not give up when stopped")
+		t.Fatal("retire did not end")
 	}
 	var none *retirement
-	none.stop() // nil: no retire was started
-	none.wait()
+	none.wait() // nil: no retire was started
 }

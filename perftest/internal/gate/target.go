@@ -56,7 +56,7 @@ func runTarget(ctx context.Context, o Options, run report.Run, series promq.Seri
 		}
 		phase("load", t)
 	}
-	return measure(ctx, o, run, pc, series, res, tg.Instances, phase, logw)
+	return measure(ctx, o, run, pc, series, res, tg.Instances, phase, logw, nil)
 }
 
 // targetReplicas names the target's URLs as the load's replicas: by their

@@ -33,6 +33,10 @@ type Series struct {
 	// Settle, right for scrapes every second. A store scraped every 15 s
 	// needs 15 s and a little more.
 	Settle time.Duration
+	// ScrapeInterval, when known (the gate's own Prometheus), lets a window
+	// be read as soon as every target has a scrape after it (QuietAfter),
+	// instead of a fixed Settle later.
+	ScrapeInterval time.Duration
 }
 
 // settle is the Series' Settle, or the package's.
@@ -411,6 +415,51 @@ func (c *Client) WaitForScrape(ctx context.Context, series Series, after, at tim
 		}
 	}
 }
+
+// QuietAfter waits until every target of series has a scrape after the
+// instant after, and returns the quiet instant just before the earliest of
+// their next scrapes: every target's newest sample is at or before it and
+// no later one will be, so queries evaluated there read the same samples
+// whenever they run, even once the targets are gone (a failed scrape ends a
+// series at its own, later, time). interval is the targets' scrape interval.
+func (c *Client) QuietAfter(ctx context.Context, series Series, after time.Time, interval, poll time.Duration) (time.Time, error) {
+	q := fmt.Sprintf(`timestamp(up{%s})`, series.job())
+	var last error
+	for {
+		s, err := c.Instant(ctx, q, time.Now())
+		switch {
+		case err != nil:
+			last = err
+		case len(s) == 0:
+			last = ErrNoSeries
+		default:
+			lo, hi := s[0].Value, s[0].Value
+			for _, x := range s[1:] {
+				lo, hi = min(lo, x.Value), max(hi, x.Value)
+			}
+			oldest, newest := scrapeTime(lo), scrapeTime(hi)
+			at := oldest.Add(interval - time.Millisecond)
+			switch {
+			case !oldest.After(after):
+				last = fmt.Errorf("the oldest last scrape is at %s", oldest.UTC().Format("15:04:05.000"))
+			case newest.After(at):
+				// Scrapes more than an interval apart: one target is off its
+				// schedule, and its next scrape may fall before at.
+				last = fmt.Errorf("the last scrapes are %s apart, more than the %s interval", newest.Sub(oldest), interval)
+			default:
+				return at, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("waiting for a scrape of every {%s} after %s: %w (last: %w)", series.job(), after.UTC().Format("15:04:05.000"), ctx.Err(), last)
+		case <-time.After(poll):
+		}
+	}
+}
+
+// scrapeTime is a timestamp() value as a time, to the millisecond Prometheus keeps.
+func scrapeTime(v float64) time.Time { return time.UnixMilli(int64(math.Round(v * 1000))) }
 
 // Version reports the Prometheus server's version, for the report.
 func (c *Client) Version(ctx context.Context) (string, error) {

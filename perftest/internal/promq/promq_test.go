@@ -2,6 +2,7 @@ package promq
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -169,4 +170,35 @@ func TestARejectedRequestSaysSo(t *testing.T) {
 	_, err = c.Instant(context.Background(), "up", time.Unix(1, 0))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "401")
+}
+
+// scrapes is a query API whose targets were last scraped at the given times.
+func scrapes(t *testing.T, last ...time.Time) *Client {
+	var result []string
+	for i, at := range last {
+		result = append(result, fmt.Sprintf(`{"metric":{"instance":"replica-%d"},"value":[1700000000,"%.3f"]}`, i+1, float64(at.UnixMilli())/1000))
+	}
+	return fakePrometheus(t, `{"status":"success","data":{"resultType":"vector","result":[`+strings.Join(result, ",")+`]}}`)
+}
+
+func TestQuietAfterIsJustBeforeTheEarliestNextScrape(t *testing.T) {
+	end := time.UnixMilli(1_700_000_000_000)
+	c := scrapes(t, end.Add(300*time.Millisecond), end.Add(800*time.Millisecond))
+	at, err := c.QuietAfter(context.Background(), DefaultSeries, end, time.Second, time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, end.Add(1299*time.Millisecond), at, "both newest samples are at or before it, both next ones after it")
+}
+
+func TestQuietAfterWaitsForEveryTarget(t *testing.T) {
+	end := time.UnixMilli(1_700_000_000_000)
+	for name, c := range map[string]*Client{
+		"one target not scraped since": scrapes(t, end.Add(-200*time.Millisecond), end.Add(500*time.Millisecond)),
+		"scrapes off their schedule":   scrapes(t, end.Add(100*time.Millisecond), end.Add(1500*time.Millisecond)),
+		"no target at all":             scrapes(t),
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := c.QuietAfter(ctx, DefaultSeries, end, time.Second, 5*time.Millisecond)
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
+	}
 }

@@ -407,7 +407,9 @@ func (s *Stack) Close(ctx context.Context) error {
 			replicasErr = s.RemoveReplicas(ctx)
 			volumesErr = s.removeVolumes(ctx)
 		}()
-		promErr := s.terminate(ctx, s.prometheus)
+		// Prometheus is killed at once: what it holds has been read, and its
+		// orderly shutdown only writes what is about to be removed.
+		promErr := s.terminate(ctx, 0, s.prometheus)
 		wg.Wait()
 		errs := []error{replicasErr, promErr, volumesErr}
 		if s.network != nil {
@@ -428,12 +430,12 @@ func (s *Stack) RemoveReplicas(ctx context.Context) error {
 	for _, r := range s.Replicas {
 		cs = append(cs, r.c)
 	}
-	return s.terminate(ctx, cs...)
+	return s.terminate(ctx, stopTimeout, cs...)
 }
 
 // terminate removes the containers side by side. A container whose
 // removal is under way is not removed twice: the call waits for that one.
-func (s *Stack) terminate(ctx context.Context, cs ...*testcontainers.DockerContainer) error {
+func (s *Stack) terminate(ctx context.Context, grace time.Duration, cs ...*testcontainers.DockerContainer) error {
 	var rs []*removal
 	for _, c := range cs {
 		if c == nil {
@@ -448,7 +450,7 @@ func (s *Stack) terminate(ctx context.Context, cs ...*testcontainers.DockerConta
 			r = &removal{done: make(chan struct{})}
 			s.removals[c] = r
 			go func() {
-				r.err = c.Terminate(ctx, testcontainers.StopTimeout(stopTimeout))
+				r.err = c.Terminate(ctx, testcontainers.StopTimeout(grace))
 				close(r.done)
 			}()
 		}
