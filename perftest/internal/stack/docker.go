@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/moby/moby/client"
@@ -18,19 +19,23 @@ import (
 // where no registry answers: Ryuk (an image that would have to be pulled) is
 // off, so cleanup is ours, and the daemon host resolves to loopback.
 func provider() (*testcontainers.DockerProvider, error) {
-	setDefaultEnv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	if h := os.Getenv("DOCKER_HOST"); h == "" || strings.HasPrefix(h, "unix://") {
-		setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-	}
-	if os.Getenv("PERF_DEBUG") == "" {
-		tclog.SetDefault(tclog.NewNoopLogger()) // the gate prints its own, shorter lines
-	}
+	configure.Do(func() { // once: the environment and the logger are process-wide
+		setDefaultEnv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		if h := os.Getenv("DOCKER_HOST"); h == "" || strings.HasPrefix(h, "unix://") {
+			setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+		}
+		if os.Getenv("PERF_DEBUG") == "" {
+			tclog.SetDefault(tclog.NewNoopLogger()) // the gate prints its own, shorter lines
+		}
+	})
 	p, err := testcontainers.NewDockerProvider()
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v): start the Docker engine or set DOCKER_HOST", ErrNoDocker, err)
 	}
 	return p, nil
 }
+
+var configure sync.Once
 
 func setDefaultEnv(k, v string) {
 	if _, ok := os.LookupEnv(k); !ok {
