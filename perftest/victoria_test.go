@@ -98,7 +98,7 @@ func TestVictoriaMetricsTargetModeGatesAnExistingDeployment(t *testing.T) {
 		}
 		sameSeries(t, o.Run, api, st.PrometheusURL)
 	})
-	t.Run("a store at its default latency offset is read with latency_offset=1ms", func(t *testing.T) {
+	t.Run("a store at its default latency offset passes read with latency_offset=1ms, never without", func(t *testing.T) {
 		// By default VictoriaMetrics evaluates a query for the last 30 s
 		// 30 s earlier and stamps the answer with the time asked for; the
 		// query API URL can carry the per-query override (1ms is its least).
@@ -110,6 +110,16 @@ func TestVictoriaMetricsTargetModeGatesAnExistingDeployment(t *testing.T) {
 		if o.Decision.Verdict != verdict.Pass {
 			t.Fatalf("verdict %s: %s", o.Decision.Verdict, strings.Join(o.Decision.Failures, "; "))
 		}
+		// Read without the override, the window's last 30 s are older data
+		// or none: never a pass.
+		o, err = targetGate(t, targetSpec(t, st, def, `job="tasksvc"`, ""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Decision.Verdict == verdict.Pass {
+			t.Fatalf("a store 30 s behind passed: %s", o.Decision.Reason)
+		}
+		t.Logf("read 30 s behind: %s: %s", o.Decision.Verdict, o.Decision.Reason)
 	})
 	t.Run("a selector that matches nothing is no data", func(t *testing.T) {
 		o, err := targetGate(t, targetSpec(t, st, api, `job="nothing-here"`, ""), nil)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -56,42 +57,57 @@ type Options struct {
 // cannot change what is read, so the replicas may go). Otherwise, or when
 // that wait fails, it is at the series' fixed settle time, once that has
 // passed and every target has been scraped after end.
-func settle(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) (_ promq.Series, quiet bool, _ error) {
+func settle(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) (_ promq.Series, quiet bool, lag string, _ error) {
 	if iv := series.ScrapeInterval; iv > 0 {
 		wctx, cancel := context.WithTimeout(ctx, 3*iv+2*time.Second)
 		at, err := pc.QuietAfter(wctx, series, end, iv, 25*time.Millisecond)
 		cancel()
 		if err == nil {
 			series.Settle = at.Sub(end)
-			return series, true, nil
+			return series, true, "", nil
 		}
 		if ctx.Err() != nil {
-			return series, false, ctx.Err()
+			return series, false, "", ctx.Err()
 		}
 		fmt.Fprintf(logw, "reading the window at its fixed settle time: %v\n", err)
 	}
-	return series, false, settleFixed(ctx, pc, series, end, logw)
+	lag, err := settleLagging(ctx, pc, series, end, logw)
+	return series, false, lag, err
 }
 
 // settleFixed waits until the series' settle time after end has passed and
 // every target has been scraped after end, so the last second's counts are in.
 func settleFixed(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) error {
+	_, err := settleLagging(ctx, pc, series, end, logw)
+	return err
+}
+
+// settleLagging is settleFixed that also says when the store holds the
+// series but no scrape of every target after end: it lags, and what it
+// answers about the window's last seconds is older data, so the run cannot
+// vouch for the service.
+func settleLagging(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) (lag string, _ error) {
 	at := series.SettleAt(end)
 	if err := pause(ctx, time.Until(at.Add(50*time.Millisecond))); err != nil {
-		return err
+		return "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := pc.WaitForScrape(wctx, series, end, at, 50*time.Millisecond); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		// Prometheus gone, a selector that matches nothing, a replica no
-		// longer scraped: the queries say so as no data or a failed
-		// replicas_up, which is never a pass.
-		fmt.Fprintf(logw, "reading the window without a scrape after it: %v\n", err)
+	err := pc.WaitForScrape(wctx, series, end, at, 50*time.Millisecond)
+	if err == nil {
+		return "", nil
 	}
-	return nil
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	if stale := (*promq.StaleError)(nil); errors.As(err, &stale) {
+		return fmt.Sprintf("the store has no scrape of every target after the window's end %s (%v), so it cannot answer for the window's last seconds: does it lag, as VictoriaMetrics does by its -search.latencyOffset?",
+			end.UTC().Format("15:04:05.000"), stale), nil
+	}
+	// Prometheus gone, a selector that matches nothing: the queries say so
+	// as no data, which is never a pass.
+	fmt.Fprintf(logw, "reading the window without a scrape after it: %v\n", err)
+	return "", nil
 }
 
 // MaxSendLag is how late the 99th percentile request may leave after its
@@ -217,9 +233,15 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 // quiet, when set, learns that nothing later scrapes can change what is read.
 func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, series promq.Series, res *load.Result, names []string, phase func(string, time.Time), logw io.Writer, quiet func()) (report.Run, error) {
 	t := time.Now()
-	series, settled, err := settle(ctx, pc, series, res.End, logw) // let the last scrape land before the window is read
+	series, settled, lag, err := settle(ctx, pc, series, res.End, logw) // let the last scrape land before the window is read
 	if err != nil {
 		return run, err
+	}
+	if lag != "" {
+		fmt.Fprintln(logw, lag)
+		r := *res
+		r.Unsound = append(slices.Clip(r.Unsound), lag)
+		res = &r
 	}
 	if settled && quiet != nil {
 		quiet()

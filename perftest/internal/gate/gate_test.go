@@ -131,18 +131,32 @@ func TestSettleReadsAtTheQuietInstantOnceEveryTargetIsScraped(t *testing.T) {
 	pc, _ := fakeScrapes(t, end.Add(400*time.Millisecond))
 	series := promq.DefaultSeries
 	series.ScrapeInterval = time.Second
-	got, quiet, err := settle(t.Context(), pc, series, end, io.Discard)
+	got, quiet, lag, err := settle(t.Context(), pc, series, end, io.Discard)
 	require.NoError(t, err)
 	assert.True(t, quiet)
+	assert.Empty(t, lag)
 	assert.Equal(t, 1399*time.Millisecond, got.Settle, "read just before the next scrape, an interval after the last")
 	assert.Equal(t, end.Add(1399*time.Millisecond), got.SettleAt(end))
 
 	// Without the interval, the fixed settle time, and nothing said of later scrapes.
 	series.ScrapeInterval = 0
-	got, quiet, err = settle(t.Context(), pc, series, end, io.Discard)
+	got, quiet, lag, err = settle(t.Context(), pc, series, end, io.Discard)
 	require.NoError(t, err)
 	assert.False(t, quiet)
+	assert.Empty(t, lag)
 	assert.Equal(t, promq.Settle, got.SettleAt(end).Sub(end))
+}
+
+func TestSettleSaysWhenTheStoreLags(t *testing.T) {
+	// The store's newest scrape is from before the window ended: it lags,
+	// and its answers about the last seconds are older data.
+	end := time.Now().Add(-1600 * time.Millisecond).Truncate(time.Millisecond)
+	pc, _ := fakeScrapes(t, end.Add(-30*time.Second))
+	_, quiet, lag, err := settle(t.Context(), pc, promq.DefaultSeries, end, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, quiet)
+	assert.Contains(t, lag, "the store has no scrape of every target after the window's end")
+	assert.Contains(t, lag, "-search.latencyOffset")
 }
 
 func TestRetireRemovesTheReplicasInTheBackground(t *testing.T) {

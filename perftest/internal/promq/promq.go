@@ -404,7 +404,7 @@ func (c *Client) WaitForScrape(ctx context.Context, series Series, after, at tim
 		case len(s) == 1 && s[0].Value > float64(after.UnixMilli())/1000:
 			return nil
 		case len(s) == 1:
-			last = fmt.Errorf("the oldest last scrape is at %s", time.UnixMilli(int64(s[0].Value*1000)).UTC().Format("15:04:05.000"))
+			last = &StaleError{Oldest: scrapeTime(s[0].Value)}
 		default:
 			last = ErrNoSeries
 		}
@@ -414,6 +414,15 @@ func (c *Client) WaitForScrape(ctx context.Context, series Series, after, at tim
 		case <-time.After(poll):
 		}
 	}
+}
+
+// StaleError says the store holds the service's series, but not a scrape
+// of every target after the window: it lags behind (a VictoriaMetrics
+// latency offset, a remote-write queue), so the window cannot be read whole.
+type StaleError struct{ Oldest time.Time }
+
+func (e *StaleError) Error() string {
+	return "the oldest last scrape is at " + e.Oldest.UTC().Format("15:04:05.000")
 }
 
 // QuietAfter waits until every target of series has a scrape after the
