@@ -365,55 +365,60 @@ func (c *Client) RangeQuery(ctx context.Context, q string, from, to time.Time, s
 	return out, nil
 }
 
-// WaitForTargets blocks until n targets of the job report up==1, so load never
-// starts before Prometheus can see every replica.
-func (c *Client) WaitForTargets(ctx context.Context, job string, n int, poll time.Duration) error {
-	q := fmt.Sprintf(`count(up{job=%q} == 1)`, job)
-	var last error
+// poll evaluates q at at() every interval until done accepts the answer
+// (returns nil), and returns ctx's error with done's last complaint, or the
+// query's, when ctx ends first.
+func (c *Client) poll(ctx context.Context, q string, at func() time.Time, interval time.Duration, done func([]Sample) error) error {
 	for {
-		s, err := c.Instant(ctx, q, time.Now())
-		switch {
-		case err != nil:
-			last = err
-		case len(s) == 1 && int(s[0].Value) == n:
-			return nil
-		case len(s) == 1:
-			last = fmt.Errorf("%d of %d targets up", int(s[0].Value), n)
-		default:
-			last = fmt.Errorf("0 of %d targets up", n)
+		s, err := c.Instant(ctx, q, at())
+		if err == nil {
+			if err = done(s); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for %d scrape targets of job %q: %w (last: %v)", n, job, ctx.Err(), last)
-		case <-time.After(poll):
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(interval):
 		}
 	}
+}
+
+// WaitForTargets blocks until n targets of the job report up==1, so load never
+// starts before Prometheus can see every replica.
+func (c *Client) WaitForTargets(ctx context.Context, job string, n int, poll time.Duration) error {
+	err := c.poll(ctx, fmt.Sprintf(`count(up{job=%q} == 1)`, job), time.Now, poll, func(s []Sample) error {
+		switch {
+		case len(s) == 1 && int(s[0].Value) == n:
+			return nil
+		case len(s) == 1:
+			return fmt.Errorf("%d of %d targets up", int(s[0].Value), n)
+		}
+		return fmt.Errorf("0 of %d targets up", n)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %d scrape targets of job %q: %w", n, job, err)
+	}
+	return nil
 }
 
 // WaitForScrape blocks until every target of the job has a sample taken
 // after after, as a query evaluated at at sees it: then counters read at at
 // hold everything the service counted up to after.
 func (c *Client) WaitForScrape(ctx context.Context, series Series, after, at time.Time, poll time.Duration) error {
-	q := fmt.Sprintf(`min(timestamp(up{%s}))`, series.job())
-	var last error
-	for {
-		s, err := c.Instant(ctx, q, at)
+	err := c.poll(ctx, fmt.Sprintf(`min(timestamp(up{%s}))`, series.job()), func() time.Time { return at }, poll, func(s []Sample) error {
 		switch {
-		case err != nil:
-			last = err
 		case len(s) == 1 && s[0].Value > float64(after.UnixMilli())/1000:
 			return nil
 		case len(s) == 1:
-			last = &StaleError{Oldest: scrapeTime(s[0].Value)}
-		default:
-			last = ErrNoSeries
+			return &StaleError{Oldest: scrapeTime(s[0].Value)}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for a scrape of {%s} after %s: %w (last: %w)", series.job(), after.UTC().Format("15:04:05.000"), ctx.Err(), last)
-		case <-time.After(poll):
-		}
+		return ErrNoSeries
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for a scrape of {%s} after %s: %w", series.job(), after.UTC().Format("15:04:05.000"), err)
 	}
+	return nil
 }
 
 // StaleError says the store holds the service's series, but not a scrape
@@ -432,39 +437,31 @@ func (e *StaleError) Error() string {
 // whenever they run, even once the targets are gone (a failed scrape ends a
 // series at its own, later, time). interval is the targets' scrape interval.
 func (c *Client) QuietAfter(ctx context.Context, series Series, after time.Time, interval, poll time.Duration) (time.Time, error) {
-	q := fmt.Sprintf(`timestamp(up{%s})`, series.job())
-	var last error
-	for {
-		s, err := c.Instant(ctx, q, time.Now())
+	var at time.Time
+	err := c.poll(ctx, fmt.Sprintf(`timestamp(up{%s})`, series.job()), time.Now, poll, func(s []Sample) error {
+		if len(s) == 0 {
+			return ErrNoSeries
+		}
+		lo, hi := s[0].Value, s[0].Value
+		for _, x := range s[1:] {
+			lo, hi = min(lo, x.Value), max(hi, x.Value)
+		}
+		oldest, newest := scrapeTime(lo), scrapeTime(hi)
+		at = oldest.Add(interval - time.Millisecond)
 		switch {
-		case err != nil:
-			last = err
-		case len(s) == 0:
-			last = ErrNoSeries
-		default:
-			lo, hi := s[0].Value, s[0].Value
-			for _, x := range s[1:] {
-				lo, hi = min(lo, x.Value), max(hi, x.Value)
-			}
-			oldest, newest := scrapeTime(lo), scrapeTime(hi)
-			at := oldest.Add(interval - time.Millisecond)
-			switch {
-			case !oldest.After(after):
-				last = fmt.Errorf("the oldest last scrape is at %s", oldest.UTC().Format("15:04:05.000"))
-			case newest.After(at):
-				// Scrapes more than an interval apart: one target is off its
-				// schedule, and its next scrape may fall before at.
-				last = fmt.Errorf("the last scrapes are %s apart, more than the %s interval", newest.Sub(oldest), interval)
-			default:
-				return at, nil
-			}
+		case !oldest.After(after):
+			return &StaleError{Oldest: oldest}
+		case newest.After(at):
+			// Scrapes more than an interval apart: one target is off its
+			// schedule, and its next scrape may fall before at.
+			return fmt.Errorf("the last scrapes are %s apart, more than the %s interval", newest.Sub(oldest), interval)
 		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("waiting for a scrape of every {%s} after %s: %w (last: %w)", series.job(), after.UTC().Format("15:04:05.000"), ctx.Err(), last)
-		case <-time.After(poll):
-		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("waiting for a scrape of every {%s} after %s: %w", series.job(), after.UTC().Format("15:04:05.000"), err)
 	}
+	return at, nil
 }
 
 // scrapeTime is a timestamp() value as a time, to the millisecond Prometheus keeps.
