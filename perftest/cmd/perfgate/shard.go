@@ -30,10 +30,7 @@ func loadShard(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return exitCode(gate.ExitBadInput)
 	}
-	bad := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "perfgate load: "+format+"\n", a...)
-		return exitCode(gate.ExitBadInput)
-	}
+	bad := badInput(stderr, "load")
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q (the spec is given with -f)", fs.Arg(0))
 	}
@@ -105,10 +102,7 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := fs.Parse(args); err != nil {
 		return exitCode(gate.ExitBadInput)
 	}
-	bad := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "perfgate merge: "+format+"\n", a...)
-		return exitCode(gate.ExitBadInput)
-	}
+	bad := badInput(stderr, "merge")
 	if fs.NArg() == 0 {
 		return bad("no shard results: give the files the shards wrote, e.g. results/shard-*.json")
 	}
@@ -174,10 +168,7 @@ func kube(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return exitCode(gate.ExitBadInput)
 	}
-	bad := func(format string, a ...any) error {
-		fmt.Fprintf(stderr, "perfgate k8s: "+format+"\n", a...)
-		return exitCode(gate.ExitBadInput)
-	}
+	bad := badInput(stderr, "k8s")
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q (the spec is given with -f)", fs.Arg(0))
 	}
@@ -214,4 +205,13 @@ func kube(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// badInput returns a func that says what is wrong with command's input on
+// stderr and ends it with the bad-input exit code.
+func badInput(stderr io.Writer, command string) func(format string, a ...any) error {
+	return func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "perfgate "+command+": "+format+"\n", a...)
+		return exitCode(gate.ExitBadInput)
+	}
 }

@@ -171,8 +171,12 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		}
 	}
 	if n := len(c.Rounds); n > 0 {
-		if err := settleFixed(ctx, pc, series, c.Rounds[n-1].To, logw); err != nil {
+		lag, err := settleFixed(ctx, pc, series, c.Rounds[n-1].To, logw)
+		if err != nil {
 			return c, err
+		}
+		if lag != "" { // the rounds' server figures would be older data: no comparison
+			return c, errors.New(lag)
 		}
 	}
 	for i := range c.Rounds {

@@ -71,22 +71,16 @@ func settle(ctx context.Context, pc *promq.Client, series promq.Series, end time
 		}
 		fmt.Fprintf(logw, "reading the window at its fixed settle time: %v\n", err)
 	}
-	lag, err := settleLagging(ctx, pc, series, end, logw)
+	lag, err := settleFixed(ctx, pc, series, end, logw)
 	return series, false, lag, err
 }
 
 // settleFixed waits until the series' settle time after end has passed and
-// every target has been scraped after end, so the last second's counts are in.
-func settleFixed(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) error {
-	_, err := settleLagging(ctx, pc, series, end, logw)
-	return err
-}
-
-// settleLagging is settleFixed that also says when the store holds the
-// series but no scrape of every target after end: it lags, and what it
-// answers about the window's last seconds is older data, so the run cannot
-// vouch for the service.
-func settleLagging(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) (lag string, _ error) {
+// every target has been scraped after end, so the last second's counts are
+// in. lag says when the store holds the series but no scrape of every target
+// after end: it lags, and what it answers about the window's last seconds is
+// older data, so the run cannot vouch for the service.
+func settleFixed(ctx context.Context, pc *promq.Client, series promq.Series, end time.Time, logw io.Writer) (lag string, _ error) {
 	at := series.SettleAt(end)
 	if err := pause(ctx, time.Until(at.Add(50*time.Millisecond))); err != nil {
 		return "", err

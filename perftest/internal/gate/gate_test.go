@@ -16,7 +16,6 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/perftest/internal/promq"
-	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -157,18 +156,4 @@ func TestSettleSaysWhenTheStoreLags(t *testing.T) {
 	assert.False(t, quiet)
 	assert.Contains(t, lag, "the store has no scrape of every target after the window's end")
 	assert.Contains(t, lag, "-search.latencyOffset")
-}
-
-func TestRetireRemovesTheReplicasInTheBackground(t *testing.T) {
-	st := stack.New(stack.Config{Replicas: 2}) // nothing started: nothing to remove
-	r := retire(t.Context(), st)
-	done := make(chan struct{})
-	go func() { r.wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("retire did not end")
-	}
-	var none *retirement
-	none.wait() // nil: no retire was started
 }
