@@ -18,8 +18,8 @@ import (
 )
 
 // seqServer answers every request after a delay its sequence number decides,
-// (seq mod 20) ms, so a run's latencies do not depend on how it is split; it
-// records the paths it saw.
+// 0, 10, 20, 30 or 40 ms by seq mod 5, so a run's latencies do not depend on
+// how it is split; it records the paths it saw.
 type seqServer struct {
 	mu    sync.Mutex
 	paths []string
@@ -28,7 +28,7 @@ type seqServer struct {
 func (s *seqServer) start(t *testing.T) string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seq, _ := strconv.Atoi(r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:])
-		time.Sleep(time.Duration(seq%20) * time.Millisecond)
+		time.Sleep(time.Duration(seq%5) * delayStep)
 		s.mu.Lock()
 		s.paths = append(s.paths, r.URL.Path)
 		s.mu.Unlock()
@@ -36,6 +36,9 @@ func (s *seqServer) start(t *testing.T) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// delayStep is what sets seqServer's delays apart.
+const delayStep = 10 * time.Millisecond
 
 func (s *seqServer) seen() []string {
 	s.mu.Lock()
@@ -108,10 +111,11 @@ func TestShardsTogetherSendTheSingleRunsRequests(t *testing.T) {
 	assert.InDelta(t, float64(merged.Sent), sent, 1e-6, "the merged timeline holds every request")
 	assert.Positive(t, merged.Timeline[0].P95)
 
-	// The latencies are the server's delays plus the machine's jitter: the
-	// merged quantiles match the single run's within 2 ms.
+	// The latencies are the server's delays plus the machine's jitter, which
+	// a busy machine makes milliseconds long: the merged quantiles fall on
+	// the single run's delay, within half a step.
 	for _, q := range []float64{0.5, 0.95, 0.99} {
-		assert.InDelta(t, whole.Quantile(q).Seconds(), merged.Quantile(q).Seconds(), 0.002, "p%v", q*100)
+		assert.InDelta(t, whole.Quantile(q).Seconds(), merged.Quantile(q).Seconds(), (delayStep / 2).Seconds(), "p%v", q*100)
 	}
 }
 
