@@ -181,6 +181,12 @@ func judge(s Samples, b Budget, alpha float64) Row {
 		st.Status, st.Why = Inconclusive, s.Metric+": "+err
 		return st
 	}
+	if st.Test == "signed-rank" {
+		if why := tooFewUntied(s, b, alpha); why != "" {
+			st.Status, st.Why = Inconclusive, s.Metric+": "+why
+			return st
+		}
+	}
 	change := fmt.Sprintf("%s (%s → %s, %s)", FormatDelta(st.Delta, s.Unit),
 		verdict.Format(st.Baseline.Center, s.Unit), verdict.Format(st.Candidate.Center, s.Unit), FormatP(st.P))
 	switch {
@@ -202,6 +208,32 @@ func judge(s Samples, b Budget, alpha float64) Row {
 		st.Why = fmt.Sprintf("%s %s within its %s budget", s.Metric, change, budget)
 	}
 	return st
+}
+
+// tooFewUntied says why a signed-rank test cannot decide when pairs tie:
+// the test drops tied pairs, so with fewer untied pairs than alpha needs it
+// can never be significant, and "~" would pass a change it was blind to
+// (4 of 10 throughput pairs tied, the other 6 down 12%: p = 0.031). Such a
+// metric is the same only when every pair is within its budget, since the
+// change estimate lies between the pairs' own changes; otherwise nothing can
+// be told. "" when the test stands, or when every pair ties.
+func tooFewUntied(s Samples, b Budget, alpha float64) string {
+	untied, over := 0, 0
+	for i := range s.Baseline {
+		c := change(s.Baseline[i], s.Candidate[i], s.Unit)
+		if c != 0 {
+			untied++
+		}
+		if (b.MaxIncrease != nil && c > *b.MaxIncrease) || (b.MaxDecrease != nil && -c > *b.MaxDecrease) {
+			over++
+		}
+	}
+	n := len(s.Baseline)
+	if untied == 0 || pairedMinP(untied) < alpha || over == 0 {
+		return ""
+	}
+	return fmt.Sprintf("only %d of %d pairs differ, the rest tie, and %d untied pairs cannot reach p < α=%v (%d can); %d of them beyond the budget: cannot tell",
+		untied, n, untied, alpha, pairsNeeded(alpha), over)
 }
 
 func verdictOf(over bool) (Status, bool) {

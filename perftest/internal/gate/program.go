@@ -27,6 +27,10 @@ type Settings struct {
 	ServiceArgs  []string // extra arguments for every replica, e.g. a fault to inject
 	Baseline     string   // git ref to compare with; "" the merge-base with BaseBranches; "none" no comparison
 	BaseBranches []string // where a merge-base is looked for, first that exists; default origin/main, main
+	// PullRequestBase is the branch a pull request merges into (GITHUB_BASE_REF):
+	// on a pull request a comparison is asked for, and one that cannot find
+	// its baseline is inconclusive, never a pass on absolute SLOs alone.
+	PullRequestBase string
 	Out          io.Writer
 	// Getenv reads the environment variables a target's query headers name
 	// (the door passes os.Getenv); nil reads none.
@@ -63,8 +67,11 @@ func (s Settings) WithEnv(getenv func(string) string) Settings {
 	if s.Baseline == "" {
 		s.Baseline = getenv(Env.Baseline)
 	}
+	if s.PullRequestBase == "" {
+		s.PullRequestBase = getenv(Env.BaseRef)
+	}
 	if s.BaseBranches == nil {
-		if b := getenv(Env.BaseRef); b != "" { // a pull request in GitHub Actions
+		if b := s.PullRequestBase; b != "" { // a pull request in GitHub Actions
 			s.BaseBranches = []string{"origin/" + b}
 		}
 		s.BaseBranches = append(s.BaseBranches, "origin/main", "main")
@@ -156,7 +163,12 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if err != nil {
 		return o, err
 	}
-	if ref, ok := s.baseline(ctx); ok && spec.Compare != nil {
+	ref, missing := s.baseline(ctx)
+	if missing != "" && spec.Compare != nil {
+		// A pull request asked for a comparison: absolute SLOs alone cannot pass it.
+		run.Comparison = &compare.Result{Verdict: verdict.Inconclusive, Reason: missing}
+	}
+	if ref != "" && spec.Compare != nil {
 		c, err := Compare(ctx, CompareOptions{
 			Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
 			Log: s.Out, Started: s.Started,
@@ -204,29 +216,34 @@ func (s Settings) queryHeaders(tg *thresholds.Target) (map[string]string, error)
 
 // baseline decides what to compare against: the setting; "none" turns
 // comparison off; else the merge-base with the first base branch that
-// exists. A merge-base equal to an unchanged work tree leaves nothing to compare.
-func (s Settings) baseline(ctx context.Context) (string, bool) {
+// exists. A merge-base equal to an unchanged work tree leaves nothing to
+// compare. ref is "" when there is no comparison; missing then says why a
+// comparison a pull request asks for cannot run, with the fix.
+func (s Settings) baseline(ctx context.Context) (ref, missing string) {
 	switch s.Baseline {
 	case "none":
-		return "", false
+		return "", ""
 	case "":
 	default:
-		return s.Baseline, true
+		return s.Baseline, ""
 	}
 	bases := s.BaseBranches
 	if len(bases) == 0 {
 		bases = []string{"origin/main", "main"}
 	}
 	mb, err := stack.MergeBase(ctx, s.Root, bases...)
-	if err != nil {
+	switch {
+	case err != nil && s.PullRequestBase != "":
+		return "", fmt.Sprintf("no baseline for this pull request into %s: %v; the clone is shallow or lacks the base branch: "+
+			"check out with actions/checkout's fetch-depth: 0, or run git fetch origin %s before the gate", s.PullRequestBase, err, s.PullRequestBase)
+	case err != nil:
 		fmt.Fprintf(s.Out, "no baseline: %v; absolute SLOs only\n", err)
-		return "", false
-	}
-	if stack.Clean(ctx, s.Root, mb) {
+		return "", ""
+	case stack.Clean(ctx, s.Root, mb):
 		fmt.Fprintf(s.Out, "no baseline: the work tree is its merge-base %s; absolute SLOs only\n", mb[:12])
-		return "", false
+		return "", ""
 	}
-	return mb, true
+	return mb, ""
 }
 
 // RepoRoot is the root of the git repository holding dir, else the

@@ -64,8 +64,8 @@ func (r Result) Part() Part {
 			p.Failures = append(p.Failures, subjectOf(c))
 		}
 	}
-	if r.Verdict == Inconclusive {
-		p.Failures = append(p.Failures, "inconclusive: "+strings.SplitN(r.Reason, "; ", 2)[0])
+	if lag := Shortfall(r.Load); lag != "" && r.Verdict != Pass {
+		p.Failures = append(p.Failures, "inconclusive: "+lag)
 	}
 	if r.Verdict != Pass && len(p.Failures) == 0 {
 		p.Failures = append(p.Failures, r.Reason)

@@ -154,7 +154,15 @@ func Evaluate(objs []Objective, obs []Observation, load Load) Result {
 	r := Result{Checks: checks, Load: load}
 	v, reason := judge(checks)
 	if lag := Shortfall(load); lag != "" {
-		// The checks still show, but cannot stand for the service either way.
+		// The checks still show, but a pass cannot stand for the service, nor
+		// can a breach the shortfall may have caused. A breach of a share or
+		// a cost per request stands: sending less, or late, does not make
+		// each request fail more often or cost more, and a CPU-hungry
+		// candidate can be what slowed the generator in the first place.
+		if v == Fail && perRequestBreach(checks) {
+			r.Verdict, r.Reason = Fail, reason+"; and "+lag
+			return r
+		}
 		r.Verdict, r.Reason = Inconclusive, lag
 		if v == Fail {
 			r.Reason += "; " + reason
@@ -163,6 +171,23 @@ func Evaluate(objs []Objective, obs []Observation, load Load) Result {
 	}
 	r.Verdict, r.Reason = v, reason
 	return r
+}
+
+// perRequestMetrics are the metrics judged per request issued or served,
+// whose breach stands even when the generator fell behind or stalled.
+var perRequestMetrics = map[string]bool{
+	"error_rate": true, "cpu_per_request": true, "allocs_per_request": true, "alloc_bytes_per_request": true,
+}
+
+// perRequestBreach reports whether a check of a per-request metric failed
+// its max: a breach that less or later load cannot explain.
+func perRequestBreach(checks []Check) bool {
+	for _, c := range checks {
+		if c.Status == StatusFail && c.Op == "<=" && perRequestMetrics[c.Metric] {
+			return true
+		}
+	}
+	return false
 }
 
 // invalid says what is wrong with objective i, or "" when it can be checked.
@@ -398,32 +423,46 @@ func Shortfall(l Load) string {
 	return ""
 }
 
-// judge sums up the checks: any check that is not a pass fails the run, and
-// so does a run with nothing to check.
+// judge sums up the checks: a breach fails the run, and so does an error
+// (objectives and observations that do not fit: the gate cannot be trusted);
+// otherwise a check that could not tell (no data, a limit inside the
+// quantile's bucket) makes it inconclusive, which is never a pass and never
+// a breach either. A run with nothing to check fails.
 func judge(checks []Check) (Verdict, string) {
 	if len(checks) == 0 {
 		return Fail, "no objectives to check: a gate with nothing to check cannot pass"
 	}
-	var bad []string
+	var failed, unsure []string
 	for _, c := range checks {
-		if !c.OK() {
-			bad = append(bad, subjectOf(c))
+		switch {
+		case c.Status == StatusNoData:
+			unsure = append(unsure, subjectOf(c))
+		case !c.OK():
+			failed = append(failed, subjectOf(c))
 		}
 	}
-	if len(bad) == 0 {
-		if len(checks) == 1 {
-			return Pass, "the only check passed"
+	switch {
+	case len(failed) > 0:
+		reason := fmt.Sprintf("%d of %s failed: %s", len(failed), plural(len(checks), "check"), listed(failed))
+		if len(unsure) > 0 {
+			reason += fmt.Sprintf("; %d could not tell", len(unsure))
 		}
-		return Pass, fmt.Sprintf("all %d checks passed", len(checks))
+		return Fail, reason
+	case len(unsure) > 0:
+		return Inconclusive, fmt.Sprintf("%d of %s could not tell, which is not a pass: %s", len(unsure), plural(len(checks), "check"), listed(unsure))
+	case len(checks) == 1:
+		return Pass, "the only check passed"
 	}
-	total := len(bad)
+	return Pass, fmt.Sprintf("all %d checks passed", len(checks))
+}
+
+// listed joins the first few sentences and counts the rest.
+func listed(whys []string) string {
 	const shown = 3
-	more := ""
-	if total > shown {
-		more = fmt.Sprintf("; and %d more", total-shown)
-		bad = bad[:shown]
+	if len(whys) <= shown {
+		return strings.Join(whys, "; ")
 	}
-	return Fail, fmt.Sprintf("%d of %s failed: %s%s", total, plural(len(checks), "check"), strings.Join(bad, "; "), more)
+	return strings.Join(whys[:shown], "; ") + fmt.Sprintf("; and %d more", len(whys)-shown)
 }
 
 // subjectOf is c.Why, led by the check's name where the sentence lacks it.

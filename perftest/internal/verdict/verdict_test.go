@@ -181,19 +181,19 @@ func TestEvaluate(t *testing.T) {
 
 		// Missing data: each of these would pass had the data been there (see above).
 		{
-			name:    "an objective nobody observed is no data and fails the run",
+			name:    "an objective nobody observed is no data: inconclusive, never a pass",
 			objs:    []Objective{p95},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks:  []string{"no_data p95_latency <= 50ms: no data: no observation was made"},
-			reason:  "1 of 1 check failed: p95_latency: no data: no observation was made",
+			reason:  "1 of 1 check could not tell, which is not a pass: p95_latency: no data: no observation was made",
 		},
 		{
 			name:    "a failed query is no data carrying the query's error",
 			objs:    []Objective{p95},
 			obs:     []Observation{{Objective: "p95_latency", Query: "q", Err: "bad_data: parse error at char 4"}},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks:  []string{"no_data p95_latency <= 50ms: no data: bad_data: parse error at char 4"},
 		},
 		{
@@ -201,7 +201,7 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{p95},
 			obs:     []Observation{{Objective: "p95_latency", Query: "q"}},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks:  []string{"no_data p95_latency <= 50ms: no data: query returned no series"},
 		},
 		{
@@ -209,7 +209,7 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{p95},
 			obs:     []Observation{agg("p95_latency", math.NaN())},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks:  []string{"no_data p95_latency <= 50ms: no data: value is NaN (no requests in the window?)"},
 		},
 		{
@@ -217,7 +217,7 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{p95},
 			obs:     []Observation{agg("p95_latency", math.Inf(1))},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks:  []string{"no_data p95_latency <= 50ms: no data: value is +Inf (not a finite measurement)"},
 		},
 		{
@@ -225,7 +225,7 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{cpu},
 			obs:     []Observation{{Objective: "cpu", Query: "q"}},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks: []string{
 				"no_data cpu <= 80%: no data: query returned no series",
 				"no_data cpu >= 1%: no data: query returned no series",
@@ -236,12 +236,12 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{with(rss, func(o *Objective) { o.Instances = []string{"replica-1", "replica-2"} })},
 			obs:     []Observation{each("memory_rss", "replica-1", 85.4e6)},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks: []string{
 				"pass memory_rss/replica-1 <= 128MiB: memory_rss on replica-1 81.4MiB <= 128MiB",
 				"no_data memory_rss/replica-2 <= 128MiB: no data: query returned no series for this instance",
 			},
-			reason: "1 of 2 checks failed: memory_rss on replica-2: no data: query returned no series for this instance",
+			reason: "1 of 2 checks could not tell, which is not a pass: memory_rss on replica-2: no data: query returned no series for this instance",
 		},
 		{
 			name:    "expected instances that all reported pass",
@@ -363,7 +363,7 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{p99},
 			obs:     []Observation{bucket("p99_latency", 0.139, 0.1, 0.25)},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks: []string{"no_data p99_latency <= 150ms: cannot tell: p99_latency is between 100ms and 250ms, a histogram bucket that holds the 150ms limit; " +
 				"give the histogram a bucket boundary at 150ms or put the limit on a boundary"},
 		},
@@ -404,7 +404,7 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{with(p99, func(o *Objective) { o.Max = ptr(20) })},
 			obs:     []Observation{bucket("p99_latency", 10, 10, math.Inf(1))},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks: []string{"no_data p99_latency <= 20s: cannot tell: p99_latency is beyond the histogram's largest bucket, 10s, a histogram bucket that holds the 20s limit; " +
 				"give the histogram a bucket boundary at 20s or put the limit on a boundary"},
 		},
@@ -413,8 +413,34 @@ func TestEvaluate(t *testing.T) {
 			objs:    []Objective{p99},
 			obs:     []Observation{bucket("p99_latency", math.NaN(), math.NaN(), math.NaN())},
 			load:    steady,
-			verdict: Fail,
+			verdict: Inconclusive,
 			checks:  []string{"no_data p99_latency <= 150ms: no data: no requests in the window, so no quantile (bucket NaN–NaN)"},
+		},
+
+		// Could not tell is not a breach: the committed p99 limit of 150ms sits
+		// inside the (100ms, 250ms] bucket, and a p99 of 110ms within the SLO
+		// once read FAIL, exit 1. A breach beside it still fails.
+		{
+			name:    "a p99 of 110ms in the 100ms–250ms bucket cannot tell a 150ms limit: inconclusive, not a breach",
+			objs:    []Objective{p99},
+			obs:     []Observation{bucket("p99_latency", 0.110, 0.1, 0.25)},
+			load:    steady,
+			verdict: Inconclusive,
+			checks: []string{"no_data p99_latency <= 150ms: cannot tell: p99_latency is between 100ms and 250ms, a histogram bucket that holds the 150ms limit; " +
+				"give the histogram a bucket boundary at 150ms or put the limit on a boundary"},
+			reason: "1 of 1 check could not tell, which is not a pass: cannot tell: p99_latency is between 100ms and 250ms, a histogram bucket that holds the 150ms limit; " +
+				"give the histogram a bucket boundary at 150ms or put the limit on a boundary",
+		},
+		{
+			name:    "a breach beside a check that cannot tell fails the run",
+			objs:    []Objective{p99, p95},
+			obs:     []Observation{bucket("p99_latency", 0.110, 0.1, 0.25), agg("p95_latency", 0.0732)},
+			load:    steady,
+			verdict: Fail,
+			checks: []string{"no_data p99_latency <= 150ms: cannot tell: p99_latency is between 100ms and 250ms, a histogram bucket that holds the 150ms limit; " +
+				"give the histogram a bucket boundary at 150ms or put the limit on a boundary",
+				"fail p95_latency <= 50ms: p95_latency 73.2ms > 50ms (+46%)"},
+			reason: "1 of 2 checks failed: p95_latency 73.2ms > 50ms (+46%); 1 could not tell",
 		},
 
 		// A generator that stalls and then bursts keeps its mean rate but not its schedule.
@@ -474,6 +500,35 @@ func TestEvaluate(t *testing.T) {
 			checks:  []string{"fail p95_latency <= 50ms: p95_latency 73.2ms > 50ms (+46%)"},
 			reason: "generator fell 50.0% behind its target rate (50/s of 100/s, 5% allowed): the run cannot vouch for the service; " +
 				"1 of 1 check failed: p95_latency 73.2ms > 50ms (+46%)",
+		},
+		// A breach of a share or a cost per request stands however the generator
+		// kept up: 20% 5xx with a 10% shortfall once read inconclusive, which the
+		// Action's fail-on: fail let through.
+		{
+			name:    "a lagging generator does not hide an error rate breach",
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0.01)}, p95},
+			obs:     []Observation{agg("error_rate", 0.20), agg("p95_latency", 0.0421)},
+			load:    Load{TargetRate: 100, AchievedRate: 90, MaxLag: 0.05, Sent: 2700},
+			verdict: Fail,
+			checks:  []string{"fail error_rate <= 1%: error_rate 20% > 1% (+1900%)", "pass p95_latency <= 50ms: p95_latency 42.1ms <= 50ms"},
+			reason: "1 of 2 checks failed: error_rate 20% > 1% (+1900%); " +
+				"and generator fell 10.0% behind its target rate (90/s of 100/s, 5% allowed): the run cannot vouch for the service",
+		},
+		{
+			name:    "a stalled generator does not hide a cost per request breach",
+			objs:    []Objective{{Name: "cpu_per_request", Metric: "cpu_per_request", Unit: UnitSeconds, Max: ptr(0.002)}},
+			obs:     []Observation{agg("cpu_per_request", 0.004)},
+			load:    Load{TargetRate: 100, AchievedRate: 99.9, MaxLag: 0.05, Sent: 2997, SendLagP99: 0.09, MaxSendLag: 0.05},
+			verdict: Fail,
+			checks:  []string{"fail cpu_per_request <= 2ms: cpu_per_request 4ms > 2ms (+100%)"},
+		},
+		{
+			name:    "a lagging generator with only a throughput shortfall is inconclusive: less sent, less served",
+			objs:    []Objective{tps},
+			obs:     []Observation{agg("throughput", 88)},
+			load:    Load{TargetRate: 100, AchievedRate: 88, MaxLag: 0.05, Sent: 2640},
+			verdict: Inconclusive,
+			checks:  []string{"fail throughput >= 95/s: throughput 88/s < 95/s (-7%)"},
 		},
 		{
 			name:    "no lag allowed and any shortfall is inconclusive",
