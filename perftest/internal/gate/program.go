@@ -31,7 +31,7 @@ type Settings struct {
 	// on a pull request a comparison is asked for, and one that cannot find
 	// its baseline is inconclusive, never a pass on absolute SLOs alone.
 	PullRequestBase string
-	Out          io.Writer
+	Out             io.Writer
 	// Getenv reads the environment variables a target's query headers name
 	// (the door passes os.Getenv); nil reads none.
 	Getenv func(string) string
