@@ -157,7 +157,7 @@ func TestCompareAA(t *testing.T) {
 	requireDocker(t)
 	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS")), CandidateArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))})
 	// Both sides are one build here, so all rounds measure the noise.
-	noise := compare.Calibrate(gate.Samples(c.Rounds, spec.Compare.Metrics), compare.Options{Alpha: spec.Compare.Alpha})
+	noise := compare.Calibrate(gate.Samples(c.Rounds, spec.Compare.Metrics, spec.Compare.Rounds), compare.Options{Alpha: spec.Compare.Alpha})
 	for _, n := range noise {
 		fmt.Printf("noise %-16s %s\n", n.Metric, n.Why)
 	}

@@ -87,6 +87,9 @@ type Result struct {
 	Reason  string
 	Rows    []Row // in budget order
 	Alpha   float64
+	// Reruns says which pairs of rounds ran again, and why: a round the
+	// generator could not vouch for costs its pair, not the comparison.
+	Reruns []string
 }
 
 // Points reports whether a metric of unit u is compared in points rather than as a ratio.

@@ -43,12 +43,14 @@ type Comparison struct {
 	Result   compare.Result
 	Noise    []compare.Noise // from the baseline's own rounds, odd against even
 	Baseline string          // what the baseline was, for the report
-	Rounds   []Round
+	Rounds   []Round         // in the order they ran; rounds 2k and 2k+1 are one pair
+	Reruns   []string        // which pairs ran again, and why
 }
 
 // Round is one round of load on one variant.
 type Round struct {
 	Variant  string
+	Pair     int // the pair it belongs to, from 0: its seed; a pair that runs again keeps its number
 	From, To time.Time
 	Values   map[string]float64 // metric name → value
 	Errors   compare.Count      // failed requests (5xx, transport errors, drops) of those issued
@@ -58,16 +60,56 @@ type Round struct {
 	Unsound string
 }
 
-// roundOrder interleaves the variants in pairs A B, B A, so a drift of the
-// machine over the run weighs on both alike; rounds 2k and 2k+1 form pair k.
-func roundOrder(rounds int) []string {
-	pattern := []string{Baseline, Candidate, Candidate, Baseline}
-	order := make([]string, 0, 2*rounds)
-	for i := range 2 * rounds {
-		order = append(order, pattern[i%4])
+// pairOrder is the order of pair k's rounds: A B, then B A, and so on, so a
+// drift of the machine over the run weighs on both variants alike.
+func pairOrder(k int) [2]string {
+	if k%2 == 0 {
+		return [2]string{Baseline, Candidate}
 	}
-	return order
+	return [2]string{Candidate, Baseline}
 }
+
+// schedule hands out the pairs to run: the planned ones in order, then each
+// that could not count once more, while the budget of extra pairs lasts.
+type schedule struct {
+	queue  []int
+	extra  int      // pairs that may still run again
+	reruns []string // which ran again, and why
+}
+
+func newSchedule(planned int) *schedule {
+	s := &schedule{queue: make([]int, planned), extra: ExtraPairs(planned)}
+	for k := range s.queue {
+		s.queue[k] = k
+	}
+	return s
+}
+
+// next is the pair to run next; false when none is left.
+func (s *schedule) next() (int, bool) {
+	if len(s.queue) == 0 {
+		return 0, false
+	}
+	k := s.queue[0]
+	s.queue = s.queue[1:]
+	return k, true
+}
+
+// again queues pair k to run again, for the reason given, when the budget
+// allows; false when it is spent.
+func (s *schedule) again(k int, why string) bool {
+	if s.extra == 0 {
+		return false
+	}
+	s.extra--
+	s.queue = append(s.queue, k)
+	s.reruns = append(s.reruns, fmt.Sprintf("pair %d ran again: %s", k+1, why))
+	return true
+}
+
+// ExtraPairs is how many pairs may run again, beyond the planned ones,
+// because a round of theirs could not count: a third of the plan, at least 2.
+func ExtraPairs(planned int) int { return max(2, (planned+2)/3) }
 
 // Compare builds both variants, starts them side by side with one Prometheus,
 // runs the interleaved rounds and compares the per-round figures.
@@ -146,54 +188,108 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 			return c, fmt.Errorf("priming %s: %w", variant, err)
 		}
 	}
-	for i, variant := range roundOrder(cs.Rounds) {
-		fmt.Fprintf(logw, "round %d/%d: %s\n", i+1, 2*cs.Rounds, variant)
-		// The two rounds of a pair replay one sequence of operations.
-		cfg := loadConfig(spec.Load, spec.Workload, o.Seed+uint64(i/2), o.Progress, st.ReplicasOf(variant))
+	roundCfg := func(variant string, seed uint64) load.Config {
+		cfg := loadConfig(spec.Load, spec.Workload, seed, o.Progress, st.ReplicasOf(variant))
 		cfg.WarmUp = cs.Round.WarmUp
 		cfg.Stages = []load.Stage{
 			{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},
 			{Duration: cs.Round.Duration, Target: cs.Round.Rate},
 		}
-		res, err := load.Run(ctx, cfg)
-		if err != nil {
-			return c, fmt.Errorf("round %d (%s): %w", i+1, variant, err)
-		}
-		r := Round{Variant: variant, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration),
-			Errors: compare.Count{Events: res.Errors + res.Dropped, Trials: res.Sent + res.Dropped}}
-		r.Unsound = verdict.Shortfall(loadAccount(res, spec.Load.MaxLag))
-		if r.Unsound != "" {
-			fmt.Fprintf(logw, "round %d (%s) cannot count: %s\n", i+1, variant, r.Unsound)
-		}
-		c.Rounds = append(c.Rounds, r)
-		if err := pause(ctx, 500*time.Millisecond); err != nil { // counters are per variant and per request: no gap needed beyond a breath
-			return c, err
-		}
+		return cfg
 	}
-	if n := len(c.Rounds); n > 0 {
+	// runPair runs pair k's two rounds in its order, replaying one sequence,
+	// and says why the generator cannot vouch for them, if it cannot.
+	runPair := func(k int) (unsound string, _ error) {
+		var whys []string
+		for _, variant := range pairOrder(k) {
+			n := len(c.Rounds) + 1
+			fmt.Fprintf(logw, "round %d (pair %d): %s\n", n, k+1, variant)
+			res, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(k)))
+			if err != nil {
+				return "", fmt.Errorf("round %d (%s): %w", n, variant, err)
+			}
+			r := Round{Variant: variant, Pair: k, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration),
+				Errors: compare.Count{Events: res.Errors + res.Dropped, Trials: res.Sent + res.Dropped}}
+			r.Unsound = verdict.Shortfall(loadAccount(res, spec.Load.MaxLag))
+			if r.Unsound != "" {
+				whys = append(whys, fmt.Sprintf("round %d (%s) cannot count: %s", n, variant, r.Unsound))
+				fmt.Fprintln(logw, whys[len(whys)-1])
+			}
+			c.Rounds = append(c.Rounds, r)
+			if err := pause(ctx, 500*time.Millisecond); err != nil { // counters are per variant and per request: no gap needed beyond a breath
+				return "", err
+			}
+		}
+		return strings.Join(whys, "; "), nil
+	}
+	// read settles the store after the last round and reads the server's
+	// figures of the rounds from first on.
+	read := func(first int) error {
+		n := len(c.Rounds)
+		if n == first {
+			return nil
+		}
 		lag, err := settleFixed(ctx, pc, series, c.Rounds[n-1].To, logw)
 		if err != nil {
-			return c, err
+			return err
 		}
 		if lag != "" { // the rounds' server figures would be older data: no comparison
-			return c, errors.New(lag)
+			return errors.New(lag)
 		}
+		for i := first; i < n; i++ {
+			if err := serverValues(ctx, pc, series, &c.Rounds[i]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	for i := range c.Rounds {
-		if err := serverValues(ctx, pc, series, &c.Rounds[i]); err != nil {
+
+	// A pair with a round that cannot count runs again, replaying the same
+	// sequence, while the budget of extra pairs lasts: one noisy second on a
+	// busy runner costs its pair, not the run.
+	plan := newSchedule(cs.Rounds)
+	for first := 0; ; first = len(c.Rounds) {
+		for k, ok := plan.next(); ok; k, ok = plan.next() {
+			why, err := runPair(k)
+			if err != nil {
+				return c, err
+			}
+			if why != "" && plan.again(k, why) {
+				fmt.Fprintf(logw, "pair %d runs again (%d extra pairs left)\n", k+1, plan.extra)
+			}
+		}
+		if err := read(first); err != nil {
 			return c, err
 		}
+		// A pair the store has no figure of, where other pairs have one (a
+		// lost scrape), runs again too, once the store is read.
+		again := false
+		for _, k := range pairsMissing(c.Rounds[first:], cs.Metrics) {
+			again = plan.again(k, "the store has no figure of one of its rounds") || again
+		}
+		if !again {
+			break
+		}
 	}
+	c.Reruns = plan.reruns
 
 	var budgets []compare.Budget
 	for _, b := range cs.Metrics {
 		budgets = append(budgets, compare.Budget{Metric: b.Metric, MaxIncrease: b.MaxIncrease, MaxDecrease: b.MaxDecrease})
 	}
-	samples := Samples(c.Rounds, cs.Metrics)
+	samples := Samples(c.Rounds, cs.Metrics, cs.Rounds)
 	c.Result = compare.Compare(samples, budgets, compare.Options{Alpha: cs.Alpha})
-	for i, r := range c.Rounds {
-		if r.Unsound != "" {
-			c.Result.Reason = fmt.Sprintf("round %d (%s) cannot count: %s; %s", i+1, r.Variant, r.Unsound, c.Result.Reason)
+	c.Result.Reruns = c.Reruns
+	if c.Result.Verdict == verdict.Inconclusive {
+		var unsound []string
+		for i, r := range c.Rounds {
+			if r.Unsound != "" {
+				unsound = append(unsound, fmt.Sprintf("round %d (%s) cannot count: %s", i+1, r.Variant, r.Unsound))
+			}
+		}
+		if len(unsound) > 0 {
+			c.Result.Reason = fmt.Sprintf("%d rounds could not count, and the %d extra pairs are spent: %s; %s",
+				len(unsound), ExtraPairs(cs.Rounds), unsound[0], c.Result.Reason)
 		}
 	}
 	// The baseline's rounds split in two measure this run's own noise, when
@@ -254,32 +350,86 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	return nil
 }
 
+// perRequest are the compared metrics a round measures per request issued
+// or served: a generator that stalled or fell behind does not change them,
+// so a round it cannot vouch for still counts for them.
+var perRequest = map[string]bool{
+	thresholds.CompareAllocs: true, thresholds.CompareAllocBytes: true, thresholds.CompareCPUPerRequest: true,
+	thresholds.CompareGCPerRequest: true, thresholds.CompareErrorRate: true,
+}
+
+// counts says whether round r has a value of metric that can count.
+func counts(r Round, metric string) bool {
+	v, ok := r.Values[metric]
+	return ok && !math.IsNaN(v) && !math.IsInf(v, 0) && (r.Unsound == "" || perRequest[metric])
+}
+
 // Samples gathers, per compared metric, the baseline's and the candidate's
-// value of every pair of rounds (rounds 2k and 2k+1 are pair k), NaN where a
-// round has none or cannot count, so a missing value is named, never dropped.
-// The error rate carries each round's counts, to be pooled.
-func Samples(rounds []Round, budgets []thresholds.Budget) []compare.Samples {
+// value of every pair of rounds (rounds 2k and 2k+1) that can count for it.
+// With fewer such pairs than planned, every pair goes in and the rest are
+// NaN, so a missing value is named, never dropped. The error rate carries
+// each round's counts, to be pooled.
+func Samples(rounds []Round, budgets []thresholds.Budget, planned int) []compare.Samples {
 	out := make([]compare.Samples, 0, len(budgets))
 	for _, b := range budgets {
 		s := compare.Samples{Metric: b.Metric, Unit: verdict.Unit(b.Unit())}
-		for _, r := range rounds {
-			v, ok := r.Values[b.Metric]
-			if !ok || r.Unsound != "" {
-				v = math.NaN()
+		good := 0
+		for i := 0; i+1 < len(rounds); i += 2 {
+			if counts(rounds[i], b.Metric) && counts(rounds[i+1], b.Metric) {
+				good++
 			}
-			if r.Variant == Baseline {
-				s.Baseline = append(s.Baseline, v)
-				if b.Metric == thresholds.CompareErrorRate {
-					s.BaselineCounts = append(s.BaselineCounts, r.Errors)
+		}
+		for i := 0; i+1 < len(rounds); i += 2 {
+			pair := rounds[i : i+2]
+			if good >= planned && !(counts(pair[0], b.Metric) && counts(pair[1], b.Metric)) {
+				continue
+			}
+			for _, r := range pair {
+				v := r.Values[b.Metric]
+				if !counts(r, b.Metric) {
+					v = math.NaN()
 				}
-			} else {
-				s.Candidate = append(s.Candidate, v)
-				if b.Metric == thresholds.CompareErrorRate {
-					s.CandidateCounts = append(s.CandidateCounts, r.Errors)
+				if r.Variant == Baseline {
+					s.Baseline = append(s.Baseline, v)
+					if b.Metric == thresholds.CompareErrorRate {
+						s.BaselineCounts = append(s.BaselineCounts, r.Errors)
+					}
+				} else {
+					s.Candidate = append(s.Candidate, v)
+					if b.Metric == thresholds.CompareErrorRate {
+						s.CandidateCounts = append(s.CandidateCounts, r.Errors)
+					}
 				}
 			}
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// pairsMissing are the pairs, by number, that lack a value of some metric
+// that other pairs have: the store lost a scrape, and they can run again.
+// A metric no pair has (the service does not export it) names none.
+func pairsMissing(rounds []Round, budgets []thresholds.Budget) []int {
+	var out []int
+	seen := map[int]bool{}
+	for _, b := range budgets {
+		var have, lack []int
+		for i := 0; i+1 < len(rounds); i += 2 {
+			_, ok0 := rounds[i].Values[b.Metric]
+			_, ok1 := rounds[i+1].Values[b.Metric]
+			if ok0 && ok1 {
+				have = append(have, rounds[i].Pair)
+			} else {
+				lack = append(lack, rounds[i].Pair)
+			}
+		}
+		for _, k := range lack {
+			if len(have) > 0 && !seen[k] {
+				seen[k] = true
+				out = append(out, k)
+			}
+		}
 	}
 	return out
 }

@@ -16,18 +16,11 @@ import (
 )
 
 func TestRoundsInterleaveInPairs(t *testing.T) {
-	assert.Equal(t, []string{Baseline, Candidate, Candidate, Baseline, Baseline, Candidate}, roundOrder(3))
-	order := roundOrder(6)
-	var a, b int
-	for _, v := range order {
-		if v == Baseline {
-			a++
-		} else {
-			b++
-		}
-	}
-	assert.Equal(t, 6, a)
-	assert.Equal(t, 6, b)
+	assert.Equal(t, [2]string{Baseline, Candidate}, pairOrder(0))
+	assert.Equal(t, [2]string{Candidate, Baseline}, pairOrder(1))
+	assert.Equal(t, [2]string{Baseline, Candidate}, pairOrder(2))
+	assert.Equal(t, 4, ExtraPairs(10))
+	assert.Equal(t, 2, ExtraPairs(3), "a small plan still gets two")
 }
 
 func TestSamplesGatherEachVariantsRoundsInOrder(t *testing.T) {
@@ -37,7 +30,7 @@ func TestSamplesGatherEachVariantsRoundsInOrder(t *testing.T) {
 		{Variant: Candidate, Values: map[string]float64{thresholds.CompareP95: 3, thresholds.ComparePeakRSS: 30}},
 		{Variant: Baseline, Values: map[string]float64{thresholds.CompareP95: 4, thresholds.ComparePeakRSS: 40}},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.ComparePeakRSS}})
+	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.ComparePeakRSS}}, 2)
 	require.Len(t, s, 2)
 	assert.Equal(t, []float64{1, 4}, s[0].Baseline)
 	assert.Equal(t, []float64{2, 3}, s[0].Candidate)
@@ -49,14 +42,72 @@ func TestSamplesGatherEachVariantsRoundsInOrder(t *testing.T) {
 	assert.Equal(t, verdict.UnitBytes, s[1].Unit)
 }
 
-// A round the generator cannot vouch for (stalled, behind) counts as missing.
+// A round the generator cannot vouch for (stalled, behind) counts as missing
+// for what the generator measures, when no other pair can take its place.
 func TestSamplesLeaveUnsoundRoundsMissing(t *testing.T) {
 	rounds := []Round{
 		{Variant: Baseline, Values: map[string]float64{thresholds.CompareP95: 1}},
 		{Variant: Candidate, Values: map[string]float64{thresholds.CompareP95: 2}, Unsound: "generator stalled"},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}})
+	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}}, 1)
 	assert.True(t, math.IsNaN(s[0].Candidate[0]))
+}
+
+// A pair that ran again takes the place of the one that could not count, for
+// the figures the generator measures; costs per request keep both.
+func TestSamplesTakeTheRerunInPlaceOfAnUnsoundPair(t *testing.T) {
+	v := func(p95, allocs float64) map[string]float64 {
+		return map[string]float64{thresholds.CompareP95: p95, thresholds.CompareAllocs: allocs}
+	}
+	rounds := []Round{
+		{Variant: Baseline, Pair: 0, Values: v(1, 10)}, {Variant: Candidate, Pair: 0, Values: v(2, 20)},
+		{Variant: Candidate, Pair: 1, Values: v(30, 21), Unsound: "generator stalled"}, {Variant: Baseline, Pair: 1, Values: v(3, 11)},
+		{Variant: Candidate, Pair: 1, Values: v(4, 22)}, {Variant: Baseline, Pair: 1, Values: v(5, 12)},
+	}
+	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.CompareAllocs}}, 2)
+	assert.Equal(t, []float64{1, 5}, s[0].Baseline, "the stalled pair is left out of p95")
+	assert.Equal(t, []float64{2, 4}, s[0].Candidate)
+	assert.Equal(t, []float64{10, 11, 12}, s[1].Baseline, "allocations per request count in every round")
+	assert.Equal(t, []float64{20, 21, 22}, s[1].Candidate)
+
+	require.Len(t, compare.Compare(Samples(rounds[:4], []thresholds.Budget{{Metric: thresholds.CompareP95}}, 2),
+		[]compare.Budget{{Metric: thresholds.CompareP95, MaxIncrease: ptr(0.1)}}, compare.DefaultOptions).Rows, 1)
+	s = Samples(rounds[:4], []thresholds.Budget{{Metric: thresholds.CompareP95}}, 2)
+	assert.True(t, math.IsNaN(s[0].Candidate[1]), "without the re-run, the stalled round is named as missing")
+}
+
+// Stalls on a busy runner cost their pairs: each runs again with the same
+// sequence until the budget of extra pairs is spent, and then no more.
+func TestScheduleRunsUnsoundPairsAgainWithinTheBudget(t *testing.T) {
+	s := newSchedule(10)
+	stalls := map[int]int{2: 2, 6: 1, 8: 2} // pair → how many of its runs stall
+	var ran []int
+	for k, ok := s.next(); ok; k, ok = s.next() {
+		ran = append(ran, k)
+		if stalls[k] > 0 {
+			stalls[k]--
+			s.again(k, "round x cannot count: generator stalled")
+		}
+	}
+	assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 2, 6, 8, 2}, ran, "4 extra pairs, then the budget is spent")
+	assert.Equal(t, []string{
+		"pair 3 ran again: round x cannot count: generator stalled",
+		"pair 7 ran again: round x cannot count: generator stalled",
+		"pair 9 ran again: round x cannot count: generator stalled",
+		"pair 3 ran again: round x cannot count: generator stalled",
+	}, s.reruns)
+	assert.False(t, s.again(8, "again"), "the fifth extra pair is refused")
+}
+
+func TestPairsMissingAValueRunAgainUnlessNoPairHasIt(t *testing.T) {
+	rounds := []Round{
+		{Variant: Baseline, Pair: 0, Values: map[string]float64{"allocs_per_request": 1}},
+		{Variant: Candidate, Pair: 0, Values: map[string]float64{"allocs_per_request": 1}},
+		{Variant: Candidate, Pair: 1, Values: map[string]float64{}},
+		{Variant: Baseline, Pair: 1, Values: map[string]float64{"allocs_per_request": 1}},
+	}
+	assert.Equal(t, []int{1}, pairsMissing(rounds, []thresholds.Budget{{Metric: "allocs_per_request"}}))
+	assert.Empty(t, pairsMissing(rounds, []thresholds.Budget{{Metric: "gc_per_request"}}), "a figure the service does not export")
 }
 
 // The error rate goes to the comparison as counts, pooled there.
@@ -65,7 +116,7 @@ func TestSamplesCarryErrorCounts(t *testing.T) {
 		{Variant: Baseline, Values: map[string]float64{thresholds.CompareErrorRate: 0}, Errors: compare.Count{Events: 0, Trials: 400}},
 		{Variant: Candidate, Values: map[string]float64{thresholds.CompareErrorRate: 0.1}, Errors: compare.Count{Events: 40, Trials: 400}},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareErrorRate}})
+	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareErrorRate}}, 1)
 	assert.Equal(t, []compare.Count{{Events: 0, Trials: 400}}, s[0].BaselineCounts)
 	assert.Equal(t, []compare.Count{{Events: 40, Trials: 400}}, s[0].CandidateCounts)
 }
@@ -92,7 +143,7 @@ func TestSplitBaselinePitsOddRoundsAgainstEven(t *testing.T) {
 		{Variant: Candidate, Values: map[string]float64{"p50_latency": 9}},
 		{Variant: Baseline, Values: map[string]float64{"p50_latency": 2}},
 		{Variant: Baseline, Values: map[string]float64{"p50_latency": 3}},
-	}, []thresholds.Budget{{Metric: "p50_latency"}}))
+	}, []thresholds.Budget{{Metric: "p50_latency"}}, 2))
 	assert.Equal(t, []float64{1, 3}, s[0].Baseline)
 	assert.Equal(t, []float64{2}, s[0].Candidate, "the candidate's rounds play no part in the noise")
 }

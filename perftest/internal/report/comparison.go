@@ -262,6 +262,13 @@ func markdownComparison(w io.Writer, r Run) {
 		fmt.Fprintf(w, "%s\n\n", strings.Join(notes, "\n"))
 	}
 	budgetChart(w, c.Rows)
+	if len(c.Reruns) > 0 {
+		fmt.Fprintf(w, "**Pairs that ran again** (a round the generator could not vouch for costs its pair, not the comparison):\n\n")
+		for _, why := range c.Reruns {
+			fmt.Fprintf(w, "- %s\n", md(why))
+		}
+		fmt.Fprintln(w)
+	}
 	if len(r.Noise) > 0 {
 		fmt.Fprintf(w, "**Noise on this runner** (the baseline against itself; a change smaller than the minimum detectable mostly reads `~`):\n\n")
 		for _, n := range r.Noise {

@@ -43,6 +43,9 @@ func Console(r Run) Reporter {
 		} else {
 			fmt.Fprintf(ew, "  slos     %s\n", oneLine(r.Result.Reason))
 			fmt.Fprintf(ew, "  compare  %s\n", oneLine(r.Comparison.Reason))
+			for _, why := range r.Comparison.Reruns {
+				fmt.Fprintf(ew, "  re-run   %s\n", oneLine(why))
+			}
 			for _, n := range r.Noise {
 				fmt.Fprintf(ew, "  noise    %s\n", oneLine(noiseLine(n, r.Comparison.Rows)))
 			}

@@ -88,7 +88,7 @@ type htmlComparison struct {
 	Against, Rounds, Alpha, Verdict, Reason, Confidence string
 	Rows                                                []htmlRow
 	Metrics                                             []htmlMetric
-	Noise                                               []string
+	Noise, Reruns                                       []string
 }
 
 type htmlRow struct {
@@ -300,6 +300,7 @@ func htmlComparisonOf(r Run) (*htmlComparison, error) {
 	for _, n := range r.Noise {
 		hc.Noise = append(hc.Noise, noiseLine(n, c.Rows))
 	}
+	hc.Reruns = c.Reruns
 	return hc, nil
 }
 

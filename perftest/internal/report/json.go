@@ -97,6 +97,7 @@ type jsonComparison struct {
 	Alpha    jsonFloat       `json:"alpha"`
 	Rows     []jsonRow       `json:"rows"`
 	Noise    []jsonNoise     `json:"noise"`
+	Reruns   []string        `json:"reruns"` // pairs of rounds that ran again, and why
 }
 
 type jsonRow struct {
@@ -139,7 +140,7 @@ func toJSONComparison(r Run) *jsonComparison {
 	c := r.Comparison
 	out := &jsonComparison{
 		Verdict: c.Verdict, Reason: c.Reason, Baseline: r.Baseline, Alpha: jsonFloat(c.Alpha),
-		Rows: []jsonRow{}, Noise: []jsonNoise{},
+		Rows: []jsonRow{}, Noise: []jsonNoise{}, Reruns: append([]string{}, c.Reruns...),
 	}
 	opt := func(x *float64) *jsonFloat {
 		if x == nil {
