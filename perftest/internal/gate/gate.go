@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -231,17 +232,30 @@ func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, s
 	if err != nil {
 		return run, err
 	}
-	if lag != "" {
-		fmt.Fprintln(logw, lag)
+	unsound := func(why string) {
+		fmt.Fprintln(logw, why)
 		r := *res
-		r.Unsound = append(slices.Clip(r.Unsound), lag)
+		r.Unsound = append(slices.Clip(r.Unsound), why)
 		res = &r
+	}
+	if lag != "" {
+		unsound(lag)
 	}
 	if settled && quiet != nil {
 		quiet()
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
 	from, to := run.WindowFrom, run.WindowTo
+	if len(names) == 0 { // a deployment that does not name its instances: read them from the store
+		var why string
+		names, why = instancesOf(ctx, pc, series, from, to, targets(o))
+		if why != "" {
+			unsound(why)
+		}
+	}
+	if why := resets(ctx, pc, series, from, to); why != "" {
+		unsound(why)
+	}
 	objs, builtin := builtins(o.Spec.SLOs, names)
 
 	// One query per read, each writing its own slot, a few at once.
@@ -280,6 +294,57 @@ func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, s
 	run.Timeline = timeline(res, cpu)
 	run.Replicas = replicas
 	return run, nil
+}
+
+// targets is how many URLs the load went to: at least as many instances
+// must answer for them.
+func targets(o Options) int {
+	if o.Spec.Target != nil {
+		return len(o.Spec.Target.URLs)
+	}
+	return 0
+}
+
+// instancesOf are the instances the series' selector finds scraped in the
+// window, for a deployment that does not name them; why says when they
+// cannot stand for the load: none at all (no up series: the store cannot
+// show the window was scraped whole), or fewer than the URLs the load went
+// to, so some of the load was never read.
+func instancesOf(ctx context.Context, pc *promq.Client, series promq.Series, from, to time.Time, urls int) (names []string, why string) {
+	q := series.InstancesQuery(to.Sub(from))
+	s, err := pc.Instant(ctx, q, series.At(thresholds.Latency, to))
+	if err != nil {
+		return nil, fmt.Sprintf("the instances of the deployment cannot be read: %v", err)
+	}
+	for _, x := range s {
+		names = append(names, x.Instance)
+	}
+	sel := strings.Join(queryMatchers(series), ",")
+	switch {
+	case len(names) == 0:
+		return nil, fmt.Sprintf("no up series match {%s} in the window: the store cannot show the window was scraped whole; "+
+			"the selector must match the scrape job's own labels", sel)
+	case len(names) < urls:
+		return names, fmt.Sprintf("{%s} matches %d instance(s) (%s) but the load went to %d URLs, so some of it may never be read: "+
+			"name target.instances, one per URL, or widen the selector", sel, len(names), strings.Join(names, ", "), urls)
+	}
+	return names, ""
+}
+
+// resets says when a counter of the service went backwards between the
+// window's start and the instant it is read: a restarted process counts
+// from 0 again, and every difference over the window is then wrong.
+func resets(ctx context.Context, pc *promq.Client, series promq.Series, from, to time.Time) string {
+	s, err := pc.Instant(ctx, series.ResetsQuery(to.Sub(from)), series.At(thresholds.Latency, to))
+	if err != nil || len(s) == 0 {
+		return "" // no store: every check says so as no data
+	}
+	var on []string
+	for _, x := range s {
+		on = append(on, x.Instance)
+	}
+	return fmt.Sprintf("counters of %s went back to 0 in the window (a restart): a difference over the window would be wrong, so it is not read",
+		strings.Join(on, ", "))
 }
 
 // queriesAtOnce bounds a run's queries in flight: Prometheus shares two
@@ -607,7 +672,7 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 func observeBuiltin(ctx context.Context, pc *promq.Client, series promq.Series, name string, from, to time.Time, res *load.Result) verdict.Observation {
 	switch name {
 	case ReplicasUp:
-		return instant(ctx, pc, name, series.UpQuery(to.Sub(from)), to)
+		return instant(ctx, pc, name, series.UpQuery(to.Sub(from)), series.At(thresholds.Latency, to))
 	case ClientErrorRate:
 		// A drop is a request the service had no room for: an error, like a 503.
 		o := verdict.Observation{Objective: name, Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}

@@ -199,10 +199,40 @@ func (n Series) PerRequestQuery(m thresholds.Metric, sel string, perInstance boo
 		by, Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
 }
 
-// UpQuery is the lowest `up` of each replica over the window: 1 when Prometheus
-// reached it at every scrape, 0 once it missed one (a crash, a hang).
+// UpQuery is the lowest `up` of each replica from the window's start to the
+// instant it is read (evaluate it at At(Latency, end)): 1 when Prometheus
+// reached it at every scrape, 0 once it missed one (a crash, a hang). A
+// replica that dies after the window but before it is read takes its series
+// with it, so it must be counted down too.
 func (n Series) UpQuery(window time.Duration) string {
-	return fmt.Sprintf(`min by (instance) (min_over_time(up{%s}[%s]))`, n.job(), Range(window))
+	return fmt.Sprintf(`min by (instance) (min_over_time(up{%s}[%s]))`, n.job(), offset(window+n.settle()))
+}
+
+// counters are the service's counters the gate reads as a difference over
+// the window: requests, latency buckets and the costs per request.
+func (n Series) counters() []string {
+	var out []string
+	for _, c := range []string{n.Requests, n.Duration + "_bucket", n.CPU, n.Allocs, n.AllocBytes, n.GCCycles} {
+		if c != "" && c != "_bucket" {
+			out = append(out, regexp.QuoteMeta(c))
+		}
+	}
+	return out
+}
+
+// ResetsQuery names the instances whose counters went backwards between the
+// window's start and the instant it is read (evaluate it at At(Latency, end)):
+// a restarted process starts its counters from 0, and a difference over the
+// window is then wrong, by as much as everything counted before the restart.
+func (n Series) ResetsQuery(window time.Duration) string {
+	return fmt.Sprintf(`count by (instance) (resets({__name__=~"%s",%s}[%s]) > 0)`,
+		strings.Join(n.counters(), "|"), n.job(), offset(window+n.settle()))
+}
+
+// InstancesQuery lists the instances the series selects that were scraped
+// in the window, for a deployment that does not name them.
+func (n Series) InstancesQuery(window time.Duration) string {
+	return fmt.Sprintf(`count by (instance) (count_over_time(up{%s}[%s]))`, n.job(), offset(window+n.settle()))
 }
 
 // CPUTimelineQuery is the CPU of all replicas, in cores, smoothed over a few

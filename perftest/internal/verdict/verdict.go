@@ -321,6 +321,12 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 			out = append(out, c)
 			continue
 		}
+		if v < 0 && obj.Metric != "custom" { // shares, rates, costs and sizes cannot be negative
+			c.Status = StatusNoData
+			c.Why = fmt.Sprintf("no data: value is %s, which no measurement of %s can be (a counter went backwards?)", Format(v, obj.Unit), obj.Metric)
+			out = append(out, c)
+			continue
+		}
 		c.Observed, c.HasObserved = v, true
 		ok := v <= b.limit
 		if b.op == ">=" {

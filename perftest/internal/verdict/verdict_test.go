@@ -221,6 +221,14 @@ func TestEvaluate(t *testing.T) {
 			checks:  []string{"no_data p95_latency <= 50ms: no data: value is +Inf (not a finite measurement)"},
 		},
 		{
+			name:    "a negative error rate is no data, never a pass",
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0.01)}},
+			obs:     []Observation{agg("error_rate", -0.25)},
+			load:    steady,
+			verdict: Inconclusive,
+			checks:  []string{"no_data error_rate <= 1%: no data: value is -25%, which no measurement of error_rate can be (a counter went backwards?)"},
+		},
+		{
 			name:    "a per-instance objective with no series gets one no-data check per bound",
 			objs:    []Objective{cpu},
 			obs:     []Observation{{Objective: "cpu", Query: "q"}},
