@@ -165,6 +165,36 @@ func TestATargetWhoseSelectorMissesAnInstanceIsInconclusive(t *testing.T) {
 	assert.Len(t, checksOf(run.Result, ReplicasUp), 2, "the instances found are each held to replicas_up")
 }
 
+// A replica that hangs on one request in fifty: the client gives up on them
+// after its timeout and the server never records them, so its p99 read from
+// the histogram alone was 1 ms, a pass, with the client's error rate within
+// budget. Counted in, the p99 of that replica is beyond the timeout.
+func TestRequestsTheClientGaveUpOnCountTowardLatency(t *testing.T) {
+	pc := engineStore(t, fastReplica+strings.ReplaceAll(fastReplica, "replica-1", "replica-2"))
+	perReplica := thresholds.SLO{Name: "p99_latency_per_replica", Metric: thresholds.Latency, Quantile: 0.99,
+		Scope: thresholds.PerInstance, Max: ptr(0.150), Unit: thresholds.Seconds}
+	spec := &thresholds.Spec{SLOs: []thresholds.SLO{perReplica}, Load: thresholds.Load{MaxLag: 0.05, Timeout: 2 * time.Second}}
+	read := func(hung int64) report.Run {
+		res := windowLoad()
+		res.ByStatus = map[string]int64{"timeout": hung}
+		res.TimedOutByTarget = []int64{0, hung}
+		run, err := measure(t.Context(), Options{Spec: spec}, report.Run{}, pc, promq.DefaultSeries, res, []string{"replica-1", "replica-2"},
+			func(string, time.Time) {}, io.Discard, nil)
+		require.NoError(t, err)
+		return run
+	}
+	run := read(54) // 2% of replica-2's 2,650 requests
+	assert.Equal(t, verdict.Fail, run.Result.Verdict, run.Result.Reason)
+	checks := checksOf(run.Result, perReplica.Name)
+	require.Len(t, checks, 2)
+	assert.Equal(t, verdict.StatusPass, checks[0].Status, "replica-1 answered everything: %s", checks[0].Why)
+	assert.Equal(t, verdict.StatusFail, checks[1].Status, checks[1].Why)
+	assert.Contains(t, checks[1].Why, "counting 54 requests the client gave up on")
+
+	// Its twin: nothing given up on, the same histograms pass.
+	assert.Equal(t, verdict.Pass, read(0).Result.Verdict)
+}
+
 func checksOf(r verdict.Result, name string) []verdict.Check {
 	var out []verdict.Check
 	for _, c := range r.Checks {

@@ -246,6 +246,7 @@ func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, s
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
 	from, to := run.WindowFrom, run.WindowTo
+	aligned := names // the instance of each of the load's targets, in order, when known
 	if len(names) == 0 { // a deployment that does not name its instances: read them from the store
 		var why string
 		names, why = instancesOf(ctx, pc, series, from, to, targets(o))
@@ -261,8 +262,9 @@ func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, s
 	// One query per read, each writing its own slot, a few at once.
 	var reads []func()
 	obs := make([]verdict.Observation, len(o.Spec.SLOs), len(o.Spec.SLOs)+len(builtin))
+	hung := unansweredBy(res, aligned, o.Spec.Load.Timeout)
 	for i, slo := range o.Spec.SLOs {
-		reads = append(reads, func() { obs[i] = observeSLO(ctx, pc, series, slo, from, to) })
+		reads = append(reads, func() { obs[i] = observeSLO(ctx, pc, series, slo, from, to, hung) })
 	}
 	builtinObs := make([]verdict.Observation, len(builtin))
 	for i, name := range builtin {
@@ -588,24 +590,68 @@ func pause(ctx context.Context, d time.Duration) error {
 }
 
 // observeSLO runs an SLO's query where promq says it must be evaluated;
-// latency is read as buckets and judged on the bucket of its quantile.
-func observeSLO(ctx context.Context, pc *promq.Client, series promq.Series, s thresholds.SLO, from, to time.Time) verdict.Observation {
+// latency is read as buckets, with the requests the client gave up on
+// counted in, and judged on the bucket of its quantile.
+func observeSLO(ctx context.Context, pc *promq.Client, series promq.Series, s thresholds.SLO, from, to time.Time, hung unanswered) verdict.Observation {
 	q, at := series.Query(s, to.Sub(from)), series.At(s.Metric, to)
 	if s.Metric == thresholds.Latency {
-		return quantile(ctx, pc, s.Name, q, at, s.Quantile)
+		return quantile(ctx, pc, s.Name, q, at, s.Quantile, hung.of(s))
 	}
 	return instant(ctx, pc, s.Name, q, at)
 }
 
+// unanswered is what the generator knows of the requests it gave up on
+// after its timeout: how many in all, and per instance when each target's
+// instance is known. A server's latency histogram never records them.
+type unanswered struct {
+	total      int64
+	byInstance map[string]int64 // nil when the targets' instances are not known
+	after      time.Duration
+}
+
+func unansweredBy(res *load.Result, instances []string, timeout time.Duration) unanswered {
+	u := unanswered{total: res.ByStatus["timeout"], after: timeout}
+	if len(instances) > 0 && len(instances) == len(res.TimedOutByTarget) {
+		u.byInstance = map[string]int64{}
+		for i, n := range res.TimedOutByTarget {
+			u.byInstance[instances[i]] += n
+		}
+	}
+	return u
+}
+
+// of is how the unanswered requests count toward one latency SLO: all of
+// them toward the whole service, each instance's own toward it, and where
+// the client cannot tell (a route, an instance it cannot map), all of them
+// possibly, so they can turn a pass into "cannot tell" but never into a breach.
+func (u unanswered) of(s thresholds.SLO) func(instance string) promq.Unanswered {
+	if u.total == 0 {
+		return nil
+	}
+	after := u.after.Seconds()
+	return func(instance string) promq.Unanswered {
+		switch {
+		case s.Route != "":
+			return promq.Unanswered{Possible: float64(u.total), After: after}
+		case instance == "":
+			return promq.Unanswered{Certain: float64(u.total), After: after}
+		case u.byInstance != nil:
+			return promq.Unanswered{Certain: float64(u.byInstance[instance]), After: after}
+		}
+		return promq.Unanswered{Possible: float64(u.total), After: after}
+	}
+}
+
 // quantile runs a buckets query and reads quantile q's bucket per instance.
-func quantile(ctx context.Context, pc *promq.Client, name, query string, at time.Time, q float64) verdict.Observation {
+func quantile(ctx context.Context, pc *promq.Client, name, query string, at time.Time, q float64, hung func(string) promq.Unanswered) verdict.Observation {
 	o := verdict.Observation{Objective: name, Query: query}
 	samples, err := pc.Instant(ctx, query, at)
 	if err == nil && len(samples) > 0 {
 		var bounds []promq.Bound
-		if bounds, err = promq.Quantiles(samples, q); err == nil {
+		if bounds, err = promq.QuantilesCounting(samples, q, hung); err == nil {
 			for _, b := range bounds {
-				o.Samples = append(o.Samples, verdict.Sample{Instance: b.Instance, Value: b.Est, Bounded: true, Lo: b.Lo, Hi: b.Hi})
+				o.Samples = append(o.Samples, verdict.Sample{Instance: b.Instance, Value: b.Est, Bounded: true, Lo: b.Lo, Hi: b.Hi,
+					Unanswered: int64(b.Unanswered)})
 			}
 		}
 	}

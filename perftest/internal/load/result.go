@@ -43,6 +43,11 @@ type Result struct {
 	TargetRate, AchievedRate float64
 	// Timeline has one entry per second of the whole run.
 	Timeline []Second
+	// TimedOutByTarget counts, per target in Config.Targets' order, the
+	// requests of the measured window the generator gave up on after
+	// Timeout: a server histogram never records them, so a latency SLO
+	// must count them as slower than Timeout. Nil when not known per target.
+	TimedOutByTarget []int64
 	// Unsound says why the load was not the plan, as for a merged run the
 	// shards with no result or that started late; a run with a reason here
 	// cannot vouch for the service.
@@ -128,6 +133,7 @@ type recorder struct {
 	codes     [1000]int64
 	transport int64
 	timeouts  int64
+	timedOut  []int64 // per target
 	canceled  int64
 	completed int64
 	errors    int64
@@ -136,17 +142,19 @@ type recorder struct {
 	errorsAll int64
 }
 
-func newRecorder(warm time.Duration, seconds, templates int) *recorder {
-	r := &recorder{warm: warm, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds), tmpls: make([]tmplRec, templates)}
+func newRecorder(warm time.Duration, seconds, templates, targets int) *recorder {
+	r := &recorder{warm: warm, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds),
+		tmpls: make([]tmplRec, templates), timedOut: make([]int64, targets)}
 	for i := range r.tmpls {
 		r.tmpls[i].lat = newHist(histDigits)
 	}
 	return r
 }
 
-// add records one finished request of template ti intended at at (since
-// Start); expected tells whether its template expects the status it got.
-func (r *recorder) add(ti, sec int, at, latency, lag time.Duration, code int, oc outcome, expected bool) {
+// add records one finished request of template ti, sent to target target,
+// intended at at (since Start); expected tells whether its template expects
+// the status it got.
+func (r *recorder) add(ti, target, sec int, at, latency, lag time.Duration, code int, oc outcome, expected bool) {
 	isErr := oc == transportError || oc == timedOut || (oc == gotResponse && !expected)
 	latUs, lagUs := toUs(latency), toUs(lag)
 
@@ -177,6 +185,9 @@ func (r *recorder) add(ti, sec int, at, latency, lag time.Duration, code int, oc
 		r.transport++
 	case timedOut:
 		r.timeouts++
+		if target >= 0 && target < len(r.timedOut) {
+			r.timedOut[target]++
+		}
 	case canceled:
 		r.canceled++
 		return
@@ -212,6 +223,7 @@ func (r *recorder) totals() (done, errors int64) {
 // call it after every request ended.
 func (r *recorder) fill(res *Result, names []string) {
 	res.Completed, res.Errors = r.completed, r.errors
+	res.TimedOutByTarget = append([]int64(nil), r.timedOut...)
 	res.Latency, res.SendLag = r.lat, r.lag
 	res.ByStatus = map[string]int64{}
 	for code, n := range r.codes {

@@ -188,6 +188,22 @@ func TestRunCountsTimeouts(t *testing.T) {
 	})
 }
 
+// A request given up on is never recorded by the server: the generator
+// counts it against the target it went to, so a latency SLO can count it.
+func TestRunCountsTimeoutsPerTarget(t *testing.T) {
+	t.Parallel()
+	eachClient(t, func(t *testing.T, client *http.Client) {
+		fast, hung := newFake(), newFake()
+		hung.delay = func(int64) time.Duration { return time.Minute }
+		res := run(t, Config{Client: client, Targets: []string{fast.start(t), hung.start(t)}, Stages: steady(40, s),
+			Workload: listOnly, MaxInFlight: 32, Timeout: 200 * time.Millisecond})
+		require.Len(t, res.TimedOutByTarget, 2)
+		assert.Zero(t, res.TimedOutByTarget[0], "the fast target answered every request")
+		assert.Positive(t, res.TimedOutByTarget[1])
+		assert.Equal(t, res.ByStatus["timeout"], res.TimedOutByTarget[1])
+	})
+}
+
 func TestRunDropsWhatIsDueWhileEverySlotIsTaken(t *testing.T) {
 	t.Parallel()
 	eachClient(t, func(t *testing.T, client *http.Client) {

@@ -184,3 +184,23 @@ func TestQueriesFollowTheServiceSection(t *testing.T) {
 		"the reference names read no data here, never a pass")
 	assert.Empty(t, kv.PerRequestQuery(thresholds.BytesPerRequest, `job="kvsvc"`, false, w), "no bytes counter: nothing to query")
 }
+
+// Requests the client gave up on after 2 s: certain ones push the p99 past
+// every bucket; ones that may or may not belong to the series leave it
+// anywhere from its own bucket to beyond the largest.
+func TestQuantilesCountingTheRequestsTheClientGaveUpOn(t *testing.T) {
+	buckets := []Sample{{Le: "0.001", Value: 95}, {Le: "0.25", Value: 100}, {Le: "+Inf", Value: 100}}
+	certain, err := QuantilesCounting(buckets, 0.99, func(string) Unanswered { return Unanswered{Certain: 5, After: 2} })
+	require.NoError(t, err)
+	assert.Equal(t, Bound{Est: 0.25, Lo: 0.25, Hi: math.Inf(1), Count: 105, Total: 105, Unanswered: 5}, certain[0])
+
+	possible, err := QuantilesCounting(buckets, 0.99, func(string) Unanswered { return Unanswered{Possible: 5, After: 2} })
+	require.NoError(t, err)
+	assert.Equal(t, 0.001, possible[0].Lo, "had they gone elsewhere, the p99 is in its own bucket")
+	assert.True(t, math.IsInf(possible[0].Hi, 1))
+
+	none, err := QuantilesCounting(buckets, 0.99, func(string) Unanswered { return Unanswered{} })
+	require.NoError(t, err)
+	plain, _ := Quantiles(buckets, 0.99)
+	assert.Equal(t, plain, none)
+}

@@ -15,7 +15,22 @@ type Bound struct {
 	Instance     string
 	Est, Lo, Hi  float64
 	Count, Total float64 // requests at or below Hi, and in all
+	// Unanswered is how many requests the client gave up on were counted in
+	// (see QuantilesCounting); Lo and Hi then bound the quantile whatever
+	// those requests would have taken.
+	Unanswered float64
 }
+
+// Unanswered are requests the client gave up on after After seconds: the
+// server's histogram never records them, yet each took longer than After.
+// Certain of them belong to the series; Possible more may (the client cannot
+// tell which instance or route a request it gave up on would have reached).
+type Unanswered struct {
+	Certain, Possible float64
+	After             float64
+}
+
+type bucket struct{ le, n float64 }
 
 // Quantiles reads quantile q per instance from BucketsQuery's samples, with
 // histogram_quantile's rules: buckets sorted by le, counts made monotonic,
@@ -23,7 +38,16 @@ type Bound struct {
 // bucket, so a limit inside it is never judged on the interpolation, which can
 // be wrong by the bucket's whole width.
 func Quantiles(samples []Sample, q float64) ([]Bound, error) {
-	type bucket struct{ le, n float64 }
+	return QuantilesCounting(samples, q, nil)
+}
+
+// QuantilesCounting is Quantiles with the requests the client gave up on
+// counted in, per instance: a replica that hangs on one request in fifty
+// has a p99 of at least the client's timeout, though its histogram holds
+// only the forty-nine it answered. Lo is the quantile's bucket with them
+// just above After, Hi with them all beyond every bucket: the two ends of
+// what they may have taken. unanswered may be nil.
+func QuantilesCounting(samples []Sample, q float64, unanswered func(instance string) Unanswered) ([]Bound, error) {
 	by := map[string][]bucket{}
 	var order []string
 	for _, s := range samples {
@@ -48,43 +72,66 @@ func Quantiles(samples []Sample, q float64) ([]Bound, error) {
 			}
 			return 0
 		})
-		nan := math.NaN()
-		b := Bound{Instance: inst, Est: nan, Lo: nan, Hi: nan}
 		if !math.IsInf(bs[len(bs)-1].le, 1) {
 			return nil, fmt.Errorf("buckets of %q have no +Inf bucket: not a complete histogram", inst)
 		}
 		for i := 1; i < len(bs); i++ { // counts are cumulative: scrape races can break that
 			bs[i].n = max(bs[i].n, bs[i-1].n)
 		}
-		b.Total = bs[len(bs)-1].n
-		if !(b.Total > 0) || math.IsNaN(q) || q < 0 || q > 1 {
+		var u Unanswered
+		if unanswered != nil {
+			u = unanswered(inst)
+		}
+		if u.Certain+u.Possible <= 0 {
+			b := quantileOf(bs, q)
+			b.Instance = inst
 			out = append(out, b)
 			continue
 		}
-		rank := q * b.Total
-		i, _ := slices.BinarySearchFunc(bs, rank, func(x bucket, r float64) int {
-			if x.n < r {
-				return -1
+		worst, best := slices.Clone(bs), slices.Clone(bs)
+		worst[len(worst)-1].n += u.Certain + u.Possible
+		for i := range best {
+			if best[i].le > u.After {
+				best[i].n += u.Certain
 			}
-			return 1
-		})
-		i = min(i, len(bs)-1)
-		lo, prev := 0.0, 0.0
-		if i > 0 {
-			lo, prev = bs[i-1].le, bs[i-1].n
-		} else if bs[0].le <= 0 {
-			lo = bs[0].le
 		}
-		b.Lo, b.Hi, b.Count = lo, bs[i].le, bs[i].n
-		switch {
-		case math.IsInf(b.Hi, 1):
-			b.Est = b.Lo // histogram_quantile's answer: the largest finite bound
-		case bs[i].n == prev:
-			b.Est = b.Hi
-		default:
-			b.Est = lo + (b.Hi-lo)*(rank-prev)/(bs[i].n-prev)
-		}
+		b := quantileOf(worst, q)
+		b.Instance, b.Lo, b.Unanswered = inst, quantileOf(best, q).Lo, u.Certain+u.Possible
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// quantileOf is quantile q of sorted, monotonic cumulative buckets ending at +Inf.
+func quantileOf(bs []bucket, q float64) Bound {
+	nan := math.NaN()
+	b := Bound{Est: nan, Lo: nan, Hi: nan}
+	b.Total = bs[len(bs)-1].n
+	if !(b.Total > 0) || math.IsNaN(q) || q < 0 || q > 1 {
+		return b
+	}
+	rank := q * b.Total
+	i, _ := slices.BinarySearchFunc(bs, rank, func(x bucket, r float64) int {
+		if x.n < r {
+			return -1
+		}
+		return 1
+	})
+	i = min(i, len(bs)-1)
+	lo, prev := 0.0, 0.0
+	if i > 0 {
+		lo, prev = bs[i-1].le, bs[i-1].n
+	} else if bs[0].le <= 0 {
+		lo = bs[0].le
+	}
+	b.Lo, b.Hi, b.Count = lo, bs[i].le, bs[i].n
+	switch {
+	case math.IsInf(b.Hi, 1):
+		b.Est = b.Lo // histogram_quantile's answer: the largest finite bound
+	case bs[i].n == prev:
+		b.Est = b.Hi
+	default:
+		b.Est = lo + (b.Hi-lo)*(rank-prev)/(bs[i].n-prev)
+	}
+	return b
 }

@@ -35,6 +35,9 @@ type Sample struct {
 	Value    float64
 	Bounded  bool
 	Lo, Hi   float64
+	// Unanswered is how many requests the client gave up on after its
+	// timeout a Bounded quantile counts in: the server never recorded them.
+	Unanswered int64
 }
 
 // Observation is what a query returned for one objective.
@@ -361,8 +364,14 @@ func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
 		c.Observed, c.HasObserved = s.Lo, true // beyond the largest bucket: all that is known
 	}
 	span := fmt.Sprintf("between %s and %s", Format(s.Lo, u), Format(s.Hi, u))
-	if math.IsInf(s.Hi, 1) {
+	switch {
+	case math.IsInf(s.Hi, 1) && s.Unanswered > 0:
+		span = fmt.Sprintf("above %s", Format(s.Lo, u))
+	case math.IsInf(s.Hi, 1):
 		span = fmt.Sprintf("beyond the histogram's largest bucket, %s", Format(s.Lo, u))
+	}
+	if s.Unanswered > 0 {
+		span += fmt.Sprintf(", counting %d requests the client gave up on, which the server never recorded", s.Unanswered)
 	}
 	l := Format(b.limit, u)
 	above, below := s.Lo >= b.limit, s.Hi <= b.limit // the whole bucket on one side
