@@ -246,7 +246,7 @@ func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, s
 	}
 	run.WindowFrom, run.WindowTo = res.MeasuredFrom, res.End
 	from, to := run.WindowFrom, run.WindowTo
-	aligned := names // the instance of each of the load's targets, in order, when known
+	aligned := names     // the instance of each of the load's targets, in order, when known
 	if len(names) == 0 { // a deployment that does not name its instances: read them from the store
 		var why string
 		names, why = instancesOf(ctx, pc, series, from, to, targets(o))
