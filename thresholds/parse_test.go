@@ -86,7 +86,7 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 	assert.Equal(t, []row{
 		{"error_rate", ErrorRate, Aggregate, Ratio, 0, ptr(0.01), nil},
 		{"p95_latency", Latency, Aggregate, Seconds, 0.95, ptr(0.05), nil},
-		{"p99_latency_per_replica", Latency, PerInstance, Seconds, 0.99, ptr(0.15), nil},
+		{"p99_latency_per_replica", Latency, PerInstance, Seconds, 0.99, ptr(0.1), nil},
 		{"cpu_per_replica", CPU, PerInstance, Ratio, 0, ptr(0.2), nil},
 		{"memory_per_replica", Memory, PerInstance, Bytes, 0, ptr(64 << 20), nil},
 		{"throughput", Throughput, Aggregate, PerSecond, 0, nil, ptr(75)},

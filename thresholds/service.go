@@ -70,11 +70,16 @@ type ServiceMetrics struct {
 	Route        string   // the label holding the route (a pattern, not the raw path)
 	Code         string   // the label holding the status code
 	IgnoreRoutes []string // routes that are not user traffic: scrapes, probes
-	CPU          string   // counter of CPU seconds of the process
-	Memory       string   // gauge of resident memory in bytes
-	Allocs       string   // counter of heap allocations
-	AllocBytes   string   // counter of bytes allocated on the heap
-	GCCycles     string   // counter of completed GC cycles
+	// Buckets are the upper bounds of the duration histogram's buckets, in
+	// seconds, when the spec states them: a latency limit inside a bucket
+	// can only be judged "cannot tell" when the quantile lands there, and
+	// check says so. Empty: not stated.
+	Buckets    []float64
+	CPU        string // counter of CPU seconds of the process
+	Memory     string // gauge of resident memory in bytes
+	Allocs     string // counter of heap allocations
+	AllocBytes string // counter of bytes allocated on the heap
+	GCCycles   string // counter of completed GC cycles
 }
 
 // DefaultMetrics are the reference service's names, used for fields a spec leaves out.
@@ -85,6 +90,7 @@ var DefaultMetrics = ServiceMetrics{
 	Route:        "route",
 	Code:         "code",
 	IgnoreRoutes: []string{"/metrics", "/healthz", "/readyz"},
+	Buckets:      []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	CPU:          "tasksvc_process_cpu_seconds_total",
 	Memory:       "tasksvc_process_resident_memory_bytes",
 	Allocs:       "go_memstats_mallocs_total",
@@ -121,7 +127,7 @@ func init() {
 	fieldsOf["service"] = []string{"name", "build", "port", "ready", "args", "env", "replicas", "volume", "metrics"}
 	fieldsOf["build"] = []string{"dockerfile", "context", "go", "image"}
 	fieldsOf["go_build"] = []string{"package", "binary", "cgo", "tags", "dockerfile", "dirs"}
-	fieldsOf["service_metrics"] = []string{"requests", "duration", "labels", "ignore_routes", "cpu", "memory", "allocs", "alloc_bytes", "gc_cycles"}
+	fieldsOf["service_metrics"] = []string{"requests", "duration", "labels", "ignore_routes", "buckets", "cpu", "memory", "allocs", "alloc_bytes", "gc_cycles"}
 	fieldsOf["labels"] = []string{"method", "route", "code"}
 }
 
@@ -217,6 +223,15 @@ func (d *decoder) serviceMetrics(n *yaml.Node) ServiceMetrics {
 	}
 	if v := f["ignore_routes"]; v != nil {
 		m.IgnoreRoutes = d.strings(v, "service.metrics.ignore_routes")
+	}
+	if m.Duration != DefaultMetrics.Duration {
+		m.Buckets = nil // another histogram's buckets are not known unless stated
+	}
+	if v := f["buckets"]; v != nil {
+		m.Buckets = nil
+		for i, item := range d.list(v, "service.metrics.buckets", "a list of durations like [1ms, 5ms, 25ms]") {
+			m.Buckets = append(m.Buckets, d.value(item, fmt.Sprintf("service.metrics.buckets[%d]", i), Seconds, false, "must be a duration like 25ms"))
+		}
 	}
 	if v := f["labels"]; v != nil {
 		lf := d.fields(v, "service.metrics.labels", "labels", "a mapping like {method: method, route: route, code: code}")

@@ -115,6 +115,9 @@ func check(files []string, stdout, stderr io.Writer) error {
 			cmp = fmt.Sprintf("%d metrics compared with a baseline over %d rounds per build", len(c.Metrics), c.Rounds)
 		}
 		fmt.Fprintf(stdout, "%s: ok: %d SLOs, %s of load (%s warm-up); %s\n", f, len(spec.SLOs), spec.Load.Duration(), spec.Load.WarmUp, cmp)
+		for _, n := range spec.Notes() {
+			fmt.Fprintf(stdout, "note: %s\n", n)
+		}
 	}
 	if bad {
 		return errReported
