@@ -3,11 +3,14 @@ package perftest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,6 +184,8 @@ func TestCompareAA(t *testing.T) {
 // perftest/testdata/rates/results.jsonl, so rates accumulate over batches; the
 // table at the end counts every line recorded with this spec's compare settings.
 // PERF_RATES_ONLY=name,name limits the entries ("aa" is the A/A run).
+// PERF_NOISE=name starts that standard neighbour (rates.Neighbours) beside
+// every comparison and records its name with it (make perf-rates NOISE=memhog).
 func TestCompareDetectionRates(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("PERF_RATES"))
 	tableOnly := os.Getenv("PERF_RATES") == "table" // make perf-rates N=table: the table of what is recorded, no runs
@@ -225,19 +230,37 @@ func TestCompareDetectionRates(t *testing.T) {
 		}
 		jobs = append(jobs, job{e.Name, string(e.Expect), commit})
 	}
+	noise := os.Getenv("PERF_NOISE")
+	neighbour, ok := rates.Neighbours[noise]
+	if noise != "" && !ok {
+		t.Fatalf("PERF_NOISE=%s: no such neighbour; the standard ones are %v", noise, slices.Sorted(maps.Keys(rates.Neighbours)))
+	}
+	if noise != "" {
+		if _, err := exec.LookPath(neighbour[0]); err != nil {
+			t.Fatalf("the %s neighbour needs %s: apt-get install %s", noise, neighbour[0], neighbour[0])
+		}
+	}
 	batch := time.Now().UTC().Format(time.RFC3339)
 	for i := range n {
 		for _, j := range jobs {
 			if len(only) > 0 && !only[j.name] {
 				continue
 			}
+			stop := startNeighbour(t, neighbour)
 			seed := uint64(time.Now().UnixNano())
 			c, err := tryCompare(t, gate.CompareOptions{Spec: spec, Seed: seed, Baseline: head, Candidate: j.candidate})
+			stop()
 			rec := rates.New(batch, j.name, j.expect, head, spec.Compare, seed, c.Result, err)
+			rec.Noise, rec.Rounds, rec.Reruns = noise, len(c.Rounds), len(c.Reruns)
+			for _, r := range c.Rounds {
+				if r.Unsound != "" {
+					rec.Unsound++
+				}
+			}
 			if err := rates.Append(out, rec); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Printf("run %d/%d %-22s %-12s %s\n", i+1, n, j.name, rec.Verdict, rec.Outcome())
+			fmt.Printf("run %d/%d %-22s %-12s %s; %d of %d rounds unsound\n", i+1, n, j.name, rec.Verdict, rec.Outcome(), rec.Unsound, rec.Rounds)
 		}
 	}
 	recs, err := rates.Read(out)
@@ -246,9 +269,33 @@ func TestCompareDetectionRates(t *testing.T) {
 	}
 	fmt.Println()
 	fmt.Print(rates.Table(recs, spec.Compare, entries))
-	for _, row := range rates.Tally(recs, spec.Compare) {
+	for _, row := range rates.Tally(recs, spec.Compare, noise) {
 		if row.Wrong > 0 && row.Expect == string(corpus.ExpectPass) && row.Name != rates.AA {
 			t.Errorf("%s must pass, and failed %d of %d", row.Name, row.Wrong, row.Runs)
+		}
+	}
+}
+
+// startNeighbour starts the neighbour's command, if any, and returns what
+// stops it; it must not outlive the comparison it runs beside.
+func startNeighbour(t *testing.T, cmd []string) (stop func()) {
+	if len(cmd) == 0 {
+		return func() {}
+	}
+	c := exec.Command(cmd[0], append(cmd[1:], "--timeout", "30m")...)
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers go with it
+	if err := c.Start(); err != nil {
+		t.Fatalf("starting the neighbour %v: %v", cmd, err)
+	}
+	return func() {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = c.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			<-done
 		}
 	}
 }

@@ -122,6 +122,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	if logw == nil {
 		logw = io.Discard
 	}
+	fmt.Fprintln(logw, prioritize())
 	svc := spec.ServiceOrDefault()
 	series := promq.SeriesOf(svc)
 	// Each variant is built from its git ref, as that commit's own spec

@@ -105,6 +105,20 @@ func settleFixed(ctx context.Context, pc *promq.Client, series promq.Series, end
 	return "", nil
 }
 
+// GeneratorNice is the priority the gate asks for its generator: ahead of
+// the service's containers and of other work on the machine, so a busy
+// runner delays the service, which both builds of a pair share, rather
+// than the generator's schedule (see load.Prioritize).
+const GeneratorNice = -5
+
+// prioritize raises the generator's priority once per process, saying what it got.
+var prioritize = sync.OnceValue(func() string {
+	if err := load.Prioritize(GeneratorNice); err != nil {
+		return fmt.Sprintf("%v: the generator runs at the default priority", err)
+	}
+	return fmt.Sprintf("generator at nice %d, ahead of the service and other work", GeneratorNice)
+})
+
 // MaxSendLag is how late the 99th percentile request may leave after its
 // intended send time before the generator, not the service, is to blame for
 // what was measured: a pacer that stalls and then bursts keeps its mean rate.
@@ -127,6 +141,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		logw = io.Discard
 	}
 	logw = &syncWriter{w: logw} // Prometheus starts in a goroutine of its own
+	fmt.Fprintln(logw, prioritize())
 	run = report.Run{
 		Title:       fmt.Sprintf("perfgate: %s ×%d", svcSpec.Name, o.Replicas),
 		Started:     time.Now(),

@@ -33,6 +33,14 @@ type Record struct {
 	Verdict  string `json:"verdict"` // pass, fail, inconclusive, or error when the run could not happen
 	Error    string `json:"error,omitempty"`
 	Rows     []Row  `json:"rows,omitempty"`
+	// Noise names the neighbour that ran beside the comparison (see
+	// Neighbours); "" is a quiet machine.
+	Noise string `json:"noise,omitempty"`
+	// Rounds ran, of which Unsound the generator could not vouch for, and
+	// Reruns pairs that ran again for them.
+	Rounds  int `json:"rounds,omitempty"`
+	Unsound int `json:"unsound,omitempty"`
+	Reruns  int `json:"reruns,omitempty"`
 }
 
 // Row is one metric of a comparison; nil numbers were not finite.
@@ -192,14 +200,18 @@ type Tallied struct {
 	// inconclusive) for a regression, a fail for a change that must pass.
 	Wrong  int
 	Failed map[string]int // metric → runs in which it read worse
+	// Rounds the comparisons ran, and Unsound of them the generator could
+	// not vouch for (counted since records carry them).
+	Rounds, Unsound int
 }
 
-// Tally counts the records made with c's settings per entry, A/A first.
-func Tally(recs []Record, c *thresholds.Compare) []Tallied {
+// Tally counts the records made with c's settings beside the neighbour
+// noise ("" for quiet) per entry, A/A first.
+func Tally(recs []Record, c *thresholds.Compare, noise string) []Tallied {
 	want := Settings(c)
 	by := map[string]*Tallied{}
 	for _, r := range recs {
-		if r.Settings != want {
+		if r.Settings != want || r.Noise != noise {
 			continue
 		}
 		t := by[r.Entry]
@@ -208,6 +220,8 @@ func Tally(recs []Record, c *thresholds.Compare) []Tallied {
 			by[r.Entry] = t
 		}
 		t.Runs++
+		t.Rounds += r.Rounds
+		t.Unsound += r.Unsound
 		v, worse := Judge(r, c)
 		switch v {
 		case "fail":
@@ -241,35 +255,71 @@ func Tally(recs []Record, c *thresholds.Compare) []Tallied {
 	return out
 }
 
-// Table renders the tally as a Markdown table: per entry its true effect
-// (from the corpus), how often it was caught (regressions) or failed (A/A and
-// changes that must pass), and which metrics failed.
+// Table renders the tally as Markdown tables, one per neighbour the
+// records were made beside, quiet first: per entry its true effect (from
+// the corpus), how often it was caught (regressions) or failed (A/A and
+// changes that must pass), which metrics failed, and the rounds the
+// generator could not vouch for.
 func Table(recs []Record, c *thresholds.Compare, entries []corpus.Entry) string {
 	effects := map[string]*corpus.Effect{}
 	for _, e := range entries {
 		effects[e.Name] = e.Effect
 	}
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintf(&b, "Measured with %s; judged with the budgets of the spec in force.\n\n", Settings(c))
-	fmt.Fprintln(tw, "| entry\t expect\t true effect: allocs, bytes, CPU, p50 (per request)\t result\t inconclusive\t failed on\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t")
-	for _, t := range Tally(recs, c) {
-		result := fmt.Sprintf("caught %d/%d", t.Fail, t.Runs-t.Errs)
-		if t.Expect != string(corpus.ExpectFail) {
-			what := "false alarms"
-			if t.Name != AA {
-				what = "failed"
-			}
-			result = fmt.Sprintf("%s %d/%d", what, t.Fail, t.Runs-t.Errs)
+	noises := []string{""}
+	for _, r := range recs {
+		if r.Settings == Settings(c) && !slices.Contains(noises, r.Noise) {
+			noises = append(noises, r.Noise)
 		}
-		if t.Errs > 0 {
-			result += fmt.Sprintf(" (+%d could not run)", t.Errs)
-		}
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %d\t %s\t\n", t.Name, t.Expect, effect(effects[t.Name], t.Name), result, t.Unsure, failedOn(t.Failed))
 	}
-	tw.Flush()
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured with %s; judged with the budgets of the spec in force.\n", Settings(c))
+	for _, noise := range noises {
+		tally := Tally(recs, c, noise)
+		if len(tally) == 0 {
+			continue
+		}
+		where := "quiet machine"
+		if noise != "" {
+			where = "beside the neighbour " + noise
+			if cmd, ok := Neighbours[noise]; ok {
+				where += " (" + strings.Join(cmd, " ") + ")"
+			}
+		}
+		fmt.Fprintf(&b, "\n%s:\n\n", where)
+		tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
+		fmt.Fprintln(tw, "| entry\t expect\t true effect: allocs, bytes, CPU, p50 (per request)\t result\t inconclusive\t failed on\t unsound rounds\t")
+		fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t")
+		for _, t := range tally {
+			result := fmt.Sprintf("caught %d/%d", t.Fail, t.Runs-t.Errs)
+			if t.Expect != string(corpus.ExpectFail) {
+				what := "false alarms"
+				if t.Name != AA {
+					what = "failed"
+				}
+				result = fmt.Sprintf("%s %d/%d", what, t.Fail, t.Runs-t.Errs)
+			}
+			if t.Errs > 0 {
+				result += fmt.Sprintf(" (+%d could not run)", t.Errs)
+			}
+			unsound := "—"
+			if t.Rounds > 0 {
+				unsound = fmt.Sprintf("%d of %d", t.Unsound, t.Rounds)
+			}
+			fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %d\t %s\t %s\t\n", t.Name, t.Expect, effect(effects[t.Name], t.Name), result, t.Unsure, failedOn(t.Failed), unsound)
+		}
+		tw.Flush()
+	}
 	return b.String()
+}
+
+// Neighbours are the standard noisy neighbours `make perf-rates NOISE=name`
+// starts beside every comparison: the command, run until the batch ends.
+var Neighbours = map[string][]string{
+	// What stalled the generator on these machines (package installs, race
+	// builds and a large parse at once), made reproducible: two
+	// memory-hungry processes, one per core, with 40% of memory each, two
+	// fork-exec loops and a disk writer.
+	"memhog": {"stress-ng", "--vm", "2", "--vm-bytes", "40%", "--vm-keep", "--exec", "2", "--hdd", "1"},
 }
 
 func effect(e *corpus.Effect, name string) string {

@@ -89,7 +89,7 @@ func TestRecordsRoundTripAndTally(t *testing.T) {
 	assert.Nil(t, got[0].Rows[0].Lo, "an infinite bound is written as null, not lost as an error")
 	assert.Equal(t, "allocs_per_request worse +37.0%", got[2].Outcome())
 
-	tally := Tally(got, settings)
+	tally := Tally(got, settings, "")
 	require.Len(t, tally, 2)
 	assert.Equal(t, AA, tally[0].Name, "A/A first")
 	assert.Equal(t, 2, tally[0].Runs)
@@ -108,6 +108,24 @@ func TestRecordsRoundTripAndTally(t *testing.T) {
 	assert.Contains(t, table, "caught 1/2 (+1 could not run)")
 	assert.Contains(t, table, "+38%, ?, ?, ?")
 	assert.Contains(t, table, "allocs_per_request ×1")
+}
+
+// Runs beside a neighbour are counted apart from quiet ones, with the
+// rounds the generator could not vouch for.
+func TestTallyKeepsEachNeighbourApart(t *testing.T) {
+	quiet := New("b1", AA, "pass", "abc", settings, 1, result(verdict.Pass), nil)
+	noisy := New("b1", AA, "pass", "abc", settings, 2, result(verdict.Inconclusive), nil)
+	noisy.Noise, noisy.Rounds, noisy.Unsound = "memhog", 24, 3
+	recs := []Record{quiet, noisy}
+	assert.Equal(t, 1, Tally(recs, settings, "")[0].Pass)
+	m := Tally(recs, settings, "memhog")
+	require.Len(t, m, 1)
+	assert.Equal(t, 1, m[0].Unsure)
+	assert.Equal(t, 3, m[0].Unsound)
+	table := Table(recs, settings, nil)
+	assert.Contains(t, table, "quiet machine:")
+	assert.Contains(t, table, "beside the neighbour memhog (stress-ng --vm 2 --vm-bytes 40% --vm-keep --exec 2 --hdd 1):")
+	assert.Contains(t, table, "3 of 24")
 }
 
 func TestReadNamesABadLine(t *testing.T) {
