@@ -129,6 +129,18 @@ func TestClientValuesCountDropsAndThePlannedDuration(t *testing.T) {
 	assert.InDelta(t, 15.0/600, v[thresholds.CompareErrorRate], 1e-12)
 }
 
+// A short stall of the generator costs no round: its latency comes from the
+// requests that left on time. A long one, or a generator behind, does.
+func TestRoundUnsoundOnlyWhenTheStallIsLong(t *testing.T) {
+	round := func(late int64, achieved float64) *load.Result {
+		return &load.Result{TargetRate: 400, AchievedRate: achieved, Sent: 1600, Completed: 1600, Late: late}
+	}
+	assert.Empty(t, roundUnsound(round(40, 400), 0.05), "a 100ms stall at 400/s: 2.5% late")
+	assert.Equal(t, "generator stalled: 96 of 1600 requests (6.0%) left more than 50ms after their intended time (5% allowed)",
+		roundUnsound(round(96, 400), 0.05))
+	assert.Contains(t, roundUnsound(round(0, 300), 0.05), "generator fell 25.0% behind its target rate")
+}
+
 // A drop is the service holding every slot: it is not the generator lagging.
 func TestLoadAccountCountsDropsAsIssued(t *testing.T) {
 	res := &load.Result{TargetRate: 100, AchievedRate: 90, Sent: 900, Dropped: 100}

@@ -63,6 +63,11 @@ type Config struct {
 	// the same for every shard of a run: the generator waits for it, or,
 	// when it has passed, starts at once and sends what is overdue late.
 	StartAt time.Time
+	// OnTime, when set, is how late after its intended time a request may
+	// leave and still be on time: Result.OnTime then holds the latency of
+	// the measured requests that left on time, which a stall of the
+	// generator, a few of whose requests it delays, does not move.
+	OnTime time.Duration
 	// Progress, when set, receives one line per second.
 	Progress io.Writer
 	// Client, when set, carries every request through net/http. By default
@@ -162,6 +167,9 @@ func (c Config) prepare() (prepared, error) {
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit {
 		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be in 1..%d", c.MaxInFlight, maxInFlightLimit))
+	}
+	if c.OnTime < 0 {
+		errs = append(errs, fmt.Errorf("OnTime: %s must be >= 0", c.OnTime))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Timeout: %s must be > 0", c.Timeout))

@@ -38,6 +38,11 @@ type Result struct {
 	// SendLag is how late requests went out after their intended time, in
 	// microseconds: the generator's own share of Latency.
 	SendLag *hdrhistogram.Histogram
+	// OnTime is the Latency of the requests that left within Config.OnTime
+	// of their intended time, and Late how many did not; nil and 0 without
+	// Config.OnTime.
+	OnTime *hdrhistogram.Histogram
+	Late   int64
 	// TargetRate is the mean rate the stages call for over the measured
 	// window; AchievedRate is Sent over the same window.
 	TargetRate, AchievedRate float64
@@ -84,6 +89,18 @@ func (r *Result) Quantile(q float64) time.Duration {
 	return usToDuration(r.Latency.ValueAtQuantile(q * 100))
 }
 
+// OnTimeQuantile is Quantile over the requests that left on time (see
+// Config.OnTime); Quantile's when there is no such histogram.
+func (r *Result) OnTimeQuantile(q float64) time.Duration {
+	if r == nil || r.OnTime == nil {
+		return r.Quantile(q)
+	}
+	if r.OnTime.TotalCount() == 0 {
+		return 0
+	}
+	return usToDuration(r.OnTime.ValueAtQuantile(q * 100))
+}
+
 // Histogram geometry: 1 µs to 1 h; three significant digits for the measured
 // window, two for the per-second histograms, which only feed a chart.
 const (
@@ -125,10 +142,13 @@ type secRec struct {
 // holds it for well under a microsecond, against tens of microseconds of
 // client work, so it is cheaper than per-worker histograms of 190 KB each.
 type recorder struct {
-	warm time.Duration
+	warm   time.Duration
+	onTime time.Duration // 0: no on-time histogram
 
 	mu        sync.Mutex
 	lat, lag  *hdrhistogram.Histogram
+	latOn     *hdrhistogram.Histogram // requests that left on time
+	late      int64
 	tmpls     []tmplRec
 	codes     [1000]int64
 	transport int64
@@ -142,9 +162,12 @@ type recorder struct {
 	errorsAll int64
 }
 
-func newRecorder(warm time.Duration, seconds, templates, targets int) *recorder {
-	r := &recorder{warm: warm, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds),
+func newRecorder(warm, onTime time.Duration, seconds, templates, targets int) *recorder {
+	r := &recorder{warm: warm, onTime: onTime, lat: newHist(histDigits), lag: newHist(histDigits), secs: make([]secRec, seconds),
 		tmpls: make([]tmplRec, templates), timedOut: make([]int64, targets)}
+	if onTime > 0 {
+		r.latOn = newHist(histDigits)
+	}
 	for i := range r.tmpls {
 		r.tmpls[i].lat = newHist(histDigits)
 	}
@@ -201,6 +224,13 @@ func (r *recorder) add(ti, target, sec int, at, latency, lag time.Duration, code
 	_ = st.lat.RecordValue(latUs)
 	_ = r.lat.RecordValue(latUs)
 	_ = r.lag.RecordValue(lagUs)
+	switch {
+	case r.latOn == nil:
+	case lag <= r.onTime:
+		_ = r.latOn.RecordValue(latUs)
+	default:
+		r.late++
+	}
 }
 
 // secondP95 returns the p95 so far of requests intended in second s.
@@ -225,6 +255,7 @@ func (r *recorder) fill(res *Result, names []string) {
 	res.Completed, res.Errors = r.completed, r.errors
 	res.TimedOutByTarget = append([]int64(nil), r.timedOut...)
 	res.Latency, res.SendLag = r.lat, r.lag
+	res.OnTime, res.Late = r.latOn, r.late
 	res.ByStatus = map[string]int64{}
 	for code, n := range r.codes {
 		if n > 0 {

@@ -125,7 +125,7 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 	seconds := int((plan + time.Second - 1) / time.Second)
 	r := &runner{
 		cfg:       p,
-		rec:       newRecorder(p.WarmUp, seconds, len(p.program.Names()), len(p.targets)),
+		rec:       newRecorder(p.WarmUp, p.OnTime, seconds, len(p.program.Names()), len(p.targets)),
 		session:   p.program.Start(),
 		seconds:   make([]secPace, seconds),
 		slot:      make(chan struct{}, 1),

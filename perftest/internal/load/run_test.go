@@ -461,3 +461,26 @@ func TestRunCountsByTemplate(t *testing.T) {
 		assert.Equal(t, res.Errors, res.ByTemplate["slow"].Errors+res.ByTemplate["missing"].Errors)
 	})
 }
+
+// With OnTime, requests that left late are counted and kept out of the
+// on-time latency, which a stall of the generator therefore does not move.
+func TestRecorderKeepsTheOnTimeLatencyApart(t *testing.T) {
+	r := newRecorder(0, 50*time.Millisecond, 1, 1, 1)
+	r.add(0, 0, 0, time.Second, 2*time.Millisecond, 2*time.Millisecond, 200, gotResponse, true)
+	r.add(0, 0, 0, time.Second, 130*time.Millisecond, 120*time.Millisecond, 200, gotResponse, true)
+	r.add(0, 0, 0, time.Second, 50*time.Millisecond, 50*time.Millisecond, 200, gotResponse, true)
+	var res Result
+	r.fill(&res, []string{"get"})
+	assert.Equal(t, int64(3), res.Latency.TotalCount())
+	assert.Equal(t, int64(2), res.OnTime.TotalCount(), "50ms late is still on time")
+	assert.Equal(t, int64(1), res.Late)
+	assert.Less(t, res.OnTimeQuantile(0.99), 60*time.Millisecond)
+	assert.Greater(t, res.Quantile(0.99), 100*time.Millisecond)
+
+	plain := newRecorder(0, 0, 1, 1, 1)
+	plain.add(0, 0, 0, time.Second, 130*time.Millisecond, 120*time.Millisecond, 200, gotResponse, true)
+	var p Result
+	plain.fill(&p, []string{"get"})
+	assert.Nil(t, p.OnTime)
+	assert.Equal(t, p.Quantile(0.5), p.OnTimeQuantile(0.5), "without OnTime, every request counts")
+}
