@@ -1,6 +1,7 @@
 package thresholds
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -747,6 +748,60 @@ func TestOversizedInputIsRefused(t *testing.T) {
 	doc := knownGood + "#" + strings.Repeat("x", maxFileSize) + "\n"
 	_, err := Parse("big.yaml", []byte(doc))
 	require.Error(t, err)
-	assert.Equal(t, fmt.Sprintf("big.yaml: is %d bytes; a spec is at most 1048576", len(doc)), err.Error())
+	assert.Equal(t, "big.yaml: is larger than 1048576 bytes, the most a spec may be", err.Error())
 	assert.False(t, errors.Is(err, fs.ErrNotExist))
+}
+
+func TestReadFileStopsPastTheCap(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	start := time.Now()
+	_, err := ParseFile("/dev/zero")
+	require.EqualError(t, err, "/dev/zero: is larger than 1048576 bytes, the most a spec may be")
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// bigSpec is a valid spec of about size bytes in few, long lines (the
+// shape that made a search over every prefix take minutes), then tail.
+func bigSpec(size int, tail string) []byte {
+	var b strings.Builder
+	b.WriteString(knownGood)
+	for b.Len() < size {
+		b.WriteString("# " + strings.Repeat("padding ", 300) + "\n")
+	}
+	b.WriteString(tail)
+	return []byte(b.String())
+}
+
+func TestASyntaxErrorOnTheLastLineOfABigSpecIsFoundInLinearTime(t *testing.T) {
+	doc := bigSpec(950_000, "extra: [\n")
+	lines := strings.Count(string(doc), "\n")
+	start := time.Now()
+	_, err := Parse("big.yaml", doc)
+	took := time.Since(start)
+	require.Error(t, err)
+	assert.Equal(t, fmt.Sprintf("big.yaml:%d: invalid YAML: did not find expected node content", lines), err.Error())
+	assert.Less(t, took, 5*time.Second, "a handful of parses, not one per line")
+}
+
+func TestParseGivesUpWhenTheContextEnds(t *testing.T) {
+	doc := bigSpec(950_000, "extra: [\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	start := time.Now()
+	_, err := ParseContext(ctx, "big.yaml", doc)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, "big.yaml: not parsed: context canceled", err.Error())
+	assert.Less(t, time.Since(start), time.Second)
+}
+
+func TestLongValuesAreNotEchoedWhole(t *testing.T) {
+	name := "p95 " + strings.Repeat("n", 900_000)
+	doc := strings.Replace(knownGood, "name: p95_latency", "name: "+name+"\n    nope: 1", 1)
+	_, err := Parse("long.yaml", []byte(doc))
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1000, "the message quotes a few dozen characters of the name at most")
+	assert.Contains(t, err.Error(), `"p95 nnnn`)
+	assert.Contains(t, err.Error(), "n…\"")
 }

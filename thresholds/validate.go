@@ -121,7 +121,7 @@ func (v *validator) fail(path, format string, args ...any) {
 		return
 	}
 	line, col := v.pos(path)
-	v.errs = append(v.errs, Error{File: v.spec.File, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, Error{File: v.spec.File, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, clip(format, args)...)})
 }
 
 // missing reports that field is absent from the mapping at path.

@@ -130,7 +130,7 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if s.Spec == "" {
 		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
 	}
-	raw, err := os.ReadFile(s.Spec)
+	raw, err := thresholds.ReadFile(s.Spec)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -172,7 +172,7 @@ func kube(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q (the spec is given with -f)", fs.Arg(0))
 	}
-	raw, err := os.ReadFile(*specPath)
+	raw, err := thresholds.ReadFile(*specPath)
 	if err != nil {
 		return bad("%v", err)
 	}

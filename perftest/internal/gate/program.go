@@ -125,7 +125,10 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if s.Spec == "" {
 		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
 	}
-	spec, err := thresholds.ParseFile(s.Spec)
+	spec, err := thresholds.ParseFileContext(ctx, s.Spec)
+	if err != nil && ctx.Err() != nil {
+		return o, err // interrupted: not bad input
+	}
 	if err != nil {
 		return o, &BadInputError{err}
 	}

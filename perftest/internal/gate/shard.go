@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
@@ -19,11 +18,11 @@ import (
 // what the merge needs. It queries nothing: the run is judged once, after
 // the merge (Settings.Merged). Progress, when set, gets the load line.
 func Shard(ctx context.Context, specPath string, plan shard.Plan, startAt time.Time, progress io.Writer) (shard.Result, error) {
-	raw, err := os.ReadFile(specPath)
+	raw, err := thresholds.ReadFile(specPath)
 	if err != nil {
 		return shard.Result{}, &BadInputError{err}
 	}
-	spec, err := thresholds.Parse(specPath, raw)
+	spec, err := thresholds.ParseContext(ctx, specPath, raw)
 	if err != nil {
 		return shard.Result{}, &BadInputError{err}
 	}
