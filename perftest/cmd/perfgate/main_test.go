@@ -167,12 +167,14 @@ func TestLoadRefusesWhatCannotBeAShard(t *testing.T) {
 		{[]string{"-f", target, "-shard", "0/2", "-out", "x"}, "-start: missing"},
 		{[]string{"-f", target, "-shard", "0/2", "-start", "tomorrow", "-out", "x"}, `-start "tomorrow": not an RFC 3339 instant`},
 		{[]string{"-f", target, "-shard", "0/2", "-start", start}, "-out: missing"},
-		{[]string{"-f", target, "-shard", "0/2", "-start", "2026-01-01T00:00:00Z", "-out", "x"}, "StartAt: 2026-01-01T00:00:00Z has passed"},
+		{[]string{"-f", target, "-shard", "0/2", "-start", "2026-01-01T00:00:00Z", "-out", "x"}, `-start "2026-01-01T00:00:00Z" has passed: the 30s of stages from it ended`},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"load"}, tt.args...), &stdout, &stderr)
 		assert.Equal(t, 2, exitOf(t, err), tt.args)
 		assert.Contains(t, stderr.String(), tt.want, tt.args)
+		assert.NotContains(t, stderr.String(), "StartAt", "the flag is named, not the Go field")
+		assert.NotContains(t, stderr.String(), "load starts", "nothing is announced before the refusal")
 	}
 }
 
