@@ -532,7 +532,7 @@ func (d *decoder) stage(n *yaml.Node, path string) Stage {
 		s.Duration = d.duration(v, path+".duration")
 	}
 	if v := f["target"]; v != nil {
-		s.Target = d.value(v, path+".target", PerSecond, true, "expected a rate like 50/s")
+		s.Target = d.value(v, path+".target", PerSecond, false, "expected a rate like 50/s")
 	}
 	return s
 }

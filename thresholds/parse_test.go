@@ -459,7 +459,7 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 			`thresholds/slo.yaml:5:5: load.stages: last 2h0m5s in total, over the 1h limit: shorten them`},
 		{"an absurd target is refused", "target: 120/s", "target: 150000/s",
 			`thresholds/slo.yaml:6:31: load.stages[1].target: must be at most 100000/s, got "150000/s"`},
-		{"all-zero targets send nothing", "target: 40/s}\n    - {duration: 20s, target: 120/s}", "target: 0/s}\n    - {duration: 20s, target: 0}",
+		{"all-zero targets send nothing", "target: 40/s}\n    - {duration: 20s, target: 120/s}", "target: 0/s}\n    - {duration: 20s, target: 0/s}",
 			`thresholds/slo.yaml:5:5: load.stages: every target is 0/s, so the run would send no requests: raise a target`},
 		{"a warm-up must leave a window", "warmup: 5s", "warmup: 22s",
 			`thresholds/slo.yaml:3:11: load.warmup: 22s leaves a 3s measured window of the 25s of stages: keep at least 5s after the warm-up`},

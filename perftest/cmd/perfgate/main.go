@@ -124,6 +124,13 @@ func check(ctx context.Context, files []string, stdout, stderr io.Writer) error 
 			fmt.Fprintln(stderr, "perfgate check: interrupted:", ctx.Err())
 			return exitCode(gate.ExitCannotRun)
 		}
+		if err == nil && spec.Target == nil {
+			// What the gate would build must be there: found now, not at build time.
+			var root string
+			if root, err = gate.RepoRoot(filepath.Dir(f)); err == nil {
+				err = spec.CheckFiles(root)
+			}
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			bad = true

@@ -137,6 +137,11 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 			return o, &BadInputError{err}
 		}
 	}
+	if spec.Target == nil {
+		if err := spec.CheckFiles(s.Root); err != nil {
+			return o, &BadInputError{err}
+		}
+	}
 	if s.ReportDir == "" {
 		s.ReportDir = filepath.Join(s.Root, "perf-report")
 	}
