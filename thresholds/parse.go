@@ -308,15 +308,27 @@ func clip(format string, args []any) []any {
 		if i >= len(format) || format[i] == '%' {
 			continue
 		}
-		if s, ok := argAt(args, n).(string); ok && format[i] == 'q' && len(s) > maxEcho {
-			if r := []rune(s); len(r) > maxEcho {
-				args[n] = string(r[:maxEcho]) + "…"
-			}
+		if s, ok := argAt(args, n).(string); ok && format[i] == 'q' {
+			args[n] = clipped(s)
 		}
 		n++
 	}
 	return args
 }
+
+// clipped is s cut to maxEcho runes, with … when cut.
+func clipped(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	if r := []rune(s); len(r) > maxEcho {
+		return string(r[:maxEcho]) + "…"
+	}
+	return s
+}
+
+// quote is strconv.Quote of s clipped, for values a message quotes back.
+func quote(s string) string { return strconv.Quote(clipped(s)) }
 
 func argAt(args []any, n int) any {
 	if n < len(args) {
@@ -337,7 +349,7 @@ func describe(n *yaml.Node) string {
 	case n.Tag == "!!null":
 		return "an empty value"
 	}
-	return strconv.Quote(n.Value)
+	return quote(n.Value)
 }
 
 func join(path, field string) string {

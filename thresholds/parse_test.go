@@ -804,4 +804,10 @@ func TestLongValuesAreNotEchoedWhole(t *testing.T) {
 	assert.Less(t, len(err.Error()), 1000, "the message quotes a few dozen characters of the name at most")
 	assert.Contains(t, err.Error(), `"p95 nnnn`)
 	assert.Contains(t, err.Error(), "n…\"")
+
+	// And where a value is described, as in "got ..." of a wrong type.
+	_, err = Parse("long.yaml", []byte("version: 1\nload: x"+strings.Repeat("9", 900_000)+"\n"))
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1000)
+	assert.Contains(t, err.Error(), `long.yaml:2:7: load: must be`)
 }

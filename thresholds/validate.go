@@ -5,7 +5,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -135,7 +134,7 @@ func (v *validator) missing(path, field, hint string) {
 // got quotes a value as it was written, or as Format writes it when it was built in
 // code or changed since it was parsed.
 func (v *validator) got(path string, x float64, u Unit) string {
-	return strconv.Quote(v.written(path, x, u))
+	return quote(v.written(path, x, u))
 }
 
 func (v *validator) written(path string, x float64, u Unit) string {
