@@ -272,6 +272,9 @@ func Decode(rd io.Reader) (Result, error) {
 	if len(b) > MaxFileSize {
 		return Result{}, fmt.Errorf("shard result: larger than %d MiB, the most a shard result may be", MaxFileSize>>20)
 	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Result{}, errors.New("shard result: empty: a shard that was killed writes no file, so an empty one is not a shard's result")
+	}
 	// The version first: a newer writer's fields are not "unknown", they are
 	// a newer version.
 	var v struct {

@@ -198,6 +198,11 @@ func TestDecodeRejects(t *testing.T) {
 			err:  `shard result: json: unknown field "p95"`,
 		},
 		{
+			name: "an empty file",
+			in:   []byte(" \n"),
+			err:  `shard result: empty: a shard that was killed writes no file, so an empty one is not a shard's result`,
+		},
+		{
 			name: "a newer version",
 			in:   edit(t, func(m map[string]any) { m["version"] = 2; m["spec_hash"] = "abc" }),
 			err:  `shard result: version 2: this perfgate reads version 1`,
