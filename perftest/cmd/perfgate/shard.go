@@ -111,6 +111,11 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if fs.NArg() == 0 {
 		return bad("no shard results: give the files the shards wrote, e.g. results/shard-*.json")
 	}
+	if *count != 0 {
+		if err := (shard.Plan{Count: *count}).Validate(); err != nil {
+			return bad("-shards: %v", err)
+		}
+	}
 	var results []shard.Result
 	for _, name := range fs.Args() {
 		f, err := os.Open(name)
