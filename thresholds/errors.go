@@ -27,10 +27,24 @@ func (e Error) Error() string {
 		b.WriteString(": ")
 	}
 	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
+		b.WriteString(printable(e.Field) + ": ")
 	}
 	b.WriteString(e.Msg)
 	return b.String()
+}
+
+// maxField is how much of a field path a message shows.
+const maxField = 128
+
+// printable shows a field path on one line: its names come from the file,
+// so control characters are escaped as Go does and a long one is clipped.
+func printable(field string) string {
+	q := strconv.Quote(field)
+	q = strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+	if r := []rune(q); len(r) > maxField {
+		q = string(r[:maxField]) + "…"
+	}
+	return q
 }
 
 // Errors is every problem found in a spec, in file order.

@@ -2,6 +2,7 @@ package thresholds
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -48,18 +49,46 @@ type srcPos struct {
 
 // ParseFile reads and parses the spec at path.
 func ParseFile(path string) (*Spec, error) {
-	data, err := os.ReadFile(path)
+	return ParseFileContext(context.Background(), path)
+}
+
+// ParseFileContext reads and parses the spec at path, giving up when ctx ends.
+func ParseFileContext(ctx context.Context, path string) (*Spec, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseContext(ctx, path, data)
+}
+
+// ReadFile reads the spec at path, or as much past maxFileSize as tells
+// Parse it is too big: a spec is never read whole when it is /dev/zero.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read SLO spec: %w", err)
 	}
-	return Parse(path, data)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read SLO spec: %w", err)
+	}
+	return data, nil
 }
 
 // Parse decodes and validates a spec. filename is used in messages only.
 // On failure the error is an Errors holding every problem found.
 func Parse(filename string, data []byte) (*Spec, error) {
-	d := &decoder{file: filename, src: map[string]srcPos{}, bad: map[string]bool{}}
+	return ParseContext(context.Background(), filename, data)
+}
+
+// ParseContext is Parse that gives up when ctx ends, with ctx's error.
+func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, error) {
+	d := &decoder{ctx: ctx, file: filename, src: map[string]srcPos{}, bad: map[string]bool{}}
 	root := d.document(data)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
+	}
 	if root == nil {
 		return nil, d.errs
 	}
@@ -67,6 +96,9 @@ func Parse(filename string, data []byte) (*Spec, error) {
 	d.spec(root, s)
 	v := &validator{spec: s, bad: d.bad}
 	v.run()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
+	}
 	if errs := append(d.errs, v.errs...); len(errs) > 0 {
 		sortErrors(errs)
 		return nil, errs
@@ -86,6 +118,7 @@ func sortErrors(errs Errors) {
 // decoder walks the YAML tree strictly, turning human units into base units and
 // recording where each field was written. Range checks are left to the validator.
 type decoder struct {
+	ctx  context.Context
 	file string
 	errs Errors
 	src  map[string]srcPos
@@ -93,7 +126,7 @@ type decoder struct {
 }
 
 func (d *decoder) failAt(line, col int, path, format string, args ...any) {
-	d.errs = append(d.errs, Error{File: d.file, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, Error{File: d.file, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, clip(format, args)...)})
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -106,7 +139,7 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // document parses data into the root node, or records why it cannot.
 func (d *decoder) document(data []byte) (root *yaml.Node) {
 	if len(data) > maxFileSize {
-		d.failAt(0, 0, "", "is %d bytes; a spec is at most %d", len(data), maxFileSize)
+		d.failAt(0, 0, "", "is larger than %d bytes, the most a spec may be", maxFileSize)
 		return nil
 	}
 	// yaml.v3 is not known to panic on any input, but a spec must never take the gate down.
@@ -116,13 +149,14 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 			root = nil
 		}
 	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	in := &reader{ctx: d.ctx, data: data}
+	dec := yaml.NewDecoder(in)
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			d.failAt(1, 1, "", "is empty: write version, load and slos")
 		} else {
-			d.syntax(data, err)
+			d.syntax(data, in.line(), err)
 		}
 		return nil
 	}
@@ -134,7 +168,7 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		d.syntax(data, err)
+		d.syntax(data, in.line(), err)
 		return nil
 	default:
 		d.failAt(next.Line, next.Column, "", "holds a second YAML document: keep the whole spec in one")
@@ -143,10 +177,42 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	return doc.Content[0]
 }
 
-func (d *decoder) syntax(data []byte, err error) {
-	line, problem := splitYAMLError(err)
-	if l := faultLine(data, problem); l > 0 {
-		line = l
+// syntax records a YAML syntax error. yaml.v3 reports the line where the
+// enclosing block starts, counted from 0 for some errors, which can be far
+// before the fault; read is the line yaml.v3 had read up to when it stopped,
+// at or a little after the fault. The fault is the first of the few lines
+// before read whose prefix of the document fails alike: a handful of linear
+// parses, never one per line.
+func (d *decoder) syntax(data []byte, read int, err error) {
+	if d.ctx.Err() != nil {
+		return
+	}
+	_, problem := splitYAMLError(err)
+	line := read
+	starts := lineStarts(data)
+	for k := read - 1; k >= 1 && k >= read-maxSearchLines; k-- {
+		if d.ctx.Err() != nil {
+			return
+		}
+		err := decodeAll(d.ctx, data[:starts[k]])
+		if err == nil {
+			break
+		}
+		if _, p := splitYAMLError(err); p != problem {
+			break
+		}
+		line = k
+	}
+	if line >= 1 && line <= len(starts)-1 || line == len(starts) {
+		text := data[starts[line-1]:]
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			text = text[:i]
+		}
+		indent := text[:len(text)-len(bytes.TrimLeft(text, " \t"))]
+		if i := bytes.IndexByte(indent, '\t'); i >= 0 {
+			d.failAt(line, i+1, "", "invalid YAML: a tab in the indentation: tabs are not allowed for indentation, use spaces")
+			return
+		}
 	}
 	d.failAt(line, 0, "", "invalid YAML: %s", problem)
 }
@@ -161,32 +227,28 @@ func splitYAMLError(err error) (line int, problem string) {
 	return 0, strings.TrimPrefix(msg, "yaml: ")
 }
 
-// maxSearchLines bounds faultLine's quadratic search; specs are a page long.
-const maxSearchLines = 500
+// maxSearchLines bounds how many lines before the one yaml.v3 stopped at
+// syntax searches for the fault: each costs a parse of the document so far.
+const maxSearchLines = 4
 
-// faultLine finds the first line at which the document stops parsing with the same
-// problem. yaml.v3 reports the line where the enclosing block starts, counted from 0
-// for some errors, which can be well before the fault; 0 if no line is found.
-func faultLine(data []byte, problem string) int {
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > maxSearchLines {
-		return 0
-	}
-	var prefix []byte
-	for k, l := range lines {
-		prefix = append(prefix, l...)
-		if err := decodeAll(prefix); err != nil {
-			if _, p := splitYAMLError(err); p == problem {
-				return k + 1
-			}
+// lineStarts returns the offset of the start of each line, and one past the
+// end: line k (from 1) is data[starts[k-1]:starts[k]].
+func lineStarts(data []byte) []int {
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
 		}
 	}
-	return 0
+	if starts[len(starts)-1] != len(data) {
+		starts = append(starts, len(data))
+	}
+	return starts
 }
 
-// decodeAll parses every document in data, for faultLine.
-func decodeAll(data []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+// decodeAll parses every document in data, for syntax.
+func decodeAll(ctx context.Context, data []byte) error {
+	dec := yaml.NewDecoder(&reader{ctx: ctx, data: data})
 	for {
 		var n yaml.Node
 		if err := dec.Decode(&n); err != nil {
@@ -196,6 +258,83 @@ func decodeAll(data []byte) error {
 			return err
 		}
 	}
+}
+
+// reader hands yaml.v3 the spec a byte at a time, so that when it stops on
+// an error, what it has read says how far it got; and it ends the parse with
+// ctx's error when ctx ends.
+type reader struct {
+	ctx  context.Context
+	data []byte
+	off  int
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.off&0xfff == 0 && r.ctx.Err() != nil {
+		return 0, r.ctx.Err()
+	}
+	if r.off >= len(r.data) {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = r.data[r.off]
+	r.off++
+	return 1, nil
+}
+
+// line is the line, from 1, of the last byte read.
+func (r *reader) line() int {
+	return 1 + bytes.Count(r.data[:max(r.off-1, 0)], []byte("\n"))
+}
+
+// maxEcho is how much of a value a message quotes back.
+const maxEcho = 64
+
+// clip shortens the string arguments a message quotes back (its %q verbs)
+// to maxEcho runes: a 900 KB name is not echoed whole. Hints, passed with
+// %s, are the program's own words and stay whole.
+func clip(format string, args []any) []any {
+	n := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("+-# 0123456789.", format[i]) >= 0 {
+			i++
+		}
+		if i >= len(format) || format[i] == '%' {
+			continue
+		}
+		if s, ok := argAt(args, n).(string); ok && format[i] == 'q' {
+			args[n] = clipped(s)
+		}
+		n++
+	}
+	return args
+}
+
+// clipped is s cut to maxEcho runes, with … when cut.
+func clipped(s string) string {
+	if len(s) <= maxEcho {
+		return s
+	}
+	if r := []rune(s); len(r) > maxEcho {
+		return string(r[:maxEcho]) + "…"
+	}
+	return s
+}
+
+// quote is strconv.Quote of s clipped, for values a message quotes back.
+func quote(s string) string { return strconv.Quote(clipped(s)) }
+
+func argAt(args []any, n int) any {
+	if n < len(args) {
+		return args[n]
+	}
+	return nil
 }
 
 // describe names a node's kind for "got ..." messages.
@@ -210,7 +349,7 @@ func describe(n *yaml.Node) string {
 	case n.Tag == "!!null":
 		return "an empty value"
 	}
-	return strconv.Quote(n.Value)
+	return quote(n.Value)
 }
 
 func join(path, field string) string {
@@ -405,7 +544,7 @@ func (d *decoder) stage(n *yaml.Node, path string) Stage {
 		s.Duration = d.duration(v, path+".duration")
 	}
 	if v := f["target"]; v != nil {
-		s.Target = d.value(v, path+".target", PerSecond, true, "expected a rate like 50/s")
+		s.Target = d.value(v, path+".target", PerSecond, false, "expected a rate like 50/s")
 	}
 	return s
 }

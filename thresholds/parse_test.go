@@ -1,6 +1,7 @@
 package thresholds
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -458,7 +459,7 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 			`thresholds/slo.yaml:5:5: load.stages: last 2h0m5s in total, over the 1h limit: shorten them`},
 		{"an absurd target is refused", "target: 120/s", "target: 150000/s",
 			`thresholds/slo.yaml:6:31: load.stages[1].target: must be at most 100000/s, got "150000/s"`},
-		{"all-zero targets send nothing", "target: 40/s}\n    - {duration: 20s, target: 120/s}", "target: 0/s}\n    - {duration: 20s, target: 0}",
+		{"all-zero targets send nothing", "target: 40/s}\n    - {duration: 20s, target: 120/s}", "target: 0/s}\n    - {duration: 20s, target: 0/s}",
 			`thresholds/slo.yaml:5:5: load.stages: every target is 0/s, so the run would send no requests: raise a target`},
 		{"a warm-up must leave a window", "warmup: 5s", "warmup: 22s",
 			`thresholds/slo.yaml:3:11: load.warmup: 22s leaves a 3s measured window of the 25s of stages: keep at least 5s after the warm-up`},
@@ -747,6 +748,66 @@ func TestOversizedInputIsRefused(t *testing.T) {
 	doc := knownGood + "#" + strings.Repeat("x", maxFileSize) + "\n"
 	_, err := Parse("big.yaml", []byte(doc))
 	require.Error(t, err)
-	assert.Equal(t, fmt.Sprintf("big.yaml: is %d bytes; a spec is at most 1048576", len(doc)), err.Error())
+	assert.Equal(t, "big.yaml: is larger than 1048576 bytes, the most a spec may be", err.Error())
 	assert.False(t, errors.Is(err, fs.ErrNotExist))
+}
+
+func TestReadFileStopsPastTheCap(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	start := time.Now()
+	_, err := ParseFile("/dev/zero")
+	require.EqualError(t, err, "/dev/zero: is larger than 1048576 bytes, the most a spec may be")
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// bigSpec is a valid spec of about size bytes in few, long lines (the
+// shape that made a search over every prefix take minutes), then tail.
+func bigSpec(size int, tail string) []byte {
+	var b strings.Builder
+	b.WriteString(knownGood)
+	for b.Len() < size {
+		b.WriteString("# " + strings.Repeat("padding ", 300) + "\n")
+	}
+	b.WriteString(tail)
+	return []byte(b.String())
+}
+
+func TestASyntaxErrorOnTheLastLineOfABigSpecIsFoundInLinearTime(t *testing.T) {
+	doc := bigSpec(950_000, "extra: [\n")
+	lines := strings.Count(string(doc), "\n")
+	start := time.Now()
+	_, err := Parse("big.yaml", doc)
+	took := time.Since(start)
+	require.Error(t, err)
+	assert.Equal(t, fmt.Sprintf("big.yaml:%d: invalid YAML: did not find expected node content", lines), err.Error())
+	assert.Less(t, took, 5*time.Second, "a handful of parses, not one per line")
+}
+
+func TestParseGivesUpWhenTheContextEnds(t *testing.T) {
+	doc := bigSpec(950_000, "extra: [\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	start := time.Now()
+	_, err := ParseContext(ctx, "big.yaml", doc)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, "big.yaml: not parsed: context canceled", err.Error())
+	assert.Less(t, time.Since(start), time.Second)
+}
+
+func TestLongValuesAreNotEchoedWhole(t *testing.T) {
+	name := "p95 " + strings.Repeat("n", 900_000)
+	doc := strings.Replace(knownGood, "name: p95_latency", "name: "+name+"\n    nope: 1", 1)
+	_, err := Parse("long.yaml", []byte(doc))
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1000, "the message quotes a few dozen characters of the name at most")
+	assert.Contains(t, err.Error(), `"p95 nnnn`)
+	assert.Contains(t, err.Error(), "n…\"")
+
+	// And where a value is described, as in "got ..." of a wrong type.
+	_, err = Parse("long.yaml", []byte("version: 1\nload: x"+strings.Repeat("9", 900_000)+"\n"))
+	require.Error(t, err)
+	assert.Less(t, len(err.Error()), 1000)
+	assert.Contains(t, err.Error(), `long.yaml:2:7: load: must be`)
 }

@@ -3,8 +3,12 @@ package thresholds
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -153,6 +157,11 @@ func (d *decoder) service(n *yaml.Node) *Service {
 	}
 	if v := f["args"]; v != nil {
 		s.Args = d.strings(v, "service.args")
+		if v.Kind == yaml.SequenceNode {
+			for i, item := range v.Content {
+				d.src[fmt.Sprintf("service.args[%d]", i)] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
+			}
+		}
 	}
 	if v := f["env"]; v != nil {
 		s.Env = d.stringMap(v, "service.env")
@@ -303,7 +312,9 @@ func (d *decoder) bool(n *yaml.Node, path string) bool {
 var (
 	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// serviceName is a Prometheus job name and a Docker repository name.
+	serviceName = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
+	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // service checks the service section; paths are relative to the repository root.
@@ -312,8 +323,14 @@ func (v *validator) service() {
 	if s == nil {
 		return
 	}
-	if v.ok("service.name") && !labelName.MatchString(s.Name) {
-		v.fail("service.name", "%q is not a valid name: letters, digits and _ (it becomes the Prometheus job)", s.Name)
+	if v.ok("service.name") && !serviceName.MatchString(s.Name) {
+		v.fail("service.name", "%q is not a valid name: lower-case letters and digits, words joined by single _ like tasks_api (it becomes the Prometheus job and the image perfgate/<name>, which Docker wants in lower case)", s.Name)
+	}
+	for i, a := range s.Args {
+		v.instanceOnly(fmt.Sprintf("service.args[%d]", i), a)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Env)) {
+		v.instanceOnly("service.env."+name, s.Env[name])
 	}
 	b := s.Build
 	if v.ok("service.build") {
@@ -397,6 +414,55 @@ func (v *validator) service() {
 		}
 	}
 	v.costMetricsNeed(m)
+}
+
+// instanceOnly refuses Go-template text in an argument or environment value
+// other than InstancePlaceholder, the one that is replaced: the service
+// would get anything else as written.
+func (v *validator) instanceOnly(field, s string) {
+	rest := strings.ReplaceAll(s, InstancePlaceholder, "")
+	if !v.ok(field) || !strings.Contains(rest, "{{") && !strings.Contains(rest, "}}") {
+		return
+	}
+	if strings.Contains(strings.ReplaceAll(rest, " ", ""), InstancePlaceholder) {
+		v.fail(field, "%q: write %s without spaces: it is the one placeholder, replaced by the replica's name", s, InstancePlaceholder)
+		return
+	}
+	v.fail(field, "%q: only %s is replaced (by the replica's name); the service would get any other {{…}} as written", s, InstancePlaceholder)
+}
+
+// CheckFiles says which of the files the spec's service section names are
+// missing from the repository at root, with the place they are named at.
+func (s *Spec) CheckFiles(root string) error {
+	svc := s.Service
+	if svc == nil {
+		return nil
+	}
+	v := &validator{spec: s, bad: map[string]bool{}}
+	exists := func(field, p string, dir bool) {
+		if p == "" {
+			return
+		}
+		fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(p)))
+		switch {
+		case err != nil:
+			v.fail(field, "%q: no such file in the repository at %s", p, root)
+		case dir && !fi.IsDir():
+			v.fail(field, "%q: not a directory", p)
+		case !dir && fi.IsDir():
+			v.fail(field, "%q: a directory, not a file", p)
+		}
+	}
+	exists("service.build.dockerfile", svc.Build.Dockerfile, false)
+	exists("service.build.context", svc.Build.Context, true)
+	if g := svc.Build.Go; g != nil {
+		exists("service.build.go.dockerfile", g.Dockerfile, false)
+	}
+	if len(v.errs) == 0 {
+		return nil
+	}
+	sortErrors(v.errs)
+	return v.errs
 }
 
 // relPath checks that a path stays inside the repository.

@@ -1,6 +1,9 @@
 package thresholds
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,4 +119,27 @@ func TestCommittedSpecWritesOutTheDefaultService(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, s.Service, "slo.yaml shows a new user the whole service section")
 	assert.Equal(t, DefaultService, *s.Service)
+}
+
+func TestCheckFilesFindsWhatTheBuildNeeds(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "svc"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "svc", "Dockerfile"), []byte("FROM scratch\n"), 0o644))
+	const head = "version: 1\nload:\n  stages: [{duration: 10s, target: 50/s}]\nworkload: [{name: home, path: /}]\n" +
+		"slos: [{name: errors, metric: error_rate, max: 1%}]\nservice:\n  name: kv\n  build: "
+	spec := func(build string) *Spec {
+		s, err := Parse("spec.yaml", []byte(head+build+"\n"))
+		require.NoError(t, err)
+		return s
+	}
+	assert.NoError(t, spec("{dockerfile: svc/Dockerfile}").CheckFiles(root))
+	assert.NoError(t, spec("{dockerfile: svc/Dockerfile, context: svc}").CheckFiles(root))
+	assert.NoError(t, spec("{image: kv:1}").CheckFiles(root))
+	err := spec("{dockerfile: svc/Dockerfile.nope, context: nowhere}").CheckFiles(root)
+	require.Error(t, err)
+	assert.Equal(t, fmt.Sprintf("spec.yaml:8:23: service.build.dockerfile: \"svc/Dockerfile.nope\": no such file in the repository at %s\n"+
+		"spec.yaml:8:53: service.build.context: \"nowhere\": no such file in the repository at %s", root, root), err.Error())
+	err = spec("{dockerfile: svc}").CheckFiles(root)
+	assert.ErrorContains(t, err, `service.build.dockerfile: "svc": a directory, not a file`)
+	assert.NoError(t, (&Spec{}).CheckFiles(root), "no service section: the reference service, which is checked in")
 }

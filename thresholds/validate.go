@@ -5,7 +5,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,7 @@ func (v *validator) fail(path, format string, args ...any) {
 		return
 	}
 	line, col := v.pos(path)
-	v.errs = append(v.errs, Error{File: v.spec.File, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, Error{File: v.spec.File, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, clip(format, args)...)})
 }
 
 // missing reports that field is absent from the mapping at path.
@@ -135,7 +134,7 @@ func (v *validator) missing(path, field, hint string) {
 // got quotes a value as it was written, or as Format writes it when it was built in
 // code or changed since it was parsed.
 func (v *validator) got(path string, x float64, u Unit) string {
-	return strconv.Quote(v.written(path, x, u))
+	return quote(v.written(path, x, u))
 }
 
 func (v *validator) written(path string, x float64, u Unit) string {
@@ -322,6 +321,8 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 			v.fail(rp, "only applies to metrics error_rate, latency and throughput")
 		case !routeRe.MatchString(s.Route) || len(s.Route) > maxRouteLen:
 			v.fail(rp, "invalid route %q: use a route pattern like /tasks or /tasks/{id}", s.Route)
+		case !v.routeUsed(s.Route):
+			v.fail(rp, "no request of the workload goes to route %q, so the SLO would judge no requests: name the route of a template's path", s.Route)
 		}
 	}
 
@@ -427,6 +428,10 @@ func (v *validator) query(path, q string) {
 			return
 		}
 	}
+	if quotedWindow(q) {
+		v.fail(path, "%s inside a quoted string: it is replaced as a range only, like rate(x[%s])", WindowPlaceholder, WindowPlaceholder)
+		return
+	}
 	if !strings.Contains(q, WindowPlaceholder) {
 		v.fail(path, "must use %s as the range, like rate(x[%s]), so it covers only the measured window", WindowPlaceholder, WindowPlaceholder)
 	}
@@ -442,6 +447,73 @@ func (v *validator) query(path, q string) {
 	default:
 		v.fail(path, "must return an instant vector or a scalar, got a %s", t)
 	}
+}
+
+// quotedWindow reports whether $window is written inside a PromQL string.
+func quotedWindow(q string) bool {
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote == 0 && (c == '"' || c == '\'' || c == '`'):
+			quote = c
+		case quote != 0 && c == '\\' && quote != '`':
+			i++
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0 && strings.HasPrefix(q[i:], WindowPlaceholder):
+			return true
+		}
+	}
+	return false
+}
+
+// routeUsed reports whether a template's path can be on route, a pattern
+// like /tasks/{id}; true when the workload is not known yet, or a path
+// begins with a placeholder and so could be anywhere.
+func (v *validator) routeUsed(route string) bool {
+	if !v.ok("workload") || len(v.spec.Workload) == 0 {
+		return true
+	}
+	var re strings.Builder
+	re.WriteString("^")
+	for i, seg := range strings.Split(route, "/") {
+		if i > 0 {
+			re.WriteString("/")
+		}
+		switch {
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
+			re.WriteString(".*")
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"), strings.HasPrefix(seg, ":"):
+			re.WriteString("[^/]+")
+		default:
+			re.WriteString(regexp.QuoteMeta(seg))
+		}
+	}
+	re.WriteString("/?$")
+	onRoute := regexp.MustCompile(re.String())
+	for i, t := range v.spec.Workload {
+		p, _, _ := strings.Cut(t.Path, "?")
+		if !v.ok(fmt.Sprintf("workload[%d].path", i)) || p == "" || strings.HasPrefix(p, "${") {
+			return true
+		}
+		parts, err := Placeholders(p)
+		if err != nil {
+			return true
+		}
+		var b strings.Builder
+		for _, part := range parts {
+			if part.Kind == Literal {
+				b.WriteString(part.Lit)
+			} else {
+				b.WriteString("x")
+			}
+		}
+		if onRoute.MatchString(b.String()) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseQuery(q string) (expr parser.Expr, err error) {

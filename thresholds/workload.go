@@ -75,6 +75,7 @@ var Methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS
 const (
 	maxTemplates = 100
 	maxRandLen   = 256
+	maxWeight    = 1_000_000 // so that the weights of maxTemplates add up without overflow
 )
 
 // PartKind says what a Part of a templated string is.
@@ -428,6 +429,9 @@ func (v *validator) workload() {
 		case t.Weight < 0:
 			v.fail(tp+".weight", "must be >= 0, got %d", t.Weight)
 			weightsOK = false
+		case t.Weight > maxWeight:
+			v.fail(tp+".weight", "must be at most %d, got %d: weights are relative, so smaller ones say the same", maxWeight, t.Weight)
+			weightsOK = false
 		default:
 			total += t.Weight
 		}
@@ -436,6 +440,33 @@ func (v *validator) workload() {
 		v.fail(p, "every weight is 0, so no request would be sent: give a template a weight above 0")
 	}
 	v.fallbacks(byName)
+}
+
+// startsWithPath reports whether a request path that begins with a
+// placeholder begins with a path: a pool every template fills from a
+// Location or Content-Location header only. A path whose placeholders do not
+// parse is left to the check that says so.
+func (v *validator) startsWithPath(p string) bool {
+	parts, err := Placeholders(p)
+	if err != nil || len(parts) == 0 {
+		return true
+	}
+	if parts[0].Kind != PoolRef {
+		return false
+	}
+	filled := false
+	for _, t := range v.spec.Workload {
+		for _, c := range t.Capture {
+			if c.Pool != parts[0].Pool {
+				continue
+			}
+			if !strings.EqualFold(c.Header, "Location") && !strings.EqualFold(c.Header, "Content-Location") {
+				return false
+			}
+			filled = true
+		}
+	}
+	return filled
 }
 
 func (v *validator) template(i int, tp string, pools, names []string, first map[string]int) {
@@ -484,6 +515,8 @@ func (v *validator) template(i int, tp string, pools, names []string, first map[
 		v.missing(tp, "path", "the request's path, like /tasks/${task}")
 	case !strings.HasPrefix(t.Path, "/") && !strings.HasPrefix(t.Path, "${"):
 		v.fail(pp, "must begin with / (or with a pool captured from a Location header), got %q", t.Path)
+	case strings.HasPrefix(t.Path, "${") && !v.startsWithPath(t.Path):
+		v.fail(pp, "must begin with /, got %q: only a pool captured from a Location header holds a path; write the path around the value, like /items/%s", t.Path, t.Path)
 	case strings.ContainsAny(t.Path, " \t\r\n#"):
 		v.fail(pp, "must not hold spaces or #, got %q: escape them, like %%20", t.Path)
 	default:

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -25,7 +26,7 @@ const usage = `usage: perfgate <command> [arguments]
 
 commands:
   run [flags]       run the gate: exit 0 pass, 1 fail, 2 bad input, 3 inconclusive, 4 could not run
-  check [FILE...]   validate thresholds files (default thresholds/slo.yaml)
+  check [FILE...]   validate thresholds files (default thresholds/slo.yaml): exit 0 valid, 2 bad input
   load [flags]      run one shard of a sharded load against the spec's target; write its result
   merge [flags] FILE...
                     merge shard results and judge the run once, with run's reports and exit codes
@@ -36,7 +37,7 @@ commands:
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := protect(func() error { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) }, os.Stderr)
 	stop()
 	var ex exitCode
 	switch {
@@ -48,6 +49,18 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// protect runs f and turns a panic in it into the exit code of a run that
+// could not reach a verdict, with the stack on stderr: a bug is not bad input.
+func protect(f func() error, stderr io.Writer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "perfgate: internal error: %v\n%s", r, debug.Stack())
+			err = exitCode(gate.ExitCannotRun)
+		}
+	}()
+	return f()
 }
 
 // exitCode ends the program with a code the run has already explained.
@@ -67,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "run":
 		return runGate(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "check":
-		return check(args[1:], stdout, stderr)
+		return check(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadShard(ctx, args[1:], stdout, stderr)
 	case "merge":
@@ -98,13 +111,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func check(files []string, stdout, stderr io.Writer) error {
+// check is `perfgate check`: it exits 2, bad input, when a file is not a
+// valid spec, as the other commands do.
+func check(ctx context.Context, files []string, stdout, stderr io.Writer) error {
 	if len(files) == 0 {
 		files = []string{filepath.Join("thresholds", thresholds.DefaultFile)}
 	}
 	bad := false
 	for _, f := range files {
-		spec, err := thresholds.ParseFile(f)
+		spec, err := thresholds.ParseFileContext(ctx, f)
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "perfgate check: interrupted:", ctx.Err())
+			return exitCode(gate.ExitCannotRun)
+		}
+		if err == nil && spec.Target == nil {
+			// What the gate would build must be there: found now, not at build time.
+			var root string
+			if root, err = gate.RepoRoot(filepath.Dir(f)); err == nil {
+				err = spec.CheckFiles(root)
+			}
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			bad = true
@@ -120,7 +146,7 @@ func check(files []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if bad {
-		return errReported
+		return exitCode(gate.ExitBadInput)
 	}
 	return nil
 }
@@ -135,7 +161,7 @@ func images(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	service := thresholds.DefaultService
 	if *specPath != "" {
-		spec, err := thresholds.ParseFile(*specPath)
+		spec, err := thresholds.ParseFileContext(ctx, *specPath)
 		if err != nil {
 			return err
 		}

@@ -26,10 +26,33 @@ func TestCheckReportsEveryErrorWithItsPlace(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("version: 1\nload:\n  stages: []\nslos:\n  - name: x\n    metric: latency\n    quantile: 0.95\n    max: -5ms\n"), 0o644))
 	var out, errw bytes.Buffer
 	err := run(context.Background(), []string{"check", bad}, &out, &errw)
-	require.ErrorIs(t, err, errReported)
+	assert.Equal(t, 2, exitOf(t, err), "bad input, as every command says it")
 	assert.Contains(t, errw.String(), bad+":3:")
 	assert.Contains(t, errw.String(), bad+":8:")
 	assert.Empty(t, out.String())
+}
+
+func TestAPanicIsAnInternalErrorNotBadInput(t *testing.T) {
+	var stderr bytes.Buffer
+	err := protect(func() error {
+		var m map[string]int
+		m["x"]++ // a bug
+		return nil
+	}, &stderr)
+	assert.Equal(t, 4, exitOf(t, err), "the exit code of a run that could not reach a verdict")
+	assert.Contains(t, stderr.String(), "perfgate: internal error: assignment to entry in nil map")
+	assert.Contains(t, stderr.String(), "goroutine ")
+	assert.NoError(t, protect(func() error { return nil }, &stderr))
+}
+
+func TestCheckHonoursTheContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"check", "../../../thresholds/slo.yaml"}, &stdout, &stderr)
+	assert.Equal(t, 4, exitOf(t, err))
+	assert.Contains(t, stderr.String(), "perfgate check: interrupted: context canceled")
+	assert.Empty(t, stdout.String())
 }
 
 func TestUnknownCommandPrintsUsage(t *testing.T) {
@@ -144,12 +167,14 @@ func TestLoadRefusesWhatCannotBeAShard(t *testing.T) {
 		{[]string{"-f", target, "-shard", "0/2", "-out", "x"}, "-start: missing"},
 		{[]string{"-f", target, "-shard", "0/2", "-start", "tomorrow", "-out", "x"}, `-start "tomorrow": not an RFC 3339 instant`},
 		{[]string{"-f", target, "-shard", "0/2", "-start", start}, "-out: missing"},
-		{[]string{"-f", target, "-shard", "0/2", "-start", "2026-01-01T00:00:00Z", "-out", "x"}, "StartAt: 2026-01-01T00:00:00Z has passed"},
+		{[]string{"-f", target, "-shard", "0/2", "-start", "2026-01-01T00:00:00Z", "-out", "x"}, `-start "2026-01-01T00:00:00Z" has passed: the 30s of stages from it ended`},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"load"}, tt.args...), &stdout, &stderr)
 		assert.Equal(t, 2, exitOf(t, err), tt.args)
 		assert.Contains(t, stderr.String(), tt.want, tt.args)
+		assert.NotContains(t, stderr.String(), "StartAt", "the flag is named, not the Go field")
+		assert.NotContains(t, stderr.String(), "load starts", "nothing is announced before the refusal")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/k8s"
 	"github.com/perfgate/perfgate/perftest/internal/shard"
 	"github.com/perfgate/perfgate/thresholds"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // loadShard is `perfgate load`: one shard of a sharded run. It sends its
@@ -52,6 +53,10 @@ func loadShard(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return bad("-out: missing: where the shard's result goes (- for stdout)")
 	}
 	res, err := gate.Shard(ctx, *specPath, plan, startAt, stderr)
+	if sp := (*gate.StartPassedError)(nil); errors.As(err, &sp) {
+		return bad("-start %q has passed: the %s of stages from it ended %s ago; every shard starts at an instant still ahead, e.g. -start %s",
+			*startFlag, sp.Stages, sp.Ago.Round(time.Second), time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "perfgate load:", err)
 		return exitCode(gate.ExitCode(gate.Outcome{}, err))
@@ -106,6 +111,11 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if fs.NArg() == 0 {
 		return bad("no shard results: give the files the shards wrote, e.g. results/shard-*.json")
 	}
+	if *count != 0 {
+		if err := (shard.Plan{Count: *count}).Validate(); err != nil {
+			return bad("-shards: %v", err)
+		}
+	}
 	var results []shard.Result
 	for _, name := range fs.Args() {
 		f, err := os.Open(name)
@@ -130,7 +140,7 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if s.Spec == "" {
 		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
 	}
-	raw, err := os.ReadFile(s.Spec)
+	raw, err := thresholds.ReadFile(s.Spec)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -172,7 +182,7 @@ func kube(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return bad("unexpected argument %q (the spec is given with -f)", fs.Arg(0))
 	}
-	raw, err := os.ReadFile(*specPath)
+	raw, err := thresholds.ReadFile(*specPath)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -185,6 +195,9 @@ func kube(args []string, stdout, stderr io.Writer) error {
 		return bad("%s: shards load the spec's target: the spec has no target section", *specPath)
 	}
 	o.SpecYAML = raw
+	if *startFlag == "" && *startIn < minStartIn {
+		return bad("-start-in %s: must be at least %s: the pods need the time to be scheduled and pull the image", *startIn, minStartIn)
+	}
 	o.StartAt = time.Now().Add(*startIn).UTC().Truncate(time.Second)
 	if *startFlag != "" {
 		if o.StartAt, err = time.Parse(time.RFC3339Nano, *startFlag); err != nil {
@@ -194,10 +207,18 @@ func kube(args []string, stdout, stderr io.Writer) error {
 			return bad("-start %q has passed: leave the pods time to be scheduled and pull the image", *startFlag)
 		}
 	}
+	if m, err := resource.ParseQuantity(o.Resources.MemoryRequest); err == nil && m.Cmp(k8s.MinMemory) < 0 {
+		return bad("-memory %s: must be at least %s, what a shard needs for its histograms and connections", o.Resources.MemoryRequest, k8s.MinMemory.String())
+	}
 	o.Resources.CPULimit, o.Resources.MemoryLimit = o.Resources.CPURequest, o.Resources.MemoryRequest
+	least := time.Until(o.StartAt) + spec.Load.Duration() + spec.Load.Timeout
 	o.Deadline = *deadline
-	if o.Deadline == 0 {
-		o.Deadline = time.Until(o.StartAt) + spec.Load.Duration() + spec.Load.Timeout + 2*time.Minute
+	switch {
+	case o.Deadline == 0:
+		o.Deadline = least + 2*time.Minute
+	case o.Deadline < least:
+		return bad("-deadline %s: must be at least %s: the wait for the start, the %s of load and its %s timeout (leave room to write the results)",
+			*deadline, least.Round(time.Second), spec.Load.Duration(), spec.Load.Timeout)
 	}
 	out, err := k8s.Render(o)
 	if err != nil {
@@ -206,6 +227,9 @@ func kube(args []string, stdout, stderr io.Writer) error {
 	_, err = stdout.Write(out)
 	return err
 }
+
+// minStartIn is the least -start-in perfgate k8s takes.
+const minStartIn = 10 * time.Second
 
 // badInput returns a func that says what is wrong with command's input on
 // stderr and ends it with the bad-input exit code.

@@ -132,12 +132,20 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if s.Spec == "" {
 		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
 	}
-	spec, err := thresholds.ParseFile(s.Spec)
+	spec, err := thresholds.ParseFileContext(ctx, s.Spec)
+	if err != nil && ctx.Err() != nil {
+		return o, err // interrupted: not bad input
+	}
 	if err != nil {
 		return o, &BadInputError{err}
 	}
 	if s.Root == "" {
 		if s.Root, err = RepoRoot(filepath.Dir(s.Spec)); err != nil {
+			return o, &BadInputError{err}
+		}
+	}
+	if spec.Target == nil {
+		if err := spec.CheckFiles(s.Root); err != nil {
 			return o, &BadInputError{err}
 		}
 	}

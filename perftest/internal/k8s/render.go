@@ -62,6 +62,9 @@ type Resources struct {
 }
 
 var (
+	// MinMemory is the least memory a shard is given: its histograms and
+	// connections need it.
+	MinMemory = resource.MustParse("128Mi")
 	// DefaultResources give each shard one whole core, requested as much as
 	// limited: the pod is then in the Guaranteed class, and a generator
 	// throttled by its CPU limit would add its own lag to every latency.
@@ -180,6 +183,9 @@ func (r Resources) check() []string {
 		limit, limitOK := quantity(p.name+" limit", p.limit, &bad)
 		if reqOK && limitOK && p.req != "" && p.limit != "" && req.Cmp(limit) > 0 {
 			bad = append(bad, fmt.Sprintf("resources: %s request %s is above its limit %s", p.name, p.req, p.limit))
+		}
+		if p.name == "memory" && limitOK && p.limit != "" && limit.Cmp(MinMemory) < 0 {
+			bad = append(bad, fmt.Sprintf("resources: memory limit %s is below %s, the least a shard needs", p.limit, MinMemory.String()))
 		}
 	}
 	return bad

@@ -61,8 +61,8 @@ func (l Late) String() string {
 // error: an invalid result, one planned for another count, another agreed
 // start, or histograms recorded at another range or precision.
 func Merge(results []Result, count int, tolerance time.Duration) (Merged, error) {
-	if count < 1 {
-		return Merged{}, fmt.Errorf("merge: count %d: must be at least 1", count)
+	if err := (Plan{Count: count}).Validate(); err != nil {
+		return Merged{}, fmt.Errorf("merge: %w", err)
 	}
 	if tolerance < 0 {
 		return Merged{}, fmt.Errorf("merge: tolerance %s: must not be negative", tolerance)
@@ -108,8 +108,8 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 
 	first := use[0]
 	m.StartAt, m.Started, m.End, m.MeasuredFrom, m.Spec = first.StartAt, first.Started, first.End, first.MeasuredFrom, first.Spec
-	m.Latency = Histogram{first.Latency.Clone()}
-	m.SendLag = Histogram{first.SendLag.Clone()}
+	m.Latency = Histogram{Histogram: first.Latency.Clone()}
+	m.SendLag = Histogram{Histogram: first.SendLag.Clone()}
 	m.ByStatus = map[string]int64{}
 	m.ByTemplate = map[string]TemplateStats{}
 	seconds := map[int]*Second{}
@@ -165,7 +165,7 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 					partial[name], acc.Latency = true, Histogram{}
 				}
 			case acc.Latency.Histogram == nil:
-				acc.Latency = Histogram{st.Latency.Clone()}
+				acc.Latency = Histogram{Histogram: st.Latency.Clone()}
 			default:
 				if err := mergeHist(acc.Latency, st.Latency, fmt.Sprintf("by_template[%q].latency", name), r.Shard, first.Shard); err != nil {
 					return Merged{}, err
@@ -186,7 +186,7 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			switch {
 			case s.Latency.Histogram == nil:
 			case acc.Latency.Histogram == nil:
-				acc.Latency = Histogram{s.Latency.Clone()}
+				acc.Latency = Histogram{Histogram: s.Latency.Clone()}
 			default:
 				if err := mergeHist(acc.Latency, s.Latency, fmt.Sprintf("timeline t=%d latency", s.T), r.Shard, first.Shard); err != nil {
 					return Merged{}, err
@@ -238,14 +238,19 @@ func reason(count int, missing, duplicate []int) string {
 	return strings.Join(parts, "; ")
 }
 
-// shards names shards: "shard 1/3", "shards 0/3, 2/3".
+// shards names shards: "shard 1/3", "shards 0/3, 2/3"; past ten, the first
+// ten and how many in all.
 func shards(idx []int, count int) string {
-	names := make([]string, len(idx))
-	for i, x := range idx {
-		names[i] = strconv.Itoa(x) + "/" + strconv.Itoa(count)
+	const most = 10
+	names := make([]string, 0, min(len(idx), most))
+	for _, x := range idx[:min(len(idx), most)] {
+		names = append(names, strconv.Itoa(x)+"/"+strconv.Itoa(count))
 	}
-	if len(idx) == 1 {
+	switch {
+	case len(idx) == 1:
 		return "shard " + names[0]
+	case len(idx) > most:
+		return "shards " + strings.Join(names, ", ") + fmt.Sprintf(", … (%d in all)", len(idx))
 	}
 	return "shards " + strings.Join(names, ", ")
 }

@@ -21,7 +21,7 @@ func TestMergedPercentilesMatchOneHistogram(t *testing.T) {
 	results := make([]Result, count)
 	for i := range results {
 		results[i] = sample(i, count)
-		results[i].Latency = Histogram{newHist()}
+		results[i].Latency = Histogram{Histogram: newHist()}
 	}
 	all := newHist()
 	var exact []int64
@@ -151,6 +151,12 @@ func TestMergeProblems(t *testing.T) {
 			reason: "no result from shards 0/3, 2/3", missing: []int{0, 2}, shards: []int{1}, sent: 300,
 		},
 		{
+			name:    "twelve of thirteen missing are named up to ten",
+			results: []Result{sample(12, 13)}, count: 13, tolerance: DefaultTolerance,
+			reason:  "no result from shards 0/13, 1/13, 2/13, 3/13, 4/13, 5/13, 6/13, 7/13, 8/13, 9/13, … (12 in all)",
+			missing: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, shards: []int{12}, sent: 300,
+		},
+		{
 			name:    "no shard at all",
 			results: nil, count: 2, tolerance: DefaultTolerance,
 			reason: "no shard has a result", missing: []int{0, 1},
@@ -197,7 +203,7 @@ func TestMergeErrors(t *testing.T) {
 	otherStart.StartAt = t0.Add(time.Minute)
 	otherStart.Started, otherStart.End = otherStart.StartAt, otherStart.StartAt.Add(10*time.Second)
 	coarse := sample(1, 2)
-	coarse.SendLag = Histogram{hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)}
+	coarse.SendLag = Histogram{Histogram: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)}
 	bad := sample(1, 2)
 	bad.Dropped = -3
 	otherSpec := sample(1, 2)
@@ -241,6 +247,10 @@ func TestMergeErrors(t *testing.T) {
 			err: "merge: count 0: must be at least 1",
 		},
 		{
+			name: "a count of 2^62, before anything is sized by it", count: 1 << 62,
+			err: "merge: count 4611686018427387904: must be at most 10000",
+		},
+		{
 			name: "a negative tolerance", count: 1, tolerance: -time.Millisecond,
 			err: "merge: tolerance -1ms: must not be negative",
 		},
@@ -260,7 +270,7 @@ func ExampleMerge() {
 			Shard: Plan{Index: i, Count: 3}, StartAt: start, Started: start.Add(startedAfter),
 			End: start.Add(10 * time.Second), MeasuredFrom: start.Add(2 * time.Second),
 			Spec:   "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-			Totals: Totals{Sent: 100, Latency: Histogram{newHist()}, SendLag: Histogram{newHist()}},
+			Totals: Totals{Sent: 100, Latency: Histogram{Histogram: newHist()}, SendLag: Histogram{Histogram: newHist()}},
 		}
 	}
 	// Shard 1 was killed; shard 2 started 300 ms late.

@@ -18,6 +18,10 @@ type Plan struct {
 	Count int `json:"count"`
 }
 
+// MaxCount is the most shards a run may be split into: far more pods than a
+// load needs, and few enough that what is sized by the count stays small.
+const MaxCount = 10_000
+
 // Whole is the plan of a run that is not split.
 var Whole = Plan{Index: 0, Count: 1}
 
@@ -29,6 +33,8 @@ func (p Plan) Validate() error {
 	switch {
 	case p.Count < 1:
 		return fmt.Errorf("count %d: must be at least 1", p.Count)
+	case p.Count > MaxCount:
+		return fmt.Errorf("count %d: must be at most %d", p.Count, MaxCount)
 	case p.Index < 0:
 		return fmt.Errorf("index %d: must not be negative", p.Index)
 	case p.Index >= p.Count:

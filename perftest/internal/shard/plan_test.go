@@ -21,6 +21,7 @@ func TestParsePlan(t *testing.T) {
 		{name: "a negative index", in: "-1/3", err: `shard "-1/3": index -1: must not be negative`},
 		{name: "no count", in: "0/0", err: `shard "0/0": count 0: must be at least 1`},
 		{name: "a negative count", in: "0/-2", err: `shard "0/-2": count -2: must be at least 1`},
+		{name: "a count past the cap", in: "0/4611686018427387904", err: `shard "0/4611686018427387904": count 4611686018427387904: must be at most 10000`},
 		{name: "letters", in: "a/b", err: `shard "a/b": index and count must be whole numbers, as in 0/3`},
 		{name: "a fraction", in: "0.5/3", err: `shard "0.5/3": index and count must be whole numbers, as in 0/3`},
 		{name: "no slash", in: "3", err: `shard "3": want index/count, as in 0/3`},

@@ -2,13 +2,17 @@ package shard
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -97,7 +101,26 @@ type Second struct {
 // Histogram is an HDR histogram that travels in JSON as a string in
 // HdrHistogram's V2 compressed encoding (base64), which the HdrHistogram
 // libraries of every language read. A nil one is JSON null.
-type Histogram struct{ *hdrhistogram.Histogram }
+//
+// Reading one is two steps, so that a hostile file cannot make the reader
+// allocate: UnmarshalJSON only keeps the JSON value, and Decode decodes each
+// histogram of a result under caps checked from its header first.
+type Histogram struct {
+	*hdrhistogram.Histogram
+	raw []byte // the JSON value UnmarshalJSON kept, until Decode decodes it
+}
+
+// Caps on what a shard result may make the reader allocate. Package load
+// records 1 µs to 1 h at three digits (23,552 counts), and a run is at most
+// an hour: one histogram per second at two digits, a few per template.
+const (
+	// MaxFileSize is the most Decode reads of a result.
+	MaxFileSize = 32 << 20
+	// MaxHistogramCounts caps one histogram's decoded counts (8 bytes each).
+	MaxHistogramCounts = 1 << 16
+	// MaxResultCounts caps the decoded counts of all of a result's histograms.
+	MaxResultCounts = 1 << 24
+)
 
 // MarshalJSON encodes h.
 func (h Histogram) MarshalJSON() ([]byte, error) {
@@ -111,22 +134,115 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 	return json.Marshal(string(enc))
 }
 
-// UnmarshalJSON decodes what MarshalJSON wrote.
+// UnmarshalJSON keeps the JSON value for Decode, which decodes it under caps.
 func (h *Histogram) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		h.Histogram = nil
+	h.Histogram = nil
+	h.raw = nil
+	if string(b) != "null" {
+		h.raw = slices.Clone(b)
+	}
+	return nil
+}
+
+// IsZero reports whether h holds no histogram, decoded or not.
+func (h Histogram) IsZero() bool { return h.Histogram == nil && h.raw == nil }
+
+// decode turns the JSON value UnmarshalJSON kept into the histogram, taking
+// its counts from *budget; the header is read and checked before anything the
+// size of the histogram is allocated.
+func (h *Histogram) decode(budget *int64) error {
+	if h.raw == nil {
 		return nil
 	}
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New("want a histogram in HdrHistogram's base64 V2 compressed encoding")
+	if err := json.Unmarshal(h.raw, &s); err != nil {
+		return errors.New("want a histogram in HdrHistogram's base64 V2 compressed encoding, got " + jsonKind(h.raw))
 	}
+	n, err := histogramCounts(s)
+	if err != nil {
+		return err
+	}
+	if n > MaxHistogramCounts {
+		return fmt.Errorf("histogram would decode to %d counts, more than the %d a shard's histogram may have", n, MaxHistogramCounts)
+	}
+	if n > *budget {
+		return fmt.Errorf("histogram would take the result's histograms past %d counts in all, the most a shard result may decode to", MaxResultCounts)
+	}
+	*budget -= n
 	d, err := hdrhistogram.Decode([]byte(s))
 	if err != nil {
 		return fmt.Errorf("histogram: %w", err)
 	}
-	h.Histogram = d
+	h.Histogram, h.raw = d, nil
 	return nil
+}
+
+// histogramCounts reads the header of a histogram in the base64 V2
+// compressed encoding and returns how many counts decoding it allocates.
+func histogramCounts(s string) (int64, error) {
+	const headerSize = 40 // cookie, payload length, offset, digits, lowest, highest, ratio
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return 0, errors.New("not base64: want a histogram in HdrHistogram's base64 V2 compressed encoding")
+	}
+	if len(b) < 8 {
+		return 0, errors.New("histogram: too short for HdrHistogram's V2 compressed encoding")
+	}
+	z, err := zlib.NewReader(bytes.NewReader(b[8:]))
+	if err != nil {
+		return 0, fmt.Errorf("histogram: %w", err)
+	}
+	defer z.Close()
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(z, hdr[:]); err != nil {
+		return 0, errors.New("histogram: its compressed header is cut short")
+	}
+	digits := int32(binary.BigEndian.Uint32(hdr[12:]))
+	lowest := int64(binary.BigEndian.Uint64(hdr[16:]))
+	highest := int64(binary.BigEndian.Uint64(hdr[24:]))
+	return countsLen(lowest, highest, digits)
+}
+
+// countsLen is how many counts HdrHistogram allocates for a geometry, or an
+// error for one it cannot have.
+func countsLen(lowest, highest int64, digits int32) (int64, error) {
+	if digits < 1 || digits > 5 {
+		return 0, fmt.Errorf("histogram: %d significant digits: must be 1 to 5", digits)
+	}
+	if lowest < 1 {
+		lowest = 1 // as HdrHistogram reads it
+	}
+	if highest < 2 || highest/2 < lowest {
+		return 0, fmt.Errorf("histogram: covers %d to %d: the highest value must be at least twice the lowest", lowest, highest)
+	}
+	// HdrHistogram: sub-buckets of 2^ceil(log2(2·10^digits)), at least 2;
+	// buckets doubling from subBucketCount<<unit until they cover highest.
+	subMag := max(bits.Len64(2*uint64(math.Pow10(int(digits)))-1), 1)
+	unit := bits.Len64(uint64(lowest)) - 1
+	if unit+subMag > 62 {
+		return 0, fmt.Errorf("histogram: lowest value %d is too large for %d significant digits", lowest, digits)
+	}
+	buckets := int64(1)
+	for v := uint64(1) << (unit + subMag); v <= uint64(highest); v <<= 1 {
+		buckets++
+	}
+	return (buckets + 1) << (subMag - 1), nil
+}
+
+// jsonKind names the kind of a JSON value for messages.
+func jsonKind(b []byte) string {
+	switch b = bytes.TrimSpace(b); {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "a list"
+	case b[0] == 't' || b[0] == 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }
 
 // file is the JSON form of a Result: the version beside its fields.
@@ -146,11 +262,18 @@ func Encode(w io.Writer, r Result) error {
 }
 
 // Decode reads one Result that Encode wrote. It rejects another format
-// version, unknown fields, trailing data and a result that fails Validate.
+// version, unknown fields, trailing data, a result larger than MaxFileSize,
+// histograms past their caps and a result that fails Validate.
 func Decode(rd io.Reader) (Result, error) {
-	b, err := io.ReadAll(rd)
+	b, err := io.ReadAll(io.LimitReader(rd, MaxFileSize+1))
 	if err != nil {
 		return Result{}, fmt.Errorf("shard result: %w", err)
+	}
+	if len(b) > MaxFileSize {
+		return Result{}, fmt.Errorf("shard result: larger than %d MiB, the most a shard result may be", MaxFileSize>>20)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return Result{}, errors.New("shard result: empty: a shard that was killed writes no file, so an empty one is not a shard's result")
 	}
 	// The version first: a newer writer's fields are not "unknown", they are
 	// a newer version.
@@ -175,10 +298,44 @@ func Decode(rd io.Reader) (Result, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return Result{}, errors.New("shard result: data after the result")
 	}
+	if err := f.Result.decodeHistograms(); err != nil {
+		return Result{}, err
+	}
 	if err := f.Result.Validate(); err != nil {
 		return Result{}, err
 	}
 	return f.Result, nil
+}
+
+// decodeHistograms decodes r's histograms in file order under one budget of
+// counts, naming the field of the first that cannot be decoded.
+func (r *Result) decodeHistograms() error {
+	budget := int64(MaxResultCounts)
+	one := func(path string, h *Histogram) error {
+		if err := h.decode(&budget); err != nil {
+			return fmt.Errorf("shard result %s: %s: %w", r.Shard, path, err)
+		}
+		return nil
+	}
+	if err := one("latency", &r.Latency); err != nil {
+		return err
+	}
+	if err := one("send_lag", &r.SendLag); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(r.ByTemplate) {
+		st := r.ByTemplate[name]
+		if err := one(fmt.Sprintf("by_template[%q].latency", name), &st.Latency); err != nil {
+			return err
+		}
+		r.ByTemplate[name] = st
+	}
+	for i := range r.Timeline {
+		if err := one(fmt.Sprintf("timeline[%d].latency", i), &r.Timeline[i].Latency); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Validate says everything that is wrong with r, or returns nil.

@@ -2,7 +2,13 @@ package shard
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"io"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +32,7 @@ func hist(values ...int64) Histogram {
 			panic(err)
 		}
 	}
-	return Histogram{h}
+	return Histogram{Histogram: h}
 }
 
 // sample is a valid result of shard index of count that started on time.
@@ -99,9 +105,64 @@ func TestEncodeDecodeIsLossless(t *testing.T) {
 	assert.NotContains(t, string(b[bytes.Index(b, []byte(`"create"`)):]), `"latency": null`, "an absent template latency is left out")
 }
 
+// encHist encodes h as a result file holds it, after edit changes the 40
+// bytes of its decompressed header.
+func encHist(t *testing.T, h *hdrhistogram.Histogram, edit ...func(hdr []byte)) string {
+	t.Helper()
+	enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	require.NoError(t, err)
+	if len(edit) == 0 {
+		return string(enc)
+	}
+	raw, err := base64.StdEncoding.DecodeString(string(enc))
+	require.NoError(t, err)
+	z, err := zlib.NewReader(bytes.NewReader(raw[8:]))
+	require.NoError(t, err)
+	plain, err := io.ReadAll(z)
+	require.NoError(t, err)
+	for _, e := range edit {
+		e(plain[:40])
+	}
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	_, _ = w.Write(plain)
+	require.NoError(t, w.Close())
+	out := binary.BigEndian.AppendUint32(slices.Clone(raw[:4]), uint32(b.Len()))
+	return base64.StdEncoding.EncodeToString(append(out, b.Bytes()...))
+}
+
+func TestCountsLenIsWhatHdrHistogramAllocates(t *testing.T) {
+	for _, g := range []struct {
+		lowest, highest int64
+		digits          int
+	}{
+		{1, int64(time.Hour / time.Microsecond), 3}, {1, int64(time.Hour / time.Microsecond), 2}, {1, math.MaxInt64, 5}, {1, math.MaxInt64, 3}, {1000, 1 << 40, 2}, {1, 1 << 62, 1}, {7, 1 << 20, 4},
+	} {
+		n, err := countsLen(g.lowest, g.highest, int32(g.digits))
+		require.NoError(t, err, g)
+		h := hdrhistogram.New(g.lowest, g.highest, g.digits)
+		assert.Equal(t, int64(h.ByteSize()-6*8-5*4)/8, n, "%+v", g)
+	}
+}
+
+func TestDecodeReadsNoMoreThanTheCap(t *testing.T) {
+	start := time.Now()
+	_, err := Decode(zeros{})
+	require.EqualError(t, err, "shard result: larger than 32 MiB, the most a shard result may be")
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// zeros reads as /dev/zero does: without end.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
 func TestEncodeDecodeKeepsEmptyHistograms(t *testing.T) {
 	want := sample(0, 1)
-	want.Latency, want.SendLag = Histogram{newHist()}, Histogram{newHist()}
+	want.Latency, want.SendLag = Histogram{Histogram: newHist()}, Histogram{Histogram: newHist()}
 	got, err := Decode(bytes.NewReader(encode(t, want)))
 	require.NoError(t, err)
 	assert.Zero(t, got.Latency.TotalCount())
@@ -137,6 +198,11 @@ func TestDecodeRejects(t *testing.T) {
 			err:  `shard result: json: unknown field "p95"`,
 		},
 		{
+			name: "an empty file",
+			in:   []byte(" \n"),
+			err:  `shard result: empty: a shard that was killed writes no file, so an empty one is not a shard's result`,
+		},
+		{
 			name: "a newer version",
 			in:   edit(t, func(m map[string]any) { m["version"] = 2; m["spec_hash"] = "abc" }),
 			err:  `shard result: version 2: this perfgate reads version 1`,
@@ -154,12 +220,45 @@ func TestDecodeRejects(t *testing.T) {
 		{
 			name: "a histogram that is not an encoded one",
 			in:   edit(t, func(m map[string]any) { m["latency"] = "not a histogram" }),
-			err:  `shard result: histogram: illegal base64 data at input byte 3`,
+			err:  `shard result 1/3: latency: not base64: want a histogram in HdrHistogram's base64 V2 compressed encoding`,
 		},
 		{
 			name: "a histogram as a number",
 			in:   edit(t, func(m map[string]any) { m["send_lag"] = 12 }),
-			err:  `shard result: want a histogram in HdrHistogram's base64 V2 compressed encoding`,
+			err:  `shard result 1/3: send_lag: want a histogram in HdrHistogram's base64 V2 compressed encoding, got a number`,
+		},
+		{
+			name: "a histogram of a template that decodes to 47 MiB",
+			in: edit(t, func(m map[string]any) {
+				m["by_template"].(map[string]any)["list"].(map[string]any)["latency"] = encHist(t, hdrhistogram.New(1, math.MaxInt64, 5))
+			}),
+			err: `shard result 1/3: by_template["list"].latency: histogram would decode to 6160384 counts, more than the 65536 a shard's histogram may have`,
+		},
+		{
+			name: "a second's histogram whose header is cut short",
+			in: edit(t, func(m map[string]any) {
+				m["timeline"].([]any)[2].(map[string]any)["latency"] = base64.StdEncoding.EncodeToString([]byte{0x1c, 0x84, 0x93, 0x14, 0, 0, 0, 2, 0x78, 0x9c})
+			}),
+			err: `shard result 1/3: timeline[2].latency: histogram: its compressed header is cut short`,
+		},
+		{
+			name: "a histogram with seven significant digits",
+			in: edit(t, func(m map[string]any) {
+				m["latency"] = encHist(t, hdrhistogram.New(1, 1000, 5), func(hdr []byte) { hdr[15] = 7 })
+			}),
+			err: `shard result 1/3: latency: histogram: 7 significant digits: must be 1 to 5`,
+		},
+		{
+			name: "more histograms than a result may decode",
+			in: edit(t, func(m map[string]any) {
+				var tl []any
+				for i := 1; i <= 600; i++ {
+					tl = append(tl, map[string]any{"t": i, "target_rate": 1, "rate": 1, "errors": 0, "dropped": 0,
+						"latency": encHist(t, hdrhistogram.New(1, 1<<40, 3))})
+				}
+				m["timeline"] = tl
+			}),
+			err: `shard result 1/3: timeline[509].latency: histogram would take the result's histograms past 16777216 counts in all, the most a shard result may decode to`,
 		},
 		{
 			name: "no histograms, a negative count, a bad plan and a timeline out of order",

@@ -609,7 +609,9 @@ func (s *Session) Done(rq *Request, status int, body []byte, h Peeker) bool {
 				continue
 			}
 			if c.isURL {
-				raw = urlPath(raw)
+				if raw = urlPath(raw); !pathRef(raw) {
+					continue // relative or malformed: no path to send a request to
+				}
 			}
 			v = value{s: string(raw), isURL: c.isURL}
 		} else {
@@ -626,11 +628,26 @@ func (s *Session) Done(rq *Request, status int, body []byte, h Peeker) bool {
 	return true
 }
 
+// pathRef reports whether a Location's path and query can go into a
+// request line as they are: an absolute path, without spaces, control
+// characters or a fragment.
+func pathRef(p []byte) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	for _, c := range p {
+		if c <= ' ' || c == 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
 // urlPath keeps the path and query of a URL reference: requests go to the
 // run's targets, whatever host a Location names.
 func urlPath(u []byte) []byte {
 	s := string(u) // no copy: only searched
-	for _, scheme := range []string{"http://", "https://"} {
+	for _, scheme := range []string{"http://", "https://", "//"} {
 		if len(s) >= len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
 			rest := u[len(scheme):]
 			for i, c := range rest {

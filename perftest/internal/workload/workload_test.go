@@ -311,3 +311,32 @@ func FuzzJSONValue(f *testing.F) {
 		}
 	})
 }
+
+// A Location that is no absolute path would make a request target without
+// its leading /: it is not kept. One naming a host keeps only its path.
+func TestOnlyAnAbsolutePathIsCapturedFromALocation(t *testing.T) {
+	p := compile(t, []thresholds.Template{
+		{Name: "create", Weight: 1, Method: "POST", Path: "/items", Capture: []thresholds.Capture{{Pool: "item", Header: "Location"}}},
+		{Name: "get", Weight: 1, Method: "GET", Path: "${item}", Fallback: "create"},
+	})
+	for loc, want := range map[string]string{
+		"not/a/path":          "",
+		"../up":               "",
+		"/a b":                "",
+		"/a#frag":             "",
+		"//other.example/x/1": "GET /x/1",
+		"http://h:1/y?z=1":    "GET /y?z=1",
+		"/items/7":            "GET /items/7",
+	} {
+		s := p.Start()
+		var rq Request
+		s.Build(&rq, 0, 0, 0)
+		s.Done(&rq, 201, nil, headers{"Location": loc})
+		if want == "" {
+			assert.Zero(t, s.Len("item"), loc)
+			continue
+		}
+		s.Build(&rq, 1, 1, 1)
+		assert.Equal(t, want, rq.line(), loc)
+	}
+}
