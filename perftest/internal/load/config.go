@@ -71,7 +71,9 @@ type Config struct {
 	// net/http's CPU per request. It never retries, and it reads response
 	// bodies whole, counting one over 4 MiB as a transport error. HTTPS
 	// targets get a net/http Transport with MaxInFlight idle connections per
-	// target and no proxy.
+	// target and no proxy. Neither follows redirects: a 3xx is the
+	// response, counted under its status like any other (Client's own
+	// CheckRedirect is not used).
 	Client *http.Client
 }
 

@@ -140,7 +140,11 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 		for _, t := range p.targets {
 			r.fast = append(r.fast, newHostClient(fasthttp.AddMissingPort(t.host, false), p, r.conns))
 		}
-	} else if r.client = p.Client; r.client == nil {
+	} else if p.Client != nil {
+		c := *p.Client // the caller's, with the generator's redirect policy
+		c.CheckRedirect = keepRedirect
+		r.client = &c
+	} else {
 		r.client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
 	}
 	return r, func() {
@@ -185,9 +189,13 @@ func pauseUntil(ctx context.Context, at time.Time) error {
 	}
 }
 
+// keepRedirect makes a 3xx the response: a redirect is never followed, so
+// no request leaves the targets that Allow and the rate cap were checked for.
+func keepRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{CheckRedirect: keepRedirect, Transport: &http.Transport{
 		Proxy:               nil,
 		DialContext:         dialer.DialContext,
 		MaxIdleConns:        maxInFlight * targets,
