@@ -240,7 +240,9 @@ func (d *decoder) strings(n *yaml.Node, path string) []string {
 		if item == nil {
 			continue
 		}
-		out = append(out, d.str(item, fmt.Sprintf("%s[%d]", path, i)))
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.src[p] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
+		out = append(out, d.str(item, p))
 	}
 	return out
 }

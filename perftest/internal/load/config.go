@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +32,8 @@ type Config struct {
 	// Only loopback hosts and those in Allow are accepted.
 	Targets []string
 	// Allow names hosts beyond loopback that Targets may hold: an existing
-	// deployment the spec allows, under its rate cap.
+	// deployment the spec allows, under its rate cap. An entry is a host
+	// name, an IP address or a CIDR (see thresholds.Allowed).
 	Allow []string
 	// Balance spreads requests over Targets.
 	Balance Balance
@@ -122,7 +122,7 @@ func (c Config) prepare() (prepared, error) {
 	for i, raw := range c.Targets {
 		t, err := parseTarget(raw, c.Allow)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Targets[%d] %q: %w", i, raw, err))
+			errs = append(errs, fmt.Errorf("Targets[%d] %q: %w", i, thresholds.Redacted(raw), err))
 			continue
 		}
 		p.targets = append(p.targets, t)
@@ -206,8 +206,8 @@ func parseTarget(raw string, allow []string) (target, error) {
 	if host == "" {
 		return target{}, errors.New("no host")
 	}
-	if !thresholds.Loopback(host) && !slices.Contains(allow, host) {
-		return target{}, fmt.Errorf("host %q is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow", host)
+	if !thresholds.Allowed(host, allow) {
+		return target{}, fmt.Errorf("host %q is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts and CIDRs in Allow", host)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return target{}, errors.New("a base URL takes no query, fragment or user info")
