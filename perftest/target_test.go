@@ -143,8 +143,8 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 	requireDocker(t)
 	st := deployment(t)
 	api := authProxy(t, st.PrometheusURL, "t0ken")
-	headers := "    headers: {Authorization: PERF_TEST_PROM_AUTH}\n"
-	good := map[string]string{"PERF_TEST_PROM_AUTH": "Bearer t0ken"}
+	headers := "    headers: {Authorization: PERF_QUERY_TEST_AUTH}\n"
+	good := map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer t0ken"}
 
 	t.Run("healthy passes", func(t *testing.T) {
 		o, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), good)
@@ -166,7 +166,7 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 		requireNoData(t, o)
 	})
 	t.Run("a refused token is an error before any load", func(t *testing.T) {
-		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_TEST_PROM_AUTH": "Bearer wrong"})
+		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer wrong"})
 		if err == nil || !strings.Contains(err.Error(), "cannot be used") || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("got %v, want the query API refusing the token", err)
 		}
