@@ -103,12 +103,23 @@ func minAllowBits(ip netip.Addr) int {
 }
 
 // Redacted is raw with its secrets hidden, for printing: user info and
-// the value of every query parameter and the fragment become "xxxxx". A raw
-// URL that does not parse is not printed at all.
+// the value of every query parameter and the fragment become "xxxxx". Of a
+// raw URL that does not parse, what could be user info, a query or a
+// fragment is hidden likewise.
 func Redacted(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "(a URL that does not parse)"
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			raw = raw[:i+1] + "xxxxx"
+		}
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			from := strings.Index(raw, "://") + 3 // 2 when there is none
+			if from < 3 {
+				from = 0
+			}
+			raw = raw[:from] + "xxxxx" + raw[i:]
+		}
+		return raw
 	}
 	if u.User != nil {
 		u.User = url.User("xxxxx")

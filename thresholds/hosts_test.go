@@ -49,7 +49,9 @@ func TestRedactedHidesUserInfoQueryValuesAndFragment(t *testing.T) {
 		"http://127.0.0.1:9090":                           "http://127.0.0.1:9090",
 		"https://admin:pw@m.example.com/api?key=s3&x=1#f": "https://xxxxx@m.example.com/api?key=xxxxx&x=xxxxx#xxxxx",
 		"https://tok@m.example.com":                       "https://xxxxx@m.example.com",
-		"http://a b@c/%zz":                                "(a URL that does not parse)",
+		"http://a b@c/%zz":                                "http://xxxxx@c/%zz",
+		"http://u:p@h/%zz?k=s3cret":                       "http://xxxxx@h/%zz?xxxxx",
+		"127.0.0.1:8080":                                  "127.0.0.1:8080",
 	} {
 		assert.Equal(t, want, Redacted(raw), raw)
 	}

@@ -61,7 +61,8 @@ type Config struct {
 	Shard shard.Plan
 	// StartAt, when set, is the instant the intended send times count from,
 	// the same for every shard of a run: the generator waits for it, or,
-	// when it has passed, starts at once and sends what is overdue late.
+	// when it has passed, starts at once and drops what is overdue (counted
+	// in Dropped, and said in Unsound), so the rate never exceeds the plan's.
 	StartAt time.Time
 	// Progress, when set, receives one line per second.
 	Progress io.Writer
@@ -197,6 +198,10 @@ func (p prepared) plainHTTP() bool {
 func parseTarget(raw string, allow []string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error // which would print raw whole
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return target{}, fmt.Errorf("not a URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
