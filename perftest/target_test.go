@@ -3,6 +3,8 @@ package perftest
 import (
 	"context"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -129,10 +131,66 @@ func requireNoData(t *testing.T, o gate.Outcome) {
 
 func targetGate(t *testing.T, spec string, env map[string]string) (gate.Outcome, error) {
 	t.Helper()
+	return targetGateTo(t, spec, env, t.TempDir(), os.Stdout)
+}
+
+// targetGateTo is targetGate with the reports in dir and the output to out.
+func targetGateTo(t *testing.T, spec string, env map[string]string, dir string, out io.Writer) (gate.Outcome, error) {
+	t.Helper()
 	return gate.Gate(context.Background(), gate.Settings{
-		Spec: spec, Root: moduleRoot(t), ReportDir: t.TempDir(), Out: os.Stdout,
+		Spec: spec, Root: moduleRoot(t), ReportDir: dir, Out: out,
 		Getenv: func(k string) string { return env[k] },
 	})
+}
+
+// requireNowhere fails the test when any file under dir, or log, holds one
+// of the secrets.
+func requireNowhere(t *testing.T, dir, log string, secrets ...string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s holds the secret %q", path, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Errorf("the output holds the secret %q", s)
+		}
+	}
+	t.Logf("%d report files and %d bytes of output hold none of %d secrets", files, len(log), len(secrets))
+}
+
+// TestCredentialsInTheQueryURLAreRefusedUnprinted: user info and a query
+// string in the query URL are bad input, and the refusal names neither.
+func TestCredentialsInTheQueryURLAreRefusedUnprinted(t *testing.T) {
+	st := &stack.Stack{Replicas: []stack.Replica{{Name: "replica-1", URL: "http://127.0.0.1:1"}}}
+	for _, q := range []string{"http://admin:pw-s3cret@127.0.0.1:9090", "http://127.0.0.1:9090/?api_key=key-s3cret", "https://metrics.example.com/#frag-s3cret"} {
+		var out strings.Builder
+		dir := t.TempDir()
+		_, err := targetGateTo(t, targetSpec(t, st, q, `job="tasksvc"`, ""), nil, dir, &out)
+		if code := gate.ExitCode(gate.Outcome{}, err); code != gate.ExitBadInput {
+			t.Fatalf("%s: exit %d (%v), want %d", q, code, err, gate.ExitBadInput)
+		}
+		if !strings.Contains(err.Error(), "target.query.url") {
+			t.Errorf("the refusal does not name the field: %v", err)
+		}
+		requireNowhere(t, dir, out.String()+err.Error(), "s3cret")
+	}
 }
 
 // TestTargetModeGatesAnExistingDeployment runs the gate against a stack it
@@ -143,14 +201,17 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 	requireDocker(t)
 	st := deployment(t)
 	api := authProxy(t, st.PrometheusURL, "t0ken")
-	headers := "    headers: {Authorization: PERF_QUERY_TEST_AUTH}\n"
-	good := map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer t0ken"}
+	headers := "    headers: {Authorization: PERF_QUERY_TEST_AUTH, X-Scope-OrgID: PERF_QUERY_TEST_TENANT}\n"
+	good := map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer t0ken", "PERF_QUERY_TEST_TENANT": "tenant-s3cret"}
 
 	t.Run("healthy passes", func(t *testing.T) {
-		o, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), good)
+		var out strings.Builder
+		dir := t.TempDir()
+		o, err := targetGateTo(t, targetSpec(t, st, api, `job="tasksvc"`, headers), good, dir, io.MultiWriter(os.Stdout, &out))
 		if err != nil {
 			t.Fatal(err)
 		}
+		requireNowhere(t, dir, out.String(), "t0ken", "tenant-s3cret")
 		if o.Decision.Verdict != verdict.Pass {
 			t.Fatalf("verdict %s: %s", o.Decision.Verdict, strings.Join(o.Decision.Failures, "; "))
 		}
@@ -166,10 +227,13 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 		requireNoData(t, o)
 	})
 	t.Run("a refused token is an error before any load", func(t *testing.T) {
-		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer wrong"})
+		var out strings.Builder
+		dir := t.TempDir()
+		_, err := targetGateTo(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer wr0ng-t0ken", "PERF_QUERY_TEST_TENANT": "tenant-s3cret"}, dir, &out)
 		if err == nil || !strings.Contains(err.Error(), "cannot be used") || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("got %v, want the query API refusing the token", err)
 		}
+		requireNowhere(t, dir, out.String()+err.Error(), "t0ken", "tenant-s3cret")
 	})
 	t.Run("an unset header variable is bad input", func(t *testing.T) {
 		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), nil)
