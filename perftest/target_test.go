@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,6 +175,47 @@ func requireNowhere(t *testing.T, dir, log string, secrets ...string) {
 		}
 	}
 	t.Logf("%d report files and %d bytes of output hold none of %d secrets", files, len(log), len(secrets))
+}
+
+// TestARedirectingStoreGetsNoCredentialsBeyondItsHost points target mode at
+// a query API on 127.0.0.1 that redirects to a server on localhost: the
+// gate stops before any load, the other server gets no request (so no
+// header), and the target none either.
+func TestARedirectingStoreGetsNoCredentialsBeyondItsHost(t *testing.T) {
+	var targetHits, elsewhereHits atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { targetHits.Add(1) }))
+	t.Cleanup(target.Close)
+	ln, err := net.Listen("tcp", "localhost:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		elsewhereHits.Add(1)
+	})}}
+	elsewhere.Start()
+	t.Cleanup(elsewhere.Close)
+	to := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(store.Close)
+
+	st := &stack.Stack{Replicas: []stack.Replica{{Name: "replica-1", URL: target.URL}}}
+	headers := "    headers: {Authorization: PERF_QUERY_TEST_AUTH, X-Scope-OrgID: PERF_QUERY_TEST_TENANT}\n"
+	env := map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer t0ken", "PERF_QUERY_TEST_TENANT": "tenant-s3cret"}
+	var out strings.Builder
+	dir := t.TempDir()
+	_, err = targetGateTo(t, targetSpec(t, st, store.URL, `job="tasksvc"`, headers), env, dir, &out)
+	if n := elsewhereHits.Load(); n != 0 {
+		t.Errorf("the host the store redirects to got %d requests", n)
+	}
+	if n := targetHits.Load(); n != 0 {
+		t.Errorf("the target got %d requests from a run whose store cannot be read", n)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the query API redirects to "+to+"/api/v1/query") || !strings.Contains(err.Error(), "redirects are not followed") {
+		t.Fatalf("got %v, want the redirect named and refused", err)
+	}
+	requireNowhere(t, dir, out.String()+err.Error(), "t0ken", "tenant-s3cret")
 }
 
 // TestCredentialsInTheQueryURLAreRefusedUnprinted: user info and a query
