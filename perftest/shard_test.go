@@ -181,7 +181,7 @@ func TestShardedLoadIsJudgedOnce(t *testing.T) {
 	t.Run("a late shard is flagged", func(t *testing.T) {
 		files := shardRun{count: 3, late: map[int]time.Duration{2: 1500 * time.Millisecond}}.run(t, bin, spec)
 		code, out := mergeRun(t, bin, spec, files)
-		if code != 3 || !strings.Contains(out, "late: shard 2/3 started 1.5") || !strings.Contains(out, "went out late") {
+		if code != 3 || !strings.Contains(out, "late: shard 2/3 started 1.5") || !strings.Contains(out, "due before then was dropped") {
 			t.Fatalf("exit %d, want 3 (inconclusive) flagging shard 2/3 as late:\n%s", code, out)
 		}
 	})

@@ -81,7 +81,14 @@ func TestSharedDatabaseUnderConcurrentWrites(t *testing.T) {
 		}
 		if !strings.HasSuffix(e.Name, "-prometheus") {
 			assert.Equal(t, "65532:65532", e.User, "%s must run as the unprivileged user; its writes below prove the volume is writable", e.Name)
+		} else {
+			assert.Equal(t, "65534:65534", e.User, "%s must not run as root", e.Name)
 		}
+		assert.Equal(t, []string{"ALL"}, e.CapDrop, "%s keeps capabilities", e.Name)
+		assert.Contains(t, e.SecurityOpt, "no-new-privileges:true", "%s may gain privileges", e.Name)
+		assert.True(t, e.ReadOnly, "%s has a writable root filesystem", e.Name)
+		assert.Positive(t, e.Memory, "%s has no memory limit", e.Name)
+		assert.Positive(t, e.PidsLimit, "%s has no pids limit", e.Name)
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	urls := []string{st.Replicas[0].URL, st.Replicas[1].URL}

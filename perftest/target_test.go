@@ -3,6 +3,9 @@ package perftest
 import (
 	"context"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -10,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,10 +133,107 @@ func requireNoData(t *testing.T, o gate.Outcome) {
 
 func targetGate(t *testing.T, spec string, env map[string]string) (gate.Outcome, error) {
 	t.Helper()
+	return targetGateTo(t, spec, env, t.TempDir(), os.Stdout)
+}
+
+// targetGateTo is targetGate with the reports in dir and the output to out.
+func targetGateTo(t *testing.T, spec string, env map[string]string, dir string, out io.Writer) (gate.Outcome, error) {
+	t.Helper()
 	return gate.Gate(context.Background(), gate.Settings{
-		Spec: spec, Root: moduleRoot(t), ReportDir: t.TempDir(), Out: os.Stdout,
+		Spec: spec, Root: moduleRoot(t), ReportDir: dir, Out: out,
 		Getenv: func(k string) string { return env[k] },
 	})
+}
+
+// requireNowhere fails the test when any file under dir, or log, holds one
+// of the secrets.
+func requireNowhere(t *testing.T, dir, log string, secrets ...string) {
+	t.Helper()
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s holds the secret %q", path, s)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Errorf("the output holds the secret %q", s)
+		}
+	}
+	t.Logf("%d report files and %d bytes of output hold none of %d secrets", files, len(log), len(secrets))
+}
+
+// TestARedirectingStoreGetsNoCredentialsBeyondItsHost points target mode at
+// a query API on 127.0.0.1 that redirects to a server on localhost: the
+// gate stops before any load, the other server gets no request (so no
+// header), and the target none either.
+func TestARedirectingStoreGetsNoCredentialsBeyondItsHost(t *testing.T) {
+	var targetHits, elsewhereHits atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { targetHits.Add(1) }))
+	t.Cleanup(target.Close)
+	ln, err := net.Listen("tcp", "localhost:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		elsewhereHits.Add(1)
+	})}}
+	elsewhere.Start()
+	t.Cleanup(elsewhere.Close)
+	to := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(store.Close)
+
+	st := &stack.Stack{Replicas: []stack.Replica{{Name: "replica-1", URL: target.URL}}}
+	headers := "    headers: {Authorization: PERF_QUERY_TEST_AUTH, X-Scope-OrgID: PERF_QUERY_TEST_TENANT}\n"
+	env := map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer t0ken", "PERF_QUERY_TEST_TENANT": "tenant-s3cret"}
+	var out strings.Builder
+	dir := t.TempDir()
+	_, err = targetGateTo(t, targetSpec(t, st, store.URL, `job="tasksvc"`, headers), env, dir, &out)
+	if n := elsewhereHits.Load(); n != 0 {
+		t.Errorf("the host the store redirects to got %d requests", n)
+	}
+	if n := targetHits.Load(); n != 0 {
+		t.Errorf("the target got %d requests from a run whose store cannot be read", n)
+	}
+	if err == nil || !strings.Contains(err.Error(), "the query API redirects to "+to+"/api/v1/query") || !strings.Contains(err.Error(), "redirects are not followed") {
+		t.Fatalf("got %v, want the redirect named and refused", err)
+	}
+	requireNowhere(t, dir, out.String()+err.Error(), "t0ken", "tenant-s3cret")
+}
+
+// TestCredentialsInTheQueryURLAreRefusedUnprinted: user info and a query
+// string in the query URL are bad input, and the refusal names neither.
+func TestCredentialsInTheQueryURLAreRefusedUnprinted(t *testing.T) {
+	st := &stack.Stack{Replicas: []stack.Replica{{Name: "replica-1", URL: "http://127.0.0.1:1"}}}
+	for _, q := range []string{"http://admin:pw-s3cret@127.0.0.1:9090", "http://127.0.0.1:9090/?api_key=key-s3cret", "https://metrics.example.com/#frag-s3cret"} {
+		var out strings.Builder
+		dir := t.TempDir()
+		_, err := targetGateTo(t, targetSpec(t, st, q, `job="tasksvc"`, ""), nil, dir, &out)
+		if code := gate.ExitCode(gate.Outcome{}, err); code != gate.ExitBadInput {
+			t.Fatalf("%s: exit %d (%v), want %d", q, code, err, gate.ExitBadInput)
+		}
+		if !strings.Contains(err.Error(), "target.query.url") {
+			t.Errorf("the refusal does not name the field: %v", err)
+		}
+		requireNowhere(t, dir, out.String()+err.Error(), "s3cret")
+	}
 }
 
 // TestTargetModeGatesAnExistingDeployment runs the gate against a stack it
@@ -143,14 +244,17 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 	requireDocker(t)
 	st := deployment(t)
 	api := authProxy(t, st.PrometheusURL, "t0ken")
-	headers := "    headers: {Authorization: PERF_TEST_PROM_AUTH}\n"
-	good := map[string]string{"PERF_TEST_PROM_AUTH": "Bearer t0ken"}
+	headers := "    headers: {Authorization: PERF_QUERY_TEST_AUTH, X-Scope-OrgID: PERF_QUERY_TEST_TENANT}\n"
+	good := map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer t0ken", "PERF_QUERY_TEST_TENANT": "tenant-s3cret"}
 
 	t.Run("healthy passes", func(t *testing.T) {
-		o, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), good)
+		var out strings.Builder
+		dir := t.TempDir()
+		o, err := targetGateTo(t, targetSpec(t, st, api, `job="tasksvc"`, headers), good, dir, io.MultiWriter(os.Stdout, &out))
 		if err != nil {
 			t.Fatal(err)
 		}
+		requireNowhere(t, dir, out.String(), "t0ken", "tenant-s3cret")
 		if o.Decision.Verdict != verdict.Pass {
 			t.Fatalf("verdict %s: %s", o.Decision.Verdict, strings.Join(o.Decision.Failures, "; "))
 		}
@@ -166,10 +270,13 @@ func TestTargetModeGatesAnExistingDeployment(t *testing.T) {
 		requireNoData(t, o)
 	})
 	t.Run("a refused token is an error before any load", func(t *testing.T) {
-		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_TEST_PROM_AUTH": "Bearer wrong"})
+		var out strings.Builder
+		dir := t.TempDir()
+		_, err := targetGateTo(t, targetSpec(t, st, api, `job="tasksvc"`, headers), map[string]string{"PERF_QUERY_TEST_AUTH": "Bearer wr0ng-t0ken", "PERF_QUERY_TEST_TENANT": "tenant-s3cret"}, dir, &out)
 		if err == nil || !strings.Contains(err.Error(), "cannot be used") || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("got %v, want the query API refusing the token", err)
 		}
+		requireNowhere(t, dir, out.String()+err.Error(), "t0ken", "tenant-s3cret")
 	})
 	t.Run("an unset header variable is bad input", func(t *testing.T) {
 		_, err := targetGate(t, targetSpec(t, st, api, `job="tasksvc"`, headers), nil)

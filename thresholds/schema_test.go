@@ -150,7 +150,7 @@ var knownGoodTarget = knownGood[:strings.Index(knownGood, "compare:\n")] + known
   max_rate: 200/s
   query:
     url: http://127.0.0.1:9090
-    headers: {X-Scope-OrgID: MIMIR_TENANT}
+    headers: {X-Scope-OrgID: PERF_QUERY_MIMIR_TENANT}
     selector: ['env="staging"']
     step: 15s
 `

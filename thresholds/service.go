@@ -264,7 +264,9 @@ func (d *decoder) strings(n *yaml.Node, path string) []string {
 		if item == nil {
 			continue
 		}
-		out = append(out, d.str(item, fmt.Sprintf("%s[%d]", path, i)))
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.src[p] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
+		out = append(out, d.str(item, p))
 	}
 	return out
 }
@@ -315,6 +317,7 @@ var (
 	// serviceName is a Prometheus job name and a Docker repository name.
 	serviceName = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
 	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	buildTag    = regexp.MustCompile(`^[A-Za-z0-9_.]+$`)
 )
 
 // service checks the service section; paths are relative to the repository root.
@@ -343,13 +346,17 @@ func (v *validator) service() {
 		if b.Context != "" && b.Dockerfile == "" {
 			v.fail("service.build.context", "is the build context of dockerfile, which is not set")
 		}
-		for _, p := range []struct{ field, val string }{{"service.build.dockerfile", b.Dockerfile}, {"service.build.context", b.Context}} {
-			v.relPath(p.field, p.val)
+		if v.notFlag("service.build.image", b.Image) {
+			for _, p := range []struct{ field, val string }{{"service.build.dockerfile", b.Dockerfile}, {"service.build.context", b.Context}} {
+				if v.notFlag(p.field, p.val) {
+					v.relPath(p.field, p.val)
+				}
+			}
 		}
 		if g := b.Go; g != nil && v.ok("service.build.go") {
 			if !v.present("service.build.go.package", g.Package != "") {
 				v.missing("service.build.go", "package", "name the main package, like ./cmd/server")
-			} else {
+			} else if v.notFlag("service.build.go.package", g.Package) && v.notFlag("service.build.go.binary", g.Name) {
 				v.relPath("service.build.go.package", g.Package)
 				if g.Binary() == "" && v.ok("service.build.go.binary") {
 					v.fail("service.build.go.package", "%q has no name of its own for the binary: give binary, the file name the Dockerfile copies", g.Package)
@@ -360,12 +367,18 @@ func (v *validator) service() {
 			}
 			if !v.present("service.build.go.dockerfile", g.Dockerfile != "") {
 				v.missing("service.build.go", "dockerfile", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+cmp.Or(g.Binary(), "<binary>"))
-			} else {
+			} else if v.notFlag("service.build.go.dockerfile", g.Dockerfile) {
 				v.relPath("service.build.go.dockerfile", g.Dockerfile)
 			}
+			for i, tag := range g.Tags {
+				if f := fmt.Sprintf("service.build.go.tags[%d]", i); v.notFlag(f, tag) && !buildTag.MatchString(tag) {
+					v.fail(f, "%q is not a build tag: letters, digits, _ and .", tag)
+				}
+			}
 			for i, dir := range g.Dirs {
-				if dir == "" || strings.Contains(dir, "..") || path.IsAbs(dir) {
-					v.fail(fmt.Sprintf("service.build.go.dirs[%d]", i), "%q must be a plain relative directory name", dir)
+				f := fmt.Sprintf("service.build.go.dirs[%d]", i)
+				if v.notFlag(f, dir) && (dir == "" || strings.Contains(dir, "..") || path.IsAbs(dir)) {
+					v.fail(f, "%q must be a plain relative directory name", dir)
 				}
 			}
 		}
@@ -463,6 +476,17 @@ func (s *Spec) CheckFiles(root string) error {
 	}
 	sortErrors(v.errs)
 	return v.errs
+}
+
+// notFlag refuses a build field that starts with "-": it becomes an
+// argument of go or docker, which would read it as a flag. It reports
+// whether val is fine.
+func (v *validator) notFlag(field, val string) bool {
+	if !strings.HasPrefix(val, "-") {
+		return true
+	}
+	v.fail(field, "%q starts with \"-\", which the build would read as a flag: name a path or a name", val)
+	return false
 }
 
 // relPath checks that a path stays inside the repository.

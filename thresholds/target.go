@@ -2,10 +2,8 @@ package thresholds
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -26,10 +24,15 @@ type Target struct {
 // QueryAPI is how the gate reaches the deployment's metrics.
 type QueryAPI struct {
 	URL      string            // base URL of the Prometheus HTTP API
-	Headers  map[string]string // header name → environment variable holding its value, never the value itself
+	Headers  map[string]string // header name → environment variable (named HeaderEnvPrefix…) holding its value, never the value itself
 	Selector []string          // label matchers selecting this deployment's series, like env="staging"
 	Step     float64           // seconds the store's samples are apart (its scrape interval); queries align to it
 }
+
+// HeaderEnvPrefix starts the name of every environment variable a query
+// header may be read from: a spec from a pull request reads only what the
+// workflow set aside for the gate, never the runner's other secrets.
+const HeaderEnvPrefix = "PERF_QUERY_"
 
 func init() {
 	fieldsOf["spec"] = append(fieldsOf["spec"], "target")
@@ -73,15 +76,6 @@ func (d *decoder) target(n *yaml.Node) *Target {
 	return t
 }
 
-// Loopback reports whether host is this machine.
-func Loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 var matcherRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"([^"\\]|\\.)*"$`)
 
 // target checks the target section: every URL loopback or allowed, a rate
@@ -97,14 +91,21 @@ func (v *validator) target() {
 	if v.ok("target.urls") && len(t.URLs) == 0 {
 		v.missing("target", "urls", "list the base URL of each instance, like http://10.0.0.7:8080")
 	}
+	for i, a := range t.Allow {
+		if err := checkAllow(a); err != nil {
+			v.fail(fmt.Sprintf("target.allow[%d]", i), "%v", err)
+		}
+	}
 	remote := false
 	for i, raw := range t.URLs {
 		p := fmt.Sprintf("target.urls[%d]", i)
 		u, err := url.Parse(raw)
 		switch {
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
-			v.fail(p, "%q is not an http(s) base URL", raw)
-		case !Loopback(u.Hostname()) && !slices.Contains(t.Allow, u.Hostname()):
+			v.fail(p, "%q is not an http(s) base URL", Redacted(raw))
+		case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+			v.fail(p, "%q: a base URL takes no user info, query or fragment", Redacted(raw))
+		case !Allowed(u.Hostname(), t.Allow):
 			v.fail(p, "host %q is not loopback and not in target.allow: name it there to load it", u.Hostname())
 		case !Loopback(u.Hostname()):
 			remote = true
@@ -137,13 +138,31 @@ func (v *validator) target() {
 			case q.URL == "":
 				v.missing("target.query", "url", "give the base URL of the Prometheus HTTP API, like http://127.0.0.1:9090")
 			default:
-				v.fail("target.query.url", "%q is not an http(s) URL", q.URL)
+				v.fail("target.query.url", "%q is not an http(s) URL", Redacted(q.URL))
+			}
+		} else {
+			switch {
+			case u.User != nil:
+				v.fail("target.query.url", "%q: credentials do not go in the URL, which every report prints: send them with target.query.headers (Authorization: %sAUTH)", Redacted(q.URL), HeaderEnvPrefix)
+			case u.RawQuery != "" || u.ForceQuery:
+				v.fail("target.query.url", "%q: the URL takes no query string, which every report prints: send credentials or a tenant with target.query.headers", Redacted(q.URL))
+			case u.Fragment != "":
+				v.fail("target.query.url", "%q: the URL takes no fragment", Redacted(q.URL))
+			case len(q.Headers) > 0 && u.Scheme != "https" && !Loopback(u.Hostname()) && v.ok("target.query.headers"):
+				v.fail("target.query.headers", "would go to %s in the clear: use an https url, or a query API on loopback", u.Host)
 			}
 		}
 	}
 	for name, env := range q.Headers {
-		if !envName.MatchString(env) {
+		switch {
+		case !envName.MatchString(env):
 			v.fail("target.query.headers."+name, "%q is not an environment variable name: a header's value is read from the environment, never written here", env)
+		case !strings.HasPrefix(env, HeaderEnvPrefix) || env == HeaderEnvPrefix:
+			like := HeaderEnvPrefix + strings.TrimPrefix(env, "PERF_")
+			if env == HeaderEnvPrefix {
+				like = HeaderEnvPrefix + "TOKEN"
+			}
+			v.fail("target.query.headers."+name, "$%s: a header's value is read only from a variable named %s…, like %s", env, HeaderEnvPrefix, like)
 		}
 	}
 	for i, m := range q.Selector {

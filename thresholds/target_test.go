@@ -18,7 +18,7 @@ func TestTargetSectionDecodes(t *testing.T) {
 		Instances: []string{"replica-1", "replica-2"},
 		Allow:     []string{"staging.example.com"},
 		MaxRate:   200,
-		Query: QueryAPI{URL: "http://127.0.0.1:9090", Headers: map[string]string{"X-Scope-OrgID": "MIMIR_TENANT"},
+		Query: QueryAPI{URL: "http://127.0.0.1:9090", Headers: map[string]string{"X-Scope-OrgID": "PERF_QUERY_MIMIR_TENANT"},
 			Selector: []string{`env="staging"`}, Step: 15},
 	}, *s.Target)
 }
@@ -30,7 +30,7 @@ func TestTargetSectionErrors(t *testing.T) {
 	q := "  query: {url: http://127.0.0.1:9090}\n"
 	tests := []struct{ name, target, want string }{
 		{"a host that is not allowed", "target:\n  urls: [http://10.0.0.7:8080]\n  max_rate: 200/s\n" + q,
-			`slo.yaml:L+1:9: target.urls[0]: host "10.0.0.7" is not loopback and not in target.allow: name it there to load it`},
+			`slo.yaml:L+1:10: target.urls[0]: host "10.0.0.7" is not loopback and not in target.allow: name it there to load it`},
 		{"an allowed host without a cap", "target:\n  urls: [http://10.0.0.7:8080]\n  allow: [10.0.0.7]\n" + q,
 			"slo.yaml:L+1:3: target: a target beyond this machine is loaded only under a rate cap: give max_rate, like 200/s"},
 		{"a load above the cap", "target:\n  urls: [http://10.0.0.7:8080]\n  allow: [10.0.0.7]\n  max_rate: 50/s\n" + q,
@@ -40,7 +40,7 @@ func TestTargetSectionErrors(t *testing.T) {
 		{"a header value written out", "target:\n  urls: [http://127.0.0.1:8080]\n  query: {url: http://127.0.0.1:9090, headers: {Authorization: Bearer abc}}\n",
 			`slo.yaml:L+2:64: target.query.headers.Authorization: "Bearer abc" is not an environment variable name: a header's value is read from the environment, never written here`},
 		{"a bad selector", "target:\n  urls: [http://127.0.0.1:8080]\n  query: {url: http://127.0.0.1:9090, selector: [env=staging]}\n",
-			`slo.yaml:L+2:49: target.query.selector[0]: "env=staging" is not a label matcher like env="staging"`},
+			`slo.yaml:L+2:50: target.query.selector[0]: "env=staging" is not a label matcher like env="staging"`},
 		{"instances that do not match the urls", "target:\n  urls: [http://127.0.0.1:8080]\n  instances: [a, b]\n" + q,
 			"slo.yaml:L+2:14: target.instances: names 2 instances for 1 urls: give one per url, in order"},
 	}

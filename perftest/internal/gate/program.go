@@ -206,10 +206,14 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 }
 
 // queryHeaders reads the values of a target's query headers from the
-// environment variables the spec names; they are never written to a report.
+// environment variables the spec names, only those named
+// thresholds.HeaderEnvPrefix…; they are never written to a report.
 func (s Settings) queryHeaders(tg *thresholds.Target) (map[string]string, error) {
 	h := map[string]string{}
 	for name, env := range tg.Query.Headers {
+		if !strings.HasPrefix(env, thresholds.HeaderEnvPrefix) {
+			return nil, fmt.Errorf("%s: target.query.headers.%s: $%s: a header's value is read only from a variable named %s…", s.Spec, name, env, thresholds.HeaderEnvPrefix)
+		}
 		v := ""
 		if s.Getenv != nil {
 			v = s.Getenv(env)

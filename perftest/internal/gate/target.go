@@ -27,20 +27,27 @@ func runTarget(ctx context.Context, o Options, run report.Run, series promq.Seri
 	if tg.MaxRate > 0 {
 		capNote = "rate cap " + thresholds.PerSecond.Format(tg.MaxRate)
 	}
-	run.Title = "perfgate: target " + strings.Join(tg.URLs, ", ")
-	run.Service = fmt.Sprintf("existing deployment at %s, %s", strings.Join(tg.URLs, ", "), capNote)
-	run.Prometheus = fmt.Sprintf("%s, series {%s}", tg.Query.URL, strings.Join(queryMatchers(series), ","))
+	// Every URL printed goes through Redacted: check refuses credentials in
+	// them, and a spec built in code is not checked.
+	urls := make([]string, len(tg.URLs))
+	for i, u := range tg.URLs {
+		urls[i] = thresholds.Redacted(u)
+	}
+	queryURL := thresholds.Redacted(tg.Query.URL)
+	run.Title = "perfgate: target " + strings.Join(urls, ", ")
+	run.Service = fmt.Sprintf("existing deployment at %s, %s", strings.Join(urls, ", "), capNote)
+	run.Prometheus = fmt.Sprintf("%s, series {%s}", queryURL, strings.Join(queryMatchers(series), ","))
 
 	t := time.Now()
 	pc, err := promq.NewWithHeaders(tg.Query.URL, o.QueryHeaders)
 	if err != nil {
 		return run, err
 	}
-	pc.Warn = func(q, w string) { fmt.Fprintf(logw, "warning from %s: %s (query %s)\n", tg.Query.URL, w, q) }
+	pc.Warn = func(q, w string) { fmt.Fprintf(logw, "warning from %s: %s (query %s)\n", queryURL, w, q) }
 	// One query before any load: an unreachable API, or one that refuses the
 	// credentials, is an error now, not no data at the end.
 	if _, err := pc.Instant(ctx, "vector(1)", time.Now()); err != nil {
-		return run, fmt.Errorf("the query API at %s cannot be used: %w (check target.query.url and target.query.headers)", tg.Query.URL, err)
+		return run, fmt.Errorf("the query API at %s cannot be used: %w (check target.query.url and target.query.headers)", queryURL, err)
 	}
 	phase("wait", t)
 

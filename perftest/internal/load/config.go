@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +32,8 @@ type Config struct {
 	// Only loopback hosts and those in Allow are accepted.
 	Targets []string
 	// Allow names hosts beyond loopback that Targets may hold: an existing
-	// deployment the spec allows, under its rate cap.
+	// deployment the spec allows, under its rate cap. An entry is a host
+	// name, an IP address or a CIDR (see thresholds.Allowed).
 	Allow []string
 	// Balance spreads requests over Targets.
 	Balance Balance
@@ -61,7 +61,8 @@ type Config struct {
 	Shard shard.Plan
 	// StartAt, when set, is the instant the intended send times count from,
 	// the same for every shard of a run: the generator waits for it, or,
-	// when it has passed, starts at once and sends what is overdue late.
+	// when it has passed, starts at once and drops what is overdue (counted
+	// in Dropped, and said in Unsound), so the rate never exceeds the plan's.
 	StartAt time.Time
 	// OnTime, when set, is how late after its intended time a request may
 	// leave and still be on time: Result.OnTime then holds the latency of
@@ -76,7 +77,9 @@ type Config struct {
 	// net/http's CPU per request. It never retries, and it reads response
 	// bodies whole, counting one over 4 MiB as a transport error. HTTPS
 	// targets get a net/http Transport with MaxInFlight idle connections per
-	// target and no proxy.
+	// target and no proxy. Neither follows redirects: a 3xx is the
+	// response, counted under its status like any other (Client's own
+	// CheckRedirect is not used).
 	Client *http.Client
 }
 
@@ -125,7 +128,7 @@ func (c Config) prepare() (prepared, error) {
 	for i, raw := range c.Targets {
 		t, err := parseTarget(raw, c.Allow)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("Targets[%d] %q: %w", i, raw, err))
+			errs = append(errs, fmt.Errorf("Targets[%d] %q: %w", i, thresholds.Redacted(raw), err))
 			continue
 		}
 		p.targets = append(p.targets, t)
@@ -203,6 +206,10 @@ func (p prepared) plainHTTP() bool {
 func parseTarget(raw string, allow []string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error // which would print raw whole
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return target{}, fmt.Errorf("not a URL: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
@@ -212,8 +219,8 @@ func parseTarget(raw string, allow []string) (target, error) {
 	if host == "" {
 		return target{}, errors.New("no host")
 	}
-	if !thresholds.Loopback(host) && !slices.Contains(allow, host) {
-		return target{}, fmt.Errorf("host %q is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow", host)
+	if !thresholds.Allowed(host, allow) {
+		return target{}, fmt.Errorf("host %q is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts and CIDRs in Allow", host)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return target{}, errors.New("a base URL takes no query, fragment or user info")

@@ -20,8 +20,9 @@ type Result struct {
 	MeasuredFrom time.Time
 	// Sent requests went out; Completed ones got an HTTP response of any
 	// status; Errors are transport errors, timeouts, 5xx and any status the
-	// request's template does not expect; Dropped requests
-	// were due while MaxInFlight requests were outstanding and never sent.
+	// request's template does not expect; Dropped requests were due while
+	// MaxInFlight requests were outstanding, or before sending began after a
+	// StartAt that had passed, and were never sent.
 	Sent, Completed, Errors, Dropped int64
 	// ByStatus counts outcomes by status code ("201", "404", "500") or by
 	// "error" (transport), "timeout" and "canceled" (stopped by ctx; neither
@@ -71,7 +72,7 @@ type TemplateStats struct {
 type Second struct {
 	T                int
 	TargetRate, Rate float64 // due and sent per second
-	Dropped          int64   // due but not sent: every slot was taken
+	Dropped          int64   // due but not sent: every slot was taken, or sending had not begun
 	InFlight         int     // most requests outstanding when one was sent
 	Errors           int64
 	P50, P95, P99    time.Duration

@@ -52,6 +52,9 @@ type runner struct {
 	rec     *recorder
 	session *workload.Session
 	seconds []secPace
+	// lateDropped counts the requests due before sending began; written by
+	// the pacer, read once it has returned.
+	lateDropped int64
 
 	inFlight  atomic.Int64
 	waiting   atomic.Bool   // the pacer waits for a free slot
@@ -140,7 +143,11 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 		for _, t := range p.targets {
 			r.fast = append(r.fast, newHostClient(fasthttp.AddMissingPort(t.host, false), p, r.conns))
 		}
-	} else if r.client = p.Client; r.client == nil {
+	} else if p.Client != nil {
+		c := *p.Client // the caller's, with the generator's redirect policy
+		c.CheckRedirect = keepRedirect
+		r.client = &c
+	} else {
 		r.client = newClient(p.MaxInFlight, len(p.targets), p.Timeout)
 	}
 	return r, func() {
@@ -185,9 +192,13 @@ func pauseUntil(ctx context.Context, at time.Time) error {
 	}
 }
 
+// keepRedirect makes a 3xx the response: a redirect is never followed, so
+// no request leaves the targets that Allow and the rate cap were checked for.
+func keepRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 func newClient(maxInFlight, targets int, timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{CheckRedirect: keepRedirect, Transport: &http.Transport{
 		Proxy:               nil,
 		DialContext:         dialer.DialContext,
 		MaxIdleConns:        maxInFlight * targets,
@@ -212,6 +223,13 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 
 	// Requests intended before dropUntil came due while every slot was taken.
 	dropUntil := time.Duration(-1)
+	// Requests intended before lateUntil came due before sending began (a
+	// StartAt that had passed): sent at once they would burst far beyond
+	// the planned rate, and a target's rate cap with it. They are dropped.
+	lateUntil := time.Duration(-1)
+	if !r.cfg.StartAt.IsZero() {
+		lateUntil = r.began.Sub(r.start)
+	}
 	now := time.Since(r.start)
 	for n := uint64(0); ; n++ {
 		at, ok := pacer.hitTime(n)
@@ -220,6 +238,14 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 		}
 		j := d.deal(n, at) // for every arrival, so each shard draws the same sequence
 		if !plan.Owns(n) {
+			continue
+		}
+		if at < lateUntil {
+			r.seconds[min(int(at/time.Second), len(r.seconds)-1)].dropped.Add(1)
+			r.lateDropped++
+			if at >= warm {
+				dropped++
+			}
 			continue
 		}
 		if at > now+earlySend {
@@ -360,6 +386,10 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 		Dropped:      dropped,
 	}
 	r.rec.fill(res, r.cfg.program.Names())
+	if r.lateDropped > 0 {
+		res.Unsound = append(res.Unsound, fmt.Sprintf("sending began %s after the start: the %d requests due before then were dropped, not sent at once",
+			r.began.Sub(r.start).Round(time.Millisecond), r.lateDropped))
+	}
 	if window := (stoppedAt - warm).Seconds(); window > 0 {
 		res.TargetRate = (pacer.hitsBy(stoppedAt) - pacer.hitsBy(warm)) / window * r.share
 		res.AchievedRate = float64(sent) / window

@@ -351,14 +351,18 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"a remote target", func(c *Config) { c.Targets = []string{"http://10.1.2.3:8080"} },
-			`load: config: Targets[0] "http://10.1.2.3:8080": host "10.1.2.3" is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow`},
+			`load: config: Targets[0] "http://10.1.2.3:8080": host "10.1.2.3" is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts and CIDRs in Allow`},
 		{"a remote host name", func(c *Config) { c.Targets = []string{"http://example.com"} },
-			`load: config: Targets[0] "http://example.com": host "example.com" is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts in Allow`},
+			`load: config: Targets[0] "http://example.com": host "example.com" is not loopback and not allowed: load goes only to 127.0.0.0/8, ::1, localhost and the hosts and CIDRs in Allow`},
 		{"no targets", func(c *Config) { c.Targets = nil }, "load: config: Targets: at least one base URL is needed"},
 		{"a target without a scheme", func(c *Config) { c.Targets = []string{"127.0.0.1:8080"} },
-			`load: config: Targets[0] "127.0.0.1:8080": not a URL: parse "127.0.0.1:8080": first path segment in URL cannot contain colon`},
+			`load: config: Targets[0] "127.0.0.1:8080": not a URL: first path segment in URL cannot contain colon`},
 		{"a target with a query", func(c *Config) { c.Targets = []string{"http://127.0.0.1:1/?a=b"} },
-			`load: config: Targets[0] "http://127.0.0.1:1/?a=b": a base URL takes no query, fragment or user info`},
+			`load: config: Targets[0] "http://127.0.0.1:1/?a=xxxxx": a base URL takes no query, fragment or user info`},
+		{"a target with user info", func(c *Config) { c.Targets = []string{"http://u:s3cret@127.0.0.1:1/"} },
+			`load: config: Targets[0] "http://xxxxx@127.0.0.1:1/": a base URL takes no query, fragment or user info`},
+		{"a target that does not parse, with user info", func(c *Config) { c.Targets = []string{"http://u:s3cret@127.0.0.1:1/%zz"} },
+			`load: config: Targets[0] "http://xxxxx@127.0.0.1:1/%zz": not a URL: invalid URL escape "%zz"`},
 		{"no stages", func(c *Config) { c.Stages = nil }, "load: config: Stages: at least one stage is needed"},
 		{"a warm-up as long as the load", func(c *Config) { c.WarmUp = s }, "load: config: WarmUp: 1s leaves nothing to measure of the 1s of stages"},
 		{"no workload", func(c *Config) { c.Workload = nil }, "load: config: Workload: at least one request template is needed"},
@@ -390,6 +394,13 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	assert.ErrorContains(t, err, `host "staging.example.com" is not loopback and not allowed`)
 	_, err = parseTarget("http://staging.example.com:8080", []string{"staging.example.com"})
 	assert.NoError(t, err)
+	// A CIDR holds the addresses in it; one too broad allows nothing.
+	_, err = parseTarget("http://10.0.7.9:8080", []string{"10.0.7.0/24"})
+	assert.NoError(t, err)
+	_, err = parseTarget("http://10.0.8.9:8080", []string{"10.0.7.0/24"})
+	assert.ErrorContains(t, err, `host "10.0.8.9" is not loopback and not allowed`)
+	_, err = parseTarget("http://10.0.8.9:8080", []string{"0.0.0.0/0", "*", "10.0.0.0/8"})
+	assert.ErrorContains(t, err, `host "10.0.8.9" is not loopback and not allowed`)
 }
 
 func TestResultQuantileOfNothingIsZero(t *testing.T) {

@@ -68,7 +68,7 @@ func FromMerged(m shard.Merged) *Result {
 		r.Unsound = append(r.Unsound, fmt.Sprintf("the load is not the whole plan: %s", m.Reason))
 	}
 	for _, l := range m.Late {
-		r.Unsound = append(r.Unsound, fmt.Sprintf("%s: its part of the schedule went out late", l))
+		r.Unsound = append(r.Unsound, fmt.Sprintf("%s: its part of the schedule due before then was dropped", l))
 	}
 	return r
 }

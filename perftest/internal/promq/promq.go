@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -288,7 +289,8 @@ type Point struct {
 // Client runs PromQL through client_golang's HTTP API, against Prometheus
 // or any store that serves its API (Thanos, Mimir, VictoriaMetrics, Cortex).
 type Client struct {
-	api v1.API
+	api    v1.API
+	redact *strings.Replacer // hides the URL's query values in errors; nil when it has none
 	// Warn, when set, receives the warnings a store sends beside an answer.
 	Warn func(query, warning string)
 }
@@ -299,29 +301,93 @@ func New(url string) (*Client, error) { return NewWithHeaders(url, nil) }
 // NewWithHeaders returns a Client that sends headers with every request: a
 // bearer token, a tenant (X-Scope-OrgID for Mimir and Cortex). It asks for
 // whole answers only (partial_response=false, which Thanos honours).
-func NewWithHeaders(url string, headers map[string]string) (*Client, error) {
-	c, err := api.NewClient(api.Config{Address: url, RoundTripper: headerTripper{api.DefaultRoundTripper, headers}})
-	if err != nil {
-		return nil, fmt.Errorf("prometheus client for %s: %w", url, err)
+//
+// The headers go to raw's host only, and only over https or to loopback; a
+// redirect is never followed (it is an error that names where it points),
+// and raw takes no user info: credentials travel in headers, never in a URL
+// that errors print. Errors show raw's query values as "xxxxx".
+func NewWithHeaders(raw string, headers map[string]string) (*Client, error) {
+	shown := thresholds.Redacted(raw)
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, fmt.Errorf("prometheus client: %q is not an http(s) URL", shown)
+	case u.User != nil:
+		return nil, fmt.Errorf("prometheus client for %s: credentials go in headers, not in the URL", shown)
+	case len(headers) > 0 && u.Scheme != "https" && !thresholds.Loopback(u.Hostname()):
+		return nil, fmt.Errorf("prometheus client for %s: headers would go to %s in the clear: use https, or a query API on loopback", shown, u.Host)
 	}
-	return &Client{api: v1.NewAPI(c)}, nil
+	hc := &http.Client{
+		Transport:     headerTripper{base: api.DefaultRoundTripper, headers: headers, scheme: u.Scheme, host: u.Host},
+		CheckRedirect: refuseRedirect,
+	}
+	c, err := api.NewClient(api.Config{Address: raw, Client: hc})
+	if err != nil {
+		return nil, fmt.Errorf("prometheus client for %s: %w", shown, err)
+	}
+	return &Client{api: v1.NewAPI(c), redact: redactor(raw, shown)}, nil
 }
 
-// headerTripper adds headers and partial_response=false to every request.
+// refuseRedirect stops at a redirect: the query API is the configured URL,
+// and no header or query goes anywhere else.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("the query API redirects to %s: redirects are not followed; set target.query.url to where it points", thresholds.Redacted(req.URL.String()))
+}
+
+// redactor replaces raw's query values in an error message with shown's.
+func redactor(raw, shown string) *strings.Replacer {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return nil
+	}
+	var pairs []string
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if v != "" {
+				pairs = append(pairs, v, "xxxxx", url.QueryEscape(v), "xxxxx")
+			}
+		}
+	}
+	return strings.NewReplacer(append([]string{raw, shown}, pairs...)...)
+}
+
+// headerTripper adds headers to the requests for the query API's own scheme
+// and host, and partial_response=false to every request.
 type headerTripper struct {
-	base    http.RoundTripper
-	headers map[string]string
+	base         http.RoundTripper
+	headers      map[string]string
+	scheme, host string
 }
 
 func (h headerTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	for k, v := range h.headers {
-		r.Header.Set(k, v)
+	if r.URL.Scheme == h.scheme && r.URL.Host == h.host {
+		for k, v := range h.headers {
+			r.Header.Set(k, v)
+		}
 	}
 	q := r.URL.Query()
 	q.Set("partial_response", "false")
 	r.URL.RawQuery = q.Encode()
 	return h.base.RoundTrip(r)
+}
+
+// redactedError is an error whose message hides the query API URL's
+// query values; errors.Is and As still see the error it wraps.
+type redactedError struct {
+	err error
+	r   *strings.Replacer
+}
+
+func (e *redactedError) Error() string { return e.r.Replace(e.err.Error()) }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// scrub hides the URL's query values in err's message.
+func (c *Client) scrub(err error) error {
+	if err == nil || c.redact == nil {
+		return err
+	}
+	return &redactedError{err, c.redact}
 }
 
 // ErrNoSeries is a selector that matches no series at all.
@@ -349,7 +415,7 @@ func (c *Client) checkWarnings(q string, ws v1.Warnings) error {
 func (c *Client) Instant(ctx context.Context, q string, at time.Time) ([]Sample, error) {
 	v, ws, _, err := c.api.Query(ctx, q, at)
 	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", q, err)
+		return nil, fmt.Errorf("query %s: %w", q, c.scrub(err))
 	}
 	if err := c.checkWarnings(q, ws); err != nil {
 		return nil, err
@@ -376,7 +442,7 @@ func (c *Client) RangeQuery(ctx context.Context, q string, from, to time.Time, s
 	from, to = from.Truncate(step), to.Truncate(step).Add(step)
 	v, ws, _, err := c.api.QueryRange(ctx, q, v1.Range{Start: from, End: to, Step: step})
 	if err != nil {
-		return nil, fmt.Errorf("range query %s: %w", q, err)
+		return nil, fmt.Errorf("range query %s: %w", q, c.scrub(err))
 	}
 	if err := c.checkWarnings(q, ws); err != nil {
 		return nil, err
@@ -501,7 +567,7 @@ func scrapeTime(v float64) time.Time { return time.UnixMilli(int64(math.Round(v 
 func (c *Client) Version(ctx context.Context) (string, error) {
 	b, err := c.api.Buildinfo(ctx)
 	if err != nil {
-		return "", err
+		return "", c.scrub(err)
 	}
 	if b.Version == "" {
 		return "", errors.New("prometheus reported no version")

@@ -2,10 +2,13 @@ package promq
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,4 +204,100 @@ func TestQuietAfterWaitsForEveryTarget(t *testing.T) {
 		cancel()
 		assert.ErrorIs(t, err, context.DeadlineExceeded, name)
 	}
+}
+
+// elsewhere is a server on localhost that records what reaches it: the host
+// a redirecting store points to.
+func elsewhere(t *testing.T) (base string, got chan *http.Request) {
+	got = make(chan *http.Request, 16)
+	ln, err := net.Listen("tcp", "localhost:0")
+	require.NoError(t, err)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	})}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port), got
+}
+
+func TestClientNeverFollowsARedirectNorSendsItsHeadersElsewhere(t *testing.T) {
+	to, got := elsewhere(t)
+	var asked atomic.Int64
+	store := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		assert.Equal(t, "Bearer s3cret", r.Header.Get("Authorization"), "the query host gets its headers")
+		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(store.Close)
+	c, err := NewWithHeaders(store.URL, map[string]string{"X-Scope-OrgID": "tenant-1", "Authorization": "Bearer s3cret"})
+	require.NoError(t, err)
+	_, err = c.Instant(context.Background(), "up", time.Unix(100, 0))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the query API redirects to "+to+"/api/v1/query?partial_response=xxxxx: redirects are not followed; set target.query.url to where it points")
+	_, err = c.RangeQuery(context.Background(), "up", time.Unix(100, 0), time.Unix(200, 0), time.Second)
+	require.Error(t, err)
+	_, err = c.Version(context.Background())
+	require.Error(t, err)
+	assert.Equal(t, int64(3), asked.Load())
+	select {
+	case r := <-got:
+		t.Fatalf("the host the store redirects to got %s %s with Authorization %q, X-Scope-OrgID %q", r.Method, r.URL, r.Header.Get("Authorization"), r.Header.Get("X-Scope-OrgID"))
+	default:
+	}
+}
+
+func TestHeadersGoOnlyToTheQueryHost(t *testing.T) {
+	to, got := elsewhere(t)
+	var seen *http.Request
+	h := headerTripper{base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen = r
+		return nil, errors.New("not sent")
+	}), headers: map[string]string{"Authorization": "Bearer s3cret"}, scheme: "http", host: "127.0.0.1:9090"}
+	for _, u := range []string{to + "/api/v1/query", "https://127.0.0.1:9090/api/v1/query", "http://127.0.0.1:9091/api/v1/query"} {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		require.NoError(t, err)
+		_, _ = h.RoundTrip(req)
+		assert.Empty(t, seen.Header.Get("Authorization"), u)
+	}
+	req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9090/api/v1/query", nil)
+	require.NoError(t, err)
+	_, _ = h.RoundTrip(req)
+	assert.Equal(t, "Bearer s3cret", seen.Header.Get("Authorization"))
+	assert.Empty(t, got)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestClientRefusesCredentialsWhereTheyWouldLeak(t *testing.T) {
+	h := map[string]string{"Authorization": "Bearer s3cret"}
+	for _, tt := range []struct {
+		url     string
+		headers map[string]string
+		want    string
+	}{
+		{"http://admin:pw@127.0.0.1:9090", nil, "prometheus client for http://xxxxx@127.0.0.1:9090: credentials go in headers, not in the URL"},
+		{"http://metrics.example.com:9090", h, "prometheus client for http://metrics.example.com:9090: headers would go to metrics.example.com:9090 in the clear: use https, or a query API on loopback"},
+		{"ftp://127.0.0.1", h, `prometheus client: "ftp://127.0.0.1" is not an http(s) URL`},
+	} {
+		_, err := NewWithHeaders(tt.url, tt.headers)
+		require.Error(t, err, tt.url)
+		assert.Equal(t, tt.want, err.Error())
+	}
+	for _, ok := range []string{"https://metrics.example.com", "http://127.0.0.1:9090", "http://localhost:9090", "http://[::1]:9090"} {
+		_, err := NewWithHeaders(ok, h)
+		assert.NoError(t, err, ok)
+	}
+}
+
+func TestErrorsHideTheURLsQueryValues(t *testing.T) {
+	c, err := New("http://127.0.0.1:1/?api_key=s3cret%2Fx")
+	require.NoError(t, err)
+	_, err = c.Instant(context.Background(), "up", time.Unix(100, 0))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret")
+	assert.Contains(t, err.Error(), "api_key=xxxxx")
 }

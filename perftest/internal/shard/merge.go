@@ -38,9 +38,10 @@ type Merged struct {
 	Reason             string
 	Missing, Duplicate []int
 	// Late are the shards that started more than the tolerance after
-	// StartAt, by index: their part of the schedule went out late, so what
-	// was measured is not the plan. Started is by each shard's own clock, so
-	// a node whose clock is off goes unseen: keep the nodes' clocks in sync.
+	// StartAt, by index: their part of the schedule due before they began
+	// was dropped, so what was measured is not the plan. Started is by each
+	// shard's own clock, so a node whose clock is off goes unseen: keep the
+	// nodes' clocks in sync.
 	Late []Late
 }
 

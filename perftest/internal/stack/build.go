@@ -137,6 +137,12 @@ func baseImages(dockerfile string) ([]string, error) {
 // needs, go.mod, go.sum, the toolchain, the flags, the Dockerfile), checked
 // before compiling: an unchanged service costs one go list.
 func hostGoBuild(ctx context.Context, root, repo string, g thresholds.GoBuild, log io.Writer) (Image, error) {
+	// The spec's check refuses these; a spec built in code is not checked.
+	for _, a := range append([]string{g.Package, g.Binary()}, g.Tags...) {
+		if strings.HasPrefix(a, "-") {
+			return Image{}, fmt.Errorf("go build of %q: %q starts with \"-\", which go would read as a flag", g.Package, a)
+		}
+	}
 	goos, goarch := "linux", runtime.GOARCH
 	if arch, err := engineArch(ctx); err == nil && arch != "" {
 		goarch = arch

@@ -129,7 +129,7 @@ func buildLocalPrometheus(ctx context.Context, bin string, log io.Writer) (Image
 			files = append(files, m[1])
 		}
 	} // a static binary makes ldd fail: nothing else to copy
-	const dockerfile = "FROM scratch\nCOPY rootfs/ /\nWORKDIR /prometheus\nEXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n"
+	const dockerfile = "FROM scratch\nCOPY rootfs/ /\nWORKDIR /prometheus\nUSER 65534:65534\nEXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n"
 	h := sha256.New()
 	io.WriteString(h, dockerfile)
 	for _, f := range files {

@@ -2,12 +2,14 @@ package stack
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/thresholds"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -75,4 +77,18 @@ func TestGoInputsHashFollowsWhatTheBuildReads(t *testing.T) {
 	assert.Equal(t, h0, hash(), "a package the build does not import")
 	write("lib/lib.go", "package lib\n\nfunc F() { println() }\n")
 	assert.NotEqual(t, h0, hash(), "a dependency inside the module")
+}
+
+func TestAHostGoBuildRefusesAFlagForAPackage(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	for _, g := range []thresholds.GoBuild{
+		{Package: "-toolexec=touch " + marker, Name: "app", Dockerfile: "Dockerfile"},
+		{Package: "./cmd/app", Tags: []string{"-toolexec=x"}, Dockerfile: "Dockerfile"},
+		{Package: "./cmd/app", Name: "-o", Dockerfile: "Dockerfile"},
+	} {
+		_, err := hostGoBuild(context.Background(), t.TempDir(), "perfgate/app", g, io.Discard)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `starts with "-", which go would read as a flag`)
+	}
+	assert.NoFileExists(t, marker)
 }

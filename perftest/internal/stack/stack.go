@@ -276,6 +276,7 @@ func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Vari
 		testcontainers.WithLabels(labels),
 		testcontainers.WithExposedPorts(port),
 		testcontainers.WithHostConfigModifier(loopbackOnly(port)),
+
 		tcnetwork.WithNetwork([]string{r.Name}, s.network),
 		// Polled every 50 ms: the sooner a replica is known ready, the sooner the run starts.
 		testcontainers.WithWaitStrategy(wait.ForHTTP(svc.Ready).WithPort(port).
@@ -290,6 +291,14 @@ func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Vari
 	if volume != "" {
 		opts = append(opts, testcontainers.WithMounts(testcontainers.VolumeMount(volume, testcontainers.ContainerMountTarget(svc.Volume))))
 	}
+	user := imageUser(ctx, v.Image)
+	if isRoot(user) { // else the image's own user, who owns its files
+		user = serviceUser
+		opts = append(opts, testcontainers.WithConfigModifier(asUser(user)))
+	}
+	// Writable: the shared volume (owned by the image's user, whose
+	// ownership a fresh volume takes) and /tmp.
+	opts = append(opts, testcontainers.WithHostConfigModifier(hardened(replicaLimits, map[string]string{"/tmp": tmpfsFor(user, "64m")})))
 	c, err := testcontainers.Run(ctx, v.Image, opts...)
 	r.c = c
 	if err != nil {
@@ -311,11 +320,11 @@ func (s *Stack) startPrometheus(ctx context.Context, cfg Config, image string, s
 			"--web.listen-address=:9090",
 		),
 		testcontainers.WithLabels(s.labels()),
-		testcontainers.WithFiles(testcontainers.ContainerFile{
-			Reader: strings.NewReader(conf), ContainerFilePath: "/etc/prometheus/prometheus.yml", FileMode: 0o644,
-		}),
+		withFileIn("/etc/prometheus", "prometheus.yml", conf),
 		testcontainers.WithExposedPorts(prometheusPort),
 		testcontainers.WithHostConfigModifier(loopbackOnly(prometheusPort)),
+		testcontainers.WithConfigModifier(asUser(storeUser)),
+		testcontainers.WithHostConfigModifier(hardened(storeLimits, map[string]string{"/prometheus": tmpfsFor(storeUser, "256m")}, "/etc/prometheus")),
 		tcnetwork.WithNetwork([]string{"prometheus"}, s.network),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/-/ready").WithPort(prometheusPort).
 			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100 * time.Millisecond)),
@@ -565,12 +574,18 @@ func newRunID() string {
 	return strconv.FormatInt(time.Now().UnixMilli(), 36) + strconv.Itoa(os.Getpid()%1000)
 }
 
-// Exposure is how a running container meets the world: the user it runs as
-// and the host addresses its ports are published on.
+// Exposure is how a running container meets the world: the user it runs as,
+// the host addresses its ports are published on, and what bounds it.
 type Exposure struct {
 	Name    string
 	User    string
 	HostIPs []string
+
+	CapDrop     []string
+	SecurityOpt []string
+	ReadOnly    bool  // a read-only root filesystem
+	Memory      int64 // bytes; 0 is unbounded
+	PidsLimit   int64 // 0 is unbounded
 }
 
 // Exposures inspects every container of the stack, for hardening checks.
@@ -584,6 +599,12 @@ func (s *Stack) Exposures(ctx context.Context) ([]Exposure, error) {
 		e := Exposure{Name: strings.TrimPrefix(in.Name, "/")}
 		if in.Config != nil {
 			e.User = in.Config.User
+		}
+		if hc := in.HostConfig; hc != nil {
+			e.CapDrop, e.SecurityOpt, e.ReadOnly, e.Memory = hc.CapDrop, hc.SecurityOpt, hc.ReadonlyRootfs, hc.Memory
+			if hc.PidsLimit != nil {
+				e.PidsLimit = *hc.PidsLimit
+			}
 		}
 		if in.NetworkSettings != nil {
 			for _, bindings := range in.NetworkSettings.Ports {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -67,4 +68,31 @@ func TestStartReplicasWantsOneImagePerVariant(t *testing.T) {
 	err := s.StartReplicas(context.Background(), "perfgate/tasksvc:one")
 	require.EqualError(t, err, "1 images for 2 variants")
 	assert.Empty(t, s.containers(), "nothing was started")
+}
+
+func TestHardenedDropsEverythingAndBoundsTheContainer(t *testing.T) {
+	hc := &container.HostConfig{CapAdd: []string{"NET_ADMIN"}, Privileged: true}
+	loopbackOnly(prometheusPort)(hc)
+	hardened(storeLimits, map[string]string{"/prometheus": "size=256m"}, "/etc/prometheus")(hc)
+	assert.Equal(t, []string{"ALL"}, hc.CapDrop)
+	assert.Empty(t, hc.CapAdd)
+	assert.False(t, hc.Privileged)
+	assert.Equal(t, []string{"no-new-privileges:true"}, hc.SecurityOpt)
+	assert.True(t, hc.ReadonlyRootfs)
+	assert.Equal(t, map[string]string{"/prometheus": "size=256m"}, hc.Tmpfs)
+	require.Len(t, hc.Mounts, 1)
+	assert.Equal(t, "/etc/prometheus", hc.Mounts[0].Target)
+	assert.Empty(t, hc.Mounts[0].Source, "an anonymous volume, removed with the container")
+	assert.Equal(t, storeLimits.memory, hc.Memory)
+	assert.Equal(t, hc.Memory, hc.MemorySwap, "no swap beyond the limit")
+	require.NotNil(t, hc.PidsLimit)
+	assert.Equal(t, storeLimits.pids, *hc.PidsLimit)
+	assert.Len(t, hc.PortBindings, 1, "the loopback binding stays")
+
+	assert.Equal(t, "rw,noexec,nosuid,nodev,mode=1777,size=64m,uid=65532,gid=65532", tmpfsFor("65532:65532", "64m"))
+	assert.Equal(t, "rw,noexec,nosuid,nodev,mode=1777,size=64m,uid=1000", tmpfsFor("1000", "64m"))
+	assert.Equal(t, "rw,noexec,nosuid,nodev,mode=1777,size=64m", tmpfsFor("app", "64m"))
+	for user, root := range map[string]bool{"": true, "0": true, "root": true, "0:0": true, "root:root": true, "65532:65532": false, "app": false} {
+		assert.Equal(t, root, isRoot(user), user)
+	}
 }

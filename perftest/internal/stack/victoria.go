@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -148,7 +149,7 @@ func VictoriaMetricsImage(ctx context.Context, bin string, log io.Writer) (Image
 	return buildImage(ctx, dir, "perfgate/victoria-metrics", sum, fmt.Sprintf("local image around %s (%s, no registry)", bin, v), log)
 }
 
-const victoriaDockerfile = "FROM scratch\nCOPY rootfs/ /\nWORKDIR /victoria-metrics-data\nEXPOSE 8428\nENTRYPOINT [\"/victoria-metrics-prod\"]\n"
+const victoriaDockerfile = "FROM scratch\nCOPY rootfs/ /\nWORKDIR /victoria-metrics-data\nUSER 65534:65534\nEXPOSE 8428\nENTRYPOINT [\"/victoria-metrics-prod\"]\n"
 
 // VictoriaConfig says how to start VictoriaMetrics beside a stack.
 type VictoriaConfig struct {
@@ -234,11 +235,14 @@ func (s *Stack) StartVictoriaMetrics(ctx context.Context, cfg VictoriaConfig) (*
 		testcontainers.WithName("perfgate-"+s.RunID+"-"+cfg.Name),
 		testcontainers.WithCmd(append(VictoriaArgs(), cfg.Args...)...),
 		testcontainers.WithLabels(s.labels()),
-		testcontainers.WithFiles(testcontainers.ContainerFile{
-			Reader: strings.NewReader(conf), ContainerFilePath: victoriaScrapeFile, FileMode: 0o644,
-		}),
+		withFileIn(path.Dir(victoriaScrapeFile), path.Base(victoriaScrapeFile), conf),
 		testcontainers.WithExposedPorts(victoriaPort),
 		testcontainers.WithHostConfigModifier(loopbackOnly(victoriaPort)),
+		testcontainers.WithConfigModifier(asUser(storeUser)),
+		testcontainers.WithHostConfigModifier(hardened(storeLimits, map[string]string{
+			"/victoria-metrics-data": tmpfsFor(storeUser, "256m"),
+			"/tmp":                   tmpfsFor(storeUser, "64m"),
+		}, path.Dir(victoriaScrapeFile))),
 		tcnetwork.WithNetwork([]string{cfg.Name}, s.network),
 		testcontainers.WithWaitStrategy(wait.ForHTTP("/health").WithPort(victoriaPort).
 			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(100*time.Millisecond)),
