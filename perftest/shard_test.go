@@ -220,7 +220,7 @@ func TestK8sJobRunsAsRendered(t *testing.T) {
 	st := deployment(t)
 	spec := targetSpec(t, st, st.PrometheusURL, `job="tasksvc"`, "")
 
-	out, err := exec.Command(bin, "k8s", "-f", spec, "-image", image, "-shards", "2", "-claim", "perf-results", "-start-in", "5s").Output()
+	out, err := exec.Command(bin, "k8s", "-f", spec, "-image", image, "-shards", "2", "-claim", "perf-results", "-start-in", "10s").Output()
 	if err != nil {
 		t.Fatalf("perfgate k8s: %v", err)
 	}

@@ -98,21 +98,14 @@ func TestVictoriaMetricsTargetModeGatesAnExistingDeployment(t *testing.T) {
 		}
 		sameSeries(t, o.Run, api, st.PrometheusURL)
 	})
-	t.Run("a store at its default latency offset passes read with latency_offset=1ms, never without", func(t *testing.T) {
+	t.Run("a store at its default latency offset is never a pass", func(t *testing.T) {
 		// By default VictoriaMetrics evaluates a query for the last 30 s
-		// 30 s earlier and stamps the answer with the time asked for; the
-		// query API URL can carry the per-query override (1ms is its least).
+		// 30 s earlier and stamps the answer with the time asked for: the
+		// window's last 30 s are older data or none. (The per-query
+		// override, ?latency_offset=1ms, cannot go in target.query.url,
+		// which takes no query string: every report prints that URL.)
 		def := startVictoria(t, st, vs.image, "vm-default", "-search.latencyOffset=30s")
-		o, err := targetGate(t, targetSpec(t, st, def+"/"+noLatencyOffset, `job="tasksvc"`, ""), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o.Decision.Verdict != verdict.Pass {
-			t.Fatalf("verdict %s: %s", o.Decision.Verdict, strings.Join(o.Decision.Failures, "; "))
-		}
-		// Read without the override, the window's last 30 s are older data
-		// or none: never a pass.
-		o, err = targetGate(t, targetSpec(t, st, def, `job="tasksvc"`, ""), nil)
+		o, err := targetGate(t, targetSpec(t, st, def, `job="tasksvc"`, ""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

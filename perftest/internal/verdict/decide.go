@@ -64,7 +64,7 @@ func (r Result) Part() Part {
 			p.Failures = append(p.Failures, subjectOf(c))
 		}
 	}
-	if lag := Shortfall(r.Load); lag != "" && r.Verdict != Pass {
+	if lag := Shortfall(r.Load); lag != "" && r.Verdict == Inconclusive {
 		p.Failures = append(p.Failures, "inconclusive: "+lag)
 	}
 	if r.Verdict != Pass && len(p.Failures) == 0 {
