@@ -251,7 +251,7 @@ func TestCompareDetectionRates(t *testing.T) {
 			c, err := tryCompare(t, gate.CompareOptions{Spec: spec, Seed: seed, Baseline: head, Candidate: j.candidate})
 			stop()
 			rec := rates.New(batch, j.name, j.expect, head, spec.Compare, seed, c.Result, err)
-			rec.Noise, rec.Rounds, rec.Reruns = noise, len(c.Rounds), len(c.Reruns)
+			rec.Noise, rec.Rounds, rec.Reruns = noise, len(c.Rounds), len(c.Result.Reruns)
 			for _, r := range c.Rounds {
 				if r.Unsound != "" {
 					rec.Unsound++

@@ -43,8 +43,7 @@ type Comparison struct {
 	Result   compare.Result
 	Noise    []compare.Noise // from the baseline's own rounds, odd against even
 	Baseline string          // what the baseline was, for the report
-	Rounds   []Round         // in the order they ran; rounds 2k and 2k+1 are one pair
-	Reruns   []string        // which pairs ran again, and why
+	Rounds   []Round         // in the order they ran; rounds 2k and 2k+1 are one pair (Result.Reruns: which ran again)
 }
 
 // Round is one round of load on one variant.
@@ -277,15 +276,13 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 			break
 		}
 	}
-	c.Reruns = plan.reruns
-
 	var budgets []compare.Budget
 	for _, b := range cs.Metrics {
 		budgets = append(budgets, compare.Budget{Metric: b.Metric, MaxIncrease: b.MaxIncrease, MaxDecrease: b.MaxDecrease})
 	}
 	samples := Samples(c.Rounds, cs.Metrics, cs.Rounds)
 	c.Result = compare.Compare(samples, budgets, compare.Options{Alpha: cs.Alpha})
-	c.Result.Reruns = c.Reruns
+	c.Result.Reruns = plan.reruns
 	if c.Result.Verdict == verdict.Inconclusive {
 		var unsound []string
 		for i, r := range c.Rounds {
