@@ -171,22 +171,29 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	if err != nil {
 		return c, err
 	}
-	pc, err := waitForTargets(ctx, st, svc.Name)
-	if err != nil {
-		return c, err
-	}
-
 	cs := spec.Compare
 	// One unmeasured round per variant first: the first requests of a fresh
 	// replica (an empty database, cold code paths, connections) are slower
 	// and costlier than any after them, and would weigh on pair 1 alone.
+	// Nothing reads them, so both variants prime at once, while Prometheus
+	// discovers its targets (about 5 s).
+	fmt.Fprintf(logw, "priming %s and %s\n", Baseline, Candidate)
+	primed := make(chan error, 2)
 	for _, variant := range []string{Baseline, Candidate} {
-		fmt.Fprintf(logw, "priming %s\n", variant)
 		cfg := loadConfig(spec.Load, spec.Workload, o.Seed, nil, st.ReplicasOf(variant))
 		cfg.Stages = []load.Stage{{Duration: cs.Round.WarmUp + cs.Round.Duration, Target: cs.Round.Rate}}
-		if _, err := load.Run(ctx, cfg); err != nil {
-			return c, fmt.Errorf("priming %s: %w", variant, err)
-		}
+		go func() {
+			_, err := load.Run(ctx, cfg)
+			if err != nil {
+				err = fmt.Errorf("priming %s: %w", variant, err)
+			}
+			primed <- err
+		}()
+	}
+	pc, err := waitForTargets(ctx, st, svc.Name)
+	err = errors.Join(err, <-primed, <-primed)
+	if err != nil {
+		return c, err
 	}
 	roundCfg := func(variant string, seed uint64) load.Config {
 		cfg := loadConfig(spec.Load, spec.Workload, seed, o.Progress, st.ReplicasOf(variant))
@@ -198,6 +205,7 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 		}
 		return cfg
 	}
+	gap := max(100*time.Millisecond, st.ScrapeInterval()-cs.Round.WarmUp)
 	// runPair runs pair k's two rounds in its order, replaying one sequence,
 	// and says why the generator cannot vouch for them, if it cannot.
 	runPair := func(k int) (unsound string, _ error) {
@@ -221,7 +229,9 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 				fmt.Fprintln(logw, whys[len(whys)-1])
 			}
 			c.Rounds = append(c.Rounds, r)
-			if err := pause(ctx, 500*time.Millisecond); err != nil { // counters are per variant and per request: no gap needed beyond a breath
+			// Counters are per variant and per request: the gap only has to
+			// keep the next round's window a scrape away from this one's.
+			if err := pause(ctx, gap); err != nil {
 				return "", err
 			}
 		}
