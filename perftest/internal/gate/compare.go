@@ -113,17 +113,41 @@ func ExtraPairs(planned int) int { return max(2, (planned+2)/3) }
 // Compare builds both variants, starts them side by side with one Prometheus,
 // runs the interleaved rounds and compares the per-round figures.
 func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
+	b, err := Prepare(ctx, o)
+	defer func() { err = errors.Join(err, b.Close(ctx)) }()
+	if err != nil {
+		return b.c, err
+	}
+	return b.Measure(ctx)
+}
+
+// Bench is a comparison made ready to measure: both variants built, started
+// side by side, primed, and seen by Prometheus. Its setup needs no quiet
+// machine, so the gate prepares it beside the absolute run's own setup.
+type Bench struct {
+	o      CompareOptions
+	c      Comparison
+	st     *stack.Stack
+	pc     *promq.Client
+	series promq.Series
+	logw   io.Writer
+}
+
+// Prepare builds the variants, starts their stack and primes them. Close
+// the Bench whatever the error.
+func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
+	b = &Bench{o: o, logw: o.Log}
 	spec := o.Spec
 	if spec == nil || spec.Compare == nil {
-		return c, errors.New("gate: the spec has no compare section")
+		return b, errors.New("gate: the spec has no compare section")
 	}
-	logw := o.Log
-	if logw == nil {
-		logw = io.Discard
+	if b.logw == nil {
+		b.logw = io.Discard
 	}
+	logw, c := b.logw, &b.c
 	fmt.Fprintln(logw, prioritize())
 	svc := spec.ServiceOrDefault()
-	series := promq.SeriesOf(svc)
+	b.series = promq.SeriesOf(svc)
 	// Each variant is built from its git ref, as that commit's own spec
 	// describes the service, or from the work tree when it has none.
 	build := func(ref string) (stack.Image, string, error) {
@@ -135,11 +159,11 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	}
 	cand, _, err := build(o.Candidate)
 	if err != nil {
-		return c, fmt.Errorf("candidate: %w", err)
+		return b, fmt.Errorf("candidate: %w", err)
 	}
 	base, commit, err := build(o.Baseline)
 	if err != nil {
-		return c, fmt.Errorf("baseline: %w", err)
+		return b, fmt.Errorf("baseline: %w", err)
 	}
 	switch {
 	case o.Baseline != "" && strings.HasPrefix(commit, o.Baseline):
@@ -153,23 +177,23 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 	}
 	prom, err := stack.PrometheusImage(ctx, logw)
 	if err != nil {
-		return c, err
+		return b, err
 	}
 	fmt.Fprintf(logw, "baseline %s: %s; candidate: %s\n", c.Baseline, base.Tag, cand.Tag)
 
-	st, err := startStack(ctx, stack.Config{
+	b.st, err = startStack(ctx, stack.Config{
 		Service: svc, PrometheusImage: prom.Tag, Log: logw,
 		Variants: []stack.Variant{
 			{Name: Baseline, Image: base.Tag, Args: o.BaselineArgs},
 			{Name: Candidate, Image: cand.Tag, Args: o.CandidateArgs},
 		},
 	})
-	defer func() { err = errors.Join(err, teardown(ctx, st)) }()
-	if o.Started != nil { // after the deferred teardown, so even a panic in it cleans up
+	st := b.st
+	if o.Started != nil {
 		o.Started(st)
 	}
 	if err != nil {
-		return c, err
+		return b, err
 	}
 	cs := spec.Compare
 	// One unmeasured round per variant first: the first requests of a fresh
@@ -190,11 +214,23 @@ func Compare(ctx context.Context, o CompareOptions) (c Comparison, err error) {
 			primed <- err
 		}()
 	}
-	pc, err := waitForTargets(ctx, st, svc.Name)
-	err = errors.Join(err, <-primed, <-primed)
-	if err != nil {
-		return c, err
+	b.pc, err = waitForTargets(ctx, st, svc.Name)
+	return b, errors.Join(err, <-primed, <-primed)
+}
+
+// Close removes the Bench's stack; a Bench that never started one has
+// nothing to remove.
+func (b *Bench) Close(ctx context.Context) error {
+	if b == nil || b.st == nil {
+		return nil
 	}
+	return teardown(ctx, b.st)
+}
+
+// Measure runs the interleaved rounds on a prepared Bench and compares them.
+func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
+	o, spec, st, pc, series, logw := b.o, b.o.Spec, b.st, b.pc, b.series, b.logw
+	cs, c := spec.Compare, b.c
 	roundCfg := func(variant string, seed uint64) load.Config {
 		cfg := loadConfig(spec.Load, spec.Workload, seed, o.Progress, st.ReplicasOf(variant))
 		cfg.WarmUp = cs.Round.WarmUp

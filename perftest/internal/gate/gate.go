@@ -39,6 +39,9 @@ type Options struct {
 	// Started, when set, learns the run's stack as soon as it exists, so a
 	// caller can look for its leftovers afterwards.
 	Started func(s *stack.Stack)
+	// Quiet, when set, is waited for before load starts: work sharing the
+	// machine during setup (a comparison being prepared) ends first.
+	Quiet <-chan struct{}
 	// QueryHeaders are sent to a target's query API: the values of the
 	// spec's target.query.headers, read from the environment by the door.
 	QueryHeaders map[string]string
@@ -214,6 +217,13 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	pc, err := waitForTargets(ctx, st, svcSpec.Name)
 	if err != nil {
 		return run, err
+	}
+	if o.Quiet != nil {
+		select {
+		case <-o.Quiet:
+		case <-ctx.Done():
+			return run, ctx.Err()
+		}
 	}
 	phase("wait", t)
 	run.Prometheus = fmt.Sprintf("%s, %s", prom.image.Tag, prom.image.Source)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/report"
@@ -164,23 +165,59 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 		return o, err
 	}
 
+	out := &syncWriter{w: s.Out} // the comparison is prepared beside the absolute run
+	var mu sync.Mutex
+	started := func(st *stack.Stack) {
+		if s.Started != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			s.Started(st)
+		}
+	}
+	var ref, missing string
+	if spec.Compare != nil {
+		ref, missing = s.baseline(ctx)
+	}
+	// The comparison's builds, stack start, Prometheus's discovery and
+	// priming need no quiet machine: they run during the absolute run's own
+	// setup, which waits for them before its load starts.
+	var bench *Bench
+	var benchErr error
+	prepared := make(chan struct{})
+	pctx, stopPreparing := context.WithCancel(ctx)
+	defer stopPreparing()
+	if ref != "" {
+		go func() {
+			defer close(prepared)
+			bench, benchErr = Prepare(pctx, CompareOptions{
+				Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
+				Log: out, Started: started,
+			})
+		}()
+	} else {
+		close(prepared)
+	}
+	defer func() {
+		<-prepared
+		err = errors.Join(err, bench.Close(ctx))
+	}()
 	run, err := Run(ctx, Options{
 		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
-		Progress: s.Out, Log: s.Out, Started: s.Started, QueryHeaders: headers, Merged: s.Merged,
+		Progress: out, Log: out, Started: started, QueryHeaders: headers, Merged: s.Merged, Quiet: prepared,
 	})
 	if err != nil {
+		stopPreparing()
 		return o, err
 	}
-	ref, missing := s.baseline(ctx)
-	if missing != "" && spec.Compare != nil {
+	if missing != "" {
 		// A pull request asked for a comparison: absolute SLOs alone cannot pass it.
 		run.Comparison = &compare.Result{Verdict: verdict.Inconclusive, Reason: missing}
 	}
-	if ref != "" && spec.Compare != nil {
-		c, err := Compare(ctx, CompareOptions{
-			Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
-			Log: s.Out, Started: s.Started,
-		})
+	if ref != "" {
+		c, err := Comparison{}, benchErr
+		if err == nil {
+			c, err = bench.Measure(ctx)
+		}
 		if err != nil {
 			// No figures to compare: never a pass, and the SLO report is still written.
 			run.Baseline = ref
