@@ -465,6 +465,7 @@ func (c *Client) RangeQuery(ctx context.Context, q string, from, to time.Time, s
 // (returns nil), and returns ctx's error with done's last complaint, or the
 // query's, when ctx ends first.
 func (c *Client) poll(ctx context.Context, q string, at func() time.Time, interval time.Duration, done func([]Sample) error) error {
+	var last error // what the last answer said: a query cut short by ctx says nothing
 	for {
 		s, err := c.Instant(ctx, q, at())
 		if err == nil {
@@ -472,9 +473,12 @@ func (c *Client) poll(ctx context.Context, q string, at func() time.Time, interv
 				return nil
 			}
 		}
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), last)
 		case <-time.After(interval):
 		}
 	}

@@ -301,3 +301,33 @@ func TestErrorsHideTheURLsQueryValues(t *testing.T) {
 	assert.NotContains(t, err.Error(), "s3cret")
 	assert.Contains(t, err.Error(), "api_key=xxxxx")
 }
+
+func TestWaitForScrapeKeepsTheLastAnswerWhenTimeRunsOutMidQuery(t *testing.T) {
+	// The store answers "stale" once, then hangs until the caller gives up:
+	// the error must still say the store lags, not only that time ran out.
+	end := time.UnixMilli(1_700_000_000_000)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"%.3f"]}]}}`,
+			float64(end.Add(-time.Second).UnixMilli())/1000)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first
+	c, err := New(srv.URL)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = c.WaitForScrape(ctx, DefaultSeries, end, end, time.Millisecond)
+	var stale *StaleError
+	assert.ErrorAs(t, err, &stale)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
