@@ -215,7 +215,14 @@ func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
 		}()
 	}
 	b.pc, err = waitForTargets(ctx, st, svc.Name)
-	return b, errors.Join(err, <-primed, <-primed)
+	if err = errors.Join(err, <-primed, <-primed); err != nil {
+		return b, err
+	}
+	var metrics []string
+	for _, m := range cs.Metrics {
+		metrics = append(metrics, m.Metric)
+	}
+	return b, checkNames(ctx, b.pc, b.series, time.Now(), metrics)
 }
 
 // Close removes the Bench's stack; a Bench that never started one has

@@ -39,9 +39,10 @@ type Options struct {
 	// Started, when set, learns the run's stack as soon as it exists, so a
 	// caller can look for its leftovers afterwards.
 	Started func(s *stack.Stack)
-	// Quiet, when set, is waited for before load starts: work sharing the
-	// machine during setup (a comparison being prepared) ends first.
-	Quiet <-chan struct{}
+	// Hold, when set, is waited for before load starts: work sharing the
+	// machine during setup (a comparison being prepared) ends first. An
+	// error ends the run before any load.
+	Hold func(context.Context) error
 	// QueryHeaders are sent to a target's query API: the values of the
 	// spec's target.query.headers, read from the environment by the door.
 	QueryHeaders map[string]string
@@ -218,11 +219,9 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	if err != nil {
 		return run, err
 	}
-	if o.Quiet != nil {
-		select {
-		case <-o.Quiet:
-		case <-ctx.Done():
-			return run, ctx.Err()
+	if o.Hold != nil {
+		if err := o.Hold(ctx); err != nil {
+			return run, err
 		}
 	}
 	phase("wait", t)
@@ -232,10 +231,28 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	}
 
 	t = time.Now()
-	res, err := applyLoad(ctx, o, st)
+	// A few seconds in, the service has served requests and been scraped:
+	// a metric name the spec has wrong ends the run then, not after it.
+	lctx, stopLoad := context.WithCancelCause(ctx)
+	defer stopLoad(nil)
+	go func() {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-lctx.Done():
+			return
+		}
+		if err := checkNames(lctx, pc, series, t.Add(time.Second), sloMetrics(o.Spec.SLOs)); err != nil {
+			stopLoad(err)
+		}
+	}()
+	res, err := applyLoad(lctx, o, st)
+	if bad := (*BadInputError)(nil); errors.As(context.Cause(lctx), &bad) {
+		return run, bad
+	}
 	if err != nil {
 		return run, err
 	}
+	stopLoad(nil)
 	phase("load", t)
 
 	names := make([]string, len(st.Replicas))
@@ -813,6 +830,34 @@ func timeline(r *load.Result, cpu []promq.Point) []report.Point {
 			T: float64(s.T), TargetRate: s.TargetRate, Rate: s.Rate, Dropped: s.Dropped,
 			P50: ms(s.P50), P95: ms(s.P95), P99: ms(s.P99), Errors: s.Errors, CPU: cores[i],
 		})
+	}
+	return out
+}
+
+// checkNames fails fast on a spec that names series the service does not
+// export: once Prometheus has scraped the service after since (when it had
+// served requests), every series the metrics read must be there, or the
+// run would end, minutes later, with "no data". A store that cannot tell
+// lets the run go on: its queries then say what is missing.
+func checkNames(ctx context.Context, pc *promq.Client, series promq.Series, since time.Time, metrics []string) error {
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pc.WaitForScrape(wctx, series, since, since.Add(5*time.Second), 50*time.Millisecond); err != nil {
+		return nil
+	}
+	missing, err := pc.Missing(ctx, series, series.Needs(metrics...), since.Add(-time.Minute), time.Now())
+	if err != nil || len(missing) == 0 {
+		return nil
+	}
+	return &BadInputError{fmt.Errorf("the spec names series the service does not export (as Prometheus saw it after its first requests):\n  %s",
+		strings.Join(missing, "\n  "))}
+}
+
+// sloMetrics are the metrics the SLOs read.
+func sloMetrics(slos []thresholds.SLO) []string {
+	var out []string
+	for _, s := range slos {
+		out = append(out, string(s.Metric))
 	}
 	return out
 }

@@ -93,6 +93,13 @@ type BadInputError struct{ Err error }
 func (e *BadInputError) Error() string { return e.Err.Error() }
 func (e *BadInputError) Unwrap() error { return e.Err }
 
+// badInput says whether err is the spec's fault: bad input, or a service
+// started as the spec says that answers as it does not expect.
+func badInput(err error) bool {
+	bad, spec := (*BadInputError)(nil), (*stack.SpecError)(nil)
+	return errors.As(err, &bad) || errors.As(err, &spec)
+}
+
 // Exit codes of the doors.
 const (
 	ExitPass         = 0
@@ -203,10 +210,24 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	}()
 	run, err := Run(ctx, Options{
 		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
-		Progress: out, Log: out, Started: started, QueryHeaders: headers, Merged: s.Merged, Quiet: prepared,
+		Progress: out, Log: out, Started: started, QueryHeaders: headers, Merged: s.Merged,
+		Hold: func(ctx context.Context) error {
+			select {
+			case <-prepared:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if badInput(benchErr) {
+				return benchErr // the spec is wrong for both runs: no load at all
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		stopPreparing()
+		if badInput(err) {
+			return o, &BadInputError{err}
+		}
 		return o, err
 	}
 	if missing != "" {

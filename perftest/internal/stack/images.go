@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -51,11 +52,13 @@ func PrometheusImage(ctx context.Context, log io.Writer) (Image, error) {
 	if _, err := p.Client().ImageInspect(ctx, UpstreamPrometheus); err == nil {
 		return Image{Tag: UpstreamPrometheus, Source: "upstream image"}, nil
 	}
-	pullErr := pullOnce(ctx, p.Client(), UpstreamPrometheus)
+	first, pullErr := pullRemembered(ctx, p.Client(), UpstreamPrometheus)
 	if pullErr == nil {
 		return Image{Tag: UpstreamPrometheus, Source: "upstream image, pulled"}, nil
 	}
-	fmt.Fprintf(log, "no registry for %s (%v); building Prometheus from a local binary\n", UpstreamPrometheus, firstLine(pullErr))
+	if first {
+		fmt.Fprintf(log, "no registry for %s (%v); building Prometheus from a local binary\n", UpstreamPrometheus, firstLine(pullErr))
+	}
 
 	bin, err := localPrometheus(ctx, log)
 	if err != nil {
@@ -220,6 +223,26 @@ func tagLocal(ctx context.Context, ref, repo string) error {
 		return fmt.Errorf("docker tag %s %s:local: %w", ref, repo, err)
 	}
 	return nil
+}
+
+var (
+	pullMu     sync.Mutex
+	pullFailed = map[string]error{}
+)
+
+// pullRemembered pulls ref unless a pull of it failed before in this
+// process: a machine without a registry is asked once, and says so once,
+// however many stacks start. first says whether this call asked.
+func pullRemembered(ctx context.Context, c client.APIClient, ref string) (first bool, err error) {
+	pullMu.Lock()
+	defer pullMu.Unlock()
+	if err, ok := pullFailed[ref]; ok {
+		return false, err
+	}
+	if err = pullOnce(ctx, c, ref); err != nil && ctx.Err() == nil {
+		pullFailed[ref] = err
+	}
+	return true, err
 }
 
 // pullOnce tries a registry exactly once, with a short deadline: on a machine

@@ -279,8 +279,8 @@ func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Vari
 
 		tcnetwork.WithNetwork([]string{r.Name}, s.network),
 		// Polled every 50 ms: the sooner a replica is known ready, the sooner the run starts.
-		testcontainers.WithWaitStrategy(wait.ForHTTP(svc.Ready).WithPort(port).
-			WithStartupTimeout(cfg.StartupTimeout).WithPollInterval(50 * time.Millisecond)),
+		testcontainers.WithWaitStrategy(readiness{path: svc.Ready, port: svc.Port, metrics: "/metrics",
+			timeout: cfg.StartupTimeout, poll: 50 * time.Millisecond, wrongFor: wrongFor}),
 	}
 	if len(args) > 0 {
 		opts = append(opts, testcontainers.WithCmdArgs(args...))
