@@ -508,11 +508,7 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 			}
 		}()
 	}
-	res, err := load.Run(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	return res, nil
+	return load.Run(ctx, cfg) // its errors say "load: …" already
 }
 
 // loadConfig is the part of a load run that the spec's load section and

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/report"
@@ -157,7 +158,8 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 			return o, &BadInputError{err}
 		}
 	}
-	if s.ReportDir == "" {
+	defaultDir := s.ReportDir == ""
+	if defaultDir {
 		s.ReportDir = filepath.Join(s.Root, "perf-report")
 	}
 	if s.Merged != nil && spec.Target == nil {
@@ -237,7 +239,11 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if ref != "" {
 		c, err := Comparison{}, benchErr
 		if err == nil {
+			t := time.Now()
 			c, err = bench.Measure(ctx)
+			// Its setup overlapped the absolute run's; its rounds come after.
+			run.Phases = append(run.Phases, report.Phase{Name: "compare", Duration: time.Since(t)})
+			run.Finished = time.Now()
 		}
 		if err != nil {
 			// No figures to compare: never a pass, and the SLO report is still written.
@@ -252,6 +258,12 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	o.Decision = report.Decision(run)
 	if o.Reports, err = report.WriteDir(s.ReportDir, run); err != nil {
 		return o, err
+	}
+	if defaultDir { // build output inside the user's repository: git leaves it alone
+		ignore := filepath.Join(s.ReportDir, ".gitignore")
+		if _, err := os.Stat(ignore); errors.Is(err, os.ErrNotExist) {
+			_ = os.WriteFile(ignore, []byte("# perfgate's reports: build output, not source\n*\n"), 0o644)
+		}
 	}
 	if err := report.Console(run)(s.Out); err != nil {
 		return o, err
