@@ -190,43 +190,20 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	// The comparison's builds, stack start, Prometheus's discovery and
 	// priming need no quiet machine: they run during the absolute run's own
 	// setup, which waits for them before its load starts.
-	var bench *Bench
-	var benchErr error
-	prepared := make(chan struct{})
-	pctx, stopPreparing := context.WithCancel(ctx)
-	defer stopPreparing()
+	var prep *preparing
 	if ref != "" {
-		go func() {
-			defer close(prepared)
-			bench, benchErr = Prepare(pctx, CompareOptions{
-				Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
-				Log: out, Started: started,
-			})
-		}()
-	} else {
-		close(prepared)
+		prep = prepare(ctx, CompareOptions{
+			Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
+			Log: out, Started: started,
+		})
 	}
-	defer func() {
-		<-prepared
-		err = errors.Join(err, bench.Close(ctx))
-	}()
+	defer func() { err = errors.Join(err, prep.close(ctx)) }()
 	run, err := Run(ctx, Options{
 		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
 		Progress: out, Log: out, Started: started, QueryHeaders: headers, Merged: s.Merged,
-		Hold: func(ctx context.Context) error {
-			select {
-			case <-prepared:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if badInput(benchErr) {
-				return benchErr // the spec is wrong for both runs: no load at all
-			}
-			return nil
-		},
+		Hold: prep.hold,
 	})
 	if err != nil {
-		stopPreparing()
 		if badInput(err) {
 			return o, &BadInputError{err}
 		}
@@ -237,10 +214,10 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 		run.Comparison = &compare.Result{Verdict: verdict.Inconclusive, Reason: missing}
 	}
 	if ref != "" {
-		c, err := Comparison{}, benchErr
+		c, err := Comparison{}, prep.wait(ctx)
 		if err == nil {
 			t := time.Now()
-			c, err = bench.Measure(ctx)
+			c, err = prep.bench.Measure(ctx)
 			// Its setup overlapped the absolute run's; its rounds come after.
 			run.Phases = append(run.Phases, report.Phase{Name: "compare", Duration: time.Since(t)})
 			run.Finished = time.Now()
@@ -346,4 +323,55 @@ func RepoRoot(dir string) (string, error) {
 			return abs, nil
 		}
 	}
+}
+
+// preparing is a comparison being prepared in the background.
+type preparing struct {
+	done   chan struct{}
+	bench  *Bench
+	err    error
+	cancel context.CancelFunc
+}
+
+func prepare(ctx context.Context, o CompareOptions) *preparing {
+	p := &preparing{done: make(chan struct{})}
+	ctx, p.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(p.done)
+		p.bench, p.err = Prepare(ctx, o)
+	}()
+	return p
+}
+
+// wait returns once the preparation has ended, with its error.
+func (p *preparing) wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// hold is Run's Hold: the absolute load waits for the preparation, and does
+// not start at all when the spec is wrong for both runs. Nothing to wait
+// for without a comparison.
+func (p *preparing) hold(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	if err := p.wait(ctx); badInput(err) || ctx.Err() != nil {
+		return err
+	}
+	return nil
+}
+
+// close stops a preparation still under way and removes its stack.
+func (p *preparing) close(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	p.cancel()
+	<-p.done
+	return p.bench.Close(ctx)
 }
