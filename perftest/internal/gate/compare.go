@@ -207,9 +207,12 @@ func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
 		cfg := loadConfig(spec.Load, spec.Workload, o.Seed, nil, st.ReplicasOf(variant))
 		cfg.Stages = []load.Stage{{Duration: cs.Round.WarmUp + cs.Round.Duration, Target: cs.Round.Rate}}
 		go func() {
-			_, err := load.Run(ctx, cfg)
-			if err != nil {
+			res, err := load.Run(ctx, cfg)
+			switch {
+			case err != nil:
 				err = fmt.Errorf("priming %s: %w", variant, err)
+			case len(res.NotAsWritten()) > 0: // every round would run the same wrong workload
+				err = fmt.Errorf("priming %s: the workload did not run as written: %s", variant, strings.Join(res.NotAsWritten(), "; "))
 			}
 			primed <- err
 		}()

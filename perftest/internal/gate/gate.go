@@ -799,11 +799,17 @@ func clientStats(r *load.Result) report.ClientStats {
 	}
 	for _, name := range r.Templates {
 		op := r.ByTemplate[name]
-		if op == nil || op.Count == 0 {
+		if op == nil || op.Count == 0 && op.Planned == 0 {
 			continue
 		}
-		q := func(p float64) time.Duration { return time.Duration(op.Latency.ValueAtQuantile(p)) * time.Microsecond }
-		c.ByTemplate = append(c.ByTemplate, report.TemplateStats{Name: name, Count: op.Count, Errors: op.Errors, P50: q(50), P95: q(95), P99: q(99)})
+		q := func(p float64) time.Duration {
+			if op.Latency == nil {
+				return 0
+			}
+			return time.Duration(op.Latency.ValueAtQuantile(p)) * time.Microsecond
+		}
+		c.ByTemplate = append(c.ByTemplate, report.TemplateStats{Name: name, Count: op.Count, Errors: op.Errors,
+			Planned: op.Planned, FellBack: op.FellBack, Why: op.Why, P50: q(50), P95: q(95), P99: q(99)})
 	}
 	if r.Latency != nil {
 		c.Max = time.Duration(r.Latency.Max()) * time.Microsecond

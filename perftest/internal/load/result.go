@@ -1,6 +1,7 @@
 package load
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -60,11 +61,41 @@ type Result struct {
 	Unsound []string
 }
 
+// minPlanned is how many requests must be drawn as a template before its
+// share sent as written is judged: a handful says nothing.
+const minPlanned = 20
+
+// NotAsWritten says which templates ran far below their weight: most of the
+// requests of the measured window drawn as them went as their fallback,
+// because a pool they need stayed empty (a capture that never matches, a
+// pool emptied faster than it fills). A run that did not apply the workload
+// the spec wrote cannot vouch for the service.
+func (r *Result) NotAsWritten() []string {
+	var out []string
+	for _, name := range r.Templates {
+		st := r.ByTemplate[name]
+		if st == nil || st.Planned < minPlanned || 2*st.FellBack <= st.Planned {
+			continue
+		}
+		why := st.Why
+		if why == "" {
+			why = "a pool it needs was empty"
+		}
+		out = append(out, fmt.Sprintf("template %s ran as written for %d of the %d requests drawn as it, the rest went as its fallback: %s",
+			name, st.Planned-st.FellBack, st.Planned, why))
+	}
+	return out
+}
+
 // TemplateStats is what the requests of one template saw in the measured
 // window, canceled requests left out.
 type TemplateStats struct {
 	Count, Errors int64
-	Latency       *hdrhistogram.Histogram // microseconds
+	// Planned requests were drawn as this template; FellBack of them went
+	// as its fallback instead, a pool it needs being empty (Why says which).
+	Planned, FellBack int64
+	Why               string
+	Latency           *hdrhistogram.Histogram // microseconds
 }
 
 // Second covers the requests intended in the second that ends T seconds
@@ -130,8 +161,9 @@ const (
 )
 
 type tmplRec struct {
-	count, errors int64
-	lat           *hdrhistogram.Histogram
+	count, errors     int64
+	planned, fellBack int64 // drawn as this template; of those, sent as its fallback
+	lat               *hdrhistogram.Histogram
 }
 
 type secRec struct {
@@ -175,10 +207,10 @@ func newRecorder(warm, onTime time.Duration, seconds, templates, targets int) *r
 	return r
 }
 
-// add records one finished request of template ti, sent to target target,
-// intended at at (since Start); expected tells whether its template expects
-// the status it got.
-func (r *recorder) add(ti, target, sec int, at, latency, lag time.Duration, code int, oc outcome, expected bool) {
+// add records one finished request of template ti, drawn as template
+// planned (ti unless it fell back), sent to target target, intended at at
+// (since Start); expected tells whether its template expects the status it got.
+func (r *recorder) add(ti, planned, target, sec int, at, latency, lag time.Duration, code int, oc outcome, expected bool) {
 	isErr := oc == transportError || oc == timedOut || (oc == gotResponse && !expected)
 	latUs, lagUs := toUs(latency), toUs(lag)
 
@@ -215,6 +247,10 @@ func (r *recorder) add(ti, target, sec int, at, latency, lag time.Duration, code
 	case canceled:
 		r.canceled++
 		return
+	}
+	r.tmpls[planned].planned++
+	if planned != ti {
+		r.tmpls[planned].fellBack++
 	}
 	st := &r.tmpls[ti]
 	st.count++
@@ -272,6 +308,6 @@ func (r *recorder) fill(res *Result, names []string) {
 	res.ByTemplate = make(map[string]*TemplateStats, len(names))
 	for i, name := range names {
 		st := r.tmpls[i]
-		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Latency: st.lat}
+		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Planned: st.planned, FellBack: st.fellBack, Latency: st.lat}
 	}
 }

@@ -386,6 +386,12 @@ func (r *runner) result(end time.Time, stoppedAt time.Duration, sent, dropped in
 		Dropped:      dropped,
 	}
 	r.rec.fill(res, r.cfg.program.Names())
+	for i, name := range res.Templates {
+		if st := res.ByTemplate[name]; st.FellBack > 0 {
+			st.Why = r.session.Why(i)
+		}
+	}
+	res.Unsound = append(res.Unsound, res.NotAsWritten()...)
 	if r.lateDropped > 0 {
 		res.Unsound = append(res.Unsound, fmt.Sprintf("sending began %s after the start: the %d requests due before then were dropped, not sent at once",
 			r.began.Sub(r.start).Round(time.Millisecond), r.lateDropped))

@@ -28,7 +28,8 @@ func (r *Result) ShardResult(p shard.Plan, spec string) shard.Result {
 	// that are not Completed.
 	out.OK = r.Completed - (r.Errors - r.ByStatus["error"] - r.ByStatus["timeout"])
 	for name, st := range r.ByTemplate {
-		out.ByTemplate[name] = shard.TemplateStats{Count: st.Count, Errors: st.Errors, Latency: shard.Histogram{Histogram: st.Latency}}
+		out.ByTemplate[name] = shard.TemplateStats{Count: st.Count, Errors: st.Errors, Planned: st.Planned, FellBack: st.FellBack, Why: st.Why,
+			Latency: shard.Histogram{Histogram: st.Latency}}
 	}
 	for _, s := range r.Timeline {
 		out.Timeline = append(out.Timeline, shard.Second{
@@ -53,7 +54,8 @@ func FromMerged(m shard.Merged) *Result {
 		TargetRate: m.TargetRate, AchievedRate: m.AchievedRate,
 	}
 	for name, st := range m.ByTemplate {
-		r.ByTemplate[name] = &TemplateStats{Count: st.Count, Errors: st.Errors, Latency: st.Latency.Histogram}
+		r.ByTemplate[name] = &TemplateStats{Count: st.Count, Errors: st.Errors, Planned: st.Planned, FellBack: st.FellBack, Why: st.Why,
+			Latency: st.Latency.Histogram}
 	}
 	for _, s := range m.Timeline {
 		sec := Second{T: s.T, TargetRate: s.TargetRate, Rate: s.Rate, Errors: s.Errors, Dropped: s.Dropped, Latency: s.Latency.Histogram}
@@ -67,6 +69,7 @@ func FromMerged(m shard.Merged) *Result {
 	if m.Incomplete {
 		r.Unsound = append(r.Unsound, fmt.Sprintf("the load is not the whole plan: %s", m.Reason))
 	}
+	r.Unsound = append(r.Unsound, r.NotAsWritten()...)
 	for _, l := range m.Late {
 		r.Unsound = append(r.Unsound, fmt.Sprintf("%s: its part of the schedule due before then was dropped", l))
 	}

@@ -50,7 +50,11 @@ type ClientStats struct {
 type TemplateStats struct {
 	Name          string
 	Count, Errors int64
-	P50, P95, P99 time.Duration
+	// Planned requests were drawn as the template; FellBack of them went as
+	// its fallback instead, for the reason Why (a pool it needs was empty).
+	Planned, FellBack int64
+	Why               string
+	P50, P95, P99     time.Duration
 }
 
 // ReplicaSeries is one replica's CPU (cores) and resident memory (bytes) per

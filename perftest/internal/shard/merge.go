@@ -159,6 +159,11 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			acc := m.ByTemplate[name]
 			acc.Count += st.Count
 			acc.Errors += st.Errors
+			acc.Planned += st.Planned
+			acc.FellBack += st.FellBack
+			if acc.Why == "" {
+				acc.Why = st.Why
+			}
 			switch {
 			case partial[name]:
 			case st.Latency.Histogram == nil:

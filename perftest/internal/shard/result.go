@@ -79,10 +79,18 @@ type Totals struct {
 }
 
 // TemplateStats is what the requests of one template saw.
+// maxWhy bounds a template's reason in a shard's file.
+const maxWhy = 4096
+
 type TemplateStats struct {
-	Count   int64     `json:"count"`
-	Errors  int64     `json:"errors"`
-	Latency Histogram `json:"latency,omitzero"` // microseconds; may be absent
+	Count  int64 `json:"count"`
+	Errors int64 `json:"errors"`
+	// Planned requests were drawn as the template; FellBack of them went as
+	// its fallback (Why: the shard's reason, for the first shard that has one).
+	Planned  int64     `json:"planned,omitempty"`
+	FellBack int64     `json:"fell_back,omitempty"`
+	Why      string    `json:"why,omitempty"`
+	Latency  Histogram `json:"latency,omitzero"` // microseconds; may be absent
 }
 
 // Second covers the requests intended in the second that ends T seconds
@@ -382,8 +390,14 @@ func (r Result) Validate() error {
 		if !slices.Contains(r.Templates, name) {
 			add("by_template[%q]: not in templates", name)
 		}
-		if st.Count < 0 || st.Errors < 0 {
+		if st.Count < 0 || st.Errors < 0 || st.Planned < 0 || st.FellBack < 0 {
 			add("by_template[%q]: negative count", name)
+		}
+		if st.FellBack > st.Planned {
+			add("by_template[%q]: fell_back %d > planned %d", name, st.FellBack, st.Planned)
+		}
+		if len(st.Why) > maxWhy {
+			add("by_template[%q]: why is %d bytes, more than %d", name, len(st.Why), maxWhy)
 		}
 	}
 	if r.Latency.Histogram == nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/perfgate/perfgate/thresholds"
 )
@@ -85,6 +86,14 @@ type capture struct {
 	json   []string
 	header string
 	isURL  bool // a Location: its path and query, inserted as they are in a path
+}
+
+// String is the capture as the spec writes it.
+func (c capture) String() string {
+	if c.header != "" {
+		return "{header: " + c.header + "}"
+	}
+	return "{json: " + strings.Join(c.json, ".") + "}"
 }
 
 type tmpl struct {
@@ -336,15 +345,54 @@ type Session struct {
 	p     *Program
 	mu    sync.Mutex
 	pools []pool
+	// Per template and capture: the expected responses it was tried on,
+	// and how many gave a value (see Why).
+	tried, got [][]atomic.Int64
 }
 
 // Start begins a session with empty pools.
 func (p *Program) Start() *Session {
-	s := &Session{p: p, pools: make([]pool, len(p.pools))}
+	s := &Session{p: p, pools: make([]pool, len(p.pools)),
+		tried: make([][]atomic.Int64, len(p.tmpls)), got: make([][]atomic.Int64, len(p.tmpls))}
 	for i := range s.pools {
 		s.pools[i].vals = make([]value, 0, 64)
 	}
+	for ti, t := range p.tmpls {
+		s.tried[ti], s.got[ti] = make([]atomic.Int64, len(t.captures)), make([]atomic.Int64, len(t.captures))
+	}
 	return s
+}
+
+// Why says why requests of template ti went as its fallback: the pools it
+// always uses that are empty, and what the captures that fill them got.
+// "" when none of its pools is empty.
+func (s *Session) Why(ti int) string {
+	t := &s.p.tmpls[ti]
+	var out []string
+	for _, u := range t.need {
+		s.mu.Lock()
+		n := len(s.pools[u.pool].vals)
+		s.mu.Unlock()
+		if n > 0 {
+			continue
+		}
+		name := s.p.pools[u.pool]
+		var fills []string
+		for oi := range s.p.tmpls {
+			for ci, c := range s.p.tmpls[oi].captures {
+				if c.pool == u.pool {
+					fills = append(fills, fmt.Sprintf("%s's capture %s: %s got a value from %d of %d expected responses",
+						s.p.names[oi], name, c, s.got[oi][ci].Load(), s.tried[oi][ci].Load()))
+				}
+			}
+		}
+		why := fmt.Sprintf("pool %s is empty", name)
+		if len(fills) > 0 {
+			why += " (" + strings.Join(fills, "; ") + ")"
+		}
+		out = append(out, why)
+	}
+	return strings.Join(out, "; ")
 }
 
 // Len is how many values the named pool holds.
@@ -369,6 +417,7 @@ type Header struct {
 // next Build.
 type Request struct {
 	Template int // the template sent, after any fallback
+	Planned  int // the template drawn, before any fallback
 	Method   string
 	Path     []byte // escaped, without the query
 	Query    []byte // without "?"; empty for none
@@ -402,7 +451,7 @@ func draw(rnd uint64, k int) uint64 {
 func (s *Session) Build(rq *Request, ti int, seq, rnd uint64) {
 	p := s.p
 	t := &p.tmpls[ti]
-	rq.rnd = rnd
+	rq.rnd, rq.Planned = rnd, ti
 	if len(t.need) > 0 || len(t.opt) > 0 {
 		s.mu.Lock()
 		for hops := 0; hops < len(p.tmpls) && t.fallback >= 0 && !s.haveAll(t.need); hops++ {
@@ -599,6 +648,7 @@ func (s *Session) Done(rq *Request, status int, body []byte, h Peeker) bool {
 	t := &s.p.tmpls[rq.Template]
 	for ci := range t.captures {
 		c := &t.captures[ci]
+		s.tried[rq.Template][ci].Add(1)
 		var v value
 		if c.header != "" {
 			if h == nil {
@@ -621,6 +671,7 @@ func (s *Session) Done(rq *Request, status int, body []byte, h Peeker) bool {
 			}
 			v = value{s: got}
 		}
+		s.got[rq.Template][ci].Add(1)
 		s.mu.Lock()
 		s.pools[c.pool].add(v, draw(rq.rnd, ci)>>8)
 		s.mu.Unlock()

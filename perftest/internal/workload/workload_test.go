@@ -340,3 +340,24 @@ func TestOnlyAnAbsolutePathIsCapturedFromALocation(t *testing.T) {
 		assert.Equal(t, want, rq.line(), loc)
 	}
 }
+
+func TestWhySaysWhichPoolStayedEmptyAndWhatItsCaptureGot(t *testing.T) {
+	p := compile(t, []thresholds.Template{
+		{Name: "get", Weight: 1, Method: "GET", Path: "/tasks/${task}", Fallback: "create"},
+		{Name: "create", Weight: 1, Method: "POST", Path: "/tasks", Expect: []int{201}, Capture: []thresholds.Capture{{Pool: "task", JSON: "id"}}},
+	})
+	s := p.Start()
+	var rq Request
+	for range 3 {
+		s.Build(&rq, 0, 0, 0)
+		assert.Equal(t, 1, rq.Template, "get goes as create while the pool is empty")
+		assert.Equal(t, 0, rq.Planned, "but it was drawn as get")
+		s.Done(&rq, 201, []byte(`{"code": "x1"}`), nil) // the service names the field code, not id
+	}
+	s.Done(&rq, 500, nil, nil) // an unexpected status is not tried
+	assert.Equal(t, "pool task is empty (create's capture task: {json: id} got a value from 0 of 3 expected responses)", s.Why(0))
+	assert.Empty(t, s.Why(1), "create needs no pool")
+
+	s.Done(&rq, 201, []byte(`{"id": "7"}`), nil)
+	assert.Empty(t, s.Why(0), "the pool has a value now")
+}
