@@ -108,3 +108,28 @@ func TestActionFailsTheStepOnWhatFailOnNames(t *testing.T) {
 		assert.Equal(t, tt.rc, rc, "fail-on %s, verdict %s", tt.failOn, tt.verdict)
 	}
 }
+
+func TestActionAnnotatesBadInputWhereItIs(t *testing.T) {
+	script := loadAction(t).step(t, "Annotate what did not pass")
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "perfgate.log"), []byte(
+		"perfgate: perf/slo.yaml:13:11: slos[2].name: duplicate name \"p95\" (first at line 6)\n"+
+			"perf/slo.yaml:3:11: load.warmup: invalid duration \"soon\": use a unit like 500ms, 5s or 1m\n"), 0o600))
+	out, rc := bash(t, script, "DIR="+dir, "VERDICT=bad-input")
+	require.Equal(t, 0, rc, out)
+	assert.Equal(t,
+		"::error file=perf/slo.yaml,line=13,col=11,title=perfgate bad input::slos[2].name: duplicate name \"p95\" (first at line 6)\n"+
+			"::error file=perf/slo.yaml,line=3,col=11,title=perfgate bad input::load.warmup: invalid duration \"soon\": use a unit like 500ms, 5s or 1m\n", out)
+}
+
+func TestActionAnnotatesEachMetricWorseThanTheBaseline(t *testing.T) {
+	script := loadAction(t).step(t, "Annotate what did not pass")
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "report.json"), []byte(`{"checks": [],
+		"comparison": {"verdict": "fail", "reason": "1 of 2 metrics worse", "rows": [
+			{"metric": "allocs_per_request", "status": "worse", "fail": true, "why": "allocs_per_request +32.7% (83.9 → 111, p=0.002) over its +5% budget"},
+			{"metric": "p95_latency", "status": "same", "fail": false, "why": "within"}]}}`), 0o600))
+	out, rc := bash(t, script, "DIR="+dir, "VERDICT=fail")
+	require.Equal(t, 0, rc, out)
+	assert.Equal(t, "::error title=baseline allocs_per_request::worse: allocs_per_request +32.7%25 (83.9 → 111, p=0.002) over its +5%25 budget\n", out)
+}
