@@ -95,7 +95,11 @@ type TemplateStats struct {
 	// as its fallback instead, a pool it needs being empty (Why says which).
 	Planned, FellBack int64
 	Why               string
-	Latency           *hdrhistogram.Histogram // microseconds
+	// NotOK are answers the template expects that are not 2xx: a 404 it
+	// allows. When they are most of its answers, the run measured mostly
+	// misses (replicas that do not share state, a capture that goes stale).
+	NotOK   int64
+	Latency *hdrhistogram.Histogram // microseconds
 }
 
 // Second covers the requests intended in the second that ends T seconds
@@ -163,6 +167,7 @@ const (
 type tmplRec struct {
 	count, errors     int64
 	planned, fellBack int64 // drawn as this template; of those, sent as its fallback
+	notOK             int64 // answers the template expects that are not 2xx (a 404 it allows)
 	lat               *hdrhistogram.Histogram
 }
 
@@ -254,6 +259,9 @@ func (r *recorder) add(ti, planned, target, sec int, at, latency, lag time.Durat
 	}
 	st := &r.tmpls[ti]
 	st.count++
+	if oc == gotResponse && expected && code/100 != 2 {
+		st.notOK++
+	}
 	if isErr {
 		st.errors++
 		r.errors++
@@ -308,6 +316,6 @@ func (r *recorder) fill(res *Result, names []string) {
 	res.ByTemplate = make(map[string]*TemplateStats, len(names))
 	for i, name := range names {
 		st := r.tmpls[i]
-		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Planned: st.planned, FellBack: st.fellBack, Latency: st.lat}
+		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Planned: st.planned, FellBack: st.fellBack, NotOK: st.notOK, Latency: st.lat}
 	}
 }

@@ -63,6 +63,9 @@ func Console(r Run) Reporter {
 			if ts.FellBack > 0 {
 				fmt.Fprintf(ew, "           %-10s %6d of the %d drawn as it went as its fallback: %s\n", "", ts.FellBack, ts.Planned, ts.Why)
 			}
+			if note := ts.MostlyNotOK(); note != "" {
+				fmt.Fprintf(ew, "           %-10s warning: %s\n", "", note)
+			}
 		}
 		fmt.Fprintf(ew, "  window   %s\n", window(r))
 		if r.Service != "" {

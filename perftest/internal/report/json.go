@@ -200,6 +200,7 @@ type jsonTemplate struct {
 	Planned  int64     `json:"planned,omitempty"`   // drawn as this template
 	FellBack int64     `json:"fell_back,omitempty"` // of those, sent as its fallback
 	Why      string    `json:"why,omitempty"`
+	NotOK    int64     `json:"not_ok,omitempty"` // expected answers that are not 2xx
 	P50      jsonFloat `json:"p50_ms"`
 	P95      jsonFloat `json:"p95_ms"`
 	P99      jsonFloat `json:"p99_ms"`
@@ -268,7 +269,7 @@ func toJSON(r Run) jsonReport {
 	out.Client.Templates = []jsonTemplate{}
 	for _, t := range r.Client.ByTemplate {
 		out.Client.Templates = append(out.Client.Templates, jsonTemplate{Name: t.Name, Sent: t.Count, Errors: t.Errors,
-			Planned: t.Planned, FellBack: t.FellBack, Why: t.Why, P50: ms(t.P50), P95: ms(t.P95), P99: ms(t.P99)})
+			Planned: t.Planned, FellBack: t.FellBack, Why: t.Why, NotOK: t.NotOK, P50: ms(t.P50), P95: ms(t.P95), P99: ms(t.P99)})
 	}
 	for code, n := range r.Client.ByStatus {
 		out.Client.ByStatus[code] = n

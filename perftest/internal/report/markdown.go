@@ -62,12 +62,18 @@ func templatesTable(w io.Writer, ts []TemplateStats) {
 		fmt.Fprintf(w, "| `%s` | %d | %d (%s) | %s | %s | %s |\n", md(t.Name), t.Count, t.Errors, share(t.Errors, t.Count), dur(t.P50), dur(t.P95), dur(t.P99))
 	}
 	fmt.Fprintln(w)
+	notes := false
 	for _, t := range ts {
 		if t.FellBack > 0 {
 			fmt.Fprintf(w, "- `%s`: %d of the %d requests drawn as it went as its fallback: %s\n", md(t.Name), t.FellBack, t.Planned, md(t.Why))
+			notes = true
+		}
+		if note := t.MostlyNotOK(); note != "" {
+			fmt.Fprintf(w, "- `%s`: warning: %s\n", md(t.Name), md(note))
+			notes = true
 		}
 	}
-	if slices.ContainsFunc(ts, func(t TemplateStats) bool { return t.FellBack > 0 }) {
+	if notes {
 		fmt.Fprintln(w)
 	}
 }

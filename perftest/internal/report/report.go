@@ -54,7 +54,18 @@ type TemplateStats struct {
 	// its fallback instead, for the reason Why (a pool it needs was empty).
 	Planned, FellBack int64
 	Why               string
+	NotOK             int64 // expected answers that are not 2xx
 	P50, P95, P99     time.Duration
+}
+
+// MostlyNotOK says when most of a template's answers, though expected, are
+// not 2xx (a 404 it allows): the run then measured mostly misses. "" when not.
+func (t TemplateStats) MostlyNotOK() string {
+	if t.Count < 20 || 2*t.NotOK <= t.Count {
+		return ""
+	}
+	return fmt.Sprintf("%d of its %d answers were expected but not 2xx: the run measured mostly misses; "+
+		"with replicas that do not share state, a captured value may go to one that never made it", t.NotOK, t.Count)
 }
 
 // ReplicaSeries is one replica's CPU (cores) and resident memory (bytes) per

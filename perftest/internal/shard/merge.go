@@ -161,6 +161,7 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			acc.Errors += st.Errors
 			acc.Planned += st.Planned
 			acc.FellBack += st.FellBack
+			acc.NotOK += st.NotOK
 			if acc.Why == "" {
 				acc.Why = st.Why
 			}

@@ -90,6 +90,7 @@ type TemplateStats struct {
 	Planned  int64     `json:"planned,omitempty"`
 	FellBack int64     `json:"fell_back,omitempty"`
 	Why      string    `json:"why,omitempty"`
+	NotOK    int64     `json:"not_ok,omitempty"` // expected answers that are not 2xx
 	Latency  Histogram `json:"latency,omitzero"` // microseconds; may be absent
 }
 
@@ -390,7 +391,7 @@ func (r Result) Validate() error {
 		if !slices.Contains(r.Templates, name) {
 			add("by_template[%q]: not in templates", name)
 		}
-		if st.Count < 0 || st.Errors < 0 || st.Planned < 0 || st.FellBack < 0 {
+		if st.Count < 0 || st.Errors < 0 || st.Planned < 0 || st.FellBack < 0 || st.NotOK < 0 {
 			add("by_template[%q]: negative count", name)
 		}
 		if st.FellBack > st.Planned {
