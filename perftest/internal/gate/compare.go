@@ -263,9 +263,12 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 			if err != nil {
 				return "", fmt.Errorf("round %d (%s): %w", n, variant, err)
 			}
-			r := Round{Variant: variant, Pair: k, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration),
-				Errors: compare.Count{Events: res.Errors + res.Dropped, Trials: res.Sent + res.Dropped}}
+			r := Round{Variant: variant, Pair: k, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration)}
 			r.Unsound = roundUnsound(res, spec.Load.MaxLag)
+			r.Errors = roundErrors(res, r.Unsound)
+			if r.Errors.Trials > 0 {
+				r.Values[thresholds.CompareErrorRate] = float64(r.Errors.Events) / float64(r.Errors.Trials)
+			}
 			if r.Unsound == "" && res.Late > 0 {
 				fmt.Fprintf(logw, "round %d (%s): %d requests left more than %s late (a stall of the generator); latency from the %d on time\n",
 					n, variant, res.Late, MaxSendLag, res.OnTime.TotalCount())
@@ -382,6 +385,19 @@ func roundUnsound(res *load.Result, maxLag float64) string {
 	return ""
 }
 
+// roundErrors are a round's failed requests among those due: 5xx,
+// transport errors and timeouts of the requests sent, and the requests
+// dropped because every slot was taken — a service too slow to answer. In
+// a round the generator cannot vouch for (unsound), a stalled generator
+// takes slots too, so its drops are nobody's fault: the round then counts
+// the requests sent alone.
+func roundErrors(res *load.Result, unsound string) compare.Count {
+	if unsound != "" {
+		return compare.Count{Events: res.Errors, Trials: res.Sent}
+	}
+	return compare.Count{Events: res.Errors + res.Dropped, Trials: res.Sent + res.Dropped}
+}
+
 // clientValues are the generator's figures of one round: latency from the
 // intended send time of the requests that left on time, and throughput as
 // the responses to the requests planned in the measured part, over its
@@ -395,8 +411,8 @@ func clientValues(r *load.Result, planned time.Duration) map[string]float64 {
 	if planned > 0 {
 		v[thresholds.CompareThroughput] = float64(r.Completed) / planned.Seconds()
 	}
-	if n := r.Sent + r.Dropped; n > 0 {
-		v[thresholds.CompareErrorRate] = float64(r.Errors+r.Dropped) / float64(n)
+	if e := roundErrors(r, ""); e.Trials > 0 {
+		v[thresholds.CompareErrorRate] = float64(e.Events) / float64(e.Trials)
 	}
 	return v
 }
