@@ -204,7 +204,7 @@ func sloDetail(res verdict.Result) string {
 	case verdict.Pass:
 		return fmt.Sprintf("all %s met", plural(t.slos, "SLO"))
 	case verdict.Inconclusive:
-		d := "the load generator did not hold its target rate"
+		d := "the load applied was not the load planned"
 		if b := breaches(t); b != "" {
 			d += "; " + b
 		}

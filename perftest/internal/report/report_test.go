@@ -335,7 +335,7 @@ func TestMarkdown(t *testing.T) {
 		{
 			name:     "an inconclusive run explains why it is not a pass",
 			run:      inconclusiveRun(),
-			heading:  "### perfgate: tasksvc x2 — INCONCLUSIVE: the load generator did not hold its target rate; 1 of 7 SLOs breached",
+			heading:  "### perfgate: tasksvc x2 — INCONCLUSIVE: the load applied was not the load planned; 1 of 7 SLOs breached",
 			contains: []string{"> **Inconclusive, which is not a pass:** generator fell 12.3% behind its target rate (87.7/s of 100/s, 5% allowed)"},
 			absent:   []string{"PASS"},
 		},
@@ -457,7 +457,7 @@ func TestConsole(t *testing.T) {
 
 func TestConsoleShowsInconclusiveReason(t *testing.T) {
 	got := render(t, Console(inconclusiveRun()))
-	assert.Contains(t, got, "INCONCLUSIVE: the load generator did not hold its target rate; 1 of 7 SLOs breached\n")
+	assert.Contains(t, got, "INCONCLUSIVE: the load applied was not the load planned; 1 of 7 SLOs breached\n")
 	assert.Contains(t, got, "reason   generator fell 12.3% behind")
 	pass := render(t, Console(passingRun()))
 	assert.Contains(t, pass, "PASS: all 7 SLOs met\n")
