@@ -31,11 +31,18 @@ func Markdown(r Run) Reporter {
 			fmt.Fprintf(ew, "> **Inconclusive, which is not a pass:** %s.\n\n", md(overallReason(r)))
 		}
 
-		checksTable(ew, r.Result.Checks)
-		fmt.Fprintf(ew, "%s\n\n", runLine(r))
-
-		if r.Comparison != nil {
+		// What decided the verdict comes first: a comparison that did not
+		// pass goes above SLOs that all did.
+		if first := r.Comparison != nil && r.Comparison.Verdict != verdict.Pass && r.Result.Verdict == verdict.Pass; first {
 			markdownComparison(ew, r)
+			checksTable(ew, r.Result.Checks)
+			fmt.Fprintf(ew, "%s\n\n", runLine(r))
+		} else {
+			checksTable(ew, r.Result.Checks)
+			fmt.Fprintf(ew, "%s\n\n", runLine(r))
+			if r.Comparison != nil {
+				markdownComparison(ew, r)
+			}
 		}
 
 		fmt.Fprintf(ew, "#### Client vs server\n\n")
