@@ -208,11 +208,10 @@ func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
 		cfg.Stages = []load.Stage{{Duration: cs.Round.WarmUp + cs.Round.Duration, Target: cs.Round.Rate}}
 		go func() {
 			res, err := load.Run(ctx, cfg)
-			switch {
-			case err != nil:
+			if err != nil {
 				err = fmt.Errorf("priming %s: %w", variant, err)
-			case len(res.NotAsWritten()) > 0: // every round would run the same wrong workload
-				err = fmt.Errorf("priming %s: the workload did not run as written: %s", variant, strings.Join(res.NotAsWritten(), "; "))
+			} else if off := res.NotAsWritten(); len(off) > 0 { // every round would run the same wrong workload
+				err = fmt.Errorf("priming %s: the workload did not run as written: %s", variant, strings.Join(off, "; "))
 			}
 			primed <- err
 		}()
