@@ -114,9 +114,16 @@ func TestShardsTogetherSendTheSingleRunsRequests(t *testing.T) {
 	// The latencies are the server's delays plus the machine's jitter, which
 	// a busy machine makes milliseconds long: the merged quantiles fall on
 	// the single run's delay, within half a step.
-	for _, q := range []float64{0.5, 0.95, 0.99} {
+	for _, q := range []float64{0.5, 0.95} {
 		assert.InDelta(t, whole.Quantile(q).Seconds(), merged.Quantile(q).Seconds(), (delayStep / 2).Seconds(), "p%v", q*100)
 	}
+	// The p99 is the 6th slowest of 600, where one hiccup of either run lands
+	// (8.7 ms apart once under -race beside a build): both must sit on the
+	// slowest delay or above it, as they would not if a shard's slow
+	// requests were lost in the merge.
+	slowest := 4*delayStep - delayStep/2
+	assert.GreaterOrEqual(t, whole.Quantile(0.99), slowest, "p99 of the single run")
+	assert.GreaterOrEqual(t, merged.Quantile(0.99), slowest, "p99 of the merged run")
 }
 
 func TestShardStartsAtTheAgreedInstant(t *testing.T) {
