@@ -25,15 +25,17 @@ test: ## unit tests with the race detector, a short fuzz of every parser, then e
 	$(GO) test -count=1 -timeout 30m -v ./perftest
 
 # One fuzz target per go test call: go test -fuzz takes a single target.
-# Shard results are kilobytes of JSON: minimizing each new one for the
-# default minute would spend a short FUZZTIME on one input.
+# Each new interesting input is minimized for FUZZMINIMIZE, not the default
+# minute: a worker still minimizing when a short FUZZTIME ends stalls the
+# run (0 execs/s) and can fail it with "context deadline exceeded".
 FUZZTIME ?= 30s
+FUZZMINIMIZE ?= 2s
 fuzz: ## fuzz the thresholds loader, the shard-result reader, the workload compiler and every JSON handler, FUZZTIME each (30s)
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./thresholds/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./perftest/internal/shard/
-	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./perftest/internal/workload/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./thresholds/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./perftest/internal/shard/
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./perftest/internal/workload/
 	for f in FuzzCreate FuzzUpdate FuzzDelete FuzzList; do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./service/internal/api/ || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./service/internal/api/ || exit 1; \
 	done
 
 test-unit: ## fast unit tests only (no containers)
