@@ -38,17 +38,20 @@ var DefaultCompare = Compare{
 // rounds (A B, B A, A B, …) and each budgeted metric is compared pair by pair with
 // the Wilcoxon signed-rank test (error counts pooled, with Fisher's exact test).
 type Compare struct {
-	Alpha   float64  // significance level of the tests, in (0, 0.5]
-	Rounds  int      // rounds per variant, which is the number of pairs
-	Round   Round    // the load of one round
-	Metrics []Budget // in file order
+	Alpha   float64 `yaml:"alpha" unit:"none" spec:"plain" want:"expected a number like 0.05"`   // significance level of the tests, in (0, 0.5]
+	Rounds  int     `yaml:"rounds"`                                                              // rounds per variant, which is the number of pairs
+	Round   Round   `yaml:"round" want:"a mapping like {warmup: 2s, duration: 8s, rate: 100/s}"` // the load of one round
+	Metrics Budgets `yaml:"metrics" want:"a mapping of metric names to budgets like p95_latency: {max_increase: 10%}"`
 }
+
+// Budgets are a comparison's budgets in file order, written as a mapping keyed by metric.
+type Budgets []Budget
 
 // Round is the load of one round: a constant arrival rate after a short warm-up.
 type Round struct {
-	WarmUp   time.Duration // excluded from the round's figures
-	Duration time.Duration // measured, after the warm-up
-	Rate     float64       // requests per second
+	WarmUp   time.Duration `yaml:"warmup"`                                                         // excluded from the round's figures
+	Duration time.Duration `yaml:"duration"`                                                       // measured, after the warm-up
+	Rate     float64       `yaml:"rate" unit:"1/s" spec:"plain" want:"expected a rate like 100/s"` // requests per second
 }
 
 // Budget is how far one metric may move for the worse before a significant change fails.
@@ -56,8 +59,8 @@ type Round struct {
 // ratio of near-zero rates means nothing and MaxIncrease is in points (0.005 = 0.5%).
 type Budget struct {
 	Metric      string
-	MaxIncrease *float64 // every metric but throughput
-	MaxDecrease *float64 // throughput only
+	MaxIncrease *float64 `yaml:"max_increase" spec:"later"` // every metric but throughput
+	MaxDecrease *float64 `yaml:"max_decrease" spec:"later"` // throughput only
 	Line, Col   int      // where the metric is named in the file
 }
 

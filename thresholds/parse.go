@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,31 +19,9 @@ import (
 // maxFileSize bounds the input: a spec is a page of YAML, not a data file.
 const maxFileSize = 1 << 20
 
-// fieldsOf lists the fields the loader accepts at each level; schema.json must name the same.
-var fieldsOf = map[string][]string{
-	"spec":     {"version", "service", "load", "workload", "slos", "compare"},
-	"load":     {"warmup", "stages", "max_in_flight", "timeout", "max_lag"},
-	"stage":    {"duration", "target"},
-	"template": {"name", "weight", "method", "path", "query", "headers", "body", "expect", "capture", "take", "fallback"},
-	"param":    {"value", "chance"},
-	"source":   {"json", "header"},
-	"slo":      {"name", "description", "metric", "quantile", "route", "scope", "query", "unit", "max", "min"},
-	"compare":  {"alpha", "rounds", "round", "metrics"},
-	"round":    {"warmup", "duration", "rate"},
-	"metrics":  compareMetrics, // keyed by metric name
-	"budget":   {"max_increase", "max_decrease"},
-}
-
 // gone are fields earlier versions of the spec read, with what to write instead.
 var gone = map[string]string{
 	"load.mix": "is no longer read: write the requests as a top-level workload: list of templates instead (see thresholds/slo.yaml)",
-}
-
-// srcPos is where a field's value was written.
-type srcPos struct {
-	line, col int
-	raw       string // the scalar as written, quoted back in messages
-	scalar    bool
 }
 
 // ParseFile reads and parses the spec at path.
@@ -92,8 +69,8 @@ func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, err
 	if root == nil {
 		return nil, d.errs
 	}
-	s := &Spec{File: filename, src: d.src}
-	d.spec(root, s)
+	s := &Spec{File: filename, src: d.src, Load: DefaultLoad}
+	d.object(root, place{want: "a mapping with version, load and slos"}, s)
 	v := &validator{spec: s, bad: d.bad}
 	v.run()
 	if err := ctx.Err(); err != nil {
@@ -113,25 +90,6 @@ func sortErrors(errs Errors) {
 		}
 		return errs[i].Col < errs[j].Col
 	})
-}
-
-// decoder walks the YAML tree strictly, turning human units into base units and
-// recording where each field was written. Range checks are left to the validator.
-type decoder struct {
-	ctx  context.Context
-	file string
-	errs Errors
-	src  map[string]srcPos
-	bad  map[string]bool // fields that failed to decode: the validator stays silent on them
-}
-
-func (d *decoder) failAt(line, col int, path, format string, args ...any) {
-	d.errs = append(d.errs, Error{File: d.file, Line: line, Col: col, Field: path, Msg: fmt.Sprintf(format, clip(format, args)...)})
-}
-
-func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.bad[path] = true
-	d.failAt(n.Line, n.Column, path, format, args...)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -337,218 +295,6 @@ func argAt(args []any, n int) any {
 	return nil
 }
 
-// describe names a node's kind for "got ..." messages.
-func describe(n *yaml.Node) string {
-	switch {
-	case n.Kind == yaml.MappingNode:
-		return "a mapping"
-	case n.Kind == yaml.SequenceNode:
-		return "a list"
-	case n.Kind == yaml.AliasNode:
-		return "an alias"
-	case n.Tag == "!!null":
-		return "an empty value"
-	}
-	return quote(n.Value)
-}
-
-func join(path, field string) string {
-	if path == "" {
-		return field
-	}
-	return path + "." + field
-}
-
-// fields checks that n is a mapping of known fields, each written once, and returns
-// the values by name. It returns nil, having said why, when n is not a mapping.
-func (d *decoder) fields(n *yaml.Node, path, level, want string) map[string]*yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be %s, got %s", want, describe(n))
-		return nil
-	}
-	d.src[path] = srcPos{line: n.Line, col: n.Column}
-	known := fieldsOf[level]
-	out := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch {
-		case k.Kind != yaml.ScalarNode:
-			d.failAt(k.Line, k.Column, path, "field names must be plain words, got %s", describe(k))
-			continue
-		case k.Tag == "!!merge":
-			// The merged fields are unknown, so say nothing else about this mapping.
-			d.fail(k, path, "merge keys (<<) are not supported: write the fields out")
-			continue
-		case !slices.Contains(known, k.Value) && gone[join(path, k.Value)] != "":
-			d.failAt(k.Line, k.Column, join(path, k.Value), "%s", gone[join(path, k.Value)])
-			continue
-		case !slices.Contains(known, k.Value) && level == "metrics":
-			d.failAt(k.Line, k.Column, path, "unknown metric %q: use one of %s", k.Value, list(known))
-			continue
-		case !slices.Contains(known, k.Value):
-			d.failAt(k.Line, k.Column, path, "unknown field %q", k.Value)
-			continue
-		}
-		if first, dup := out[k.Value]; dup {
-			noun := "field"
-			if level == "metrics" {
-				noun = "metric"
-			}
-			d.failAt(k.Line, k.Column, path, "duplicate %s %q (first at line %d)", noun, k.Value, first.Line)
-			continue
-		}
-		p := join(path, k.Value)
-		if v.Kind == yaml.AliasNode {
-			d.fail(v, p, "aliases (*%s) are not supported: write the value out", v.Value)
-			continue
-		}
-		out[k.Value] = v
-		d.src[p] = srcPos{line: v.Line, col: v.Column, raw: v.Value, scalar: v.Kind == yaml.ScalarNode}
-	}
-	return out
-}
-
-// list checks that n is a sequence and returns its items, refusing aliases.
-func (d *decoder) list(n *yaml.Node, path, want string) []*yaml.Node {
-	if n.Kind != yaml.SequenceNode {
-		d.fail(n, path, "must be %s, got %s", want, describe(n))
-		return nil
-	}
-	items := make([]*yaml.Node, len(n.Content))
-	for i, item := range n.Content {
-		if item.Kind == yaml.AliasNode {
-			d.fail(item, fmt.Sprintf("%s[%d]", path, i), "aliases (*%s) are not supported: write the value out", item.Value)
-			continue
-		}
-		items[i] = item
-	}
-	return items
-}
-
-// text returns a scalar's value, "" for an empty one, reporting anything else.
-func (d *decoder) text(n *yaml.Node, path, want string) (string, bool) {
-	if n.Kind != yaml.ScalarNode {
-		d.fail(n, path, "%s, got %s", want, describe(n))
-		return "", false
-	}
-	if n.Tag == "!!null" {
-		return "", true
-	}
-	return n.Value, true
-}
-
-func (d *decoder) str(n *yaml.Node, path string) string {
-	s, _ := d.text(n, path, "must be a string")
-	return s
-}
-
-func (d *decoder) int(n *yaml.Node, path string) int {
-	s, ok := d.text(n, path, "must be a whole number")
-	if !ok {
-		return 0
-	}
-	i, err := strconv.Atoi(s)
-	if err != nil {
-		d.fail(n, path, "must be a whole number, got %q", s)
-	}
-	return i
-}
-
-func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
-	s, ok := d.text(n, path, "expected a duration like 5s")
-	if !ok {
-		return 0
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.fail(n, path, "invalid duration %q: use a unit like 500ms, 5s or 1m", s)
-	}
-	return v
-}
-
-// value reads a scalar in unit u; want says what a valid one looks like.
-func (d *decoder) value(n *yaml.Node, path string, u Unit, plain bool, want string) float64 {
-	s, ok := d.text(n, path, want)
-	if !ok {
-		return 0
-	}
-	x, err := parseValue(u, s, plain)
-	switch {
-	case errors.Is(err, errNotFinite):
-		d.fail(n, path, "must be a finite number, got %q", s)
-	case err != nil:
-		d.fail(n, path, "%s, got %q", want, s)
-	}
-	return x
-}
-
-func (d *decoder) spec(n *yaml.Node, s *Spec) {
-	f := d.fields(n, "", "spec", "a mapping with version, load and slos")
-	if f == nil {
-		return
-	}
-	if v := f["version"]; v != nil {
-		s.Version = d.int(v, "version")
-	}
-	s.Load = DefaultLoad
-	if v := f["load"]; v != nil {
-		d.load(v, &s.Load)
-	}
-	if v := f["workload"]; v != nil {
-		s.Workload = d.workload(v)
-	}
-	if v := f["slos"]; v != nil {
-		for i, item := range d.list(v, "slos", "a list of SLOs") {
-			s.SLOs = append(s.SLOs, d.slo(item, fmt.Sprintf("slos[%d]", i)))
-		}
-	}
-	if v := f["compare"]; v != nil {
-		s.Compare = d.compare(v)
-	}
-	if v := f["service"]; v != nil {
-		s.Service = d.service(v)
-	}
-	if v := f["target"]; v != nil {
-		s.Target = d.target(v)
-	}
-}
-
-func (d *decoder) load(n *yaml.Node, l *Load) {
-	f := d.fields(n, "load", "load", "a mapping of warmup, stages, max_in_flight, timeout and max_lag")
-	if v := f["warmup"]; v != nil {
-		l.WarmUp = d.duration(v, "load.warmup")
-	}
-	if v := f["stages"]; v != nil {
-		for i, item := range d.list(v, "load.stages", "a list of stages like {duration: 10s, target: 50/s}") {
-			l.Stages = append(l.Stages, d.stage(item, fmt.Sprintf("load.stages[%d]", i)))
-		}
-	}
-	if v := f["max_in_flight"]; v != nil {
-		l.MaxInFlight = d.int(v, "load.max_in_flight")
-	}
-	if v := f["timeout"]; v != nil {
-		l.Timeout = d.duration(v, "load.timeout")
-	}
-	if v := f["max_lag"]; v != nil {
-		l.MaxLag = d.value(v, "load.max_lag", Ratio, false, "expected a percentage like 5%")
-	}
-}
-
-func (d *decoder) stage(n *yaml.Node, path string) Stage {
-	var s Stage
-	if n == nil { // an alias, already reported
-		return s
-	}
-	f := d.fields(n, path, "stage", "a mapping like {duration: 10s, target: 50/s}")
-	if v := f["duration"]; v != nil {
-		s.Duration = d.duration(v, path+".duration")
-	}
-	if v := f["target"]; v != nil {
-		s.Target = d.value(v, path+".target", PerSecond, false, "expected a rate like 50/s")
-	}
-	return s
-}
-
 // limitFormat says how a limit is written for each metric; plain numbers are
 // accepted only where they cannot be misread.
 func limitFormat(m Metric, u Unit) (want string, plain bool) {
@@ -577,111 +323,69 @@ func limitFormat(m Metric, u Unit) (want string, plain bool) {
 	return "expected a plain number", true
 }
 
-func (d *decoder) slo(n *yaml.Node, path string) SLO {
-	var s SLO
-	if n == nil { // an alias, already reported
-		return s
+func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
+	*s = SLO{Scope: Aggregate, Line: n.Line, Col: n.Column}
+	type plain SLO
+	written := d.object(n, at, (*plain)(s))
+	if written == nil {
+		return
 	}
-	s.Line, s.Col = n.Line, n.Column
-	f := d.fields(n, path, "slo", "a mapping with name, metric and max or min")
-	if f == nil {
-		return s
-	}
-	for _, t := range []struct {
-		name string
-		dst  *string
-	}{{"name", &s.Name}, {"description", &s.Description}, {"route", &s.Route}, {"query", &s.Query}} {
-		if v := f[t.name]; v != nil {
-			*t.dst = d.str(v, path+"."+t.name)
-		}
-	}
-	s.Scope = Aggregate
-	if v := f["scope"]; v != nil {
-		s.Scope = Scope(d.str(v, path+".scope"))
-	}
-	if v := f["metric"]; v != nil {
-		s.Metric = Metric(d.str(v, path+".metric"))
-	}
-	s.Unit = s.Metric.Unit()
-	if v := f["unit"]; v != nil {
-		u := Unit(d.str(v, path+".unit"))
-		if s.Metric == Custom {
-			s.Unit = u
-		}
-	}
-	if v := f["quantile"]; v != nil {
-		s.Quantile = d.value(v, path+".quantile", None, true, "expected a number like 0.95")
+	if s.Metric != Custom {
+		s.Unit = s.Metric.Unit() // a unit written beside another metric is refused by the validator
 	}
 	// Limits can be read only once the unit is known; when it is not, the metric or
 	// unit field already carries the error.
 	if s.Unit == "" || !slices.Contains(units, s.Unit) {
-		d.bad[path+".max"], d.bad[path+".min"] = true, true
-		return s
+		d.bad[at.path+".max"], d.bad[at.path+".min"] = true, true
+		return
 	}
-	want, plain := limitFormat(s.Metric, s.Unit)
-	if v := f["max"]; v != nil {
-		x := d.value(v, path+".max", s.Unit, plain, want)
-		s.Max = &x
+	want, bare := limitFormat(s.Metric, s.Unit)
+	for _, l := range []struct {
+		name string
+		dst  **float64
+	}{{"max", &s.Max}, {"min", &s.Min}} {
+		if v := written[l.name]; v != nil {
+			x := d.value(v, join(at.path, l.name), s.Unit, bare, want)
+			*l.dst = &x
+		}
 	}
-	if v := f["min"]; v != nil {
-		x := d.value(v, path+".min", s.Unit, plain, want)
-		s.Min = &x
-	}
-	return s
 }
 
-func (d *decoder) compare(n *yaml.Node) *Compare {
-	c := DefaultCompare
-	f := d.fields(n, "compare", "compare", "a mapping of alpha, rounds, round and metrics")
-	if v := f["alpha"]; v != nil {
-		c.Alpha = d.value(v, "compare.alpha", None, true, "expected a number like 0.05")
-	}
-	if v := f["rounds"]; v != nil {
-		c.Rounds = d.int(v, "compare.rounds")
-	}
-	if v := f["round"]; v != nil {
-		rf := d.fields(v, "compare.round", "round", "a mapping like {warmup: 2s, duration: 8s, rate: 100/s}")
-		if v := rf["warmup"]; v != nil {
-			c.Round.WarmUp = d.duration(v, "compare.round.warmup")
-		}
-		if v := rf["duration"]; v != nil {
-			c.Round.Duration = d.duration(v, "compare.round.duration")
-		}
-		if v := rf["rate"]; v != nil {
-			c.Round.Rate = d.value(v, "compare.round.rate", PerSecond, true, "expected a rate like 100/s")
-		}
-	}
-	if v := f["metrics"]; v != nil {
-		c.Metrics = d.budgets(v)
-	}
-	return &c
+func (c *Compare) decodeNode(d *decoder, n *yaml.Node, at place) {
+	*c = DefaultCompare
+	type plain Compare
+	d.object(n, at, (*plain)(c))
 }
 
-// budgets reads the metrics mapping in file order; fields has refused unknown and repeated names.
-func (d *decoder) budgets(n *yaml.Node) []Budget {
-	byName := d.fields(n, "compare.metrics", "metrics", "a mapping of metric names to budgets like p95_latency: {max_increase: 10%}")
-	out := []Budget{} // written, so never nil: an empty mapping is refused by name
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if byName[k.Value] != v {
-			continue
+// decodeNode reads the metrics mapping in file order, keyed by metric name.
+func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
+	entries, ok := d.entries(n, at, "metric", false, func(k *yaml.Node) bool {
+		if slices.Contains(compareMetrics, k.Value) {
+			return true
 		}
-		b := Budget{Metric: k.Value, Line: k.Line, Col: k.Column}
-		path := "compare.metrics." + k.Value
+		d.failAt(k.Line, k.Column, at.path, "unknown metric %q: use one of %s", k.Value, list(compareMetrics))
+		return false
+	})
+	if !ok {
+		return
+	}
+	*bs = Budgets{} // written, so never nil: an empty mapping is refused by name
+	for _, e := range entries {
+		b := Budget{Metric: e.key.Value, Line: e.key.Line, Col: e.key.Column}
 		want := "expected a percentage like 10%"
 		if b.Metric == CompareErrorRate {
 			want = "expected percentage points like 0.5%"
 		}
-		f := d.fields(v, path, "budget", "a mapping like {max_increase: 10%}")
-		if v := f["max_increase"]; v != nil {
-			x := d.value(v, path+".max_increase", Ratio, false, want)
-			b.MaxIncrease = &x
+		written := d.object(e.val, place{path: e.path, want: "a mapping like {max_increase: 10%}"}, &b)
+		for _, l := range []struct {
+			name string
+			dst  **float64
+		}{{"max_increase", &b.MaxIncrease}, {"max_decrease", &b.MaxDecrease}} {
+			if v := written[l.name]; v != nil {
+				x := d.value(v, join(e.path, l.name), Ratio, false, want)
+				*l.dst = &x
+			}
 		}
-		if v := f["max_decrease"]; v != nil {
-			x := d.value(v, path+".max_decrease", Ratio, false, want)
-			b.MaxDecrease = &x
-		}
-		out = append(out, b)
+		*bs = append(*bs, b)
 	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -70,6 +71,17 @@ func sorted[T ~string](xs []T) []string {
 	return out
 }
 
+// levels are the types the spec decodes into, by the schema's names for them.
+var levels = map[string][]string{
+	"spec": names(reflect.TypeFor[Spec]()), "load": names(reflect.TypeFor[Load]()), "stage": names(reflect.TypeFor[Stage]()),
+	"slo": names(reflect.TypeFor[SLO]()), "compare": names(reflect.TypeFor[Compare]()), "round": names(reflect.TypeFor[Round]()),
+	"metrics": compareMetrics, "budget": names(reflect.TypeFor[Budget]()),
+	"template": names(reflect.TypeFor[Template]()), "param": names(reflect.TypeFor[Param]()), "source": names(reflect.TypeFor[Capture]()),
+	"service": names(reflect.TypeFor[Service]()), "build": names(reflect.TypeFor[Build]()), "go_build": names(reflect.TypeFor[GoBuild]()),
+	"service_metrics": names(reflect.TypeFor[ServiceMetrics]()), "labels": names(reflect.TypeFor[Labels]()),
+	"target": names(reflect.TypeFor[Target]()), "query_api": names(reflect.TypeFor[QueryAPI]()),
+}
+
 // schemaLevels maps the loader's levels to where the schema describes them.
 var schemaLevels = map[string][]string{
 	"spec":    {},
@@ -105,13 +117,13 @@ func TestSchemaIsDraft202012(t *testing.T) {
 
 func TestSchemaNamesExactlyTheFieldsTheLoaderAccepts(t *testing.T) {
 	s := loadSchema(t)
-	require.Len(t, schemaLevels, len(fieldsOf))
+	require.Len(t, schemaLevels, len(levels))
 	for level, path := range schemaLevels {
 		t.Run(level, func(t *testing.T) {
 			o := at(t, s, path...)
 			assert.Equal(t, "object", o["type"])
 			assert.Equal(t, false, o["additionalProperties"], "the loader rejects unknown fields, so the schema must too")
-			want := slices.Clone(fieldsOf[level])
+			want := slices.Clone(levels[level])
 			sort.Strings(want)
 			assert.Equal(t, want, keys(o["properties"].(object)))
 		})
@@ -215,7 +227,7 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 		if r, ok := o["required"]; ok {
 			required = strs(r)
 		}
-		for _, field := range fieldsOf[level] {
+		for _, field := range levels[level] {
 			t.Run(level+"."+field, func(t *testing.T) {
 				good := knownGood
 				if level == "target" || level == "query_api" {
@@ -259,7 +271,7 @@ func TestSchemaRequiresExactlyWhatTheLoaderRequires(t *testing.T) {
 	for _, metric := range []string{CompareP95, CompareThroughput, CompareErrorRate} { // those knownGood budgets
 		required := strs(metrics[metric].(object)["required"])
 		require.Len(t, required, 1, metric)
-		for _, field := range fieldsOf["budget"] {
+		for _, field := range levels["budget"] {
 			t.Run("compare.metrics."+metric+"."+field, func(t *testing.T) {
 				find := func(r *yaml.Node) *yaml.Node { return get(get(get(r, "compare"), "metrics"), metric) }
 				_, err := Parse("slo.yaml", withoutField(t, find, field))

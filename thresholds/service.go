@@ -18,15 +18,15 @@ import (
 // metrics it exports. A spec without a service section gates the reference
 // task API (DefaultService).
 type Service struct {
-	Name     string            // the Prometheus job and the image repository perfgate/<name>
-	Build    Build             // how to get the image
-	Port     int               // the port it listens on inside the container
-	Ready    string            // readiness path: load starts only once it answers 2xx
-	Args     []string          // command-line arguments; {{.Instance}} is the replica's name
-	Env      map[string]string // environment; {{.Instance}} as in Args
-	Replicas int               // replicas per build
-	Volume   string            // a path every replica of one build mounts from one shared volume ("" none)
-	Metrics  ServiceMetrics
+	Name     string            `yaml:"name"`                                                               // the Prometheus job and the image repository perfgate/<name>
+	Build    Build             `yaml:"build" want:"a mapping with dockerfile (and context), go, or image"` // how to get the image
+	Port     int               `yaml:"port"`                                                               // the port it listens on inside the container
+	Ready    string            `yaml:"ready"`                                                              // readiness path: load starts only once it answers 2xx
+	Args     []string          `yaml:"args"`                                                               // command-line arguments; {{.Instance}} is the replica's name
+	Env      map[string]string `yaml:"env"`                                                                // environment; {{.Instance}} as in Args
+	Replicas int               `yaml:"replicas"`                                                           // replicas per build
+	Volume   string            `yaml:"volume"`                                                             // a path every replica of one build mounts from one shared volume ("" none)
+	Metrics  ServiceMetrics    `yaml:"metrics" want:"a mapping of metric names"`
 }
 
 // Build is how the service's image comes to be. At least one way is set;
@@ -34,22 +34,22 @@ type Service struct {
 // Go (a static build on the host wrapped in a FROM scratch Dockerfile, for
 // machines without a registry); Image is used as it is.
 type Build struct {
-	Dockerfile string   // a self-contained Dockerfile, relative to the spec's repository root
-	Context    string   // its build context, relative to the root; default the Dockerfile's directory
-	Go         *GoBuild // host build
-	Image      string   // a prebuilt image reference
+	Dockerfile string   `yaml:"dockerfile"`                                                       // a self-contained Dockerfile, relative to the spec's repository root
+	Context    string   `yaml:"context"`                                                          // its build context, relative to the root; default the Dockerfile's directory
+	Go         *GoBuild `yaml:"go" want:"a mapping with package, cgo, tags, dockerfile and dirs"` // host build
+	Image      string   `yaml:"image"`                                                            // a prebuilt image reference
 }
 
 // GoBuild is a static Go build on the host: the binary, named after the
 // package's last element unless Name says otherwise, is put beside
 // Dockerfile in a fresh context.
 type GoBuild struct {
-	Package    string   // e.g. ./service/cmd/tasksvc, relative to the root
-	Name       string   // the binary's file name in the context; default the package's last element
-	CGO        bool     // link C code statically (needs gcc and libc6-dev)
-	Tags       []string // build tags
-	Dockerfile string   // FROM scratch + COPY <binary>, relative to the root
-	Dirs       []string // empty directories to create in the context (owned paths such as data/)
+	Package    string   `yaml:"package"`    // e.g. ./service/cmd/tasksvc, relative to the root
+	Name       string   `yaml:"binary"`     // the binary's file name in the context; default the package's last element
+	CGO        bool     `yaml:"cgo"`        // link C code statically (needs gcc and libc6-dev)
+	Tags       []string `yaml:"tags"`       // build tags
+	Dockerfile string   `yaml:"dockerfile"` // FROM scratch + COPY <binary>, relative to the root
+	Dirs       []string `yaml:"dirs"`       // empty directories to create in the context (owned paths such as data/)
 }
 
 // Binary is the name the binary has in the build context; "" when the
@@ -68,31 +68,34 @@ func (g GoBuild) Binary() string {
 // exist for Go services only; leave them empty for others, and the cost
 // metrics that need them read no data.
 type ServiceMetrics struct {
-	Requests     string   // counter of requests served, labelled by method, route and code
-	Duration     string   // histogram of request duration in seconds (without _bucket)
-	Method       string   // the label holding the HTTP method
-	Route        string   // the label holding the route (a pattern, not the raw path)
-	Code         string   // the label holding the status code
-	IgnoreRoutes []string // routes that are not user traffic: scrapes, probes
+	Requests     string `yaml:"requests"` // counter of requests served, labelled by method, route and code
+	Duration     string `yaml:"duration"` // histogram of request duration in seconds (without _bucket)
+	Labels       `yaml:"labels" want:"a mapping like {method: method, route: route, code: code}"`
+	IgnoreRoutes []string `yaml:"ignore_routes"` // routes that are not user traffic: scrapes, probes
 	// Buckets are the upper bounds of the duration histogram's buckets, in
 	// seconds, when the spec states them: a latency limit inside a bucket
 	// can only be judged "cannot tell" when the quantile lands there, and
 	// check says so. Empty: not stated.
-	Buckets    []float64
-	CPU        string // counter of CPU seconds of the process
-	Memory     string // gauge of resident memory in bytes
-	Allocs     string // counter of heap allocations
-	AllocBytes string // counter of bytes allocated on the heap
-	GCCycles   string // counter of completed GC cycles
+	Buckets    []float64 `yaml:"buckets" unit:"s" want:"a list of durations like [1ms, 5ms, 25ms]" item:"must be a duration like 25ms"`
+	CPU        string    `yaml:"cpu"`         // counter of CPU seconds of the process
+	Memory     string    `yaml:"memory"`      // gauge of resident memory in bytes
+	Allocs     string    `yaml:"allocs"`      // counter of heap allocations
+	AllocBytes string    `yaml:"alloc_bytes"` // counter of bytes allocated on the heap
+	GCCycles   string    `yaml:"gc_cycles"`   // counter of completed GC cycles
+}
+
+// Labels name the labels of the requests counter and duration histogram.
+type Labels struct {
+	Method string `yaml:"method"` // the label holding the HTTP method
+	Route  string `yaml:"route"`  // the label holding the route (a pattern, not the raw path)
+	Code   string `yaml:"code"`   // the label holding the status code
 }
 
 // DefaultMetrics are the reference service's names, used for fields a spec leaves out.
 var DefaultMetrics = ServiceMetrics{
 	Requests:     "tasksvc_http_requests_total",
 	Duration:     "tasksvc_http_request_duration_seconds",
-	Method:       "method",
-	Route:        "route",
-	Code:         "code",
+	Labels:       Labels{Method: "method", Route: "route", Code: "code"},
 	IgnoreRoutes: []string{"/metrics", "/healthz", "/readyz"},
 	Buckets:      []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	CPU:          "tasksvc_process_cpu_seconds_total",
@@ -127,188 +130,21 @@ const InstancePlaceholder = "{{.Instance}}"
 // Expand replaces the instance placeholder in s.
 func Expand(s, instance string) string { return strings.ReplaceAll(s, InstancePlaceholder, instance) }
 
-func init() {
-	fieldsOf["service"] = []string{"name", "build", "port", "ready", "args", "env", "replicas", "volume", "metrics"}
-	fieldsOf["build"] = []string{"dockerfile", "context", "go", "image"}
-	fieldsOf["go_build"] = []string{"package", "binary", "cgo", "tags", "dockerfile", "dirs"}
-	fieldsOf["service_metrics"] = []string{"requests", "duration", "labels", "ignore_routes", "buckets", "cpu", "memory", "allocs", "alloc_bytes", "gc_cycles"}
-	fieldsOf["labels"] = []string{"method", "route", "code"}
-}
-
-func (d *decoder) service(n *yaml.Node) *Service {
-	s := DefaultService
+func (s *Service) decodeNode(d *decoder, n *yaml.Node, at place) {
+	*s = DefaultService
 	s.Build = Build{}
 	s.Args, s.Volume = nil, "" // the reference service's own
-	f := d.fields(n, "service", "service", "a mapping with name, build, port, ready, args, env, replicas, volume and metrics")
-	if f == nil {
-		return &s
-	}
-	if v := f["name"]; v != nil {
-		s.Name = d.str(v, "service.name")
-	}
-	if v := f["build"]; v != nil {
-		s.Build = d.build(v)
-	}
-	if v := f["port"]; v != nil {
-		s.Port = d.int(v, "service.port")
-	}
-	if v := f["ready"]; v != nil {
-		s.Ready = d.str(v, "service.ready")
-	}
-	if v := f["args"]; v != nil {
-		s.Args = d.strings(v, "service.args")
-		if v.Kind == yaml.SequenceNode {
-			for i, item := range v.Content {
-				d.src[fmt.Sprintf("service.args[%d]", i)] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
-			}
-		}
-	}
-	if v := f["env"]; v != nil {
-		s.Env = d.stringMap(v, "service.env")
-	}
-	if v := f["replicas"]; v != nil {
-		s.Replicas = d.int(v, "service.replicas")
-	}
-	if v := f["volume"]; v != nil {
-		s.Volume = d.str(v, "service.volume")
-	}
-	if v := f["metrics"]; v != nil {
-		s.Metrics = d.serviceMetrics(v)
-	}
-	return &s
+	type plain Service
+	d.object(n, at, (*plain)(s))
 }
 
-func (d *decoder) build(n *yaml.Node) Build {
-	var b Build
-	f := d.fields(n, "service.build", "build", "a mapping with dockerfile (and context), go, or image")
-	if v := f["dockerfile"]; v != nil {
-		b.Dockerfile = d.str(v, "service.build.dockerfile")
-	}
-	if v := f["context"]; v != nil {
-		b.Context = d.str(v, "service.build.context")
-	}
-	if v := f["image"]; v != nil {
-		b.Image = d.str(v, "service.build.image")
-	}
-	if v := f["go"]; v != nil {
-		g := GoBuild{}
-		gf := d.fields(v, "service.build.go", "go_build", "a mapping with package, cgo, tags, dockerfile and dirs")
-		if x := gf["package"]; x != nil {
-			g.Package = d.str(x, "service.build.go.package")
-		}
-		if x := gf["binary"]; x != nil {
-			g.Name = d.str(x, "service.build.go.binary")
-		}
-		if x := gf["cgo"]; x != nil {
-			g.CGO = d.bool(x, "service.build.go.cgo")
-		}
-		if x := gf["tags"]; x != nil {
-			g.Tags = d.strings(x, "service.build.go.tags")
-		}
-		if x := gf["dockerfile"]; x != nil {
-			g.Dockerfile = d.str(x, "service.build.go.dockerfile")
-		}
-		if x := gf["dirs"]; x != nil {
-			g.Dirs = d.strings(x, "service.build.go.dirs")
-		}
-		b.Go = &g
-	}
-	return b
-}
-
-func (d *decoder) serviceMetrics(n *yaml.Node) ServiceMetrics {
-	m := DefaultMetrics
-	f := d.fields(n, "service.metrics", "service_metrics", "a mapping of metric names")
-	for _, x := range []struct {
-		name string
-		dst  *string
-	}{
-		{"requests", &m.Requests}, {"duration", &m.Duration}, {"cpu", &m.CPU}, {"memory", &m.Memory},
-		{"allocs", &m.Allocs}, {"alloc_bytes", &m.AllocBytes}, {"gc_cycles", &m.GCCycles},
-	} {
-		if v := f[x.name]; v != nil {
-			*x.dst = d.str(v, "service.metrics."+x.name)
-		}
-	}
-	if v := f["ignore_routes"]; v != nil {
-		m.IgnoreRoutes = d.strings(v, "service.metrics.ignore_routes")
-	}
-	if m.Duration != DefaultMetrics.Duration {
+func (m *ServiceMetrics) decodeNode(d *decoder, n *yaml.Node, at place) {
+	*m = DefaultMetrics
+	type plain ServiceMetrics
+	written := d.object(n, at, (*plain)(m))
+	if m.Duration != DefaultMetrics.Duration && written["buckets"] == nil {
 		m.Buckets = nil // another histogram's buckets are not known unless stated
 	}
-	if v := f["buckets"]; v != nil {
-		m.Buckets = nil
-		for i, item := range d.list(v, "service.metrics.buckets", "a list of durations like [1ms, 5ms, 25ms]") {
-			m.Buckets = append(m.Buckets, d.value(item, fmt.Sprintf("service.metrics.buckets[%d]", i), Seconds, false, "must be a duration like 25ms"))
-		}
-	}
-	if v := f["labels"]; v != nil {
-		lf := d.fields(v, "service.metrics.labels", "labels", "a mapping like {method: method, route: route, code: code}")
-		for _, x := range []struct {
-			name string
-			dst  *string
-		}{{"method", &m.Method}, {"route", &m.Route}, {"code", &m.Code}} {
-			if v := lf[x.name]; v != nil {
-				*x.dst = d.str(v, "service.metrics.labels."+x.name)
-			}
-		}
-	}
-	return m
-}
-
-// strings reads a list of strings.
-func (d *decoder) strings(n *yaml.Node, path string) []string {
-	items := d.list(n, path, "a list of strings")
-	out := make([]string, 0, len(items))
-	for i, item := range items {
-		if item == nil {
-			continue
-		}
-		p := fmt.Sprintf("%s[%d]", path, i)
-		d.src[p] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
-		out = append(out, d.str(item, p))
-	}
-	return out
-}
-
-// stringMap reads a mapping of names to strings, such as an environment.
-func (d *decoder) stringMap(n *yaml.Node, path string) map[string]string {
-	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be a mapping of names to strings, got %s", describe(n))
-		return nil
-	}
-	d.src[path] = srcPos{line: n.Line, col: n.Column}
-	out := map[string]string{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.failAt(k.Line, k.Column, path, "names must be plain words, got %s", describe(k))
-			continue
-		}
-		p := path + "." + k.Value
-		if _, dup := out[k.Value]; dup {
-			d.failAt(k.Line, k.Column, path, "duplicate name %q", k.Value)
-			continue
-		}
-		d.src[p] = srcPos{line: v.Line, col: v.Column, raw: v.Value, scalar: v.Kind == yaml.ScalarNode}
-		out[k.Value] = d.str(v, p)
-	}
-	return out
-}
-
-func (d *decoder) bool(n *yaml.Node, path string) bool {
-	s, ok := d.text(n, path, "must be true or false")
-	if !ok {
-		return false
-	}
-	switch s {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	d.fail(n, path, "must be true or false, got %q", s)
-	return false
 }
 
 var (

@@ -29,7 +29,7 @@ func TestServiceSectionDecodes(t *testing.T) {
 	assert.Equal(t, 3, svc.Replicas)
 	assert.Equal(t, ServiceMetrics{
 		Requests: "kv_requests_total", Duration: "kv_request_duration_seconds",
-		Method: "verb", Route: "path", Code: "status", IgnoreRoutes: []string{"/metrics", "/healthz"},
+		Labels: Labels{Method: "verb", Route: "path", Code: "status"}, IgnoreRoutes: []string{"/metrics", "/healthz"},
 		CPU: "process_cpu_seconds_total", Memory: "process_resident_memory_bytes",
 		Allocs: "go_memstats_mallocs_total", AllocBytes: "go_memstats_alloc_bytes_total", GCCycles: "go_gc_duration_seconds_count",
 	}, svc.Metrics)

@@ -14,19 +14,19 @@ import (
 // query API (Prometheus, Thanos, Mimir, VictoriaMetrics, Cortex) that holds
 // its metrics. The metric names are the service section's.
 type Target struct {
-	URLs      []string // one base URL per instance
-	Instances []string // the instance label of each URL's series; default none (read all together)
-	Allow     []string // hosts beyond loopback that may be loaded
-	MaxRate   float64  // requests per second no stage may exceed; required beyond loopback
-	Query     QueryAPI
+	URLs      []string `yaml:"urls"`                                                               // one base URL per instance
+	Instances []string `yaml:"instances"`                                                          // the instance label of each URL's series; default none (read all together)
+	Allow     []string `yaml:"allow"`                                                              // hosts beyond loopback that may be loaded
+	MaxRate   float64  `yaml:"max_rate" unit:"1/s" spec:"plain" want:"expected a rate like 200/s"` // requests per second no stage may exceed; required beyond loopback
+	Query     QueryAPI `yaml:"query" want:"a mapping with url, headers, selector and step"`
 }
 
 // QueryAPI is how the gate reaches the deployment's metrics.
 type QueryAPI struct {
-	URL      string            // base URL of the Prometheus HTTP API
-	Headers  map[string]string // header name → environment variable (named HeaderEnvPrefix…) holding its value, never the value itself
-	Selector []string          // label matchers selecting this deployment's series, like env="staging"
-	Step     float64           // seconds the store's samples are apart (its scrape interval); queries align to it
+	URL      string            `yaml:"url"`                                               // base URL of the Prometheus HTTP API
+	Headers  map[string]string `yaml:"headers"`                                           // header name → environment variable (named HeaderEnvPrefix…) holding its value, never the value itself
+	Selector []string          `yaml:"selector"`                                          // label matchers selecting this deployment's series, like env="staging"
+	Step     float64           `yaml:"step" unit:"s" want:"expected a duration like 15s"` // seconds the store's samples are apart (its scrape interval); queries align to it
 }
 
 // HeaderEnvPrefix starts the name of every environment variable a query
@@ -34,46 +34,10 @@ type QueryAPI struct {
 // workflow set aside for the gate, never the runner's other secrets.
 const HeaderEnvPrefix = "PERF_QUERY_"
 
-func init() {
-	fieldsOf["spec"] = append(fieldsOf["spec"], "target")
-	fieldsOf["target"] = []string{"urls", "instances", "allow", "max_rate", "query"}
-	fieldsOf["query_api"] = []string{"url", "headers", "selector", "step"}
-}
-
-func (d *decoder) target(n *yaml.Node) *Target {
-	t := &Target{Query: QueryAPI{Step: 1}}
-	f := d.fields(n, "target", "target", "a mapping with urls, instances, allow, max_rate and query")
-	if f == nil {
-		return t
-	}
-	if v := f["urls"]; v != nil {
-		t.URLs = d.strings(v, "target.urls")
-	}
-	if v := f["instances"]; v != nil {
-		t.Instances = d.strings(v, "target.instances")
-	}
-	if v := f["allow"]; v != nil {
-		t.Allow = d.strings(v, "target.allow")
-	}
-	if v := f["max_rate"]; v != nil {
-		t.MaxRate = d.value(v, "target.max_rate", PerSecond, true, "expected a rate like 200/s")
-	}
-	if v := f["query"]; v != nil {
-		qf := d.fields(v, "target.query", "query_api", "a mapping with url, headers, selector and step")
-		if x := qf["url"]; x != nil {
-			t.Query.URL = d.str(x, "target.query.url")
-		}
-		if x := qf["headers"]; x != nil {
-			t.Query.Headers = d.stringMap(x, "target.query.headers")
-		}
-		if x := qf["selector"]; x != nil {
-			t.Query.Selector = d.strings(x, "target.query.selector")
-		}
-		if x := qf["step"]; x != nil {
-			t.Query.Step = d.duration(x, "target.query.step").Seconds()
-		}
-	}
-	return t
+func (t *Target) decodeNode(d *decoder, n *yaml.Node, at place) {
+	*t = Target{Query: QueryAPI{Step: 1}}
+	type plain Target
+	d.object(n, at, (*plain)(t))
 }
 
 var matcherRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"([^"\\]|\\.)*"$`)

@@ -28,14 +28,14 @@ var DefaultLoad = Load{
 
 // Spec is a parsed and validated SLO file.
 type Spec struct {
-	Version  int
-	File     string
-	Load     Load
-	Workload []Template // the requests the load sends
-	SLOs     []SLO
-	Compare  *Compare // nil: absolute mode only, no baseline build
-	Service  *Service // nil: the reference task API, DefaultService
-	Target   *Target  // set: load and read an existing deployment, start no containers
+	Version  int        `yaml:"version"`
+	File     string     // where the spec was read from, for messages
+	Load     Load       `yaml:"load" want:"a mapping of warmup, stages, max_in_flight, timeout and max_lag"`
+	Workload []Template `yaml:"workload" want:"a list of request templates like - {name: home, path: /}" item:"a mapping with name, method, path and weight"` // the requests the load sends
+	SLOs     []SLO      `yaml:"slos" want:"a list of SLOs" item:"a mapping with name, metric and max or min"`
+	Compare  *Compare   `yaml:"compare" want:"a mapping of alpha, rounds, round and metrics"`                                    // nil: absolute mode only, no baseline build
+	Service  *Service   `yaml:"service" want:"a mapping with name, build, port, ready, args, env, replicas, volume and metrics"` // nil: the reference task API, DefaultService
+	Target   *Target    `yaml:"target" want:"a mapping with urls, instances, allow, max_rate and query"`                         // set: load and read an existing deployment, start no containers
 
 	// src maps field paths to where they were written, so Validate can point at them.
 	src map[string]srcPos
@@ -52,18 +52,18 @@ func (s *Spec) ServiceOrDefault() Service {
 // Load is the ramped open-model load profile: arrivals follow the stages
 // whatever the service does, like k6's ramping-arrival-rate executor.
 type Load struct {
-	WarmUp      time.Duration // the first part of the stages, excluded from every measurement
-	Stages      []Stage
-	MaxInFlight int           // requests outstanding at once; a request due beyond it is dropped
-	Timeout     time.Duration // per request
-	MaxLag      float64       // ratio: the run is inconclusive if the achieved rate falls further behind
+	WarmUp      time.Duration `yaml:"warmup"` // the first part of the stages, excluded from every measurement
+	Stages      []Stage       `yaml:"stages" want:"a list of stages like {duration: 10s, target: 50/s}" item:"a mapping like {duration: 10s, target: 50/s}"`
+	MaxInFlight int           `yaml:"max_in_flight"`                                             // requests outstanding at once; a request due beyond it is dropped
+	Timeout     time.Duration `yaml:"timeout"`                                                   // per request
+	MaxLag      float64       `yaml:"max_lag" unit:"ratio" want:"expected a percentage like 5%"` // ratio: the run is inconclusive if the achieved rate falls further behind
 }
 
 // Stage ramps the arrival rate linearly from the previous stage's target
 // (0 for the first stage) to Target over Duration.
 type Stage struct {
-	Duration time.Duration
-	Target   float64 // requests per second
+	Duration time.Duration `yaml:"duration"`
+	Target   float64       `yaml:"target" unit:"1/s" want:"expected a rate like 50/s"` // requests per second
 }
 
 // Duration is the sum of the stages, warm-up included.
@@ -237,19 +237,22 @@ func num(v float64) string {
 
 // SLO is one objective the gate checks.
 type SLO struct {
-	Name, Description string
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
 
-	Metric   Metric
-	Quantile float64 // latency only, in (0, 1)
-	Route    string  // a route pattern like /tasks; error_rate, latency and throughput only
-	Scope    Scope
+	Metric   Metric  `yaml:"metric"`
+	Quantile float64 `yaml:"quantile" unit:"none" spec:"plain" want:"expected a number like 0.95"` // latency only, in (0, 1)
+	Route    string  `yaml:"route"`                                                                // a route pattern like /tasks; error_rate, latency and throughput only
+	Scope    Scope   `yaml:"scope"`
 
-	Query string // custom only, with the $window placeholder
+	Query string `yaml:"query"` // custom only, with the $window placeholder
 
 	// Max and Min are in base units: seconds, ratio (0.01 = 1%), bytes, req/s, ratio of one core.
-	Max, Min *float64
+	// They are read in the metric's unit, once it is known.
+	Max *float64 `yaml:"max" spec:"later"`
+	Min *float64 `yaml:"min" spec:"later"`
 
-	Unit Unit // implied by Metric (cpu → Ratio) or given for custom
+	Unit Unit `yaml:"unit"` // implied by Metric (cpu → Ratio) or given for custom
 
 	Line, Col int // where the SLO starts in the file
 }

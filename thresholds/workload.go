@@ -24,29 +24,30 @@ import (
 // and the body values go in as they are.
 // One request uses one value of each pool wherever it names the pool.
 type Template struct {
-	Name     string
-	Weight   int    // relative to the other templates; 0: sent only as another's fallback
-	Method   string // GET when left out
-	Path     string // like /tasks/${task}; may carry a query after "?"
-	Query    []Param
-	Headers  []Header
-	Body     string // "" for none
-	Expect   []int  // the status codes that count as success; nil: any 2xx
-	Capture  []Capture
-	Take     []string // pools whose value the request removes: a delete
-	Fallback string   // the template sent instead while a pool the request needs is empty
+	Name     string   `yaml:"name"`
+	Weight   int      `yaml:"weight"` // relative to the other templates; 0: sent only as another's fallback
+	Method   string   `yaml:"method"` // GET when left out
+	Path     string   `yaml:"path"`   // like /tasks/${task}; may carry a query after "?"
+	Query    Params   `yaml:"query" want:"a mapping of parameter names to values like {limit: 20}"`
+	Headers  Headers  `yaml:"headers" want:"a mapping of header names to values like {Content-Type: application/json}"`
+	Body     string   `yaml:"body"`                                                                      // "" for none
+	Expect   []int    `yaml:"expect" spec:"one" want:"a status code or a list of them, like [200, 404]"` // the status codes that count as success; nil: any 2xx
+	Capture  Captures `yaml:"capture" want:"a mapping of pool names to sources like {task: {json: id}}"`
+	Take     []string `yaml:"take" spec:"one" want:"a pool name or a list of them"` // pools whose value the request removes: a delete
+	Fallback string   `yaml:"fallback"`                                             // the template sent instead while a pool the request needs is empty
 
 	Line, Col int // where the template starts in the file
 }
 
 // Param is a query parameter added after the path's own query, in order.
 type Param struct {
-	Name, Value string
+	Name  string // the key it is written under
+	Value string `yaml:"value"`
 	// Chance 0 means the parameter is always sent and the pools its value
 	// names must hold a value (or the fallback is sent). Above 0, it is sent
 	// that share of the time (1 = 100%), and only when its pools hold a value:
 	// a cursor to page from, say.
-	Chance float64
+	Chance float64 `yaml:"chance" unit:"ratio" want:"expected a percentage like 50%"`
 }
 
 // Header is a request header; its value may hold placeholders.
@@ -58,7 +59,9 @@ type Header struct{ Name, Value string }
 // Header (of a Location, the path and query only). A pool
 // keeps at most PoolSize values; beyond that a new one replaces a random one.
 type Capture struct {
-	Pool, JSON, Header string
+	Pool   string // the key it is written under
+	JSON   string `yaml:"json"`
+	Header string `yaml:"header"`
 }
 
 // PoolSize bounds the values a pool keeps.
@@ -218,160 +221,57 @@ func (t Template) Expects(code int) bool {
 
 // --- decoding ---
 
-// pair is one entry of a mapping whose keys the spec's author names.
-type pair struct {
-	key, val *yaml.Node
-	path     string
-}
+// Params are a template's query parameters, written as a mapping in order.
+type Params []Param
 
-// pairs checks that n is a mapping of names, each written once (ignoring case
-// when fold is set), and returns its entries in file order.
-func (d *decoder) pairs(n *yaml.Node, path, want, noun string, fold bool) []pair {
-	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be %s, got %s", want, describe(n))
-		return nil
-	}
-	d.src[path] = srcPos{line: n.Line, col: n.Column}
-	var out []pair
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		switch {
-		case k.Kind != yaml.ScalarNode:
-			d.failAt(k.Line, k.Column, path, "%s names must be plain words, got %s", noun, describe(k))
-			continue
-		case k.Tag == "!!merge":
-			d.fail(k, path, "merge keys (<<) are not supported: write the %ss out", noun)
-			continue
-		}
-		key := k.Value
-		if fold {
-			key = strings.ToLower(key)
-		}
-		if line, dup := first[key]; dup {
-			d.failAt(k.Line, k.Column, path, "duplicate %s %q (first at line %d)", noun, k.Value, line)
-			continue
-		}
-		first[key] = k.Line
-		p := path + "." + k.Value
-		if v.Kind == yaml.AliasNode {
-			d.fail(v, p, "aliases (*%s) are not supported: write the value out", v.Value)
-			continue
-		}
-		d.src[p] = srcPos{line: v.Line, col: v.Column, raw: v.Value, scalar: v.Kind == yaml.ScalarNode}
-		out = append(out, pair{key: k, val: v, path: p})
-	}
-	return out
-}
+// Headers are a template's request headers, written as a mapping in order.
+type Headers []Header
 
-// scalars reads one scalar or a list of them.
-func (d *decoder) scalars(n *yaml.Node, path, want string) []*yaml.Node {
-	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
-		return []*yaml.Node{n}
-	}
-	items := d.list(n, path, want)
-	if items == nil {
-		return nil
-	}
-	out := make([]*yaml.Node, 0, len(items))
-	for _, item := range items {
-		if item != nil {
-			out = append(out, item)
-		}
-	}
-	return out
-}
+// Captures are where a template's responses fill pools, written as a mapping keyed by pool.
+type Captures []Capture
 
-func (d *decoder) workload(n *yaml.Node) []Template {
-	items := d.list(n, "workload", "a list of request templates like - {name: home, path: /}")
-	out := []Template{} // written, so never nil: an empty list is refused by name
-	for i, item := range items {
-		p := fmt.Sprintf("workload[%d]", i)
-		if item == nil { // an alias, already reported
-			d.bad[p] = true
-			out = append(out, Template{})
-			continue
-		}
-		out = append(out, d.template(item, p))
-	}
-	return out
-}
-
-func (d *decoder) template(n *yaml.Node, path string) Template {
-	t := DefaultTemplate
+func (t *Template) decodeNode(d *decoder, n *yaml.Node, at place) {
+	*t = DefaultTemplate
 	t.Line, t.Col = n.Line, n.Column
-	f := d.fields(n, path, "template", "a mapping with name, method, path and weight")
-	if f == nil {
-		return t
-	}
-	for _, s := range []struct {
-		name string
-		dst  *string
-	}{{"name", &t.Name}, {"method", &t.Method}, {"path", &t.Path}, {"body", &t.Body}, {"fallback", &t.Fallback}} {
-		if v := f[s.name]; v != nil {
-			*s.dst = d.str(v, path+"."+s.name)
-		}
-	}
-	if v := f["weight"]; v != nil {
-		t.Weight = d.int(v, path+".weight")
-	}
-	if v := f["query"]; v != nil {
-		t.Query = []Param{}
-		for _, e := range d.pairs(v, path+".query", "a mapping of parameter names to values like {limit: 20}", "parameter", false) {
-			q := Param{Name: e.key.Value}
-			if e.val.Kind == yaml.MappingNode {
-				pf := d.fields(e.val, e.path, "param", `a mapping like {value: "${task}", chance: 50%}`)
-				if v := pf["value"]; v != nil {
-					q.Value = d.str(v, e.path+".value")
-				} else if pf != nil {
-					d.fail(e.val, e.path, `missing field "value": the parameter's value, like "${task}"`)
-				}
-				if v := pf["chance"]; v != nil {
-					q.Chance = d.value(v, e.path+".chance", Ratio, false, "expected a percentage like 50%")
-				}
-			} else {
-				q.Value = d.str(e.val, e.path)
+	type plain Template
+	d.object(n, at, (*plain)(t))
+}
+
+// decodeNode reads parameters written as a value, or as {value, chance}.
+func (ps *Params) decodeNode(d *decoder, n *yaml.Node, at place) {
+	entries, _ := d.entries(n, at, "parameter", false, nil)
+	*ps = Params{}
+	for _, e := range entries {
+		q := Param{Name: e.key.Value}
+		if e.val.Kind == yaml.MappingNode {
+			written := d.object(e.val, place{path: e.path, want: `a mapping like {value: "${task}", chance: 50%}`}, &q)
+			if written != nil && written["value"] == nil {
+				d.fail(e.val, e.path, `missing field "value": the parameter's value, like "${task}"`)
 			}
-			t.Query = append(t.Query, q)
+		} else {
+			q.Value = d.str(e.val, e.path)
 		}
+		*ps = append(*ps, q)
 	}
-	if v := f["headers"]; v != nil {
-		t.Headers = []Header{}
-		for _, e := range d.pairs(v, path+".headers", "a mapping of header names to values like {Content-Type: application/json}", "header", true) {
-			t.Headers = append(t.Headers, Header{Name: e.key.Value, Value: d.str(e.val, e.path)})
-		}
+}
+
+// decodeNode reads headers, names compared without case as HTTP does.
+func (hs *Headers) decodeNode(d *decoder, n *yaml.Node, at place) {
+	entries, _ := d.entries(n, at, "header", true, nil)
+	*hs = Headers{}
+	for _, e := range entries {
+		*hs = append(*hs, Header{Name: e.key.Value, Value: d.str(e.val, e.path)})
 	}
-	if v := f["expect"]; v != nil {
-		t.Expect = []int{}
-		for i, item := range d.scalars(v, path+".expect", "a status code or a list of them, like [200, 404]") {
-			ip := fmt.Sprintf("%s.expect[%d]", path, i)
-			d.src[ip] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: true}
-			t.Expect = append(t.Expect, d.int(item, ip))
-		}
+}
+
+func (cs *Captures) decodeNode(d *decoder, n *yaml.Node, at place) {
+	entries, _ := d.entries(n, at, "pool", false, nil)
+	*cs = Captures{}
+	for _, e := range entries {
+		c := Capture{Pool: e.key.Value}
+		d.object(e.val, place{path: e.path, want: "a mapping like {json: id} or {header: Location}"}, &c)
+		*cs = append(*cs, c)
 	}
-	if v := f["capture"]; v != nil {
-		t.Capture = []Capture{}
-		for _, e := range d.pairs(v, path+".capture", "a mapping of pool names to sources like {task: {json: id}}", "pool", false) {
-			c := Capture{Pool: e.key.Value}
-			sf := d.fields(e.val, e.path, "source", "a mapping like {json: id} or {header: Location}")
-			if v := sf["json"]; v != nil {
-				c.JSON = d.str(v, e.path+".json")
-			}
-			if v := sf["header"]; v != nil {
-				c.Header = d.str(v, e.path+".header")
-			}
-			t.Capture = append(t.Capture, c)
-		}
-	}
-	if v := f["take"]; v != nil {
-		t.Take = []string{}
-		for i, item := range d.scalars(v, path+".take", "a pool name or a list of them") {
-			ip := fmt.Sprintf("%s.take[%d]", path, i)
-			d.src[ip] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: true}
-			t.Take = append(t.Take, d.str(item, ip))
-		}
-	}
-	return t
 }
 
 // --- validation ---

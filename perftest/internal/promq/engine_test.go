@@ -156,7 +156,7 @@ func strconvFormat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64
 func TestQueriesFollowTheServiceSection(t *testing.T) {
 	kv := Series{Job: "kvsvc", ServiceMetrics: thresholds.ServiceMetrics{
 		Requests: "kv_requests_total", Duration: "kv_request_duration_seconds",
-		Method: "verb", Route: "path", Code: "status", IgnoreRoutes: []string{"/metrics", "/healthz"},
+		Labels: thresholds.Labels{Method: "verb", Route: "path", Code: "status"}, IgnoreRoutes: []string{"/metrics", "/healthz"},
 		CPU: "process_cpu_seconds_total", Memory: "process_resident_memory_bytes",
 		Allocs: "go_memstats_mallocs_total",
 	}}
