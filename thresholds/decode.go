@@ -1,6 +1,7 @@
 package thresholds
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,11 +33,35 @@ import (
 //	spec:"one"      for a list: a single value stands for a list of one
 //	spec:"later"    read by the type's decodeNode once the other fields are known
 type decoder struct {
-	ctx  context.Context
-	file string
-	errs Errors
-	src  map[string]srcPos
-	bad  map[string]bool // fields that failed to decode: the validator stays silent on them
+	ctx   context.Context
+	file  string
+	kind  string // what the file holds, for messages: spec
+	needs string // the fields an empty file should have, for messages
+	errs  Errors
+	src   map[string]srcPos
+	bad   map[string]bool // fields that failed to decode: the validator stays silent on them
+}
+
+func newDecoder(ctx context.Context, file, kind, needs string) *decoder {
+	return &decoder{ctx: ctx, file: file, kind: kind, needs: needs, src: map[string]srcPos{}, bad: map[string]bool{}}
+}
+
+// Decode reads data, one YAML document, into the struct v points to as
+// strictly as Parse reads a spec, reporting every problem at once as Errors:
+// for the project's other YAML files. kind names what the file holds and
+// needs the fields an empty one should have, for messages. A type of
+// another package reads itself with UnmarshalYAML(*yaml.Node); its error is
+// reported at the node.
+func Decode(filename string, data []byte, v any, kind, needs string) error {
+	d := newDecoder(context.Background(), filename, kind, needs)
+	if root := d.document(data); root != nil {
+		d.object(root, place{want: "a mapping with " + needs}, v)
+	}
+	if len(d.errs) == 0 {
+		return nil
+	}
+	sortErrors(d.errs)
+	return d.errs
 }
 
 // nodeDecoder is a type that reads itself, for what tags cannot say:
@@ -113,6 +138,12 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 		nd.decodeNode(d, n, at)
 		return
 	}
+	if u, ok := v.Addr().Interface().(yaml.Unmarshaler); ok {
+		if err := u.UnmarshalYAML(n); err != nil {
+			d.fail(n, at.path, "%s", err)
+		}
+		return
+	}
 	if v.Type() == durationType {
 		v.SetInt(int64(d.duration(n, at.path)))
 		return
@@ -125,7 +156,7 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 		d.into(n, at, v.Elem())
 	case reflect.Struct:
 		d.object(n, at, v.Addr().Interface())
-	case reflect.Slice:
+	case reflect.Slice, reflect.Array:
 		d.list(n, at, v)
 	case reflect.Map:
 		d.stringMap(n, at, v)
@@ -136,6 +167,9 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 	case reflect.Bool:
 		v.SetBool(d.bool(n, at.path))
 	case reflect.Float64:
+		if at.unit == "" {
+			at.unit, at.want = None, cmp.Or(at.want, "must be a number")
+		}
 		v.SetFloat(d.value(n, at.path, at.unit, at.plain, at.want))
 	default:
 		panic(fmt.Sprintf("thresholds: no decoding for %s at %s", v.Type(), at.path))
@@ -232,7 +266,8 @@ func (d *decoder) entries(n *yaml.Node, at place, noun string, fold bool, known 
 	return out, true
 }
 
-// list decodes a sequence, or with at.one a single scalar, into the slice v.
+// list decodes a sequence, or with at.one a single scalar, into the slice
+// or array v.
 // A list that is written is never nil, so an empty one can be refused by name.
 func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 	items := n.Content
@@ -247,7 +282,13 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 		d.fail(n, at.path, "must be %s, got %s", want, describe(n))
 		return
 	}
-	s := reflect.MakeSlice(v.Type(), len(items), len(items))
+	s := v
+	if v.Kind() == reflect.Slice {
+		s = reflect.MakeSlice(v.Type(), len(items), len(items))
+	} else if len(items) != v.Len() {
+		d.fail(n, at.path, "must be a list of %d, got %d", v.Len(), len(items))
+		return
+	}
 	for i, item := range items {
 		p := fmt.Sprintf("%s[%d]", at.path, i)
 		if item.Kind == yaml.AliasNode {
@@ -257,7 +298,9 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 		d.src[p] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
 		d.into(item, place{path: p, want: at.item, unit: at.unit, plain: at.plain}, s.Index(i))
 	}
-	v.Set(s)
+	if v.Kind() == reflect.Slice {
+		v.Set(s)
+	}
 }
 
 // stringMap decodes a mapping of names to strings, such as an environment.

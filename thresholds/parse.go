@@ -61,7 +61,7 @@ func Parse(filename string, data []byte) (*Spec, error) {
 
 // ParseContext is Parse that gives up when ctx ends, with ctx's error.
 func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, error) {
-	d := &decoder{ctx: ctx, file: filename, src: map[string]srcPos{}, bad: map[string]bool{}}
+	d := newDecoder(ctx, filename, "spec", "version, load and slos")
 	root := d.document(data)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
@@ -112,14 +112,14 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			d.failAt(1, 1, "", "is empty: write version, load and slos")
+			d.failAt(1, 1, "", "is empty: write %s", d.needs)
 		} else {
 			d.syntax(data, in.line(), err)
 		}
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.failAt(1, 1, "", "is empty: write version, load and slos")
+		d.failAt(1, 1, "", "is empty: write %s", d.needs)
 		return nil
 	}
 	var next yaml.Node
@@ -129,7 +129,7 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 		d.syntax(data, in.line(), err)
 		return nil
 	default:
-		d.failAt(next.Line, next.Column, "", "holds a second YAML document: keep the whole spec in one")
+		d.failAt(next.Line, next.Column, "", "holds a second YAML document: keep the whole %s in one", d.kind)
 		return nil
 	}
 	return doc.Content[0]

@@ -2,10 +2,8 @@
 package corpus
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/perfgate/perfgate/thresholds"
 	"gopkg.in/yaml.v3"
 )
 
@@ -151,11 +150,11 @@ func (p Percent) MarshalYAML() (any, error) { return p.Signed(), nil }
 func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
 	s := n.Value
 	if n.Kind != yaml.ScalarNode || !strings.HasSuffix(s, "%") {
-		return fmt.Errorf("line %d: %q is not a percentage such as +12.5%%", n.Line, s)
+		return fmt.Errorf("%q is not a percentage such as +12.5%%", s)
 	}
 	f, err := strconv.ParseFloat(strings.TrimPrefix(strings.TrimSuffix(s, "%"), "+"), 64)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a percentage such as +12.5%%", n.Line, s)
+		return fmt.Errorf("%q is not a percentage such as +12.5%%", s)
 	}
 	*p = Percent(f / 100)
 	return nil
@@ -224,22 +223,12 @@ func loadFile(path string) (Entry, error) {
 		File:  path,
 		Patch: strings.TrimSuffix(path, ".yaml") + ".patch",
 	}
+	if err := thresholds.Decode(path, data, &e, "entry", "description, cost and expect"); err != nil {
+		return Entry{}, err
+	}
 	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Entry{}, fmt.Errorf("%s: empty file: want description, cost and expect", path)
-		}
-		return Entry{}, yamlError(path, err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Entry{}, fmt.Errorf("%s:%d: a second YAML document: one entry per file", path, extra.Line)
-	}
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	if err := strict.Decode(&e); err != nil {
-		return Entry{}, yamlError(path, err)
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Entry{}, err // Decode read it
 	}
 
 	var errs []error
@@ -290,27 +279,4 @@ func keyLine(root *yaml.Node, key string) int {
 		}
 	}
 	return 1
-}
-
-// yamlLine matches the "line N: " that yaml.v3 puts in its messages.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// yamlError turns yaml.v3's messages into path:line: message, one per problem.
-func yamlError(path string, err error) error {
-	var lines []string
-	if te, ok := errors.AsType[*yaml.TypeError](err); ok {
-		lines = te.Errors
-	} else {
-		lines = []string{err.Error()}
-	}
-	errs := make([]error, len(lines))
-	for i, l := range lines {
-		if m := yamlLine.FindStringSubmatch(l); m != nil {
-			errs[i] = fmt.Errorf("%s:%s: %s", path, m[1], m[2])
-		} else {
-			// yaml.v3 leaves the line out when the problem is on the first.
-			errs[i] = fmt.Errorf("%s:1: %s", path, strings.TrimPrefix(l, "yaml: "))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -89,7 +89,7 @@ func TestLoadErrors(t *testing.T) {
 		want      []string // each line of the error, in order
 	}{
 		{"an unknown field is named with its line", "unknown_field",
-			[]string{"testdata/unknown_field/e.yaml:4: field owner not found in type corpus.Entry"}},
+			[]string{`testdata/unknown_field/e.yaml:4:1: unknown field "owner"`}},
 		{"every invalid value is reported at once, with its line", "bad_cost", []string{
 			`testdata/bad_cost/e.yaml:3: cost: "slowness" is not one of extra_queries, cpu, allocation, lock_contention, response_size, slow_writes, none`,
 			`testdata/bad_cost/e.yaml:4: expect: "maybe" must be fail or pass`,
@@ -103,14 +103,14 @@ func TestLoadErrors(t *testing.T) {
 			"testdata/empty_description/e.yaml:3: expect: a change that costs nothing (cost: none) must pass",
 		}},
 		{"a change that is not a percentage", "bad_percent",
-			[]string{`testdata/bad_percent/e.yaml:7: "12" is not a percentage such as +12.5%`}},
+			[]string{`testdata/bad_percent/e.yaml:7:31: effect.metrics.cpu_per_request.change: "12" is not a percentage such as +12.5%`}},
 		{"a syntax error", "syntax",
-			[]string{"testdata/syntax/e.yaml:1: mapping values are not allowed in this context"}},
+			[]string{"testdata/syntax/e.yaml:1: invalid YAML: mapping values are not allowed in this context"}},
 		{"a name that cannot be a ref", "bad_name",
 			[]string{`testdata/bad_name/Bad-Name.yaml:1: name "Bad-Name": use lower case letters, digits and _`}},
 		{"wrong types, all of them", "wrong_type", []string{
-			"testdata/wrong_type/e.yaml:1: cannot unmarshal !!seq into string",
-			"testdata/wrong_type/e.yaml:5: cannot unmarshal !!str `many` into int",
+			"testdata/wrong_type/e.yaml:1:14: description: must be a string, got a list",
+			`testdata/wrong_type/e.yaml:5:10: effect.pairs: must be a whole number, got "many"`,
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
