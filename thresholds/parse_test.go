@@ -256,7 +256,7 @@ func TestEveryUnitSpellingDecodes(t *testing.T) {
 		{Name: "create", Weight: 0, Method: "POST", Path: "/items",
 			Headers: []Header{{"X-Request-Id", "req-${seq}-${rand:12}"}, {"Content-Type", "text/plain"}},
 			Body:    "costs $$5", Expect: []int{201},
-			Capture: []Capture{{Pool: "item", Header: "Location"}, {Pool: "etag", Header: "ETag"}},
+			Capture: []Capture{{Pool: "item", Header: "Location"}, {Pool: "etag", Header: "ETag", Sticky: true}},
 			Line:    75, Col: 5},
 		{Name: "patch", Weight: 1, Method: "PATCH", Path: "${item}",
 			Query:  []Param{{Name: "note", Value: "${etag}"}, {Name: "page", Value: "2"}, {Name: "tag", Value: "x", Chance: 1}},

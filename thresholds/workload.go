@@ -62,6 +62,9 @@ type Capture struct {
 	Pool   string // the key it is written under
 	JSON   string `yaml:"json"`
 	Header string `yaml:"header"`
+	// Sticky sends a request that uses a value back to the replica that
+	// answered with it: for replicas that do not share state.
+	Sticky bool `yaml:"sticky"`
 }
 
 // PoolSize bounds the values a pool keeps.

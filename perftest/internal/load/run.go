@@ -349,14 +349,18 @@ func (r *runner) release(ti int) {
 	}
 }
 
-// pickTarget returns the index of the target for the next request.
-func (r *runner) pickTarget() int {
+// pickTarget returns the index of the target for the next request: pinned
+// when it names one.
+func (r *runner) pickTarget(pinned int) int {
 	n := uint64(len(r.cfg.targets))
-	if n == 1 {
-		if r.cfg.Balance == LeastInFlight {
-			r.perTarget[0].Add(1)
+	if ti := pinned; n == 1 || ti >= 0 && ti < int(n) {
+		if n == 1 {
+			ti = 0
 		}
-		return 0
+		if r.cfg.Balance == LeastInFlight {
+			r.perTarget[ti].Add(1)
+		}
+		return ti
 	}
 	turn := r.rr.Add(1)
 	if r.cfg.Balance != LeastInFlight {

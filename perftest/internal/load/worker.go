@@ -72,7 +72,8 @@ func (w *worker) do(j job) {
 	}
 	rq := &w.rq
 	r.session.Build(rq, j.tmp, j.n, j.rnd)
-	ti := r.pickTarget()
+	ti := r.pickTarget(rq.Pinned)
+	rq.SentTo = ti
 
 	sentAt := time.Since(r.start)
 	var code int

@@ -86,6 +86,7 @@ type capture struct {
 	json   []string
 	header string
 	isURL  bool // a Location: its path and query, inserted as they are in a path
+	sticky bool // its values go back to the target that answered with them
 }
 
 // String is the capture as the spec writes it.
@@ -263,7 +264,7 @@ func (p *Program) compile(w thresholds.Template, index map[string]int) (tmpl, er
 		}
 	}
 	for _, c := range w.Capture {
-		cp := capture{pool: poolIndex(p.pools, c.Pool), header: c.Header}
+		cp := capture{pool: poolIndex(p.pools, c.Pool), header: c.Header, sticky: c.Sticky}
 		if c.JSON != "" {
 			cp.json = strings.Split(c.JSON, ".")
 		}
@@ -311,6 +312,7 @@ func (p *Program) Pick(rng *rand.Rand) int {
 type value struct {
 	s     string
 	isURL bool // a path and query already: inserted into a path as it is
+	from  int  // 1 + the target a sticky capture took it from; 0: any target
 }
 
 // pool holds the values of one name, at most thresholds.PoolSize of them.
@@ -418,6 +420,9 @@ type Header struct {
 type Request struct {
 	Template int // the template sent, after any fallback
 	Planned  int // the template drawn, before any fallback
+	// Pinned is the target the request must go to, the one that answered
+	// with a sticky value it uses; -1: any. The sender sets SentTo.
+	Pinned, SentTo int
 	Method   string
 	Path     []byte // escaped, without the query
 	Query    []byte // without "?"; empty for none
@@ -463,6 +468,13 @@ func (s *Session) Build(rq *Request, ti int, seq, rnd uint64) {
 	}
 	rq.Template = ti
 	rq.Method = t.method
+	rq.Pinned = -1
+	for i := range t.slots {
+		if rq.have[i] && rq.vals[i].from > 0 {
+			rq.Pinned = rq.vals[i].from - 1
+			break
+		}
+	}
 
 	rs := randState(rnd ^ 0xda942042e4dd58b5)
 	rq.Path = rq.render(rq.Path[:0], t.path, seq, &rs)
@@ -670,6 +682,9 @@ func (s *Session) Done(rq *Request, status int, body []byte, h Peeker) bool {
 				continue
 			}
 			v = value{s: got}
+		}
+		if c.sticky {
+			v.from = rq.SentTo + 1
 		}
 		s.got[rq.Template][ci].Add(1)
 		s.mu.Lock()
