@@ -334,12 +334,8 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 			break
 		}
 	}
-	var budgets []compare.Budget
-	for _, b := range cs.Metrics {
-		budgets = append(budgets, compare.Budget{Metric: b.Metric, MaxIncrease: b.MaxIncrease, MaxDecrease: b.MaxDecrease})
-	}
 	samples := Samples(c.Rounds, cs.Metrics, cs.Rounds)
-	c.Result = compare.Compare(samples, budgets, compare.Options{Alpha: cs.Alpha})
+	c.Result = compare.Compare(samples, compare.Budgets(cs), compare.Options{Alpha: cs.Alpha})
 	c.Result.Reruns = plan.reruns
 	if c.Result.Verdict == verdict.Inconclusive {
 		var unsound []string
