@@ -494,9 +494,7 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	if t := o.Spec.Target; t != nil {
 		cfg.Allow = t.Allow
 	}
-	for _, s := range l.Stages {
-		cfg.Stages = append(cfg.Stages, load.Stage{Duration: s.Duration, Target: s.Target})
-	}
+	cfg.Stages = slices.Clone(l.Stages)
 	if o.During != nil {
 		hookCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
