@@ -38,6 +38,7 @@ func runCompare(t *testing.T, o gate.CompareOptions) gate.Comparison {
 func tryCompare(t *testing.T, o gate.CompareOptions) (gate.Comparison, error) {
 	t.Helper()
 	o.ModuleRoot = moduleRoot(t)
+	o.Prometheus = settings.Prometheus
 	o.Log = os.Stdout
 	var c gate.Comparison
 	err := cleanRun(t, 15*time.Minute, func(ctx context.Context, started func(*stack.Stack)) (err error) {

@@ -30,7 +30,7 @@ func TestAWrongSpecEndsTheRunInSecondsWithTheFix(t *testing.T) {
 	ctx := context.Background()
 	_, err = stack.BuildService(ctx, moduleRoot(t), loadSpec(t, kvSpec(t)).ServiceOrDefault(), io.Discard)
 	require.NoError(t, err)
-	_, err = stack.PrometheusImage(ctx, io.Discard)
+	_, err = stack.PrometheusImage(ctx, settings.Prometheus, io.Discard)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name, line, wrong, fix string
@@ -47,7 +47,7 @@ func TestAWrongSpecEndsTheRunInSecondsWithTheFix(t *testing.T) {
 			var runs []string
 			start := time.Now()
 			_, err := gate.Gate(ctx, gate.Settings{
-				Spec: spec, Root: moduleRoot(t), Baseline: "none", ReportDir: t.TempDir(), Out: os.Stdout,
+				Spec: spec, Root: moduleRoot(t), Baseline: "none", ReportDir: t.TempDir(), Out: os.Stdout, Prometheus: settings.Prometheus,
 				Started: func(s *stack.Stack) { runs = append(runs, s.RunID) },
 			})
 			took := time.Since(start)

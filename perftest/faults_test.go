@@ -88,7 +88,7 @@ func TestGateCleansUpWhenCancelledMidLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var runID string
-	_, err := gate.Run(ctx, gate.Options{Spec: spec, ModuleRoot: moduleRoot(t),
+	_, err := gate.Run(ctx, gate.Options{Spec: spec, ModuleRoot: moduleRoot(t), Prometheus: settings.Prometheus,
 		Started: func(s *stack.Stack) { runID = s.RunID },
 		During:  func(context.Context, *stack.Stack) { cancel() },
 	})
@@ -105,7 +105,7 @@ func TestGateCleansUpAfterAPanic(t *testing.T) {
 	var runID string
 	func() {
 		defer func() { assert.Equal(t, "boom", recover()) }()
-		_, _ = gate.Run(context.Background(), gate.Options{Spec: spec, ModuleRoot: moduleRoot(t),
+		_, _ = gate.Run(context.Background(), gate.Options{Spec: spec, ModuleRoot: moduleRoot(t), Prometheus: settings.Prometheus,
 			Started: func(s *stack.Stack) { runID = s.RunID; panic("boom") },
 		})
 	}()

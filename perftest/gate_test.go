@@ -12,40 +12,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/door"
 	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/thresholds"
 )
 
-var (
-	thresholdsFlag = flag.String("perf.thresholds", "", "SLO spec to enforce (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
-	reportFlag     = flag.String("perf.report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/ at the repository root)")
-	argsFlag       = flag.String("perf.service-args", "", "extra flags for every replica, e.g. -fault-latency=50ms (default $PERF_SERVICE_ARGS)")
-	baselineFlag   = flag.String("perf.baseline", "", "git ref of the baseline to compare with (default $PERF_BASELINE, else the merge-base with main; none disables)")
-)
+// flags are the gate's flags, as perfgate run has them under other names.
+var flags = gate.RegisterFlags(flag.CommandLine, gate.TestFlags)
 
-// TestGate is the gate: the public one-call door on the committed spec, with
-// this package's flags as options. It fails with one error per breached SLO.
+// settings are this package's flags, then the PERF_* variables, read once
+// by TestMain: the test door's settings.
+var settings gate.Settings
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	settings = flags.WithEnv(os.Getenv)
+	door.Testcontainers(os.Getenv)
+	os.Exit(m.Run())
+}
+
+// TestGate is the gate: the public one-call door on the committed spec,
+// with this package's flags and environment as its settings. It fails with
+// one error per breached SLO.
 func TestGate(t *testing.T) {
-	spec := *thresholdsFlag
-	if spec == "" {
-		spec = os.Getenv(gate.Env.Spec)
+	s := settings
+	if s.Spec == "" {
+		s.Spec = filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile)
 	}
-	if spec == "" {
-		spec = filepath.Join(moduleRoot(t), "thresholds", thresholds.DefaultFile)
-	}
-	var opts []Option
-	if *reportFlag != "" {
-		opts = append(opts, WithReportDir(*reportFlag))
-	}
-	if *argsFlag != "" {
-		opts = append(opts, WithServiceArgs(strings.Fields(*argsFlag)...))
-	}
-	if *baselineFlag != "" {
-		opts = append(opts, WithBaseline(*baselineFlag))
-	}
-	Test(t, spec, opts...)
+	s.Out = os.Stdout
+	test(t, s)
 }
 
 // runGate runs the gate with Ctrl-C turned into a clean teardown, and checks
@@ -53,6 +50,7 @@ func TestGate(t *testing.T) {
 func runGate(t *testing.T, o gate.Options) report.Run {
 	t.Helper()
 	o.ModuleRoot = moduleRoot(t)
+	o.Prometheus = settings.Prometheus
 	o.Progress = os.Stdout
 	o.Log = os.Stdout
 	var run report.Run
@@ -105,7 +103,7 @@ func requireDocker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := stack.Ping(ctx); err != nil {
-		if os.Getenv("PERF_REQUIRE_DOCKER") != "" {
+		if settings.RequireDocker {
 			t.Fatalf("PERF_REQUIRE_DOCKER is set and %v", err)
 		}
 		t.Skipf("%v (set PERF_REQUIRE_DOCKER=1 to fail instead)", err)

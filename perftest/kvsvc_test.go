@@ -30,7 +30,7 @@ func TestGateOfAnotherServiceFailsWithItsOwnFault(t *testing.T) {
 	requireDocker(t)
 	var runs []string
 	o, err := gate.Gate(context.Background(), gate.Settings{
-		Spec: kvSpec(t), Baseline: "none", ReportDir: t.TempDir(), Out: os.Stdout,
+		Spec: kvSpec(t), Baseline: "none", ReportDir: t.TempDir(), Out: os.Stdout, Prometheus: settings.Prometheus,
 		ServiceArgs: []string{"-fault-errors=0.2"},
 		Started:     func(s *stack.Stack) { runs = append(runs, s.RunID) },
 	})

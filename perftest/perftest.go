@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfgate/perfgate/perftest/internal/door"
 	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
@@ -55,7 +56,13 @@ func Test(t testing.TB, path string, opts ...Option) {
 	for _, o := range opts {
 		o(&s)
 	}
-	s = s.WithEnv(os.Getenv)
+	test(t, s.WithEnv(os.Getenv)) // this door reads the environment, once
+}
+
+// test runs the gate with the settings a door has read.
+func test(t testing.TB, s gate.Settings) {
+	t.Helper()
+	door.Testcontainers(os.Getenv)
 	if testing.Short() {
 		t.Skip("the performance gate starts containers: skipped with -short")
 	}
@@ -67,7 +74,7 @@ func Test(t testing.TB, path string, opts ...Option) {
 	spec, serr := thresholds.ParseFile(s.Spec)
 	target := serr == nil && spec.Target != nil
 	if err := stack.Ping(ctx); err != nil && !target {
-		if os.Getenv("PERF_REQUIRE_DOCKER") != "" {
+		if s.RequireDocker {
 			t.Fatalf("PERF_REQUIRE_DOCKER is set and %v", err)
 		}
 		t.Skipf("%v (set PERF_REQUIRE_DOCKER=1 to fail instead)", err)

@@ -27,7 +27,7 @@ func startStack(t *testing.T) *stack.Stack {
 	ctx := t.Context()
 	svc, err := stack.BuildServiceImage(ctx, moduleRoot(t), io.Discard)
 	require.NoError(t, err)
-	prom, err := stack.PrometheusImage(ctx, io.Discard)
+	prom, err := stack.PrometheusImage(ctx, settings.Prometheus, io.Discard)
 	require.NoError(t, err)
 	st, err := stack.Start(ctx, stack.Config{ServiceImage: svc.Tag, PrometheusImage: prom.Tag})
 	t.Cleanup(func() {

@@ -34,7 +34,7 @@ func deployment(t *testing.T, args ...string) *stack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prom, err := stack.PrometheusImage(ctx, os.Stdout)
+	prom, err := stack.PrometheusImage(ctx, settings.Prometheus, os.Stdout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
+	"github.com/perfgate/perfgate/perftest/internal/door"
 	"github.com/perfgate/perfgate/perftest/internal/gate"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/thresholds"
@@ -71,27 +71,31 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // errReported means the details were already written to stderr.
 var errReported = errors.New("reported")
 
+// run is the command's door: the only place it reads the environment, into
+// the settings each command takes.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	getenv := os.Getenv
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errReported
 	}
+	door.Testcontainers(getenv)
 	switch args[0] {
 	case "run":
-		return runGate(ctx, args[1:], os.Getenv, stdout, stderr)
+		return runGate(ctx, args[1:], getenv, stdout, stderr)
 	case "check":
 		return check(ctx, args[1:], stdout, stderr)
 	case "load":
 		return loadShard(ctx, args[1:], stdout, stderr)
 	case "merge":
-		return merge(ctx, args[1:], os.Getenv, stdout, stderr)
+		return merge(ctx, args[1:], getenv, stdout, stderr)
 	case "k8s":
 		return kube(args[1:], stdout, stderr)
 	case "images":
 		if err := stack.Ping(ctx); err != nil {
 			return err
 		}
-		return images(ctx, args[1:], stdout, stderr)
+		return images(ctx, args[1:], gate.Settings{}.WithEnv(getenv).Prometheus, stdout, stderr)
 	case "sweep":
 		if err := stack.Ping(ctx); err != nil {
 			return err
@@ -151,7 +155,7 @@ func check(ctx context.Context, files []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-func images(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func images(ctx context.Context, args []string, prometheus stack.PrometheusSource, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("images", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	root := fs.String("root", ".", "repository root the build paths are relative to")
@@ -172,7 +176,7 @@ func images(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "service:    %s (also perfgate/%s:local) — %s\n", svc.Tag, service.Name, svc.Source)
-	prom, err := stack.PrometheusImage(ctx, stderr)
+	prom, err := stack.PrometheusImage(ctx, prometheus, stderr)
 	if err != nil {
 		return err
 	}
@@ -185,12 +189,7 @@ func images(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func runGate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var s gate.Settings
-	fs.StringVar(&s.Spec, "f", "", "spec to enforce (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
-	fs.StringVar(&s.Root, "root", "", "repository root the spec's paths are relative to (default: the git repository holding the spec)")
-	fs.StringVar(&s.ReportDir, "report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/ at the root)")
-	fs.StringVar(&s.Baseline, "baseline", "", "git ref to compare with (default $PERF_BASELINE, else the merge-base with main; none disables)")
-	serviceArgs := fs.String("service-args", "", "extra arguments for every replica, e.g. -fault-latency=50ms (default $PERF_SERVICE_ARGS)")
+	flags := gate.RegisterFlags(fs, gate.CLIFlags)
 	if err := fs.Parse(args); err != nil {
 		return exitCode(gate.ExitBadInput)
 	}
@@ -198,10 +197,7 @@ func runGate(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "perfgate run: unexpected argument %q (the spec is given with -f)\n", fs.Arg(0))
 		return exitCode(gate.ExitBadInput)
 	}
-	if *serviceArgs != "" {
-		s.ServiceArgs = strings.Fields(*serviceArgs)
-	}
-	s = s.WithEnv(getenv)
+	s := flags.WithEnv(getenv)
 	s.Out = stdout
 	return judge(ctx, s, stdout, stderr)
 }

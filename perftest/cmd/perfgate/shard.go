@@ -99,9 +99,7 @@ func writeResult(path string, r shard.Result, stdout io.Writer) error {
 func merge(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var s gate.Settings
-	fs.StringVar(&s.Spec, "f", "", "the spec the shards ran (default $PERF_THRESHOLDS, else thresholds/slo.yaml)")
-	fs.StringVar(&s.ReportDir, "report", "", "directory for the reports (default $PERF_REPORT_DIR, else perf-report/)")
+	flags := gate.RegisterFlags(fs, gate.FlagNames{Spec: gate.CLIFlags.Spec, ReportDir: gate.CLIFlags.ReportDir}) // the spec the shards ran
 	count := fs.Int("shards", 0, "how many shards the run was planned for (default: what the results say)")
 	tolerance := fs.Duration("late", shard.DefaultTolerance, "how long after the agreed start a shard may begin before the run is inconclusive")
 	if err := fs.Parse(args); err != nil {
@@ -136,7 +134,7 @@ func merge(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return bad("%v", err)
 	}
-	s = s.WithEnv(getenv)
+	s := flags.WithEnv(getenv)
 	if s.Spec == "" {
 		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
 	}

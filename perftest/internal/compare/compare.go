@@ -10,6 +10,7 @@ import (
 	"golang.org/x/perf/benchmath"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // Samples are one metric's per-round values of both builds. Round i of the
@@ -31,6 +32,27 @@ type Samples struct {
 type Budget struct {
 	Metric                   string
 	MaxIncrease, MaxDecrease *float64
+}
+
+// Beyond reports whether change goes further than b allows in a bad
+// direction: a rise above MaxIncrease or a drop below -MaxDecrease.
+func (b Budget) Beyond(change float64) bool {
+	return (change > 0 && b.MaxIncrease != nil && change > *b.MaxIncrease) ||
+		(change < 0 && b.MaxDecrease != nil && -change > *b.MaxDecrease)
+}
+
+// Worse is the comparison's rule for one metric: a change delta with
+// two-sided p-value p is worse when it is significant at alpha and beyond
+// the budget. Only this fails a comparison.
+func (b Budget) Worse(delta, p, alpha float64) bool { return p < alpha && b.Beyond(delta) }
+
+// Budgets are the budgets of a spec's compare section.
+func Budgets(c *thresholds.Compare) []Budget {
+	var bs []Budget
+	for _, b := range c.Metrics {
+		bs = append(bs, Budget{Metric: b.Metric, MaxIncrease: b.MaxIncrease, MaxDecrease: b.MaxDecrease})
+	}
+	return bs
 }
 
 // Options tune the comparison.
@@ -197,10 +219,10 @@ func judge(s Samples, b Budget, alpha float64) Row {
 		st.Status, st.Why = Same, fmt.Sprintf("~ (%s)", FormatP(st.P))
 	case st.Delta == 0:
 		st.Status, st.Why = Same, fmt.Sprintf("%s: medians equal (%s)", s.Metric, FormatP(st.P))
-	case st.Delta > 0 && b.MaxIncrease != nil:
-		st.Status, st.Fail = verdictOf(st.Delta > *b.MaxIncrease)
-	case st.Delta < 0 && b.MaxDecrease != nil:
-		st.Status, st.Fail = verdictOf(-st.Delta > *b.MaxDecrease)
+	case b.Worse(st.Delta, st.P, alpha):
+		st.Status, st.Fail = Worse, true
+	case (st.Delta > 0 && b.MaxIncrease != nil) || (st.Delta < 0 && b.MaxDecrease != nil):
+		st.Status = Same // significant, in the bad direction, within the budget
 	default:
 		st.Status, st.Why = Better, fmt.Sprintf("%s %s: better", s.Metric, change)
 	}
@@ -227,23 +249,16 @@ func tooFewUntied(s Samples, b Budget, alpha float64) string {
 		if c != 0 {
 			untied++
 		}
-		if (b.MaxIncrease != nil && c > *b.MaxIncrease) || (b.MaxDecrease != nil && -c > *b.MaxDecrease) {
+		if b.Beyond(c) {
 			over++
 		}
 	}
 	n := len(s.Baseline)
-	if untied == 0 || pairedMinP(untied) < alpha || over == 0 {
+	if untied == 0 || thresholds.MinP(untied) < alpha || over == 0 {
 		return ""
 	}
 	return fmt.Sprintf("only %d of %d pairs differ, the rest tie, and %d untied pairs cannot reach p < α=%v (%d can); %d of them beyond the budget: cannot tell",
 		untied, n, untied, alpha, pairsNeeded(alpha), over)
-}
-
-func verdictOf(over bool) (Status, bool) {
-	if over {
-		return Worse, true
-	}
-	return Same, false
 }
 
 // budgetString renders a budget for display, or says why it cannot be applied.
@@ -288,7 +303,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 	if s.BaselineCounts != nil || s.CandidateCounts != nil {
 		return measureCounts(r, s, alpha)
 	}
-	if pairedMinP(n) >= alpha {
+	if thresholds.MinP(n) >= alpha {
 		return r, fmt.Sprintf("too few samples: %d pairs of rounds (at α=%v no difference can be significant with fewer than %d)", n, alpha, pairsNeeded(alpha))
 	}
 

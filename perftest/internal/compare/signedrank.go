@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // The paired test. Rounds are run in pairs (A B, B A) that replay one request
@@ -150,14 +152,10 @@ func hodgesLehmann(d []float64, alpha float64) (est, lo, hi float64) {
 	return est, walsh[c-1], walsh[m-c]
 }
 
-// pairedMinP is the smallest two-sided p of the signed-rank test with n
-// pairs: every pair moving the same way, 2/2ⁿ.
-func pairedMinP(n int) float64 { return math.Min(1, math.Ldexp(2, -n)) }
-
-// pairsNeeded is the fewest pairs whose smallest p is below alpha.
+// pairsNeeded is the fewest pairs whose smallest p (thresholds.MinP) is below alpha.
 func pairsNeeded(alpha float64) int {
 	n := 1
-	for n < maxRounds && pairedMinP(n) >= alpha {
+	for n < maxRounds && thresholds.MinP(n) >= alpha {
 		n++
 	}
 	return n

@@ -33,6 +33,7 @@ type CompareOptions struct {
 	BaselineArgs  []string // extra flags for the baseline's replicas
 	CandidateArgs []string // extra flags for the candidate's replicas
 	Seed          uint64
+	Prometheus    stack.PrometheusSource // where Prometheus's image comes from; zero looks for one
 	Progress, Log io.Writer
 	// Started, when set, learns the run's stack as soon as it exists.
 	Started func(s *stack.Stack)
@@ -175,7 +176,7 @@ func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
 	default:
 		c.Baseline = "the work tree"
 	}
-	prom, err := stack.PrometheusImage(ctx, logw)
+	prom, err := stack.PrometheusImage(ctx, o.Prometheus, logw)
 	if err != nil {
 		return b, err
 	}
@@ -334,12 +335,8 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 			break
 		}
 	}
-	var budgets []compare.Budget
-	for _, b := range cs.Metrics {
-		budgets = append(budgets, compare.Budget{Metric: b.Metric, MaxIncrease: b.MaxIncrease, MaxDecrease: b.MaxDecrease})
-	}
 	samples := Samples(c.Rounds, cs.Metrics, cs.Rounds)
-	c.Result = compare.Compare(samples, budgets, compare.Options{Alpha: cs.Alpha})
+	c.Result = compare.Compare(samples, compare.Budgets(cs), compare.Options{Alpha: cs.Alpha})
 	c.Result.Reruns = plan.reruns
 	if c.Result.Verdict == verdict.Inconclusive {
 		var unsound []string

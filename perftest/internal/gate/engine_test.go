@@ -90,8 +90,7 @@ func readWindow(t *testing.T, pc *promq.Client, spec *thresholds.Spec, instances
 	if spec.Target != nil {
 		series.Selector = spec.Target.Query.Selector
 	}
-	run, err := measure(t.Context(), Options{Spec: spec}, report.Run{}, pc, series, windowLoad(), instances,
-		func(string, time.Time) {}, io.Discard, nil)
+	run, err := measure(t.Context(), Options{Spec: spec}, report.Run{}, window{Prom: pc, Series: series, Load: windowLoad(), Names: instances})
 	require.NoError(t, err)
 	return run
 }
@@ -178,8 +177,8 @@ func TestRequestsTheClientGaveUpOnCountTowardLatency(t *testing.T) {
 		res := windowLoad()
 		res.ByStatus = map[string]int64{"timeout": hung}
 		res.TimedOutByTarget = []int64{0, hung}
-		run, err := measure(t.Context(), Options{Spec: spec}, report.Run{}, pc, promq.DefaultSeries, res, []string{"replica-1", "replica-2"},
-			func(string, time.Time) {}, io.Discard, nil)
+		run, err := measure(t.Context(), Options{Spec: spec}, report.Run{},
+			window{Prom: pc, Series: promq.DefaultSeries, Load: res, Names: []string{"replica-1", "replica-2"}})
 		require.NoError(t, err)
 		return run
 	}

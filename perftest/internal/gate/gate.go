@@ -31,8 +31,9 @@ type Options struct {
 	ServiceArgs []string // extra flags for every replica, e.g. fault injection
 	Replicas    int      // default 2
 	Seed        uint64
-	Progress    io.Writer // the per-second load line; nil is silent
-	Log         io.Writer // phase and container lines; nil is silent
+	Prometheus  stack.PrometheusSource // where Prometheus's image comes from; zero looks for one
+	Progress    io.Writer              // the per-second load line; nil is silent
+	Log         io.Writer              // phase and container lines; nil is silent
 	// During, when set, runs in its own goroutine once load is half done: a
 	// hook for fault tests (stop a replica, stop Prometheus).
 	During func(ctx context.Context, s *stack.Stack)
@@ -166,7 +167,7 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 	// Prometheus first: it hands its targets to the scrape loops only some 5 s
 	// after it starts, and that wait then covers the build and the replicas'
 	// start instead of coming after them.
-	prom := startPrometheus(ctx, st, logw)
+	prom := startPrometheus(ctx, st, o.Prometheus, logw)
 	var retiring *retirement
 	defer func() {
 		prom.wait() // a start under way ends before its stack is removed
@@ -260,15 +261,34 @@ func Run(ctx context.Context, o Options) (run report.Run, err error) {
 		names[i] = r.Name
 	}
 	series.ScrapeInterval = st.ScrapeInterval()
-	out, err := measure(ctx, o, run, pc, series, res, names, phase, logw, func() { retiring = retire(ctx, st) })
+	out, err := measure(ctx, o, run, window{Prom: pc, Series: series, Load: res, Names: names, Phase: phase, Log: logw,
+		Quiet: func() { retiring = retire(ctx, st) }})
 	out.Phases = run.Phases // phase appends to this run, not to the copy handed on
 	return out, err
 }
 
-// measure reads what Prometheus saw of the window once its last scrape is
-// in, and judges it; names are the instances per-instance checks expect.
-// quiet, when set, learns that nothing later scrapes can change what is read.
-func measure(ctx context.Context, o Options, run report.Run, pc *promq.Client, series promq.Series, res *load.Result, names []string, phase func(string, time.Time), logw io.Writer, quiet func()) (report.Run, error) {
+// window is what measure reads: the load that ran, and the store and
+// series that saw it.
+type window struct {
+	Prom   *promq.Client
+	Series promq.Series
+	Load   *load.Result
+	Names  []string                // the instances per-instance checks expect; none reads them from the store
+	Phase  func(string, time.Time) // records how long a phase took; nil records nothing
+	Log    io.Writer               // nil is silent
+	Quiet  func()                  // when set, learns that nothing later scrapes can change what is read
+}
+
+// measure reads what the store saw of the window once its last scrape is
+// in, and judges it.
+func measure(ctx context.Context, o Options, run report.Run, w window) (report.Run, error) {
+	pc, series, res, names, phase, logw, quiet := w.Prom, w.Series, w.Load, w.Names, w.Phase, w.Log, w.Quiet
+	if phase == nil {
+		phase = func(string, time.Time) {}
+	}
+	if logw == nil {
+		logw = io.Discard
+	}
 	t := time.Now()
 	series, settled, lag, err := settle(ctx, pc, series, res.End, logw) // let the last scrape land before the window is read
 	if err != nil {
@@ -494,9 +514,7 @@ func applyLoad(ctx context.Context, o Options, st *stack.Stack) (*load.Result, e
 	if t := o.Spec.Target; t != nil {
 		cfg.Allow = t.Allow
 	}
-	for _, s := range l.Stages {
-		cfg.Stages = append(cfg.Stages, load.Stage{Duration: s.Duration, Target: s.Target})
-	}
+	cfg.Stages = slices.Clone(l.Stages)
 	if o.During != nil {
 		hookCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -540,7 +558,7 @@ type promStart struct {
 
 // startPrometheus gets the Prometheus image and starts st's Prometheus from
 // it, in a goroutine of its own.
-func startPrometheus(ctx context.Context, st *stack.Stack, logw io.Writer) *promStart {
+func startPrometheus(ctx context.Context, st *stack.Stack, src stack.PrometheusSource, logw io.Writer) *promStart {
 	p := &promStart{imageDone: make(chan struct{}), running: make(chan struct{}), done: make(chan struct{})}
 	var once sync.Once
 	running := func() { once.Do(func() { close(p.running) }) }
@@ -549,7 +567,7 @@ func startPrometheus(ctx context.Context, st *stack.Stack, logw io.Writer) *prom
 		defer running()
 		prepared := make(chan error, 1)
 		go func() { prepared <- st.Prepare(ctx) }() // beside the image: neither needs the other
-		p.image, p.imageErr = stack.PrometheusImage(ctx, logw)
+		p.image, p.imageErr = stack.PrometheusImage(ctx, src, logw)
 		close(p.imageDone)
 		if p.err = <-prepared; p.err == nil && p.imageErr == nil {
 			p.err = st.StartPrometheus(ctx, p.image.Tag, running)

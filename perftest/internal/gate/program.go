@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +34,13 @@ type Settings struct {
 	// on a pull request a comparison is asked for, and one that cannot find
 	// its baseline is inconclusive, never a pass on absolute SLOs alone.
 	PullRequestBase string
-	Out             io.Writer
+	// RequireDocker makes a missing Docker engine a failure at a go test
+	// door, where it is otherwise a skip (PERF_REQUIRE_DOCKER, set in CI).
+	RequireDocker bool
+	// Prometheus is where Prometheus's image comes from
+	// (PERF_PROMETHEUS_IMAGE, PERF_PROMETHEUS_BIN); zero looks for one.
+	Prometheus stack.PrometheusSource
+	Out        io.Writer
 	// Getenv reads the environment variables a target's query headers name
 	// (the door passes os.Getenv); nil reads none.
 	Getenv func(string) string
@@ -47,8 +54,47 @@ type Settings struct {
 }
 
 // Env names the environment variables the doors read into Settings.
-var Env = struct{ Spec, ReportDir, ServiceArgs, Baseline, BaseRef string }{
+var Env = struct {
+	Spec, ReportDir, ServiceArgs, Baseline, BaseRef string
+	RequireDocker, PrometheusImage, PrometheusBin   string
+}{
 	"PERF_THRESHOLDS", "PERF_REPORT_DIR", "PERF_SERVICE_ARGS", "PERF_BASELINE", "GITHUB_BASE_REF",
+	"PERF_REQUIRE_DOCKER", "PERF_PROMETHEUS_IMAGE", "PERF_PROMETHEUS_BIN",
+}
+
+// FlagNames name a door's flags; a name left "" is not a flag of that door.
+type FlagNames struct{ Spec, Root, ReportDir, Baseline, ServiceArgs string }
+
+// The flags of the two doors: go test ./perftest and perfgate run.
+var (
+	TestFlags = FlagNames{Spec: "perf.thresholds", ReportDir: "perf.report", Baseline: "perf.baseline", ServiceArgs: "perf.service-args"}
+	CLIFlags  = FlagNames{Spec: "f", Root: "root", ReportDir: "report", Baseline: "baseline", ServiceArgs: "service-args"}
+)
+
+// RegisterFlags defines the gate's flags on fs under a door's names, with
+// one help text each, and returns the settings they fill once fs is
+// parsed; WithEnv then fills what the flags left blank.
+func RegisterFlags(fs *flag.FlagSet, names FlagNames) *Settings {
+	s := &Settings{}
+	str := func(p *string, name, help string) {
+		if name != "" {
+			fs.StringVar(p, name, "", help)
+		}
+	}
+	str(&s.Spec, names.Spec, "spec to enforce (default $"+Env.Spec+", else thresholds/slo.yaml)")
+	str(&s.Root, names.Root, "repository root the spec's paths are relative to (default: the git repository holding the spec)")
+	str(&s.ReportDir, names.ReportDir, "directory for the reports (default $"+Env.ReportDir+", else perf-report/ at the repository root)")
+	str(&s.Baseline, names.Baseline, "git ref to compare with (default $"+Env.Baseline+", else the merge-base with main; none disables)")
+	if names.ServiceArgs != "" {
+		fs.Func(names.ServiceArgs, "extra `arguments` for every replica, e.g. -fault-latency=50ms (default $"+Env.ServiceArgs+")", func(v string) error {
+			s.ServiceArgs = nil // "" leaves the variable's value in force
+			if v != "" {
+				s.ServiceArgs = strings.Fields(v)
+			}
+			return nil
+		})
+	}
+	return s
 }
 
 // WithEnv fills the settings left blank from the environment that getenv
@@ -71,6 +117,12 @@ func (s Settings) WithEnv(getenv func(string) string) Settings {
 	}
 	if s.PullRequestBase == "" {
 		s.PullRequestBase = getenv(Env.BaseRef)
+	}
+	if !s.RequireDocker {
+		s.RequireDocker = getenv(Env.RequireDocker) != ""
+	}
+	if s.Prometheus == (stack.PrometheusSource{}) {
+		s.Prometheus = stack.PrometheusSource{Image: getenv(Env.PrometheusImage), Bin: getenv(Env.PrometheusBin)}
 	}
 	if s.BaseBranches == nil {
 		if b := s.PullRequestBase; b != "" { // a pull request in GitHub Actions
@@ -194,12 +246,12 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if ref != "" {
 		prep = prepare(ctx, CompareOptions{
 			Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
-			Log: out, Started: started,
+			Prometheus: s.Prometheus, Log: out, Started: started,
 		})
 	}
 	defer func() { err = errors.Join(err, prep.close(ctx)) }()
 	run, err := Run(ctx, Options{
-		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs,
+		Spec: spec, ModuleRoot: s.Root, ServiceArgs: s.ServiceArgs, Prometheus: s.Prometheus,
 		Progress: out, Log: out, Started: started, QueryHeaders: headers, Merged: s.Merged,
 		Hold: prep.hold,
 	})

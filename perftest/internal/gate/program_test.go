@@ -2,6 +2,8 @@ package gate
 
 import (
 	"bytes"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,3 +62,43 @@ func TestOutsideAPullRequestNoBaselineIsAbsoluteSLOsOnly(t *testing.T) {
 type env map[string]string
 
 func (e env) Get(k string) string { return e[k] }
+
+func TestFlagsComeFirstThenTheEnvironment(t *testing.T) {
+	vars := env{
+		"PERF_THRESHOLDS": "env.yaml", "PERF_REPORT_DIR": "env-report", "PERF_SERVICE_ARGS": "-a -b",
+		"PERF_BASELINE": "env-ref", "PERF_REQUIRE_DOCKER": "1",
+		"PERF_PROMETHEUS_IMAGE": "prom:x", "PERF_PROMETHEUS_BIN": "/bin/prometheus",
+	}
+	for _, tc := range []struct {
+		door  FlagNames
+		args  []string
+		spec  string
+		extra []string
+	}{
+		{TestFlags, []string{"-perf.thresholds=flag.yaml", "-perf.service-args=-c  -d"}, "flag.yaml", []string{"-c", "-d"}},
+		{CLIFlags, []string{"-f", "flag.yaml", "-service-args", "-c"}, "flag.yaml", []string{"-c"}},
+		{CLIFlags, []string{"-service-args="}, "env.yaml", []string{"-a", "-b"}},
+		{TestFlags, nil, "env.yaml", []string{"-a", "-b"}},
+	} {
+		fs := flag.NewFlagSet("door", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		flags := RegisterFlags(fs, tc.door)
+		require.NoError(t, fs.Parse(tc.args), tc.args)
+		s := flags.WithEnv(vars.Get)
+		assert.Equal(t, tc.spec, s.Spec, tc.args)
+		assert.Equal(t, tc.extra, s.ServiceArgs, tc.args)
+		assert.Equal(t, "env-report", s.ReportDir, tc.args)
+		assert.Equal(t, "env-ref", s.Baseline, tc.args)
+		assert.True(t, s.RequireDocker, tc.args)
+		assert.Equal(t, "prom:x", s.Prometheus.Image, tc.args)
+		assert.Equal(t, "/bin/prometheus", s.Prometheus.Bin, tc.args)
+	}
+}
+
+func TestOnlyTheCLIHasARootFlag(t *testing.T) {
+	for door, want := range map[*FlagNames]bool{&TestFlags: false, &CLIFlags: true} {
+		fs := flag.NewFlagSet("door", flag.ContinueOnError)
+		RegisterFlags(fs, *door)
+		assert.Equal(t, want, fs.Lookup("root") != nil, door.Spec)
+	}
+}

@@ -63,7 +63,7 @@ func runTarget(ctx context.Context, o Options, run report.Run, series promq.Seri
 		}
 		phase("load", t)
 	}
-	return measure(ctx, o, run, pc, series, res, tg.Instances, phase, logw, nil)
+	return measure(ctx, o, run, window{Prom: pc, Series: series, Load: res, Names: tg.Instances, Phase: phase, Log: logw})
 }
 
 // targetReplicas names the target's URLs as the load's replicas: by their

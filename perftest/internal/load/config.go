@@ -46,9 +46,9 @@ type Config struct {
 	// weight. It is compiled once per run.
 	Workload []thresholds.Template
 	// MaxInFlight bounds outstanding requests; a request due while that many
-	// are outstanding is dropped, not sent late. 0 means DefaultMaxInFlight.
+	// are outstanding is dropped, not sent late. 0 means thresholds.DefaultLoad.MaxInFlight.
 	MaxInFlight int
-	// Timeout bounds each request. 0 means DefaultTimeout.
+	// Timeout bounds each request. 0 means thresholds.DefaultLoad.Timeout.
 	Timeout time.Duration
 	// Seed makes the sequence of requests reproducible: the templates
 	// picked, the pool values drawn and the random strings.
@@ -83,12 +83,6 @@ type Config struct {
 	Client *http.Client
 }
 
-// Defaults for zero fields of Config.
-var (
-	DefaultMaxInFlight = 256
-	DefaultTimeout     = 5 * time.Second
-)
-
 // maxStartWait bounds how far ahead StartAt may be.
 const maxStartWait = time.Hour
 
@@ -113,11 +107,11 @@ type prepared struct {
 }
 
 func (c Config) prepare() (prepared, error) {
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = DefaultMaxInFlight
+	if c.MaxInFlight == 0 { // the spec's defaults: one set for every door and for direct callers
+		c.MaxInFlight = thresholds.DefaultLoad.MaxInFlight
 	}
 	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+		c.Timeout = thresholds.DefaultLoad.Timeout
 	}
 	p := prepared{Config: c, pacer: RampPacer{Stages: c.Stages}}
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 // A Pacer decides when the next request is due, given the time elapsed since
@@ -18,11 +20,9 @@ type Pacer interface {
 
 // A Stage ramps the arrival rate linearly from the previous stage's target
 // (0 before the first stage) to Target requests per second over Duration.
-// A stage with a zero Duration is a step to its Target.
-type Stage struct {
-	Duration time.Duration
-	Target   float64
-}
+// A stage with a zero Duration is a step to its Target. It is the spec's
+// stage: the ramp's maths lives once, in thresholds.Load.
+type Stage = thresholds.Stage
 
 // RampPacer paces requests at a piecewise-linear arrival rate made of Stages.
 // Request n (counted from 0) is due at the moment the integral of the rate
@@ -52,17 +52,7 @@ func (p RampPacer) Pace(elapsed time.Duration, hits uint64) (time.Duration, bool
 // Rate returns the arrival rate in requests per second at elapsed, and 0
 // before the start and from the end of the last stage on.
 func (p RampPacer) Rate(elapsed time.Duration) float64 {
-	var start time.Duration
-	prev := 0.0
-	for _, s := range p.Stages {
-		end := start + s.Duration
-		if elapsed >= start && elapsed < end {
-			f := float64(elapsed-start) / float64(s.Duration)
-			return prev + (s.Target-prev)*f
-		}
-		start, prev = end, s.Target
-	}
-	return 0
+	return thresholds.Load{Stages: p.Stages}.RateAt(elapsed)
 }
 
 // Total returns the number of requests the stages call for: the integral of
@@ -101,24 +91,7 @@ func fmtRate(r float64) string { return strconv.FormatFloat(r, 'f', -1, 64) }
 // hitsBy returns the integral of the rate from 0 to t: how many requests are
 // due by t, as a real number.
 func (p RampPacer) hitsBy(t time.Duration) float64 {
-	var start time.Duration
-	prev, cum := 0.0, 0.0
-	for _, s := range p.Stages {
-		end := start + s.Duration
-		if t <= start {
-			break
-		}
-		d := s.Duration.Seconds()
-		if t >= end {
-			cum += (prev + s.Target) / 2 * d
-		} else {
-			tau := (t - start).Seconds()
-			slope := (s.Target - prev) / d
-			cum += prev*tau + slope*tau*tau/2
-		}
-		start, prev = end, s.Target
-	}
-	return cum
+	return thresholds.Load{Stages: p.Stages}.Requests(0, t)
 }
 
 // hitTime returns when request n (from 0) is due, or false when the stages

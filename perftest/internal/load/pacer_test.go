@@ -12,11 +12,11 @@ import (
 const s = time.Second
 
 var (
-	rampUp      = RampPacer{Stages: []Stage{{10 * s, 100}}}
-	rampHold    = RampPacer{Stages: []Stage{{10 * s, 100}, {20 * s, 100}}}
-	stepDown    = RampPacer{Stages: []Stage{{0, 100}, {10 * s, 0}}}
-	stepHold    = RampPacer{Stages: []Stage{{0, 50}, {4 * s, 50}}}
-	rampHoldRun = RampPacer{Stages: []Stage{{2 * s, 60}, {3 * s, 60}, {1 * s, 0}}}
+	rampUp      = RampPacer{Stages: []Stage{{Duration: 10 * s, Target: 100}}}
+	rampHold    = RampPacer{Stages: []Stage{{Duration: 10 * s, Target: 100}, {Duration: 20 * s, Target: 100}}}
+	stepDown    = RampPacer{Stages: []Stage{{Duration: 0, Target: 100}, {Duration: 10 * s, Target: 0}}}
+	stepHold    = RampPacer{Stages: []Stage{{Duration: 0, Target: 50}, {Duration: 4 * s, Target: 50}}}
+	rampHoldRun = RampPacer{Stages: []Stage{{Duration: 2 * s, Target: 60}, {Duration: 3 * s, Target: 60}, {Duration: 1 * s, Target: 0}}}
 )
 
 func TestRampPacerRate(t *testing.T) {
@@ -53,7 +53,7 @@ func TestRampPacerTotalIsTheIntegral(t *testing.T) {
 		{"a step then a ramp down is a triangle", stepDown, 500},
 		{"a step then a hold is a rectangle", stepHold, 200},
 		{"up, hold, down", rampHoldRun, 60 + 180 + 30},
-		{"a slow ramp calls for a fraction", RampPacer{Stages: []Stage{{s, 3}}}, 1.5},
+		{"a slow ramp calls for a fraction", RampPacer{Stages: []Stage{{Duration: s, Target: 3}}}, 1.5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +113,7 @@ func TestRampPacerPaceCountsAndStops(t *testing.T) {
 		{"a ramp then a hold", rampHold, 10 * s, 500, 2500},
 		{"up, hold, down", rampHoldRun, 5 * s, 240, 270},
 		{"a step then a ramp down", stepDown, 5 * s, 375, 500},
-		{"a fractional total rounds down", RampPacer{Stages: []Stage{{s, 3}}}, s, 1, 1},
+		{"a fractional total rounds down", RampPacer{Stages: []Stage{{Duration: s, Target: 3}}}, s, 1, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,13 +163,13 @@ func TestRampPacerValidate(t *testing.T) {
 		want   []string
 	}{
 		{"no stages", nil, []string{"Stages: at least one stage is needed"}},
-		{"a negative duration and a negative target", []Stage{{-s, 1}, {s, -1}}, []string{
+		{"a negative duration and a negative target", []Stage{{Duration: -s, Target: 1}, {Duration: s, Target: -1}}, []string{
 			"Stages[0].Duration: -1s must not be negative",
 			"Stages[1].Target: -1 must be a finite rate ≥ 0",
 		}},
-		{"a target that is not a number", []Stage{{s, math.NaN()}}, []string{"Stages[0].Target: NaN must be a finite rate ≥ 0"}},
-		{"only steps", []Stage{{0, 10}}, []string{"Stages: total duration must be > 0"}},
-		{"too slow for one request", []Stage{{s, 1}}, []string{"Stages: Ramp{0→1/s in 1s} calls for 0.50 requests; at least 1 is needed"}},
+		{"a target that is not a number", []Stage{{Duration: s, Target: math.NaN()}}, []string{"Stages[0].Target: NaN must be a finite rate ≥ 0"}},
+		{"only steps", []Stage{{Duration: 0, Target: 10}}, []string{"Stages: total duration must be > 0"}},
+		{"too slow for one request", []Stage{{Duration: s, Target: 1}}, []string{"Stages: Ramp{0→1/s in 1s} calls for 0.50 requests; at least 1 is needed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,9 @@ import (
 )
 
 // steady is a step to rate followed by a hold for d.
-func steady(rate float64, d time.Duration) []Stage { return []Stage{{0, rate}, {d, rate}} }
+func steady(rate float64, d time.Duration) []Stage {
+	return []Stage{{Duration: 0, Target: rate}, {Duration: d, Target: rate}}
+}
 
 // eachClient runs test with the default fasthttp client and with net/http.
 func eachClient(t *testing.T, test func(t *testing.T, client *http.Client)) {
@@ -84,7 +86,7 @@ func TestRunFollowsTheMix(t *testing.T) {
 	eachClient(t, func(t *testing.T, client *http.Client) {
 		f := newFake()
 		// A short ramp spares the server a storm of new connections.
-		stages := []Stage{{500 * time.Millisecond, 1000}, {2500 * time.Millisecond, 1000}}
+		stages := []Stage{{Duration: 500 * time.Millisecond, Target: 1000}, {Duration: 2500 * time.Millisecond, Target: 1000}}
 		res := run(t, Config{Client: client, Targets: []string{f.start(t)}, Stages: stages, Workload: tasks(t, 1, 4, 3, 1, 1), MaxInFlight: 128, Timeout: 5 * s, Seed: 7})
 
 		require.Greater(t, res.Sent, int64(1000), "enough requests to judge proportions")
@@ -321,7 +323,7 @@ func TestRunStopsPromptlyOnCancel(t *testing.T) {
 func TestRunNeverSendsMoreThanPlanned(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	cfg := Config{Targets: []string{f.start(t)}, Stages: []Stage{{1500 * time.Millisecond, 101}}, Workload: listOnly, MaxInFlight: 16, Timeout: s}
+	cfg := Config{Targets: []string{f.start(t)}, Stages: []Stage{{Duration: 1500 * time.Millisecond, Target: 101}}, Workload: listOnly, MaxInFlight: 16, Timeout: s}
 	res := run(t, cfg)
 	total := RampPacer{Stages: cfg.Stages}.Total() // 75.75
 	assert.LessOrEqual(t, float64(f.received.Load()), total)

@@ -42,7 +42,7 @@ func TestGeneratorStalls(t *testing.T) {
 	worst := time.Duration(0)
 	for i := range n {
 		res, err := Run(t.Context(), Config{Targets: []string{url}, WarmUp: time.Second, MaxInFlight: 128, Timeout: 2 * time.Second,
-			Stages: []Stage{{time.Second, 400}, {4 * time.Second, 400}}, Workload: w, Seed: uint64(i)})
+			Stages: []Stage{{Duration: time.Second, Target: 400}, {Duration: 4 * time.Second, Target: 400}}, Workload: w, Seed: uint64(i)})
 		require.NoError(t, err)
 		lag := time.Duration(res.SendLag.ValueAtQuantile(99)) * time.Microsecond
 		max := time.Duration(res.SendLag.Max()) * time.Microsecond

@@ -64,10 +64,9 @@ func Settings(c *thresholds.Compare) string {
 }
 
 // Judge is a record's verdict under c's budgets, from its rows alone, with
-// compare's rules: a metric is worse when significant at c.Alpha and beyond
-// its budget in the bad direction; a budgeted metric the record lacks, or an
-// inconclusive one, makes it inconclusive. It returns the verdict and the
-// metrics that read worse.
+// compare's rule (compare.Budget.Worse); a budgeted metric the record lacks,
+// or an inconclusive one, makes it inconclusive. It returns the verdict and
+// the metrics that read worse.
 func Judge(r Record, c *thresholds.Compare) (string, []string) {
 	if r.Verdict == "error" {
 		return "error", nil
@@ -78,17 +77,13 @@ func Judge(r Record, c *thresholds.Compare) (string, []string) {
 	}
 	var worse []string
 	unsure := false
-	for _, b := range c.Metrics {
+	for _, b := range compare.Budgets(c) {
 		row, ok := rows[b.Metric]
 		if !ok || row.Status == string(compare.Inconclusive) || row.Delta == nil || row.P == nil {
 			unsure = true
 			continue
 		}
-		if *row.P >= c.Alpha {
-			continue
-		}
-		d := *row.Delta
-		if (d > 0 && b.MaxIncrease != nil && d > *b.MaxIncrease) || (d < 0 && b.MaxDecrease != nil && -d > *b.MaxDecrease) {
+		if b.Worse(*row.Delta, *row.P, c.Alpha) {
 			worse = append(worse, b.Metric)
 		}
 	}

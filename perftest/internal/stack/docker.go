@@ -6,41 +6,23 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-// provider returns a testcontainers Docker provider configured for machines
-// where no registry answers: Ryuk (an image that would have to be pulled) is
-// off, so cleanup is ours, and the daemon host resolves to loopback.
+// provider returns a testcontainers Docker provider. It reads no
+// environment and sets none: what testcontainers takes only from the
+// environment on a machine without a registry (Ryuk off, the daemon's host
+// on loopback) a door sets once, before the first call (see
+// perftest/internal/door).
 func provider() (*testcontainers.DockerProvider, error) {
-	configure.Do(func() { // once: the environment and the logger are process-wide
-		setDefaultEnv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		if h := os.Getenv("DOCKER_HOST"); h == "" || strings.HasPrefix(h, "unix://") {
-			setDefaultEnv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
-		}
-		if os.Getenv("PERF_DEBUG") == "" {
-			tclog.SetDefault(tclog.NewNoopLogger()) // the gate prints its own, shorter lines
-		}
-	})
 	p, err := testcontainers.NewDockerProvider()
 	if err != nil {
 		return nil, fmt.Errorf("%w (%v): start the Docker engine or set DOCKER_HOST", ErrNoDocker, err)
 	}
 	return p, nil
-}
-
-var configure sync.Once
-
-func setDefaultEnv(k, v string) {
-	if _, ok := os.LookupEnv(k); !ok {
-		os.Setenv(k, v)
-	}
 }
 
 // ErrNoDocker means no Docker engine answered.
@@ -54,10 +36,7 @@ func Ping(ctx context.Context) error {
 	}
 	defer p.Close()
 	if err := p.Health(ctx); err != nil {
-		host := os.Getenv("DOCKER_HOST")
-		if host == "" {
-			host = "unix:///var/run/docker.sock"
-		}
+		host := p.Client().DaemonHost() // DOCKER_HOST, or the socket testcontainers found
 		return fmt.Errorf("%w at %s (%v): start it or set DOCKER_HOST", ErrNoDocker, host, err)
 	}
 	return nil

@@ -36,13 +36,20 @@ func BuildServiceImage(ctx context.Context, moduleRoot string, log io.Writer) (I
 	return BuildService(ctx, moduleRoot, thresholds.DefaultService, log)
 }
 
+// PrometheusSource is where the door says Prometheus comes from
+// (PERF_PROMETHEUS_IMAGE and PERF_PROMETHEUS_BIN); the zero value looks for one.
+type PrometheusSource struct {
+	Image string // an image to run as it is
+	Bin   string // a local binary to build an image around
+}
+
 // PrometheusImage returns an image to run Prometheus from. In order:
-// PERF_PROMETHEUS_IMAGE as given; the pinned upstream image when present or
-// pullable; else an image built around a local binary (PERF_PROMETHEUS_BIN,
-// then prometheus on PATH, then Debian's package fetched with apt-get download).
-func PrometheusImage(ctx context.Context, log io.Writer) (Image, error) {
-	if tag := os.Getenv("PERF_PROMETHEUS_IMAGE"); tag != "" {
-		return Image{Tag: tag, Source: "set by PERF_PROMETHEUS_IMAGE"}, nil
+// src.Image as given; the pinned upstream image when present or pullable;
+// else an image built around a local binary (src.Bin, then prometheus on
+// PATH, then Debian's package fetched with apt-get download).
+func PrometheusImage(ctx context.Context, src PrometheusSource, log io.Writer) (Image, error) {
+	if src.Image != "" {
+		return Image{Tag: src.Image, Source: "set by PERF_PROMETHEUS_IMAGE"}, nil
 	}
 	p, err := provider()
 	if err != nil {
@@ -60,17 +67,17 @@ func PrometheusImage(ctx context.Context, log io.Writer) (Image, error) {
 		fmt.Fprintf(log, "no registry for %s (%v); building Prometheus from a local binary\n", UpstreamPrometheus, firstLine(pullErr))
 	}
 
-	bin, err := localPrometheus(ctx, log)
+	bin, err := localPrometheus(ctx, src.Bin, log)
 	if err != nil {
 		return Image{}, fmt.Errorf("no Prometheus image: pulling %s failed (%v) and %w", UpstreamPrometheus, firstLine(pullErr), err)
 	}
 	return buildLocalPrometheus(ctx, bin, log)
 }
 
-// localPrometheus finds a Prometheus binary on this machine, fetching Debian's
-// package into the user cache when there is none.
-func localPrometheus(ctx context.Context, log io.Writer) (string, error) {
-	if bin := os.Getenv("PERF_PROMETHEUS_BIN"); bin != "" {
+// localPrometheus finds a Prometheus binary on this machine, bin when set,
+// fetching Debian's package into the user cache when there is none.
+func localPrometheus(ctx context.Context, bin string, log io.Writer) (string, error) {
+	if bin != "" {
 		if _, err := os.Stat(bin); err != nil {
 			return "", fmt.Errorf("PERF_PROMETHEUS_BIN: %w", err)
 		}
@@ -84,7 +91,7 @@ func localPrometheus(ctx context.Context, log io.Writer) (string, error) {
 		cache = os.TempDir()
 	}
 	dir := filepath.Join(cache, "perfgate", "prometheus-deb")
-	bin := filepath.Join(dir, "root", "usr", "bin", "prometheus")
+	bin = filepath.Join(dir, "root", "usr", "bin", "prometheus")
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}

@@ -9,10 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/perfgate/perfgate/thresholds"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/perfgate/perfgate/perftest/internal/door"
+	"github.com/perfgate/perfgate/thresholds"
 )
+
+// TestMain is this package's door: testcontainers is configured for the
+// machine once, as the gate's doors do.
+func TestMain(m *testing.M) {
+	door.Testcontainers(os.Getenv)
+	os.Exit(m.Run())
+}
 
 func TestPrometheusImageRunsPrometheus(t *testing.T) {
 	if testing.Short() {
@@ -26,7 +35,7 @@ func TestPrometheusImageRunsPrometheus(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	img, err := PrometheusImage(ctx, testWriter{t})
+	img, err := PrometheusImage(ctx, PrometheusSource{Image: os.Getenv("PERF_PROMETHEUS_IMAGE"), Bin: os.Getenv("PERF_PROMETHEUS_BIN")}, testWriter{t})
 	require.NoError(t, err)
 	require.NotEmpty(t, img.Tag)
 	t.Logf("prometheus image: %s (%s)", img.Tag, img.Source)

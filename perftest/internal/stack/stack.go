@@ -193,7 +193,7 @@ func (s *Stack) createVolumes(ctx context.Context) error {
 // createNetwork creates the stack's network once, for whichever start comes first.
 func (s *Stack) createNetwork(ctx context.Context) error {
 	s.netOnce.Do(func() {
-		p, err := provider() // configures testcontainers for this machine before its first call
+		p, err := provider() // an engine that answers, or the advice when none does
 		if err != nil {
 			s.netErr = err
 			return
