@@ -100,7 +100,6 @@ func (r Round) Requests() float64 { return r.Rate * r.Duration.Seconds() }
 // Bounds of a comparison that fits a CI job and still says something.
 const (
 	minRounds        = 4 // a hard floor; MinP against alpha decides the real one
-	maxRounds        = 50
 	maxAlpha         = 0.5
 	minRoundDuration = 3 * time.Second // Prometheus scrapes every 1 s
 	maxRoundDuration = 10 * time.Minute
@@ -113,3 +112,15 @@ const (
 // n pairs: every pair moving the same way, 2/2ⁿ. A comparison whose MinP is not
 // below alpha can never find a difference.
 func MinP(n int) float64 { return math.Min(1, math.Ldexp(2, -n)) }
+
+// MaxRounds is the most rounds per variant a comparison may run.
+const MaxRounds = 50
+
+// PairsNeeded is the fewest pairs, up to MaxRounds, whose MinP is below alpha.
+func PairsNeeded(alpha float64) int {
+	n := 1
+	for n < MaxRounds && MinP(n) >= alpha {
+		n++
+	}
+	return n
+}

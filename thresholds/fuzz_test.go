@@ -83,7 +83,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		if c := s.Compare; c != nil {
-			if !(c.Alpha > 0 && c.Alpha <= maxAlpha) || c.Rounds < minRounds || c.Rounds > maxRounds || MinP(c.Rounds) >= c.Alpha {
+			if !(c.Alpha > 0 && c.Alpha <= maxAlpha) || c.Rounds < minRounds || c.Rounds > MaxRounds || MinP(c.Rounds) >= c.Alpha {
 				t.Fatalf("accepted a comparison that cannot decide: %+v", c)
 			}
 			if c.Round.Duration < minRoundDuration || c.Round.Requests() < minRoundRequests || c.Duration() > maxDuration {

@@ -539,15 +539,11 @@ func (v *validator) compare() {
 	}
 	if v.ok("compare.rounds") {
 		switch {
-		case c.Rounds < minRounds || c.Rounds > maxRounds:
-			v.fail("compare.rounds", "must be between %d and %d, got %d", minRounds, maxRounds, c.Rounds)
+		case c.Rounds < minRounds || c.Rounds > MaxRounds:
+			v.fail("compare.rounds", "must be between %d and %d, got %d", minRounds, MaxRounds, c.Rounds)
 		case alphaOK && MinP(c.Rounds) >= c.Alpha:
-			need := c.Rounds
-			for need < maxRounds && MinP(need) >= c.Alpha {
-				need++
-			}
 			v.fail("compare.rounds", "%d rounds can never reach p < %s: the smallest p of the signed-rank test over %d pairs is %.3g; use at least %d",
-				c.Rounds, None.Format(c.Alpha), c.Rounds, MinP(c.Rounds), need)
+				c.Rounds, None.Format(c.Alpha), c.Rounds, MinP(c.Rounds), PairsNeeded(c.Alpha))
 		}
 	}
 	v.round()
@@ -610,7 +606,7 @@ func (v *validator) round() {
 		v.fail(p, "plans %s requests per round (rate × duration): a p99 needs at least %d, so raise the rate or the duration",
 			num(math.Floor(n)), minRoundRequests)
 	}
-	if c := *v.spec.Compare; v.ok("compare.rounds") && rounds >= minRounds && rounds <= maxRounds && c.Duration() > maxDuration {
+	if c := *v.spec.Compare; v.ok("compare.rounds") && rounds >= minRounds && rounds <= MaxRounds && c.Duration() > maxDuration {
 		v.fail(p, "%d rounds of both builds at %s each last %s, over the %s limit: shorten the rounds or use fewer",
 			rounds, dur(r.WarmUp+r.Duration), dur(c.Duration()), dur(maxDuration))
 	}

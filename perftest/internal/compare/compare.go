@@ -258,7 +258,7 @@ func tooFewUntied(s Samples, b Budget, alpha float64) string {
 		return ""
 	}
 	return fmt.Sprintf("only %d of %d pairs differ, the rest tie, and %d untied pairs cannot reach p < α=%v (%d can); %d of them beyond the budget: cannot tell",
-		untied, n, untied, alpha, pairsNeeded(alpha), over)
+		untied, n, untied, alpha, thresholds.PairsNeeded(alpha), over)
 }
 
 // budgetString renders a budget for display, or says why it cannot be applied.
@@ -304,7 +304,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 		return measureCounts(r, s, alpha)
 	}
 	if thresholds.MinP(n) >= alpha {
-		return r, fmt.Sprintf("too few samples: %d pairs of rounds (at α=%v no difference can be significant with fewer than %d)", n, alpha, pairsNeeded(alpha))
+		return r, fmt.Sprintf("too few samples: %d pairs of rounds (at α=%v no difference can be significant with fewer than %d)", n, alpha, thresholds.PairsNeeded(alpha))
 	}
 
 	th := &benchmath.Thresholds{CompareAlpha: alpha}
@@ -407,9 +407,6 @@ func change(base, cand float64, u verdict.Unit) float64 {
 	}
 	return cand/base - 1
 }
-
-// maxRounds bounds the search for the pairs an alpha needs.
-const maxRounds = 50
 
 // sum turns the rows into a verdict: any worse fails, then any inconclusive, else pass.
 func sum(rows []Row) (verdict.Verdict, string) {

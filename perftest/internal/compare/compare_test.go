@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
 )
 
 func ptr(x float64) *float64 { return &x }
@@ -388,7 +389,7 @@ func TestIntervalAgreesWithTheSignedRankTest(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	checked, significant := 0, 0
 	for _, alpha := range []float64{0.05, 0.01, 0.1} {
-		for n := pairsNeeded(alpha); n <= 16; n++ {
+		for n := thresholds.PairsNeeded(alpha); n <= 16; n++ {
 			for range 30 {
 				shift := 1 + 0.06*rng.Float64()
 				b, c := make([]float64, n), make([]float64, n)

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-
-	"github.com/perfgate/perfgate/thresholds"
 )
 
 // The paired test. Rounds are run in pairs (A B, B A) that replay one request
@@ -150,13 +148,4 @@ func hodgesLehmann(d []float64, alpha float64) (est, lo, hi float64) {
 		return est, math.Inf(-1), math.Inf(1)
 	}
 	return est, walsh[c-1], walsh[m-c]
-}
-
-// pairsNeeded is the fewest pairs whose smallest p (thresholds.MinP) is below alpha.
-func pairsNeeded(alpha float64) int {
-	n := 1
-	for n < maxRounds && thresholds.MinP(n) >= alpha {
-		n++
-	}
-	return n
 }

@@ -423,11 +423,11 @@ type Request struct {
 	// Pinned is the target the request must go to, the one that answered
 	// with a sticky value it uses; -1: any. The sender sets SentTo.
 	Pinned, SentTo int
-	Method   string
-	Path     []byte // escaped, without the query
-	Query    []byte // without "?"; empty for none
-	Headers  []Header
-	Body     []byte // nil for none
+	Method         string
+	Path           []byte // escaped, without the query
+	Query          []byte // without "?"; empty for none
+	Headers        []Header
+	Body           []byte // nil for none
 
 	rnd      uint64
 	vals     []value
