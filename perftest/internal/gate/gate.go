@@ -22,6 +22,7 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Options configure one run.
@@ -734,7 +735,7 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 	if len(instances) > 0 { // a target that does not name its instances has no replicas to count
 		objs = append(objs, verdict.Objective{
 			Name: ReplicasUp, Description: "every replica answered every scrape of the window",
-			Metric: "up", PerInstance: true, Instances: instances, Min: &one, Unit: verdict.UnitRatio,
+			Metric: "up", PerInstance: true, Instances: instances, Min: &one, Unit: units.Ratio,
 		})
 		names = append(names, ReplicasUp)
 	}
@@ -743,7 +744,7 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 			max := *s.Max
 			objs = append(objs, verdict.Objective{
 				Name: ClientErrorRate, Description: "errors the generator saw (5xx, timeouts, refused connections, requests dropped with every slot taken), against the " + s.Name + " budget",
-				Metric: "error_rate", Max: &max, Unit: verdict.UnitRatio,
+				Metric: "error_rate", Max: &max, Unit: units.Ratio,
 			})
 			names = append(names, ClientErrorRate)
 			break
@@ -780,7 +781,7 @@ func Objectives(slos []thresholds.SLO, instances []string) []verdict.Objective {
 		obj := verdict.Objective{
 			Name: s.Name, Description: desc, Metric: string(s.Metric),
 			PerInstance: s.Scope == thresholds.PerInstance,
-			Max:         s.Max, Min: s.Min, Unit: verdict.Unit(s.Unit),
+			Max:         s.Max, Min: s.Min, Unit: s.Unit,
 		}
 		if obj.PerInstance {
 			obj.Instances = instances

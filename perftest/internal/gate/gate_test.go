@@ -18,6 +18,7 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func ptr(v float64) *float64 { return &v }
@@ -32,7 +33,7 @@ func TestObjectivesCarryLimitsUnitsAndReplicas(t *testing.T) {
 	assert.Equal(t, "p95 latency", objs[0].Description)
 	assert.False(t, objs[0].PerInstance)
 	assert.Nil(t, objs[0].Instances)
-	assert.Equal(t, verdict.Unit("s"), objs[0].Unit)
+	assert.Equal(t, units.Seconds, objs[0].Unit)
 	assert.True(t, objs[1].PerInstance)
 	assert.Equal(t, []string{"replica-1", "replica-2"}, objs[1].Instances, "a replica without data must be a no_data check")
 	assert.Equal(t, 0.25, *objs[1].Max)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Decision is the verdict of the whole run, as verdict.Decide makes it from the
@@ -102,11 +103,11 @@ func worseFirst(rows []compare.Row) []compare.Row {
 }
 
 // median renders a build's median with benchstat's ± of its interval: "20.1ms ±3%".
-func median(s compare.Summary, u verdict.Unit) string {
+func median(s compare.Summary, u units.Unit) string {
 	if math.IsNaN(s.Center) {
 		return "—"
 	}
-	v := verdict.Format(s.Center, u)
+	v := u.Format(s.Center)
 	switch {
 	case math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0):
 		return v + " ±∞"
@@ -128,14 +129,14 @@ func delta(r compare.Row) string {
 	case !r.Significant:
 		return "~"
 	}
-	return compare.FormatDelta(r.Delta, r.Unit)
+	return r.Unit.FormatDelta(r.Delta)
 }
 
 func ci(r compare.Row) string {
 	if r.Status == compare.Inconclusive {
 		return "—"
 	}
-	return compare.FormatInterval(r.DeltaLo, r.DeltaHi, r.Unit)
+	return r.Unit.FormatInterval(r.DeltaLo, r.DeltaHi)
 }
 
 func pValue(r compare.Row) string {
@@ -157,7 +158,7 @@ func budget(r compare.Row) string {
 
 // confidence names the interval: "95% CI".
 func confidence(alpha float64) string {
-	return verdict.Format(1-alpha, verdict.UnitRatio) + " CI"
+	return units.Ratio.Format(1-alpha) + " CI"
 }
 
 // compareRounds says how many rounds each build ran: "6 rounds", "4–6 rounds".

@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func withComparison(r Run, v verdict.Verdict) Run {
@@ -137,7 +138,7 @@ func TestMarkdownComparisonListsWorseFirstAndCharts(t *testing.T) {
 
 func TestMarkdownSaysAnInconclusiveComparisonIsNotAPass(t *testing.T) {
 	r := passingRun()
-	res := compare.Compare([]compare.Samples{samples("p95_latency", verdict.UnitSeconds, p95Rounds[:3], p95Rounds[:3])},
+	res := compare.Compare([]compare.Samples{samples("p95_latency", units.Seconds, p95Rounds[:3], p95Rounds[:3])},
 		[]compare.Budget{{Metric: "p95_latency", MaxIncrease: ptr(0.1)}}, compare.DefaultOptions)
 	r.Comparison = &res
 	require.Equal(t, verdict.Inconclusive, Overall(r))

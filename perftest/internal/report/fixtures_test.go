@@ -6,6 +6,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func ptr(v float64) *float64 { return &v }
@@ -15,13 +16,13 @@ var (
 	replicas = []string{"replica-1", "replica-2"}
 
 	objectives = []verdict.Objective{
-		{Name: "error_rate", Metric: "error_rate", Unit: verdict.UnitRatio, Max: ptr(0.01)},
-		{Name: "p95_latency", Description: "95th percentile of server-side request duration, both replicas together", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.050)},
-		{Name: "p99_latency", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.200)},
-		{Name: "p95_latency_by_instance", Metric: "latency", Unit: verdict.UnitSeconds, PerInstance: true, Max: ptr(0.060), Instances: replicas},
-		{Name: "throughput", Metric: "throughput", Unit: verdict.UnitPerSecond, Min: ptr(95)},
-		{Name: "cpu", Metric: "cpu", Unit: verdict.UnitRatio, PerInstance: true, Max: ptr(0.80), Instances: replicas},
-		{Name: "memory_rss", Metric: "memory", Unit: verdict.UnitBytes, PerInstance: true, Max: ptr(256 << 20), Instances: replicas},
+		{Name: "error_rate", Metric: "error_rate", Unit: units.Ratio, Max: ptr(0.01)},
+		{Name: "p95_latency", Description: "95th percentile of server-side request duration, both replicas together", Metric: "latency", Unit: units.Seconds, Max: ptr(0.050)},
+		{Name: "p99_latency", Metric: "latency", Unit: units.Seconds, Max: ptr(0.200)},
+		{Name: "p95_latency_by_instance", Metric: "latency", Unit: units.Seconds, PerInstance: true, Max: ptr(0.060), Instances: replicas},
+		{Name: "throughput", Metric: "throughput", Unit: units.PerSecond, Min: ptr(95)},
+		{Name: "cpu", Metric: "cpu", Unit: units.Ratio, PerInstance: true, Max: ptr(0.80), Instances: replicas},
+		{Name: "memory_rss", Metric: "memory", Unit: units.Bytes, PerInstance: true, Max: ptr(256 << 20), Instances: replicas},
 	}
 
 	queries = map[string]string{
@@ -206,7 +207,7 @@ var budgets = []compare.Budget{
 	{Metric: "error_rate", MaxIncrease: ptr(0.005)},
 }
 
-func samples(metric string, u verdict.Unit, base, cand []float64) compare.Samples {
+func samples(metric string, u units.Unit, base, cand []float64) compare.Samples {
 	return compare.Samples{Metric: metric, Unit: u, Baseline: base, Candidate: cand}
 }
 
@@ -217,13 +218,13 @@ func compareFailRun() Run {
 	r := passingRun()
 	r.Baseline = "merge-base 1a2b3c4"
 	res := compare.Compare([]compare.Samples{
-		samples("p50_latency", verdict.UnitSeconds, p50Rounds, shuffled(p50Rounds)),
-		samples("p95_latency", verdict.UnitSeconds, p95Rounds, rounds(1.2, p95Rounds...)),
-		samples("p99_latency", verdict.UnitSeconds, p99Rounds, rounds(1.15, p99Rounds...)),
-		samples("cpu_per_request", verdict.UnitSeconds, cpuRounds, []float64{0.00101, 0.00099, 0.00104, math.NaN(), 0.001, 0.00102}),
-		samples("peak_rss", verdict.UnitBytes, rssRounds, rounds(0.8, rssRounds...)),
-		samples("throughput", verdict.UnitPerSecond, tputRounds, shuffled(tputRounds)),
-		samples("error_rate", verdict.UnitRatio, errRounds, []float64{0, 0, 0, 0.00125, 0, 0}),
+		samples("p50_latency", units.Seconds, p50Rounds, shuffled(p50Rounds)),
+		samples("p95_latency", units.Seconds, p95Rounds, rounds(1.2, p95Rounds...)),
+		samples("p99_latency", units.Seconds, p99Rounds, rounds(1.15, p99Rounds...)),
+		samples("cpu_per_request", units.Seconds, cpuRounds, []float64{0.00101, 0.00099, 0.00104, math.NaN(), 0.001, 0.00102}),
+		samples("peak_rss", units.Bytes, rssRounds, rounds(0.8, rssRounds...)),
+		samples("throughput", units.PerSecond, tputRounds, shuffled(tputRounds)),
+		samples("error_rate", units.Ratio, errRounds, []float64{0, 0, 0, 0.00125, 0, 0}),
 	}, budgets, compare.DefaultOptions)
 	res.Reruns = []string{"pair 4 ran again: round 7 (candidate) cannot count: generator stalled: 1% of requests left more than 79ms after their intended time (50ms allowed): the run cannot vouch for the service"}
 	r.Comparison = &res
@@ -238,24 +239,24 @@ func comparePassRun() Run {
 	var ss []compare.Samples
 	for _, s := range []struct {
 		metric string
-		unit   verdict.Unit
+		unit   units.Unit
 		vs     []float64
 	}{
-		{"p50_latency", verdict.UnitSeconds, p50Rounds},
-		{"p95_latency", verdict.UnitSeconds, p95Rounds},
-		{"p99_latency", verdict.UnitSeconds, p99Rounds},
-		{"cpu_per_request", verdict.UnitSeconds, cpuRounds},
-		{"peak_rss", verdict.UnitBytes, rssRounds},
-		{"throughput", verdict.UnitPerSecond, tputRounds},
-		{"error_rate", verdict.UnitRatio, errRounds},
+		{"p50_latency", units.Seconds, p50Rounds},
+		{"p95_latency", units.Seconds, p95Rounds},
+		{"p99_latency", units.Seconds, p99Rounds},
+		{"cpu_per_request", units.Seconds, cpuRounds},
+		{"peak_rss", units.Bytes, rssRounds},
+		{"throughput", units.PerSecond, tputRounds},
+		{"error_rate", units.Ratio, errRounds},
 	} {
 		ss = append(ss, samples(s.metric, s.unit, s.vs, shuffled(s.vs)))
 	}
 	res := compare.Compare(ss, budgets, compare.DefaultOptions)
 	r.Comparison = &res
 	r.Noise = compare.Calibrate([]compare.Samples{
-		samples("p95_latency", verdict.UnitSeconds, p95Rounds, []float64{0.0235, 0.0178, 0.0214, 0.0226, 0.0181, 0.0219}),
-		samples("throughput", verdict.UnitPerSecond, tputRounds, []float64{99.9, 100.0, 99.8, 100.1, 100.0, 99.9}),
+		samples("p95_latency", units.Seconds, p95Rounds, []float64{0.0235, 0.0178, 0.0214, 0.0226, 0.0181, 0.0219}),
+		samples("throughput", units.PerSecond, tputRounds, []float64{99.9, 100.0, 99.8, 100.1, 100.0, 99.9}),
 	}, compare.DefaultOptions)
 	return r
 }

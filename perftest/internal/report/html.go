@@ -10,6 +10,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 var (
@@ -236,7 +237,7 @@ func htmlTemplateOf(ts TemplateStats) htmlTemplate {
 		if d <= 0 {
 			return htmlCell{"—", "-1"}
 		}
-		return htmlCell{verdict.Format(float64(d)/1e9, verdict.UnitSeconds), strconv.FormatInt(d, 10)}
+		return htmlCell{units.Seconds.Format(float64(d) / 1e9), strconv.FormatInt(d, 10)}
 	}
 	er := htmlCell{"n/a", "-1"}
 	if ts.Count > 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // JSONVersion is the version of report.json's shape; it changes when a field
@@ -84,7 +85,7 @@ type jsonCheck struct {
 	Observed    jsonFloat      `json:"observed"`
 	Limit       jsonFloat      `json:"limit"`
 	Op          string         `json:"op"`
-	Unit        verdict.Unit   `json:"unit"`
+	Unit        units.Unit     `json:"unit"`
 	Query       string         `json:"query"`
 	Why         string         `json:"why"`
 }
@@ -102,7 +103,7 @@ type jsonComparison struct {
 
 type jsonRow struct {
 	Metric      string         `json:"metric"`
-	Unit        verdict.Unit   `json:"unit"`
+	Unit        units.Unit     `json:"unit"`
 	Status      compare.Status `json:"status"`
 	Fail        bool           `json:"fail"`
 	Baseline    jsonSummaryCI  `json:"baseline"`
@@ -127,13 +128,13 @@ type jsonSummaryCI struct {
 }
 
 type jsonNoise struct {
-	Metric        string       `json:"metric"`
-	Unit          verdict.Unit `json:"unit"`
-	N             int          `json:"n"`
-	Spread        jsonFloat    `json:"spread"`
-	MinDetectable jsonFloat    `json:"min_detectable"`
-	P             jsonFloat    `json:"p"`
-	Why           string       `json:"why"`
+	Metric        string     `json:"metric"`
+	Unit          units.Unit `json:"unit"`
+	N             int        `json:"n"`
+	Spread        jsonFloat  `json:"spread"`
+	MinDetectable jsonFloat  `json:"min_detectable"`
+	P             jsonFloat  `json:"p"`
+	Why           string     `json:"why"`
 }
 
 func toJSONComparison(r Run) *jsonComparison {
@@ -157,7 +158,7 @@ func toJSONComparison(r Run) *jsonComparison {
 			Metric: row.Metric, Unit: row.Unit, Status: row.Status, Fail: row.Fail,
 			Baseline: sum(row.Baseline), Candidate: sum(row.Candidate),
 			Delta: jsonFloat(row.Delta), DeltaLo: jsonFloat(row.DeltaLo), DeltaHi: jsonFloat(row.DeltaHi),
-			Points: compare.Points(row.Unit), P: jsonFloat(row.P), Significant: row.Significant,
+			Points: row.Unit.Points(), P: jsonFloat(row.P), Significant: row.Significant,
 			Budget: row.Budget, MaxIncrease: opt(row.MaxIncrease), MaxDecrease: opt(row.MaxDecrease), Why: row.Why,
 		})
 	}

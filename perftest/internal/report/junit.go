@@ -8,6 +8,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // JUnit renders junit.xml: one testsuite "perfgate" with a testcase per check,
@@ -134,7 +135,7 @@ func toJUnit(r Run) junitSuites {
 		Classname: "perfgate",
 		Time:      "0",
 		SystemOut: systemOut(fmt.Sprintf("target %s, achieved %s, allowed lag %s, sent %d, dropped %d",
-			rate(l.TargetRate), rate(l.AchievedRate), verdict.Format(l.MaxLag, verdict.UnitRatio), l.Sent, l.Dropped)),
+			rate(l.TargetRate), rate(l.AchievedRate), units.Ratio.Format(l.MaxLag), l.Sent, l.Dropped)),
 	}
 	if r.Result.Verdict == verdict.Inconclusive {
 		gen.Failure = &junitProblem{Message: r.Result.Reason, Type: string(verdict.Inconclusive), Text: r.Result.Reason + "\n"}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Marker starts every Markdown report, so CI can find and update its own
@@ -278,7 +279,7 @@ func charts(w io.Writer, r Run) {
 	if c, ok := p95Limit(r.Result.Checks); ok {
 		lim := c.Limit * 1000
 		p95 = append(p95, series{"line", pick(func(bucket) float64 { return lim })})
-		title += fmt.Sprintf(" (flat line: %s limit %s)", c.Name, verdict.Format(c.Limit, c.Unit))
+		title += fmt.Sprintf(" (flat line: %s limit %s)", c.Name, c.Unit.Format(c.Limit))
 	}
 	xychart(w, title, "ms", from, to, p95...)
 
@@ -297,7 +298,7 @@ func charts(w io.Writer, r Run) {
 // p95Limit finds the aggregate p95 latency ceiling to draw beside the client's p95.
 func p95Limit(cs []verdict.Check) (verdict.Check, bool) {
 	for _, c := range cs {
-		if c.Metric == "latency" && c.Instance == "" && c.Op == "<=" && c.Unit == verdict.UnitSeconds && quantile(c.Name) == "p95" {
+		if c.Metric == "latency" && c.Instance == "" && c.Op == "<=" && c.Unit == units.Seconds && quantile(c.Name) == "p95" {
 			return c, true
 		}
 	}

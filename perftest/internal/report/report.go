@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Run is everything the gate knows about one run, as the reports show it.
@@ -270,15 +271,15 @@ func observed(c verdict.Check) string {
 	if !c.HasObserved {
 		return "no data"
 	}
-	return verdict.Format(c.Observed, c.Unit)
+	return c.Unit.Format(c.Observed)
 }
 
 func limit(c verdict.Check, le, ge string) string {
 	switch c.Op {
 	case "<=":
-		return le + " " + verdict.Format(c.Limit, c.Unit)
+		return le + " " + c.Unit.Format(c.Limit)
 	case ">=":
-		return ge + " " + verdict.Format(c.Limit, c.Unit)
+		return ge + " " + c.Unit.Format(c.Limit)
 	}
 	return ""
 }
@@ -308,15 +309,15 @@ func caseNames(cs []verdict.Check) []string {
 	return base
 }
 
-func dur(d time.Duration) string { return verdict.Format(d.Seconds(), verdict.UnitSeconds) }
+func dur(d time.Duration) string { return units.Seconds.Format(d.Seconds()) }
 
-func rate(v float64) string { return verdict.Format(v, verdict.UnitPerSecond) }
+func rate(v float64) string { return units.PerSecond.Format(v) }
 
 func share(part, whole int64) string {
 	if whole <= 0 {
 		return "n/a"
 	}
-	return verdict.Format(float64(part)/float64(whole), verdict.UnitRatio)
+	return units.Ratio.Format(float64(part) / float64(whole))
 }
 
 func totalPhases(ps []Phase) time.Duration {

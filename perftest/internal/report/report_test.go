@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -283,7 +284,7 @@ func TestJUnitCarriesQueryAndReason(t *testing.T) {
 func TestJUnitNamesBothBoundsApart(t *testing.T) {
 	r := passingRun()
 	r.Result = verdict.Evaluate([]verdict.Objective{
-		{Name: "cpu", Metric: "cpu", Unit: verdict.UnitRatio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.8)},
+		{Name: "cpu", Metric: "cpu", Unit: units.Ratio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.8)},
 	}, []verdict.Observation{perInstance("cpu", 0.3, 0.9)}, r.Result.Load)
 	got := parseJUnit(t, r)
 	var names []string
@@ -432,7 +433,7 @@ func TestMarkdownWithoutCPUSamplesSaysSo(t *testing.T) {
 func TestMarkdownEscapesTableCells(t *testing.T) {
 	r := passingRun()
 	r.Result = verdict.Result{Verdict: verdict.Fail, Reason: "x", Checks: []verdict.Check{{
-		Name: "odd|name", Status: verdict.StatusNoData, Op: "<=", Unit: verdict.UnitNone,
+		Name: "odd|name", Status: verdict.StatusNoData, Op: "<=", Unit: units.None,
 		Why: "no data: bad_data: parse error: unexpected <EOF> | near *",
 	}}}
 	got := render(t, Markdown(r))

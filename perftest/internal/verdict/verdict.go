@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Objective is one SLO as the verdict sees it. Max and Min are in base units
@@ -16,7 +18,7 @@ type Objective struct {
 	Metric      string // "error_rate", "latency", "throughput", "cpu", "memory", "custom": display only
 	PerInstance bool
 	Max, Min    *float64
-	Unit        Unit
+	Unit        units.Unit
 	// Instances, when set, lists the instances a per-instance objective must
 	// hear from; each one missing becomes a no_data check. When empty, any
 	// one instance or more will do.
@@ -83,7 +85,7 @@ type Check struct {
 	Description string // the objective's, for reports
 	Instance    string // "" for the aggregate
 	Metric      string
-	Unit        Unit
+	Unit        units.Unit
 	Status      Status
 	Observed    float64
 	HasObserved bool // false when no data
@@ -207,7 +209,7 @@ func invalid(obj Objective, i int, seen map[string]bool) string {
 		return fmt.Sprintf("objective %q has a limit that is not a finite number", obj.Name)
 	case obj.Max != nil && obj.Min != nil && *obj.Min > *obj.Max:
 		return fmt.Sprintf("objective %q has min %s above max %s: it can never pass",
-			obj.Name, Format(*obj.Min, obj.Unit), Format(*obj.Max, obj.Unit))
+			obj.Name, obj.Unit.Format(*obj.Min), obj.Unit.Format(*obj.Max))
 	}
 	return ""
 }
@@ -320,13 +322,13 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 			if math.IsInf(v, 0) {
 				hint = "not a finite measurement"
 			}
-			c.Why = fmt.Sprintf("no data: value is %s (%s)", Format(v, obj.Unit), hint)
+			c.Why = fmt.Sprintf("no data: value is %s (%s)", obj.Unit.Format(v), hint)
 			out = append(out, c)
 			continue
 		}
 		if v < 0 && obj.Metric != "custom" { // shares, rates, costs and sizes cannot be negative
 			c.Status = StatusNoData
-			c.Why = fmt.Sprintf("no data: value is %s, which no measurement of %s can be (a counter went backwards?)", Format(v, obj.Unit), obj.Metric)
+			c.Why = fmt.Sprintf("no data: value is %s, which no measurement of %s can be (a counter went backwards?)", obj.Unit.Format(v), obj.Metric)
 			out = append(out, c)
 			continue
 		}
@@ -335,7 +337,7 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 		if b.op == ">=" {
 			ok = v >= b.limit
 		}
-		o, l := formatPair(v, b.limit, obj.Unit)
+		o, l := obj.Unit.FormatPair(v, b.limit)
 		switch {
 		case ok:
 			c.Status = StatusPass
@@ -353,7 +355,7 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 // bucketed judges a quantile known only to lie in the bucket (Lo, Hi]: it
 // passes or fails when the whole bucket is on one side of the limit, and
 // otherwise cannot tell, which is not a pass.
-func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
+func bucketed(c Check, subject string, s Sample, b bound, u units.Unit) Check {
 	if math.IsNaN(s.Lo) || math.IsNaN(s.Hi) || s.Lo > s.Hi {
 		c.Status, c.Why = StatusNoData, fmt.Sprintf("no data: no requests in the window, so no quantile (bucket %v–%v)", s.Lo, s.Hi)
 		return c
@@ -363,17 +365,17 @@ func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
 	} else {
 		c.Observed, c.HasObserved = s.Lo, true // beyond the largest bucket: all that is known
 	}
-	span := fmt.Sprintf("between %s and %s", Format(s.Lo, u), Format(s.Hi, u))
+	span := fmt.Sprintf("between %s and %s", u.Format(s.Lo), u.Format(s.Hi))
 	switch {
 	case math.IsInf(s.Hi, 1) && s.Unanswered > 0:
-		span = fmt.Sprintf("above %s", Format(s.Lo, u))
+		span = fmt.Sprintf("above %s", u.Format(s.Lo))
 	case math.IsInf(s.Hi, 1):
-		span = fmt.Sprintf("beyond the histogram's largest bucket, %s", Format(s.Lo, u))
+		span = fmt.Sprintf("beyond the histogram's largest bucket, %s", u.Format(s.Lo))
 	}
 	if s.Unanswered > 0 {
 		span += fmt.Sprintf(", counting %d requests the client gave up on, which the server never recorded", s.Unanswered)
 	}
-	l := Format(b.limit, u)
+	l := u.Format(b.limit)
 	above, below := s.Lo >= b.limit, s.Hi <= b.limit // the whole bucket on one side
 	pass, fail := below, above
 	if b.op == ">=" {
@@ -382,11 +384,11 @@ func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
 	switch {
 	case pass:
 		c.Status = StatusPass
-		c.Why = fmt.Sprintf("%s %s %s %s (%s)", subject, Format(c.Observed, u), b.op, l, span)
+		c.Why = fmt.Sprintf("%s %s %s %s (%s)", subject, u.Format(c.Observed), b.op, l, span)
 	case fail:
 		c.Status = StatusFail
 		neg := map[string]string{"<=": ">", ">=": "<"}[b.op]
-		c.Why = fmt.Sprintf("%s %s %s %s: %s", subject, Format(c.Observed, u), neg, l, span)
+		c.Why = fmt.Sprintf("%s %s %s %s: %s", subject, u.Format(c.Observed), neg, l, span)
 	default:
 		c.Status = StatusNoData
 		c.Why = fmt.Sprintf("cannot tell: %s is %s, a histogram bucket that holds the %s limit; "+
@@ -427,13 +429,13 @@ func Shortfall(l Load) string {
 	}
 	if l.MaxSendLag > 0 && !(l.SendLagP99 <= l.MaxSendLag) {
 		return fmt.Sprintf("generator stalled: 1%% of requests left more than %s after their intended time (%s allowed)%s",
-			Format(l.SendLagP99, UnitSeconds), Format(l.MaxSendLag, UnitSeconds), tail)
+			units.Seconds.Format(l.SendLagP99), units.Seconds.Format(l.MaxSendLag), tail)
 	}
 	if l.AchievedRate < l.TargetRate*(1-l.MaxLag) {
 		behind := (1 - l.AchievedRate/l.TargetRate) * 100
 		return fmt.Sprintf("generator fell %.1f%% behind its target rate (%s of %s, %s allowed)%s",
-			behind, Format(l.AchievedRate, UnitPerSecond), Format(l.TargetRate, UnitPerSecond),
-			Format(l.MaxLag, UnitRatio), tail)
+			behind, units.PerSecond.Format(l.AchievedRate), units.PerSecond.Format(l.TargetRate),
+			units.Ratio.Format(l.MaxLag), tail)
 	}
 	return ""
 }

@@ -2,20 +2,21 @@ package verdict
 
 import (
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func ptr(v float64) *float64 { return &v }
 
 var (
-	p95 = Objective{Name: "p95_latency", Description: "95th percentile", Metric: "latency", Unit: UnitSeconds, Max: ptr(0.050)}
-	rss = Objective{Name: "memory_rss", Metric: "memory", Unit: UnitBytes, PerInstance: true, Max: ptr(128 << 20)}
-	tps = Objective{Name: "throughput", Metric: "throughput", Unit: UnitPerSecond, Min: ptr(95)}
-	cpu = Objective{Name: "cpu", Metric: "cpu", Unit: UnitRatio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.80)}
+	p95 = Objective{Name: "p95_latency", Description: "95th percentile", Metric: "latency", Unit: units.Seconds, Max: ptr(0.050)}
+	rss = Objective{Name: "memory_rss", Metric: "memory", Unit: units.Bytes, PerInstance: true, Max: ptr(128 << 20)}
+	tps = Objective{Name: "throughput", Metric: "throughput", Unit: units.PerSecond, Min: ptr(95)}
+	cpu = Objective{Name: "cpu", Metric: "cpu", Unit: units.Ratio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.80)}
 	// steady is a generator that kept up with its target.
 	steady = Load{TargetRate: 100, AchievedRate: 99.6, MaxLag: 0.05, Sent: 2988}
 )
@@ -39,7 +40,7 @@ func bucket(name string, v, lo, hi float64) Observation {
 	return Observation{Objective: name, Query: "q:" + name, Samples: []Sample{{Value: v, Bounded: true, Lo: lo, Hi: hi}}}
 }
 
-var p99 = Objective{Name: "p99_latency", Metric: "latency", Unit: UnitSeconds, Max: ptr(0.150)}
+var p99 = Objective{Name: "p99_latency", Metric: "latency", Unit: units.Seconds, Max: ptr(0.150)}
 
 // lines renders checks as "status name[/instance] op limit: why" for exact comparison.
 func lines(cs []Check) []string {
@@ -51,7 +52,7 @@ func lines(cs []Check) []string {
 		}
 		bound := ""
 		if c.Op != "" {
-			bound = " " + c.Op + " " + Format(c.Limit, c.Unit)
+			bound = " " + c.Op + " " + c.Unit.Format(c.Limit)
 		}
 		out = append(out, string(c.Status)+" "+label+bound+": "+c.Why)
 	}
@@ -164,7 +165,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "an error rate limit of zero fails without a percentage overshoot",
-			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0)}},
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: units.Ratio, Max: ptr(0)}},
 			obs:     []Observation{agg("error_rate", 0.0125)},
 			load:    steady,
 			verdict: Fail,
@@ -172,7 +173,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "an error rate of zero against a limit of zero passes",
-			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0)}},
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: units.Ratio, Max: ptr(0)}},
 			obs:     []Observation{agg("error_rate", 0)},
 			load:    steady,
 			verdict: Pass,
@@ -222,7 +223,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "a negative error rate is no data, never a pass",
-			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0.01)}},
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: units.Ratio, Max: ptr(0.01)}},
 			obs:     []Observation{agg("error_rate", -0.25)},
 			load:    steady,
 			verdict: Inconclusive,
@@ -313,7 +314,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "an objective with neither max nor min is an error, not a free pass",
-			objs:    []Objective{{Name: "custom", Unit: UnitNone}},
+			objs:    []Objective{{Name: "custom", Unit: units.None}},
 			obs:     []Observation{agg("custom", 1)},
 			load:    steady,
 			verdict: Fail,
@@ -321,7 +322,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "an objective whose min is above its max is an error",
-			objs:    []Objective{{Name: "cpu", Unit: UnitRatio, Min: ptr(0.9), Max: ptr(0.5)}},
+			objs:    []Objective{{Name: "cpu", Unit: units.Ratio, Min: ptr(0.9), Max: ptr(0.5)}},
 			obs:     []Observation{agg("cpu", 0.7)},
 			load:    steady,
 			verdict: Fail,
@@ -329,7 +330,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "an objective with a NaN limit is an error",
-			objs:    []Objective{{Name: "cpu", Unit: UnitRatio, Max: ptr(math.NaN())}},
+			objs:    []Objective{{Name: "cpu", Unit: units.Ratio, Max: ptr(math.NaN())}},
 			obs:     []Observation{agg("cpu", 0.7)},
 			load:    steady,
 			verdict: Fail,
@@ -514,7 +515,7 @@ func TestEvaluate(t *testing.T) {
 		// Action's fail-on: fail let through.
 		{
 			name:    "a lagging generator does not hide an error rate breach",
-			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: UnitRatio, Max: ptr(0.01)}, p95},
+			objs:    []Objective{{Name: "error_rate", Metric: "error_rate", Unit: units.Ratio, Max: ptr(0.01)}, p95},
 			obs:     []Observation{agg("error_rate", 0.20), agg("p95_latency", 0.0421)},
 			load:    Load{TargetRate: 100, AchievedRate: 90, MaxLag: 0.05, Sent: 2700},
 			verdict: Fail,
@@ -524,7 +525,7 @@ func TestEvaluate(t *testing.T) {
 		},
 		{
 			name:    "a stalled generator does not hide a cost per request breach",
-			objs:    []Objective{{Name: "cpu_per_request", Metric: "cpu_per_request", Unit: UnitSeconds, Max: ptr(0.002)}},
+			objs:    []Objective{{Name: "cpu_per_request", Metric: "cpu_per_request", Unit: units.Seconds, Max: ptr(0.002)}},
 			obs:     []Observation{agg("cpu_per_request", 0.004)},
 			load:    Load{TargetRate: 100, AchievedRate: 99.9, MaxLag: 0.05, Sent: 2997, SendLagP99: 0.09, MaxSendLag: 0.05},
 			verdict: Fail,
@@ -622,7 +623,7 @@ func TestEvaluateKeepsObjectiveOrderAndQueries(t *testing.T) {
 		"p95_latency/ q:p95_latency",
 	}, got)
 	assert.Equal(t, 2.0, r.Checks[1].Observed)
-	assert.Equal(t, UnitBytes, r.Checks[1].Unit)
+	assert.Equal(t, units.Bytes, r.Checks[1].Unit)
 	assert.Equal(t, "memory", r.Checks[1].Metric)
 	assert.Equal(t, "95th percentile", r.Checks[3].Description)
 }
@@ -652,55 +653,4 @@ func TestEvaluateDoesNotChangeItsInputs(t *testing.T) {
 	obs := []Observation{each("memory_rss", "replica-2", 1.0, "replica-1", 2.0)}
 	Evaluate([]Objective{rss}, obs, steady)
 	assert.Equal(t, "replica-2", obs[0].Samples[0].Instance)
-}
-
-func TestFormat(t *testing.T) {
-	tests := []struct {
-		name string
-		v    float64
-		unit Unit
-		want string
-	}{
-		{"milliseconds keep three significant digits", 0.0732, UnitSeconds, "73.2ms"},
-		{"a round limit drops its trailing zeros", 0.050, UnitSeconds, "50ms"},
-		{"sub-millisecond latency reads in microseconds", 0.000850, UnitSeconds, "850µs"},
-		{"nanoseconds for the very small", 4e-8, UnitSeconds, "40ns"},
-		{"seconds above one", 1.25, UnitSeconds, "1.25s"},
-		{"long durations stay in seconds with every integer digit", 1234.6, UnitSeconds, "1235s"},
-		{"rounding up to the next scale moves to it", 0.99996, UnitSeconds, "1s"},
-		{"zero seconds", 0, UnitSeconds, "0s"},
-		{"negative durations keep their sign", -0.0732, UnitSeconds, "-73.2ms"},
-		{"a ratio is a percentage", 0.0125, UnitRatio, "1.25%"},
-		{"a tiny ratio keeps its significant digits", 0.000123, UnitRatio, "0.0123%"},
-		{"cpu above one core reads over 100 percent", 1.7, UnitRatio, "170%"},
-		{"a zero ratio", 0, UnitRatio, "0%"},
-		{"bytes in mebibytes", 81.4 * (1 << 20), UnitBytes, "81.4MiB"},
-		{"bytes under a kibibyte", 512, UnitBytes, "512B"},
-		{"bytes in gibibytes", 1.5 * (1 << 30), UnitBytes, "1.5GiB"},
-		{"zero bytes", 0, UnitBytes, "0B"},
-		{"a rate per second", 118, UnitPerSecond, "118/s"},
-		{"a fractional rate", 87.66, UnitPerSecond, "87.7/s"},
-		{"a large rate keeps its integer digits", 12345.6, UnitPerSecond, "12346/s"},
-		{"a plain number", 0.87349, UnitNone, "0.873"},
-		{"an empty unit is a plain number", 42, "", "42"},
-		{"an unknown unit is appended", 3, "widgets", "3 widgets"},
-		{"NaN says so", math.NaN(), UnitSeconds, "NaN"},
-		{"positive infinity says so", math.Inf(1), UnitRatio, "+Inf"},
-		{"negative infinity says so", math.Inf(-1), UnitBytes, "-Inf"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, Format(tt.v, tt.unit))
-		})
-	}
-}
-
-func TestFormatPairTellsCloseValuesApart(t *testing.T) {
-	o, l := formatPair(0.0500001, 0.05, UnitSeconds)
-	assert.NotEqual(t, o, l)
-	assert.True(t, strings.HasPrefix(o, "50.0001"), o)
-
-	o, l = formatPair(0.05, 0.05, UnitSeconds)
-	assert.Equal(t, "50ms", o)
-	assert.Equal(t, "50ms", l)
 }
