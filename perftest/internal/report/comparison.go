@@ -13,19 +13,17 @@ import (
 	"github.com/perfgate/perfgate/thresholds/units"
 )
 
-// Decision is the verdict of the whole run, as verdict.Decide makes it from the
-// SLO checks and, when the candidate was compared with a baseline, the comparison.
-// Renderers show it; none decides on its own.
-func Decision(r Run) verdict.Decision {
+// Decide makes the verdict of the whole run once, as verdict.Decide makes it
+// from the SLO checks and, when the candidate was compared with a baseline,
+// the comparison, and stores it in r.Decision. Renderers show it; none
+// decides on its own.
+func (r *Run) Decide() {
 	parts := []verdict.Part{r.Result.Part()}
 	if r.Comparison != nil {
 		parts = append(parts, r.Comparison.Part())
 	}
-	return verdict.Decide(parts...)
+	r.Decision = verdict.Decide(parts...)
 }
-
-// Overall is Decision's verdict.
-func Overall(r Run) verdict.Verdict { return Decision(r).Verdict }
 
 // overallHeadline is headline with the comparison beside the SLOs, the part that did
 // not pass first: "FAIL: 1 of 7 metrics worse than the baseline; all 7 SLOs met".
@@ -35,17 +33,17 @@ func overallHeadline(r Run) string {
 	}
 	slos, cmp := sloDetail(r.Result), compareDetail(*r.Comparison)
 	if rank(statusOf(r.Comparison.Verdict)) < rank(statusOf(r.Result.Verdict)) {
-		return joinHeadline(word(Overall(r)), cmp, slos)
+		return joinHeadline(word(r.Decision.Verdict), cmp, slos)
 	}
-	return joinHeadline(word(Overall(r)), slos, cmp)
+	return joinHeadline(word(r.Decision.Verdict), slos, cmp)
 }
 
-// overallReason explains Overall the same way, the part that did not pass first.
+// overallReason explains the decision the same way, the part that did not pass first.
 func overallReason(r Run) string {
 	if r.Comparison == nil {
 		return r.Result.Reason
 	}
-	return Decision(r).Reason
+	return r.Decision.Reason
 }
 
 // statusOf ranks verdicts like checks: fail, then inconclusive, then pass.

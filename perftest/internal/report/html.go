@@ -120,7 +120,7 @@ func htmlPageOf(r Run) (htmlPage, error) {
 	if title == "" {
 		title = "perfgate"
 	}
-	v := Overall(r)
+	v := r.Decision.Verdict
 	page := htmlPage{
 		Title:    title,
 		Headline: overallHeadline(r),
@@ -261,7 +261,7 @@ func promQueries(cs []verdict.Check) []htmlQuery {
 			scope = "per instance"
 		}
 		if c.Metric != "" {
-			scope += ", " + strings.ReplaceAll(c.Metric, "_", " ")
+			scope += ", " + strings.ReplaceAll(string(c.Metric), "_", " ")
 		}
 		out = append(out, htmlQuery{c.Name, scope, c.Description, strings.TrimSpace(c.Query)})
 	}

@@ -163,7 +163,7 @@ func TestHTMLChartsDrawLimitsAndUnits(t *testing.T) {
 	page := render(t, HTML(detailedPassRun()))
 	for id, want := range map[string][]string{
 		"chart-rate":    {"target", "achieved (sent)", "second with drops", "SLO throughput ≥ 95/s (server)", "100/s", "seconds since load start"},
-		"chart-latency": {">p50<", ">p95<", ">p99<", "SLO p95_latency ≤ 50ms<", "SLO p99_latency ≤ 200ms (above the chart)", "20ms"},
+		"chart-latency": {">p50<", ">p95<", ">p99<", "SLO p95_latency: p95 ≤ 50ms<", "SLO p99_latency: p99 ≤ 200ms (above the chart)", "20ms"},
 		"chart-errors":  {"SLO error_rate ≤ 1% (server)", "0.4%"},
 		"chart-cpu":     {"replica-1", "replica-2", "SLO cpu ≤ 80%", "40%"},
 		"chart-memory":  {"replica-1", "replica-2", "SLO memory_rss ≤ 256MiB (above the chart)", "20MiB"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
 	"github.com/perfgate/perfgate/thresholds/units"
 )
 
@@ -327,7 +328,7 @@ func aggregateLimit(cs []verdict.Check, match func(verdict.Check) bool) (verdict
 }
 
 // replicaLimit finds a check of the metric, per instance first: replicas are drawn one by one.
-func replicaLimit(cs []verdict.Check, metric string) (verdict.Check, bool) {
+func replicaLimit(cs []verdict.Check, metric thresholds.Metric) (verdict.Check, bool) {
 	for _, c := range cs {
 		if c.Metric == metric && c.Instance != "" && c.Op == "<=" {
 			return c, true
@@ -336,7 +337,12 @@ func replicaLimit(cs []verdict.Check, metric string) (verdict.Check, bool) {
 	return aggregateLimit(cs, func(c verdict.Check) bool { return c.Metric == metric && c.Op == "<=" })
 }
 
+// limitName labels a limit line: "SLO error_rate ≤ 1%", and for latency the
+// percentile it holds for, "SLO p95_latency: p95 ≤ 50ms".
 func limitName(c verdict.Check) string {
+	if c.Metric == thresholds.Latency && c.Quantile > 0 {
+		return fmt.Sprintf("SLO %s: %s %s", c.Name, percentile(c.Quantile), limit(c, "≤", "≥"))
+	}
 	return fmt.Sprintf("SLO %s %s", c.Name, limit(c, "≤", "≥"))
 }
 
@@ -366,7 +372,7 @@ func rateChart(r Run) (chart, error) {
 		ch.Caption = "No request was dropped."
 	}
 	if c, ok := aggregateLimit(r.Result.Checks, func(c verdict.Check) bool {
-		return c.Metric == "throughput" && c.Unit == units.PerSecond
+		return c.Metric == thresholds.Throughput && c.Unit == units.PerSecond
 	}); ok {
 		addLimit(p, limitName(c)+" (server)", xs[0], xs[len(xs)-1], c.Limit)
 	}
@@ -396,8 +402,8 @@ func latencyChart(r Run) (chart, error) {
 		}
 	}
 	for _, c := range r.Result.Checks {
-		if c.Metric == "latency" && c.Instance == "" && c.Op == "<=" && c.Unit == units.Seconds && drawn[quantile(c.Name)] {
-			addLimitIn(p, limitName(c), xs[0], xs[len(xs)-1], c.Limit, quantileCols[quantile(c.Name)])
+		if q := percentile(c.Quantile); c.Metric == thresholds.Latency && c.Instance == "" && c.Op == "<=" && c.Unit == units.Seconds && drawn[q] {
+			addLimitIn(p, limitName(c), xs[0], xs[len(xs)-1], c.Limit, quantileCols[q])
 		}
 	}
 	if len(missing) == len(drawn) {
@@ -426,7 +432,7 @@ func errorChart(r Run) (chart, error) {
 	})
 	addSeries(p, "error rate", xs, ratio, lineStyle(colDrop, vg.Points(1.5), false))
 	if c, ok := aggregateLimit(r.Result.Checks, func(c verdict.Check) bool {
-		return c.Metric == "error_rate" && c.Op == "<=" && c.Unit == units.Ratio
+		return c.Metric == thresholds.ErrorRate && c.Op == "<=" && c.Unit == units.Ratio
 	}); ok {
 		addLimit(p, limitName(c)+" (server)", xs[0], xs[len(xs)-1], c.Limit)
 	}
@@ -440,7 +446,7 @@ func errorChart(r Run) (chart, error) {
 
 // replicaChart draws one line per replica of one server figure; without
 // per-replica data the CPU chart falls back to the sum over all replicas.
-func replicaChart(r Run, id, title, yLabel, metric string, u units.Unit, f func(ReplicaSeries) []float64) (chart, error) {
+func replicaChart(r Run, id, title, yLabel string, metric thresholds.Metric, u units.Unit, f func(ReplicaSeries) []float64) (chart, error) {
 	ch := chart{ID: id, Title: title}
 	xs := seconds(r)
 	p := newPlot(title, "seconds since load start", yLabel)
@@ -504,11 +510,11 @@ func timelineCharts(r Run) ([]chart, error) {
 	for _, f := range []func(Run) (chart, error){
 		rateChart, latencyChart, errorChart,
 		func(r Run) (chart, error) {
-			return replicaChart(r, "chart-cpu", "Server CPU per replica", "CPU (100% = one core)", "cpu", units.Ratio,
+			return replicaChart(r, "chart-cpu", "Server CPU per replica", "CPU (100% = one core)", thresholds.CPU, units.Ratio,
 				func(rs ReplicaSeries) []float64 { return rs.CPU })
 		},
 		func(r Run) (chart, error) {
-			return replicaChart(r, "chart-memory", "Server memory per replica (resident)", "resident set size", "memory", units.Bytes,
+			return replicaChart(r, "chart-memory", "Server memory per replica (resident)", "resident set size", thresholds.Memory, units.Bytes,
 				func(rs ReplicaSeries) []float64 { return rs.RSS })
 		},
 	} {

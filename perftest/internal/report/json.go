@@ -8,6 +8,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
 	"github.com/perfgate/perfgate/thresholds/units"
 )
 
@@ -43,8 +44,9 @@ func ms(d time.Duration) jsonFloat { return jsonFloat(float64(d) / float64(time.
 type jsonReport struct {
 	Version     int             `json:"version"`
 	Title       string          `json:"title"`
-	Verdict     verdict.Verdict `json:"verdict"` // Overall: SLOs and comparison together
+	Verdict     verdict.Verdict `json:"verdict"` // the run's decision: SLOs and comparison together
 	Reason      string          `json:"reason"`
+	Failures    []string        `json:"failures"`              // the decision's: one sentence per item that did not pass, led by its part
 	SLOVerdict  verdict.Verdict `json:"slo_verdict,omitempty"` // the SLOs alone, when there is a comparison
 	Summary     jsonSummary     `json:"summary"`
 	Started     time.Time       `json:"started"`
@@ -81,6 +83,8 @@ type jsonCheck struct {
 	Description string         `json:"description"`
 	Instance    string         `json:"instance"`
 	Metric      string         `json:"metric"`
+	Quantile    *jsonFloat     `json:"quantile"` // latency only, as the spec gave it (0.95); null otherwise
+	Route       string         `json:"route"`    // the route the SLO reads; "" for every route
 	Status      verdict.Status `json:"status"`
 	Observed    jsonFloat      `json:"observed"`
 	Limit       jsonFloat      `json:"limit"`
@@ -226,8 +230,9 @@ func toJSON(r Run) jsonReport {
 	out := jsonReport{
 		Version:  JSONVersion,
 		Title:    r.Title,
-		Verdict:  Overall(r),
+		Verdict:  r.Decision.Verdict,
 		Reason:   overallReason(r),
+		Failures: append([]string{}, r.Decision.Failures...),
 		Summary:  jsonSummary{t.slos, t.breached, t.noData, t.errored, t.checks, t.failed},
 		Started:  r.Started.UTC(),
 		Finished: r.Finished.UTC(),
@@ -284,8 +289,13 @@ func toJSON(r Run) jsonReport {
 		if c.Op == "" {
 			lim = jsonFloat(math.NaN())
 		}
+		var q *jsonFloat
+		if c.Metric == thresholds.Latency {
+			q = new(jsonFloat(c.Quantile))
+		}
 		out.Checks = append(out.Checks, jsonCheck{
-			Name: c.Name, Description: c.Description, Instance: c.Instance, Metric: c.Metric, Status: c.Status,
+			Name: c.Name, Description: c.Description, Instance: c.Instance, Metric: string(c.Metric),
+			Quantile: q, Route: c.Route, Status: c.Status,
 			Observed: obs, Limit: lim, Op: c.Op, Unit: c.Unit, Query: c.Query, Why: c.Why,
 		})
 	}

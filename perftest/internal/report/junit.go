@@ -95,7 +95,7 @@ func toJUnit(r Run) junitSuites {
 		Time: elapsed,
 		Properties: []junitProperty{
 			{"title", r.Title},
-			{"verdict", string(Overall(r))},
+			{"verdict", string(r.Decision.Verdict)},
 			{"reason", overallReason(r)},
 			{"service", strings.TrimSpace(r.Service + " " + strings.Join(r.ServiceArgs, " "))},
 			{"prometheus", r.Prometheus},
@@ -110,7 +110,7 @@ func toJUnit(r Run) junitSuites {
 	for i, c := range r.Result.Checks {
 		tc := junitCase{Name: names[i], Classname: "perfgate", Time: "0", SystemOut: systemOut(c.Query)}
 		if c.Metric != "" {
-			tc.Classname += "." + c.Metric
+			tc.Classname += "." + string(c.Metric)
 		}
 		problem := &junitProblem{
 			Message: c.Why,

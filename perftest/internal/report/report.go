@@ -1,13 +1,13 @@
-// Package report renders a gate run for people and machines: console table, JSON, Markdown and JUnit.
+// Package report renders a gate run for people and machines: console table, JSON, Markdown, JUnit and HTML.
 package report
 
 import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,10 +32,14 @@ type Run struct {
 	Replicas             []ReplicaSeries // per-replica server figures over the run, one value per second
 	Phases               []Phase         // build, images, stack, wait, load, query, teardown
 
-	// Set when the candidate was also compared with a baseline build; Overall combines both verdicts.
+	// Set when the candidate was also compared with a baseline build; the decision combines both verdicts.
 	Baseline   string          // what the candidate was compared with, e.g. "merge-base 1a2b3c4"
 	Comparison *compare.Result // nil in absolute mode
 	Noise      []compare.Noise // the runner's noise from an A/A run, when measured
+
+	// Decision is the verdict on the whole run, made once by Decide: every
+	// renderer shows it and none decides again.
+	Decision verdict.Decision
 }
 
 // ClientStats is the load generator's view of the measured window.
@@ -356,13 +360,7 @@ func window(r Run) string {
 		to.Format(layout), dur(to.Sub(from)))
 }
 
-var quantileName = regexp.MustCompile(`(?i)(?:^|[^a-z0-9])p(\d+(?:\.\d+)?)(?:[^0-9.]|$)`)
-
-// quantile finds the percentile an SLO name speaks of: "p95_latency" → "p95".
-func quantile(name string) string {
-	m := quantileName.FindStringSubmatch(name)
-	if m == nil {
-		return ""
-	}
-	return "p" + m[1]
+// percentile names a quantile the way charts label it: 0.95 → "p95", 0.999 → "p99.9".
+func percentile(q float64) string {
+	return "p" + strconv.FormatFloat(math.Round(q*1e6)/1e4, 'f', -1, 64)
 }
