@@ -16,7 +16,7 @@ const Digits = 3
 // "81.4MiB", "118/s". It picks the largest scale in which v keeps an integer
 // part, so 999.96ms reads "1s", shows Digits significant digits and drops
 // trailing zeros. A minute or more reads as a Go duration rounded to the
-// second: 1m30s, 1h15m. What it writes reads back with Parse.
+// second: 1m30s, 1h15m. Parse reads what it writes back as v rounded.
 func (u Unit) Format(v float64) string { return u.format(v, Digits) }
 
 // FormatPair renders v beside limit with as many digits as it takes to tell
