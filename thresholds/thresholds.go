@@ -2,10 +2,10 @@
 package thresholds
 
 import (
-	"math"
-	"strconv"
-	"strings"
 	"time"
+
+	// Imported under another name: units is this package's list of them.
+	vocab "github.com/perfgate/perfgate/thresholds/units"
 )
 
 // DefaultFile is the path of the committed spec relative to this directory.
@@ -175,65 +175,23 @@ const (
 	PerInstance Scope = "per_instance"
 )
 
-// Unit is the base unit of an SLO's values.
-type Unit string
+// Unit is the base unit of an SLO's values; package units parses and formats them.
+type Unit = vocab.Unit
 
 // The units a spec may name.
 const (
-	Seconds   Unit = "s"
-	Ratio     Unit = "ratio"
-	Bytes     Unit = "bytes"
-	PerSecond Unit = "1/s"
-	None      Unit = "none"
+	Seconds   = vocab.Seconds
+	Ratio     = vocab.Ratio
+	Bytes     = vocab.Bytes
+	PerSecond = vocab.PerSecond
+	None      = vocab.None
 )
 
-var units = []Unit{Seconds, Ratio, Bytes, PerSecond, None}
+// units lists the units a spec may name, in the order messages name them.
+var units = vocab.All
 
-// Format renders v, given in u, the way a person writes it in the spec: 50ms, 1%, 96MiB, 80/s.
-func (u Unit) Format(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return num(v)
-	}
-	switch u {
-	case Seconds:
-		if math.Abs(v) < 1e9 { // within time.Duration's range
-			s := time.Duration(math.Round(v * 1e9)).String()
-			// 1m0s reads better as 1m, and 1h0m0s as 1h.
-			if t, ok := strings.CutSuffix(s, "m0s"); ok {
-				s = t + "m"
-			}
-			if t, ok := strings.CutSuffix(s, "h0m"); ok {
-				s = t + "h"
-			}
-			return s
-		}
-		return num(v) + "s"
-	case Ratio:
-		return num(v*100) + "%"
-	case Bytes:
-		for _, s := range []struct {
-			name string
-			size float64
-		}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-			if math.Abs(v) >= s.size {
-				return num(v/s.size) + s.name
-			}
-		}
-		return num(v) + "B"
-	case PerSecond:
-		return num(v) + "/s"
-	}
-	return num(v)
-}
-
-// num prints a float with at most six significant digits and no exponent for everyday values.
-func num(v float64) string {
-	s := strconv.FormatFloat(v, 'g', 6, 64)
-	if strings.Contains(s, "e") && math.Abs(v) >= 1 && math.Abs(v) < 1e15 {
-		s = strconv.FormatFloat(math.Round(v), 'f', -1, 64)
-	}
-	return s
-}
+// num prints a plain number the way reports do.
+func num(v float64) string { return None.Format(v) }
 
 // SLO is one objective the gate checks.
 type SLO struct {

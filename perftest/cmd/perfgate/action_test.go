@@ -133,3 +133,26 @@ func TestActionAnnotatesEachMetricWorseThanTheBaseline(t *testing.T) {
 	require.Equal(t, 0, rc, out)
 	assert.Equal(t, "::error title=baseline allocs_per_request::worse: allocs_per_request +32.7%25 (83.9 → 111, p=0.002) over its +5%25 budget\n", out)
 }
+
+// The annotations read report.json as the report package writes it: the
+// goldens of a breached budget and of breached SLOs, not a hand-written copy.
+func TestActionAnnotatesBreachesInTheReportAsWritten(t *testing.T) {
+	script := loadAction(t).step(t, "Annotate what did not pass")
+	annotate := func(golden string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "report", "testdata", golden))
+		require.NoError(t, err)
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "report.json"), b, 0o600))
+		out, rc := bash(t, script, "DIR="+dir, "VERDICT=fail")
+		require.Equal(t, 0, rc, out)
+		return out
+	}
+
+	assert.Equal(t, "::error title=baseline p95_latency::worse: p95_latency +20%25 (20.1ms → 24.1ms, p=0.031) over its +10%25 budget\n",
+		annotate("compare_fail.json.golden"), "the breached budget, and nothing for the SLOs that were met")
+
+	slos := annotate("fail.json.golden")
+	assert.Contains(t, slos, "::error title=SLO p95_latency::fail: p95_latency 73.2ms > 50ms (+46%25) (observed 0.0732, limit <= 0.05 s)\n")
+	assert.NotContains(t, slos, "title=baseline", "no comparison, no baseline annotation")
+}

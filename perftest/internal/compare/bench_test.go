@@ -3,7 +3,7 @@ package compare
 import (
 	"testing"
 
-	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // BenchmarkCompareFiftyRounds is the largest comparison a spec allows: 50 rounds of
@@ -17,7 +17,7 @@ func BenchmarkCompareFiftyRounds(b *testing.B) {
 			base[j] = 10 + float64((j*37+i)%50)/10
 			cand[j] = 10.2 + float64((j*53+i)%50)/10
 		}
-		ss = append(ss, Samples{Metric: m, Unit: verdict.UnitSeconds, Baseline: base, Candidate: cand})
+		ss = append(ss, Samples{Metric: m, Unit: units.Seconds, Baseline: base, Candidate: cand})
 		bs = append(bs, up(m, 0.1))
 	}
 	for b.Loop() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Samples are one metric's per-round values of both builds. Round i of the
@@ -18,7 +19,7 @@ import (
 // and replayed one request sequence. NaN marks a round that measured nothing.
 type Samples struct {
 	Metric              string
-	Unit                verdict.Unit
+	Unit                units.Unit
 	Baseline, Candidate []float64
 	// Set for a share of events (the error rate): each round's events and
 	// trials. Such a metric is compared on the pooled counts with Fisher's
@@ -86,7 +87,7 @@ type Summary struct {
 // Row is the comparison of one metric.
 type Row struct {
 	Metric              string
-	Unit                verdict.Unit
+	Unit                units.Unit
 	Baseline, Candidate Summary
 	Delta               float64  // the Hodges–Lehmann change over pairs, as candidate/baseline - 1; points for ratio metrics
 	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the pairs are too few
@@ -113,9 +114,6 @@ type Result struct {
 	// generator could not vouch for costs its pair, not the comparison.
 	Reruns []string
 }
-
-// Points reports whether a metric of unit u is compared in points rather than as a ratio.
-func Points(u verdict.Unit) bool { return u == verdict.UnitRatio }
 
 // Compare judges every budgeted metric; samples of metrics without a budget are not
 // compared, and inputs are not modified. Per metric:
@@ -183,7 +181,7 @@ func badAlpha(alpha float64) string {
 	return fmt.Sprintf("alpha %v is not a significance level in (0, %v]", alpha, MaxAlpha)
 }
 
-func inconclusive(metric string, u verdict.Unit, why string) Row {
+func inconclusive(metric string, u units.Unit, why string) Row {
 	nan := math.NaN()
 	return Row{
 		Metric: metric, Unit: u, Status: Inconclusive, Why: why,
@@ -212,8 +210,8 @@ func judge(s Samples, b Budget, alpha float64) Row {
 			return st
 		}
 	}
-	change := fmt.Sprintf("%s (%s → %s, %s)", FormatDelta(st.Delta, s.Unit),
-		verdict.Format(st.Baseline.Center, s.Unit), verdict.Format(st.Candidate.Center, s.Unit), FormatP(st.P))
+	change := fmt.Sprintf("%s (%s → %s, %s)", s.Unit.FormatDelta(st.Delta),
+		s.Unit.Format(st.Baseline.Center), s.Unit.Format(st.Candidate.Center), FormatP(st.P))
 	switch {
 	case !st.Significant:
 		st.Status, st.Why = Same, fmt.Sprintf("~ (%s)", FormatP(st.P))
@@ -262,12 +260,12 @@ func tooFewUntied(s Samples, b Budget, alpha float64) string {
 }
 
 // budgetString renders a budget for display, or says why it cannot be applied.
-func budgetString(b Budget, u verdict.Unit) (shown, why string) {
+func budgetString(b Budget, u units.Unit) (shown, why string) {
 	var parts []string
 	for _, x := range []struct {
 		v    *float64
-		sign string
-	}{{b.MaxIncrease, "+"}, {b.MaxDecrease, "-"}} {
+		sign float64
+	}{{b.MaxIncrease, 1}, {b.MaxDecrease, -1}} {
 		if x.v == nil {
 			continue
 		}
@@ -275,7 +273,7 @@ func budgetString(b Budget, u verdict.Unit) (shown, why string) {
 		if !(v > 0) || math.IsInf(v, 0) {
 			return "", fmt.Sprintf("budget %v is not a positive finite number", v)
 		}
-		parts = append(parts, x.sign+formatMagnitude(v, u))
+		parts = append(parts, u.FormatDelta(x.sign*v))
 	}
 	if len(parts) == 0 {
 		return "", "budget has neither max_increase nor max_decrease"
@@ -292,7 +290,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 		name   string
 		values []float64
 	}{{"baseline", s.Baseline}, {"candidate", s.Candidate}} {
-		if msg := unusable(side.name, side.values, !Points(s.Unit)); msg != "" {
+		if msg := unusable(side.name, side.values, !s.Unit.Points()); msg != "" {
 			return r, msg
 		}
 	}
@@ -315,7 +313,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 
 	d := make([]float64, n)
 	for i := range d {
-		if Points(s.Unit) {
+		if s.Unit.Points() {
 			d[i] = s.Candidate[i] - s.Baseline[i]
 		} else {
 			d[i] = math.Log(s.Candidate[i] / s.Baseline[i])
@@ -325,7 +323,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 	r.P = signedRank(d)
 	r.Significant = r.P < alpha
 	est, lo, hi := hodgesLehmann(d, alpha)
-	if Points(s.Unit) {
+	if s.Unit.Points() {
 		r.Delta, r.DeltaLo, r.DeltaHi = est, lo, hi
 	} else {
 		r.Delta, r.DeltaLo, r.DeltaHi = math.Expm1(est), math.Expm1(lo), math.Expm1(hi)
@@ -401,8 +399,8 @@ func rounds(idx []string) string {
 	return "rounds " + strings.Join(idx, ", ")
 }
 
-func change(base, cand float64, u verdict.Unit) float64 {
-	if Points(u) {
+func change(base, cand float64, u units.Unit) float64 {
+	if u.Points() {
 		return cand - base
 	}
 	return cand/base - 1

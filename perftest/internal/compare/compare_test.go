@@ -11,6 +11,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func ptr(x float64) *float64 { return &x }
@@ -35,12 +36,12 @@ func scale(xs []float64, f float64) []float64 {
 }
 
 func p95(b, c []float64) Samples {
-	return Samples{Metric: "p95_latency", Unit: verdict.UnitSeconds, Baseline: b, Candidate: c}
+	return Samples{Metric: "p95_latency", Unit: units.Seconds, Baseline: b, Candidate: c}
 }
 
 // errors are error_rate samples of rounds of 1,000 requests with these errors each.
 func errors(base, cand []int64) Samples {
-	s := Samples{Metric: "error_rate", Unit: verdict.UnitRatio}
+	s := Samples{Metric: "error_rate", Unit: units.Ratio}
 	for _, e := range base {
 		s.Baseline = append(s.Baseline, float64(e)/1000)
 		s.BaselineCounts = append(s.BaselineCounts, Count{Events: e, Trials: 1000})
@@ -100,7 +101,7 @@ func TestCompare(t *testing.T) {
 		},
 		{
 			name: "4 of 10 pairs tied and the other 6 down 12% cannot tell: 6 untied pairs never reach p < 0.01",
-			samples: []Samples{{Metric: "throughput", Unit: verdict.UnitPerSecond,
+			samples: []Samples{{Metric: "throughput", Unit: units.PerSecond,
 				Baseline:  []float64{400, 400, 400, 400, 400, 400, 400, 400, 400, 400},
 				Candidate: []float64{400, 352, 400, 352, 352, 400, 352, 400, 352, 352}}},
 			budgets: []Budget{down("throughput", 0.05)},
@@ -110,7 +111,7 @@ func TestCompare(t *testing.T) {
 		},
 		{
 			name: "tied pairs with every untied pair within budget are the same",
-			samples: []Samples{{Metric: "throughput", Unit: verdict.UnitPerSecond,
+			samples: []Samples{{Metric: "throughput", Unit: units.PerSecond,
 				Baseline:  []float64{400, 400, 400, 400, 400, 400, 400, 400, 400, 400},
 				Candidate: []float64{400, 399.75, 400, 399.75, 400, 400, 400.25, 400, 400, 400}}},
 			budgets: []Budget{down("throughput", 0.05)},
@@ -162,14 +163,14 @@ func TestCompare(t *testing.T) {
 		},
 		{
 			name:    "a throughput drop beyond its budget fails",
-			samples: []Samples{{Metric: "throughput", Unit: verdict.UnitPerSecond, Baseline: rps, Candidate: scale(rps, 0.9)}},
+			samples: []Samples{{Metric: "throughput", Unit: units.PerSecond, Baseline: rps, Candidate: scale(rps, 0.9)}},
 			budgets: []Budget{down("throughput", 0.05)},
 			verdict: verdict.Fail, status: []Status{Worse},
 			why: "throughput -10% (100/s → 90/s, p=0.031) over its -5% budget",
 		},
 		{
 			name:    "a throughput rise is better",
-			samples: []Samples{{Metric: "throughput", Unit: verdict.UnitPerSecond, Baseline: rps, Candidate: scale(rps, 1.1)}},
+			samples: []Samples{{Metric: "throughput", Unit: units.PerSecond, Baseline: rps, Candidate: scale(rps, 1.1)}},
 			budgets: []Budget{down("throughput", 0.05)},
 			verdict: verdict.Pass, status: []Status{Better},
 		},
@@ -248,13 +249,13 @@ func TestCompare(t *testing.T) {
 		},
 		{
 			name:    "samples without a budget are not compared",
-			samples: []Samples{p95(base, slower), {Metric: "p99_latency", Unit: verdict.UnitSeconds, Baseline: base, Candidate: base}},
+			samples: []Samples{p95(base, slower), {Metric: "p99_latency", Unit: units.Seconds, Baseline: base, Candidate: base}},
 			budgets: []Budget{up("p99_latency", 0.25)},
 			verdict: verdict.Pass, status: []Status{Same},
 		},
 		{
 			name:    "a worse metric fails even beside an inconclusive one",
-			samples: []Samples{p95(base, slower), {Metric: "p99_latency", Unit: verdict.UnitSeconds, Baseline: base[:3], Candidate: slower[:3]}},
+			samples: []Samples{p95(base, slower), {Metric: "p99_latency", Unit: units.Seconds, Baseline: base[:3], Candidate: slower[:3]}},
 			budgets: []Budget{up("p95_latency", 0.10), up("p99_latency", 0.25)},
 			verdict: verdict.Fail, status: []Status{Worse, Inconclusive},
 		},
@@ -337,7 +338,7 @@ func TestRowCarriesTheStatistics(t *testing.T) {
 	require.Len(t, res.Rows, 1)
 	r := res.Rows[0]
 	assert.Equal(t, "p95_latency", r.Metric)
-	assert.Equal(t, verdict.UnitSeconds, r.Unit)
+	assert.Equal(t, units.Seconds, r.Unit)
 	assert.Equal(t, "+10%", r.Budget)
 	assert.Equal(t, "signed-rank", r.Test)
 	// Medians, and their 95% intervals: with 6 rounds the extremes (96.9% confidence).
@@ -366,7 +367,7 @@ func TestCompareLeavesItsInputsAlone(t *testing.T) {
 
 func TestReasonSaysWhatPassed(t *testing.T) {
 	res := Compare(
-		[]Samples{p95(base, faster), {Metric: "p99_latency", Unit: verdict.UnitSeconds, Baseline: base, Candidate: slower}, {Metric: "peak_rss", Unit: verdict.UnitBytes, Baseline: noisyA, Candidate: noisyB}},
+		[]Samples{p95(base, faster), {Metric: "p99_latency", Unit: units.Seconds, Baseline: base, Candidate: slower}, {Metric: "peak_rss", Unit: units.Bytes, Baseline: noisyA, Candidate: noisyB}},
 		[]Budget{up("p95_latency", 0.1), up("p99_latency", 0.25), up("peak_rss", 0.15)}, DefaultOptions)
 	assert.Equal(t, verdict.Pass, res.Verdict)
 	assert.Equal(t, "no metric of 3 worse beyond its budget: 1 better, 1 within budget, 1 ~", res.Reason)
@@ -376,7 +377,7 @@ func TestReasonListsAtMostThreeFailures(t *testing.T) {
 	var ss []Samples
 	var bs []Budget
 	for _, m := range []string{"a", "b", "c", "d", "e"} {
-		ss = append(ss, Samples{Metric: m, Unit: verdict.UnitSeconds, Baseline: base, Candidate: slower})
+		ss = append(ss, Samples{Metric: m, Unit: units.Seconds, Baseline: base, Candidate: slower})
 		bs = append(bs, up(m, 0.1))
 	}
 	res := Compare(ss, bs, DefaultOptions)
@@ -489,8 +490,8 @@ func TestCalibrate(t *testing.T) {
 	noise := Calibrate([]Samples{
 		p95(a, b),
 		p95(base[:3], base[:3]),
-		{Metric: "error_rate", Unit: verdict.UnitRatio, Baseline: []float64{0, 0.001, 0, 0, 0.002, 0}, Candidate: []float64{0.001, 0, 0, 0, 0, 0.001}},
-		{Metric: "rss", Unit: verdict.UnitBytes, Baseline: base, Candidate: slower},
+		{Metric: "error_rate", Unit: units.Ratio, Baseline: []float64{0, 0.001, 0, 0, 0.002, 0}, Candidate: []float64{0.001, 0, 0, 0, 0, 0.001}},
+		{Metric: "rss", Unit: units.Bytes, Baseline: base, Candidate: slower},
 	}, DefaultOptions)
 	require.Len(t, noise, 4)
 
@@ -526,24 +527,7 @@ func TestCalibrate(t *testing.T) {
 	assert.Contains(t, bad[0].Why, "alpha 0 is not a significance level")
 }
 
-func TestFormat(t *testing.T) {
-	for _, tt := range []struct {
-		d    float64
-		u    verdict.Unit
-		want string
-	}{
-		{0.142, verdict.UnitSeconds, "+14.2%"},
-		{-0.05, verdict.UnitPerSecond, "-5%"},
-		{0, verdict.UnitBytes, "0%"},
-		{0.005, verdict.UnitRatio, "+0.5pp"},
-		{0.0012, verdict.UnitRatio, "+0.12pp"},
-		{math.Inf(1), verdict.UnitSeconds, "+∞%"},
-		{math.NaN(), verdict.UnitSeconds, "n/a"},
-	} {
-		assert.Equal(t, tt.want, FormatDelta(tt.d, tt.u), "%v %s", tt.d, tt.u)
-	}
-	assert.Equal(t, "[+8.1%, +19.7%]", FormatInterval(0.081, 0.197, verdict.UnitSeconds))
-	assert.Equal(t, "±∞", FormatInterval(math.Inf(-1), math.Inf(1), verdict.UnitSeconds))
+func TestFormatP(t *testing.T) {
 	assert.Equal(t, "p=0.002", FormatP(2.0/924))
 	assert.Equal(t, "p<0.001", FormatP(0.0002))
 	assert.Equal(t, "p=1.000", FormatP(1))

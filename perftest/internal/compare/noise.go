@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Noise is what an A/A run (the baseline against itself) says about one metric on
@@ -21,7 +21,7 @@ import (
 // one run, +Inf when the rounds are too few for an interval.
 type Noise struct {
 	Metric        string
-	Unit          verdict.Unit
+	Unit          units.Unit
 	N             int // rounds per slot
 	Spread        float64
 	MinDetectable float64
@@ -53,10 +53,10 @@ func Calibrate(samples []Samples, o Options) []Noise {
 		switch {
 		case math.IsInf(n.MinDetectable, 0):
 			n.Why = fmt.Sprintf("%s: rounds differ by up to %s; %d rounds are too few for an interval at α=%v",
-				s.Metric, formatMagnitude(n.Spread, s.Unit), n.N, o.Alpha)
+				s.Metric, s.Unit.FormatMagnitude(n.Spread), n.N, o.Alpha)
 		default:
 			n.Why = fmt.Sprintf("%s: rounds of one build differ by up to %s; a change under %s mostly reads ~ at α=%v with %d rounds",
-				s.Metric, formatMagnitude(n.Spread, s.Unit), formatMagnitude(n.MinDetectable, s.Unit), o.Alpha, n.N)
+				s.Metric, s.Unit.FormatMagnitude(n.Spread), s.Unit.FormatMagnitude(n.MinDetectable), o.Alpha, n.N)
 		}
 		if r.Significant {
 			n.Why += fmt.Sprintf("; the two slots differ (%s), so suspect the order of rounds or a drifting runner", FormatP(r.P))
@@ -85,7 +85,7 @@ func detectable(lo, hi float64, s Samples) float64 {
 		return math.Inf(1)
 	}
 	var up, down float64
-	if Points(s.Unit) {
+	if s.Unit.Points() {
 		up, down = -lo, hi
 	} else {
 		if lo <= -1 {

@@ -466,7 +466,7 @@ func counts(r Round, metric string) bool {
 func Samples(rounds []Round, budgets []thresholds.Budget, planned int) []compare.Samples {
 	out := make([]compare.Samples, 0, len(budgets))
 	for _, b := range budgets {
-		s := compare.Samples{Metric: b.Metric, Unit: verdict.Unit(b.Unit())}
+		s := compare.Samples{Metric: b.Metric, Unit: b.Unit()}
 		good := 0
 		for i := 0; i+1 < len(rounds); i += 2 {
 			if counts(rounds[i], b.Metric) && counts(rounds[i+1], b.Metric) {

@@ -13,6 +13,7 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func TestRoundsInterleaveInPairs(t *testing.T) {
@@ -34,12 +35,12 @@ func TestSamplesGatherEachVariantsRoundsInOrder(t *testing.T) {
 	require.Len(t, s, 2)
 	assert.Equal(t, []float64{1, 4}, s[0].Baseline)
 	assert.Equal(t, []float64{2, 3}, s[0].Candidate)
-	assert.Equal(t, verdict.UnitSeconds, s[0].Unit)
+	assert.Equal(t, units.Seconds, s[0].Unit)
 	assert.Equal(t, []float64{10, 40}, s[1].Baseline)
 	require.Len(t, s[1].Candidate, 2)
 	assert.True(t, math.IsNaN(s[1].Candidate[0]), "a round without the figure stays, as missing: pairs keep their places and the comparison names it")
 	assert.Equal(t, 30.0, s[1].Candidate[1])
-	assert.Equal(t, verdict.UnitBytes, s[1].Unit)
+	assert.Equal(t, units.Bytes, s[1].Unit)
 }
 
 // A round the generator cannot vouch for (stalled, behind) counts as missing

@@ -22,6 +22,7 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Options configure one run.
@@ -352,8 +353,8 @@ func measure(ctx context.Context, o Options, run report.Run, w window) (report.R
 	parallel(queriesAtOnce, reads)
 	phase("query", t)
 
-	obs = append(obs, builtinObs...)
-	run.Result = verdict.Evaluate(append(Objectives(o.Spec.SLOs, names), objs...), obs, loadAccount(res, o.Spec.Load.MaxLag))
+	run.Result = verdict.Evaluate(measured(append(Objectives(o.Spec.SLOs, names), objs...), append(obs, builtinObs...)),
+		loadAccount(res, o.Spec.Load.MaxLag))
 	run.Client = clientStats(res)
 	run.Timeline = timeline(res, cpu)
 	run.Replicas = replicas
@@ -651,9 +652,9 @@ func pause(ctx context.Context, d time.Duration) error {
 func observeSLO(ctx context.Context, pc *promq.Client, series promq.Series, s thresholds.SLO, from, to time.Time, hung unanswered) verdict.Observation {
 	q, at := series.Query(s, to.Sub(from)), series.At(s.Metric, to)
 	if s.Metric == thresholds.Latency {
-		return quantile(ctx, pc, s.Name, q, at, s.Quantile, hung.of(s))
+		return quantile(ctx, pc, q, at, s.Quantile, hung.of(s))
 	}
-	return instant(ctx, pc, s.Name, q, at)
+	return instant(ctx, pc, q, at)
 }
 
 // unanswered is what the generator knows of the requests it gave up on
@@ -699,8 +700,8 @@ func (u unanswered) of(s thresholds.SLO) func(instance string) promq.Unanswered 
 }
 
 // quantile runs a buckets query and reads quantile q's bucket per instance.
-func quantile(ctx context.Context, pc *promq.Client, name, query string, at time.Time, q float64, hung func(string) promq.Unanswered) verdict.Observation {
-	o := verdict.Observation{Objective: name, Query: query}
+func quantile(ctx context.Context, pc *promq.Client, query string, at time.Time, q float64, hung func(string) promq.Unanswered) verdict.Observation {
+	o := verdict.Observation{Query: query}
 	samples, err := pc.Instant(ctx, query, at)
 	if err == nil && len(samples) > 0 {
 		var bounds []promq.Bound
@@ -718,8 +719,8 @@ func quantile(ctx context.Context, pc *promq.Client, name, query string, at time
 }
 
 // instant runs one query; a failed query is an observation without data.
-func instant(ctx context.Context, pc *promq.Client, name, q string, at time.Time) verdict.Observation {
-	o := verdict.Observation{Objective: name, Query: q}
+func instant(ctx context.Context, pc *promq.Client, q string, at time.Time) verdict.Observation {
+	o := verdict.Observation{Query: q}
 	if q == "" {
 		o.Err = "the service's metrics (service.metrics) name no series for this"
 		return o
@@ -733,6 +734,9 @@ func instant(ctx context.Context, pc *promq.Client, name, q string, at time.Time
 	}
 	return o
 }
+
+// metricUp is what replicas_up measures: Prometheus's up series.
+const metricUp thresholds.Metric = "up"
 
 // Names of the checks the gate adds to every spec.
 const (
@@ -752,7 +756,7 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 	if len(instances) > 0 { // a target that does not name its instances has no replicas to count
 		objs = append(objs, verdict.Objective{
 			Name: ReplicasUp, Description: "every replica answered every scrape of the window",
-			Metric: "up", PerInstance: true, Instances: instances, Min: &one, Unit: verdict.UnitRatio,
+			Metric: metricUp, PerInstance: true, Instances: instances, Min: &one, Unit: units.Ratio,
 		})
 		names = append(names, ReplicasUp)
 	}
@@ -761,7 +765,7 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 			max := *s.Max
 			objs = append(objs, verdict.Objective{
 				Name: ClientErrorRate, Description: "errors the generator saw (5xx, timeouts, refused connections, requests dropped with every slot taken), against the " + s.Name + " budget",
-				Metric: "error_rate", Max: &max, Unit: verdict.UnitRatio,
+				Metric: thresholds.ErrorRate, Max: &max, Unit: units.Ratio,
 			})
 			names = append(names, ClientErrorRate)
 			break
@@ -774,20 +778,21 @@ func builtins(slos []thresholds.SLO, instances []string) ([]verdict.Objective, [
 func observeBuiltin(ctx context.Context, pc *promq.Client, series promq.Series, name string, from, to time.Time, res *load.Result) verdict.Observation {
 	switch name {
 	case ReplicasUp:
-		return instant(ctx, pc, name, series.UpQuery(to.Sub(from)), series.At(thresholds.Latency, to))
+		return instant(ctx, pc, series.UpQuery(to.Sub(from)), series.At(thresholds.Latency, to))
 	case ClientErrorRate:
 		// A drop is a request the service had no room for: an error, like a 503.
-		o := verdict.Observation{Objective: name, Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}
+		o := verdict.Observation{Query: "generator: (errors + dropped at max_in_flight) / (sent + dropped) in the measured window"}
 		if n := res.Sent + res.Dropped; n > 0 {
 			o.Samples = []verdict.Sample{{Value: float64(res.Errors+res.Dropped) / float64(n)}}
 		}
 		return o
 	}
-	return verdict.Observation{Objective: name, Err: "no such built-in check"}
+	return verdict.Observation{Err: "no such built-in check"}
 }
 
-// Objectives converts the spec's SLOs into what the pure verdict evaluates;
-// a per-instance SLO expects a value from every one of instances.
+// Objectives converts the spec's SLOs into what the pure verdict evaluates,
+// keeping each one's metric, quantile, route and unit; a per-instance SLO
+// expects a value from every one of instances.
 func Objectives(slos []thresholds.SLO, instances []string) []verdict.Objective {
 	objs := make([]verdict.Objective, 0, len(slos))
 	for _, s := range slos {
@@ -796,9 +801,9 @@ func Objectives(slos []thresholds.SLO, instances []string) []verdict.Objective {
 			desc = "p" + strconv.FormatFloat(s.Quantile*100, 'g', -1, 64) + " latency"
 		}
 		obj := verdict.Objective{
-			Name: s.Name, Description: desc, Metric: string(s.Metric),
+			Name: s.Name, Description: desc, Metric: s.Metric, Quantile: s.Quantile, Route: s.Route,
 			PerInstance: s.Scope == thresholds.PerInstance,
-			Max:         s.Max, Min: s.Min, Unit: verdict.Unit(s.Unit),
+			Max:         s.Max, Min: s.Min, Unit: s.Unit,
 		}
 		if obj.PerInstance {
 			obj.Instances = instances
@@ -806,6 +811,16 @@ func Objectives(slos []thresholds.SLO, instances []string) []verdict.Objective {
 		objs = append(objs, obj)
 	}
 	return objs
+}
+
+// measured pairs each objective with the observation made for it, which
+// the reads wrote at the objective's index.
+func measured(objs []verdict.Objective, obs []verdict.Observation) []verdict.Measured {
+	ms := make([]verdict.Measured, len(objs))
+	for i, o := range objs {
+		ms[i] = verdict.Measured{Objective: o, Observation: obs[i]}
+	}
+	return ms
 }
 
 func clientStats(r *load.Result) report.ClientStats {

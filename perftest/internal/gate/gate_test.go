@@ -18,21 +18,25 @@ import (
 	"github.com/perfgate/perfgate/perftest/internal/promq"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func ptr(v float64) *float64 { return &v }
 
 func TestObjectivesCarryLimitsUnitsAndReplicas(t *testing.T) {
 	slos := []thresholds.SLO{
-		{Name: "p95", Metric: thresholds.Latency, Quantile: 0.95, Max: ptr(0.05), Unit: thresholds.Seconds},
+		{Name: "latency_ceiling", Metric: thresholds.Latency, Quantile: 0.99, Route: "/tasks", Max: ptr(0.05), Unit: thresholds.Seconds},
 		{Name: "cpu", Metric: thresholds.CPU, Scope: thresholds.PerInstance, Max: ptr(0.25), Unit: thresholds.Ratio},
 	}
 	objs := Objectives(slos, []string{"replica-1", "replica-2"})
 	require.Len(t, objs, 2)
-	assert.Equal(t, "p95 latency", objs[0].Description)
+	assert.Equal(t, "p99 latency", objs[0].Description)
+	assert.Equal(t, thresholds.Latency, objs[0].Metric)
+	assert.Equal(t, 0.99, objs[0].Quantile, "the spec's quantile, whatever the name says")
+	assert.Equal(t, "/tasks", objs[0].Route)
 	assert.False(t, objs[0].PerInstance)
 	assert.Nil(t, objs[0].Instances)
-	assert.Equal(t, verdict.Unit("s"), objs[0].Unit)
+	assert.Equal(t, units.Seconds, objs[0].Unit)
 	assert.True(t, objs[1].PerInstance)
 	assert.Equal(t, []string{"replica-1", "replica-2"}, objs[1].Instances, "a replica without data must be a no_data check")
 	assert.Equal(t, 0.25, *objs[1].Max)
@@ -56,12 +60,12 @@ func TestBuiltinClientErrorRateFailsOnTransportErrors(t *testing.T) {
 	objs, names := builtins([]thresholds.SLO{{Name: "error_rate", Metric: thresholds.ErrorRate, Max: ptr(0.01)}}, []string{"r"})
 	res := &load.Result{Sent: 1000, Errors: 300} // a dead replica refuses connections: no server counts them
 	obs := []verdict.Observation{observeBuiltin(t.Context(), nil, promq.DefaultSeries, names[1], time.Time{}, time.Time{}, res)}
-	r := verdict.Evaluate(objs[1:], obs, verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1000})
+	r := verdict.Evaluate(measured(objs[1:], obs), verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1000})
 	require.Len(t, r.Checks, 1)
 	assert.Equal(t, verdict.StatusFail, r.Checks[0].Status, r.Checks[0].Why)
 
 	obs = []verdict.Observation{observeBuiltin(t.Context(), nil, promq.DefaultSeries, names[1], time.Time{}, time.Time{}, &load.Result{})}
-	r = verdict.Evaluate(objs[1:], obs, verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1})
+	r = verdict.Evaluate(measured(objs[1:], obs), verdict.Load{TargetRate: 10, AchievedRate: 10, MaxLag: 0.05, Sent: 1})
 	assert.Equal(t, verdict.StatusNoData, r.Checks[0].Status, "nothing sent is no data, never a pass")
 }
 

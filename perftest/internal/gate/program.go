@@ -283,8 +283,9 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 		}
 	}
 
+	run.Decide()
 	o.Run = run
-	o.Decision = report.Decision(run)
+	o.Decision = run.Decision
 	if o.Reports, err = report.WriteDir(s.ReportDir, run); err != nil {
 		return o, err
 	}

@@ -58,7 +58,9 @@ var twoTemplates = []thresholds.Template{
 // start, and merges what they wrote.
 func runShards(t *testing.T, cfg Config, count int) shard.Merged {
 	t.Helper()
-	cfg.StartAt = time.Now().Add(300 * time.Millisecond)
+	// Far enough ahead that every shard is waiting when it comes, even on a
+	// busy machine under -race: one that begins late drops what was due.
+	cfg.StartAt = time.Now().Add(1500 * time.Millisecond)
 	results := make([]shard.Result, count)
 	var wg sync.WaitGroup
 	for i := range count {

@@ -16,7 +16,9 @@ type bucket struct {
 	T          float64 // start of the span
 	TargetRate float64 // mean
 	Rate       float64 // mean
+	P50        float64 // worst second, like P95
 	P95        float64 // worst second: a spike must not average away
+	P99        float64 // worst second, like P95
 	CPU        float64 // mean of the known seconds; NaN when none is known
 	Errors     float64 // mean per second
 }
@@ -37,9 +39,7 @@ func downsample(points []Point, n int) []bucket {
 			b.TargetRate += p.TargetRate
 			b.Rate += p.Rate
 			b.Errors += float64(p.Errors)
-			if p.P95 > b.P95 {
-				b.P95 = p.P95
-			}
+			b.P50, b.P95, b.P99 = max(b.P50, p.P50), max(b.P95, p.P95), max(b.P99, p.P99)
 			if !math.IsNaN(p.CPU) && !math.IsInf(p.CPU, 0) {
 				cpuSum += p.CPU
 				cpuN++

@@ -10,21 +10,20 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
-// Decision is the verdict of the whole run, as verdict.Decide makes it from the
-// SLO checks and, when the candidate was compared with a baseline, the comparison.
-// Renderers show it; none decides on its own.
-func Decision(r Run) verdict.Decision {
+// Decide makes the verdict of the whole run once, as verdict.Decide makes it
+// from the SLO checks and, when the candidate was compared with a baseline,
+// the comparison, and stores it in r.Decision. Renderers show it; none
+// decides on its own.
+func (r *Run) Decide() {
 	parts := []verdict.Part{r.Result.Part()}
 	if r.Comparison != nil {
 		parts = append(parts, r.Comparison.Part())
 	}
-	return verdict.Decide(parts...)
+	r.Decision = verdict.Decide(parts...)
 }
-
-// Overall is Decision's verdict.
-func Overall(r Run) verdict.Verdict { return Decision(r).Verdict }
 
 // overallHeadline is headline with the comparison beside the SLOs, the part that did
 // not pass first: "FAIL: 1 of 7 metrics worse than the baseline; all 7 SLOs met".
@@ -34,17 +33,17 @@ func overallHeadline(r Run) string {
 	}
 	slos, cmp := sloDetail(r.Result), compareDetail(*r.Comparison)
 	if rank(statusOf(r.Comparison.Verdict)) < rank(statusOf(r.Result.Verdict)) {
-		return joinHeadline(word(Overall(r)), cmp, slos)
+		return joinHeadline(word(r.Decision.Verdict), cmp, slos)
 	}
-	return joinHeadline(word(Overall(r)), slos, cmp)
+	return joinHeadline(word(r.Decision.Verdict), slos, cmp)
 }
 
-// overallReason explains Overall the same way, the part that did not pass first.
+// overallReason explains the decision the same way, the part that did not pass first.
 func overallReason(r Run) string {
 	if r.Comparison == nil {
 		return r.Result.Reason
 	}
-	return Decision(r).Reason
+	return r.Decision.Reason
 }
 
 // statusOf ranks verdicts like checks: fail, then inconclusive, then pass.
@@ -102,11 +101,11 @@ func worseFirst(rows []compare.Row) []compare.Row {
 }
 
 // median renders a build's median with benchstat's ± of its interval: "20.1ms ±3%".
-func median(s compare.Summary, u verdict.Unit) string {
+func median(s compare.Summary, u units.Unit) string {
 	if math.IsNaN(s.Center) {
 		return "—"
 	}
-	v := verdict.Format(s.Center, u)
+	v := u.Format(s.Center)
 	switch {
 	case math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0):
 		return v + " ±∞"
@@ -128,14 +127,14 @@ func delta(r compare.Row) string {
 	case !r.Significant:
 		return "~"
 	}
-	return compare.FormatDelta(r.Delta, r.Unit)
+	return r.Unit.FormatDelta(r.Delta)
 }
 
 func ci(r compare.Row) string {
 	if r.Status == compare.Inconclusive {
 		return "—"
 	}
-	return compare.FormatInterval(r.DeltaLo, r.DeltaHi, r.Unit)
+	return r.Unit.FormatInterval(r.DeltaLo, r.DeltaHi)
 }
 
 func pValue(r compare.Row) string {
@@ -157,7 +156,7 @@ func budget(r compare.Row) string {
 
 // confidence names the interval: "95% CI".
 func confidence(alpha float64) string {
-	return verdict.Format(1-alpha, verdict.UnitRatio) + " CI"
+	return units.Ratio.Format(1-alpha) + " CI"
 }
 
 // compareRounds says how many rounds each build ran: "6 rounds", "4–6 rounds".

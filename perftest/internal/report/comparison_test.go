@@ -12,6 +12,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func withComparison(r Run, v verdict.Verdict) Run {
@@ -43,7 +44,8 @@ func TestOverallCombinesTheSLOsAndTheComparison(t *testing.T) {
 			if !tt.noCmp {
 				r = withComparison(r, tt.compared)
 			}
-			assert.Equal(t, tt.want, Overall(r))
+			r.Decide()
+			assert.Equal(t, tt.want, r.Decision.Verdict)
 		})
 	}
 }
@@ -55,6 +57,7 @@ func TestHeadlinePutsThePartThatFailedFirst(t *testing.T) {
 	r := failingRun()
 	pass := comparePassRun()
 	r.Comparison = pass.Comparison
+	r.Decide()
 	assert.Equal(t, "FAIL: 3 of 7 SLOs breached, 1 without data; no metric of 7 worse than the baseline", overallHeadline(r))
 	assert.True(t, strings.HasPrefix(overallReason(r), "SLOs: 3 of 10 checks failed"), overallReason(r))
 }
@@ -137,10 +140,11 @@ func TestMarkdownComparisonListsWorseFirstAndCharts(t *testing.T) {
 
 func TestMarkdownSaysAnInconclusiveComparisonIsNotAPass(t *testing.T) {
 	r := passingRun()
-	res := compare.Compare([]compare.Samples{samples("p95_latency", verdict.UnitSeconds, p95Rounds[:3], p95Rounds[:3])},
+	res := compare.Compare([]compare.Samples{samples("p95_latency", units.Seconds, p95Rounds[:3], p95Rounds[:3])},
 		[]compare.Budget{{Metric: "p95_latency", MaxIncrease: ptr(0.1)}}, compare.DefaultOptions)
 	r.Comparison = &res
-	require.Equal(t, verdict.Inconclusive, Overall(r))
+	r.Decide()
+	require.Equal(t, verdict.Inconclusive, r.Decision.Verdict)
 	got := render(t, Markdown(r))
 	assert.Contains(t, got, "— INCONCLUSIVE: 1 of 1 metric inconclusive against the baseline; all 7 SLOs met\n")
 	assert.Contains(t, got, "> **Inconclusive, which is not a pass:** baseline: 1 of 1 metric inconclusive, which is not a pass: p95_latency: too few samples: 3 pairs of rounds")
@@ -151,7 +155,8 @@ func TestEmptyComparisonCannotPass(t *testing.T) {
 	r := passingRun()
 	res := compare.Compare(nil, nil, compare.DefaultOptions)
 	r.Comparison = &res
-	assert.Equal(t, verdict.Fail, Overall(r))
+	r.Decide()
+	assert.Equal(t, verdict.Fail, r.Decision.Verdict)
 	assert.Contains(t, render(t, Markdown(r)), "_No metrics were compared: a comparison with nothing to compare cannot pass._")
 	assert.Contains(t, render(t, Console(r)), "FAIL: nothing compared with the baseline; all 7 SLOs met\n")
 	got := parseJUnitSuites(t, r)
@@ -316,7 +321,7 @@ func TestJUnitHasACompareSuite(t *testing.T) {
 			for _, p := range got.Suites[0].Props {
 				props[p.Name] = p.Value
 			}
-			assert.Equal(t, string(Overall(tt.run)), props["verdict"], "the perfgate suite shows the overall verdict")
+			assert.Equal(t, string(tt.run.Decision.Verdict), props["verdict"], "the perfgate suite shows the overall verdict")
 		})
 	}
 }

@@ -6,22 +6,39 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 func ptr(v float64) *float64 { return &v }
+
+// measured gives each objective the observation at its index.
+func measured(objs []verdict.Objective, obs ...verdict.Observation) []verdict.Measured {
+	ms := make([]verdict.Measured, len(objs))
+	for i, o := range objs {
+		ms[i] = verdict.Measured{Objective: o, Observation: obs[i]}
+	}
+	return ms
+}
+
+// decided is r with its decision made, as the gate makes it once per run.
+func decided(r Run) Run {
+	r.Decide()
+	return r
+}
 
 var (
 	t0       = time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
 	replicas = []string{"replica-1", "replica-2"}
 
 	objectives = []verdict.Objective{
-		{Name: "error_rate", Metric: "error_rate", Unit: verdict.UnitRatio, Max: ptr(0.01)},
-		{Name: "p95_latency", Description: "95th percentile of server-side request duration, both replicas together", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.050)},
-		{Name: "p99_latency", Metric: "latency", Unit: verdict.UnitSeconds, Max: ptr(0.200)},
-		{Name: "p95_latency_by_instance", Metric: "latency", Unit: verdict.UnitSeconds, PerInstance: true, Max: ptr(0.060), Instances: replicas},
-		{Name: "throughput", Metric: "throughput", Unit: verdict.UnitPerSecond, Min: ptr(95)},
-		{Name: "cpu", Metric: "cpu", Unit: verdict.UnitRatio, PerInstance: true, Max: ptr(0.80), Instances: replicas},
-		{Name: "memory_rss", Metric: "memory", Unit: verdict.UnitBytes, PerInstance: true, Max: ptr(256 << 20), Instances: replicas},
+		{Name: "error_rate", Metric: thresholds.ErrorRate, Unit: units.Ratio, Max: ptr(0.01)},
+		{Name: "p95_latency", Description: "95th percentile of server-side request duration, both replicas together", Metric: thresholds.Latency, Quantile: 0.95, Unit: units.Seconds, Max: ptr(0.050)},
+		{Name: "p99_latency", Metric: thresholds.Latency, Quantile: 0.99, Unit: units.Seconds, Max: ptr(0.200)},
+		{Name: "p95_latency_by_instance", Metric: thresholds.Latency, Quantile: 0.95, Unit: units.Seconds, PerInstance: true, Max: ptr(0.060), Instances: replicas},
+		{Name: "throughput", Metric: thresholds.Throughput, Unit: units.PerSecond, Min: ptr(95)},
+		{Name: "cpu", Metric: thresholds.CPU, Unit: units.Ratio, PerInstance: true, Max: ptr(0.80), Instances: replicas},
+		{Name: "memory_rss", Metric: thresholds.Memory, Unit: units.Bytes, PerInstance: true, Max: ptr(256 << 20), Instances: replicas},
 	}
 
 	queries = map[string]string{
@@ -46,11 +63,11 @@ var (
 )
 
 func aggregate(name string, v float64) verdict.Observation {
-	return verdict.Observation{Objective: name, Query: queries[name], Samples: []verdict.Sample{{Value: v}}}
+	return verdict.Observation{Query: queries[name], Samples: []verdict.Sample{{Value: v}}}
 }
 
 func perInstance(name string, values ...float64) verdict.Observation {
-	o := verdict.Observation{Objective: name, Query: queries[name]}
+	o := verdict.Observation{Query: queries[name]}
 	for i, v := range values {
 		o.Samples = append(o.Samples, verdict.Sample{Instance: replicas[i], Value: v})
 	}
@@ -98,7 +115,7 @@ func baseRun() Run {
 func passingRun() Run {
 	load := verdict.Load{TargetRate: 100, AchievedRate: 99.6, MaxLag: 0.05, Sent: 5976}
 	r := baseRun()
-	r.Result = verdict.Evaluate(objectives, []verdict.Observation{
+	r.Result = verdict.Evaluate(measured(objectives,
 		aggregate("error_rate", 0.0005),
 		aggregate("p95_latency", 0.0214),
 		aggregate("p99_latency", 0.0483),
@@ -106,7 +123,7 @@ func passingRun() Run {
 		aggregate("throughput", 99.1),
 		perInstance("cpu", 0.31, 0.29),
 		perInstance("memory_rss", 41.2*(1<<20), 39.8*(1<<20)),
-	}, load)
+	), load)
 	r.Client = ClientStats{
 		Sent: 5976, OK: 5973, Errors: 3, TargetRate: 100, AchievedRate: 99.6,
 		P50: 4100 * time.Microsecond, P95: 23400 * time.Microsecond, P99: 51200 * time.Microsecond, Max: 88 * time.Millisecond,
@@ -120,7 +137,7 @@ func passingRun() Run {
 		},
 	}
 	r.Timeline = timeline(30, 100, 99.6, 22, 0)
-	return r
+	return decided(r)
 }
 
 // failingRun injects latency and errors: latency and error breaches, and one
@@ -129,7 +146,7 @@ func failingRun() Run {
 	load := verdict.Load{TargetRate: 100, AchievedRate: 99.4, MaxLag: 0.05, Sent: 5964}
 	r := baseRun()
 	r.ServiceArgs = []string{"-fault-latency=30ms", "-fault-jitter=40ms", "-fault-error-ratio=0.02"}
-	r.Result = verdict.Evaluate(objectives, []verdict.Observation{
+	r.Result = verdict.Evaluate(measured(objectives,
 		aggregate("error_rate", 0.0212),
 		aggregate("p95_latency", 0.0732),
 		aggregate("p99_latency", 0.0954),
@@ -137,14 +154,14 @@ func failingRun() Run {
 		aggregate("throughput", 98.7),
 		perInstance("cpu", 0.34, 0.31),
 		perInstance("memory_rss", 52.4*(1<<20)),
-	}, load)
+	), load)
 	r.Client = ClientStats{
 		Sent: 5964, OK: 5838, Errors: 126, TargetRate: 100, AchievedRate: 99.4,
 		P50: 51 * time.Millisecond, P95: 76300 * time.Microsecond, P99: 98100 * time.Microsecond, Max: 143 * time.Millisecond,
 		ByStatus: map[string]int64{"200": 4090, "201": 1150, "204": 598, "500": 126},
 	}
 	r.Timeline = timeline(90, 100, 99.4, 70, 3)
-	return r
+	return decided(r)
 }
 
 // inconclusiveRun is a run whose generator fell behind: the server then sees
@@ -152,7 +169,7 @@ func failingRun() Run {
 func inconclusiveRun() Run {
 	load := verdict.Load{TargetRate: 100, AchievedRate: 87.7, MaxLag: 0.05, Sent: 5262, Dropped: 714}
 	r := passingRun()
-	r.Result = verdict.Evaluate(objectives, []verdict.Observation{
+	r.Result = verdict.Evaluate(measured(objectives,
 		aggregate("error_rate", 0),
 		aggregate("p95_latency", 0.0198),
 		aggregate("p99_latency", 0.0411),
@@ -160,12 +177,12 @@ func inconclusiveRun() Run {
 		aggregate("throughput", 87.3),
 		perInstance("cpu", 0.27, 0.26),
 		perInstance("memory_rss", 40.1*(1<<20), 39.5*(1<<20)),
-	}, load)
+	), load)
 	r.Client.Sent, r.Client.OK, r.Client.Errors, r.Client.Dropped = 5262, 5262, 0, 714
 	r.Client.AchievedRate = 87.7
 	r.Client.ByStatus = map[string]int64{"200": 3690, "201": 1050, "204": 522}
 	r.Timeline = timeline(30, 100, 87.7, 20, 0)
-	return r
+	return decided(r)
 }
 
 // rounds scales one build's six per-round values by f, so a fixture reads as "the same rounds, 20% slower".
@@ -206,7 +223,7 @@ var budgets = []compare.Budget{
 	{Metric: "error_rate", MaxIncrease: ptr(0.005)},
 }
 
-func samples(metric string, u verdict.Unit, base, cand []float64) compare.Samples {
+func samples(metric string, u units.Unit, base, cand []float64) compare.Samples {
 	return compare.Samples{Metric: metric, Unit: u, Baseline: base, Candidate: cand}
 }
 
@@ -217,17 +234,17 @@ func compareFailRun() Run {
 	r := passingRun()
 	r.Baseline = "merge-base 1a2b3c4"
 	res := compare.Compare([]compare.Samples{
-		samples("p50_latency", verdict.UnitSeconds, p50Rounds, shuffled(p50Rounds)),
-		samples("p95_latency", verdict.UnitSeconds, p95Rounds, rounds(1.2, p95Rounds...)),
-		samples("p99_latency", verdict.UnitSeconds, p99Rounds, rounds(1.15, p99Rounds...)),
-		samples("cpu_per_request", verdict.UnitSeconds, cpuRounds, []float64{0.00101, 0.00099, 0.00104, math.NaN(), 0.001, 0.00102}),
-		samples("peak_rss", verdict.UnitBytes, rssRounds, rounds(0.8, rssRounds...)),
-		samples("throughput", verdict.UnitPerSecond, tputRounds, shuffled(tputRounds)),
-		samples("error_rate", verdict.UnitRatio, errRounds, []float64{0, 0, 0, 0.00125, 0, 0}),
+		samples("p50_latency", units.Seconds, p50Rounds, shuffled(p50Rounds)),
+		samples("p95_latency", units.Seconds, p95Rounds, rounds(1.2, p95Rounds...)),
+		samples("p99_latency", units.Seconds, p99Rounds, rounds(1.15, p99Rounds...)),
+		samples("cpu_per_request", units.Seconds, cpuRounds, []float64{0.00101, 0.00099, 0.00104, math.NaN(), 0.001, 0.00102}),
+		samples("peak_rss", units.Bytes, rssRounds, rounds(0.8, rssRounds...)),
+		samples("throughput", units.PerSecond, tputRounds, shuffled(tputRounds)),
+		samples("error_rate", units.Ratio, errRounds, []float64{0, 0, 0, 0.00125, 0, 0}),
 	}, budgets, compare.DefaultOptions)
 	res.Reruns = []string{"pair 4 ran again: round 7 (candidate) cannot count: generator stalled: 1% of requests left more than 79ms after their intended time (50ms allowed): the run cannot vouch for the service"}
 	r.Comparison = &res
-	return r
+	return decided(r)
 }
 
 // comparePassRun is a candidate that changed nothing, with the runner's noise from
@@ -238,26 +255,26 @@ func comparePassRun() Run {
 	var ss []compare.Samples
 	for _, s := range []struct {
 		metric string
-		unit   verdict.Unit
+		unit   units.Unit
 		vs     []float64
 	}{
-		{"p50_latency", verdict.UnitSeconds, p50Rounds},
-		{"p95_latency", verdict.UnitSeconds, p95Rounds},
-		{"p99_latency", verdict.UnitSeconds, p99Rounds},
-		{"cpu_per_request", verdict.UnitSeconds, cpuRounds},
-		{"peak_rss", verdict.UnitBytes, rssRounds},
-		{"throughput", verdict.UnitPerSecond, tputRounds},
-		{"error_rate", verdict.UnitRatio, errRounds},
+		{"p50_latency", units.Seconds, p50Rounds},
+		{"p95_latency", units.Seconds, p95Rounds},
+		{"p99_latency", units.Seconds, p99Rounds},
+		{"cpu_per_request", units.Seconds, cpuRounds},
+		{"peak_rss", units.Bytes, rssRounds},
+		{"throughput", units.PerSecond, tputRounds},
+		{"error_rate", units.Ratio, errRounds},
 	} {
 		ss = append(ss, samples(s.metric, s.unit, s.vs, shuffled(s.vs)))
 	}
 	res := compare.Compare(ss, budgets, compare.DefaultOptions)
 	r.Comparison = &res
 	r.Noise = compare.Calibrate([]compare.Samples{
-		samples("p95_latency", verdict.UnitSeconds, p95Rounds, []float64{0.0235, 0.0178, 0.0214, 0.0226, 0.0181, 0.0219}),
-		samples("throughput", verdict.UnitPerSecond, tputRounds, []float64{99.9, 100.0, 99.8, 100.1, 100.0, 99.9}),
+		samples("p95_latency", units.Seconds, p95Rounds, []float64{0.0235, 0.0178, 0.0214, 0.0226, 0.0181, 0.0219}),
+		samples("throughput", units.PerSecond, tputRounds, []float64{99.9, 100.0, 99.8, 100.1, 100.0, 99.9}),
 	}, compare.DefaultOptions)
-	return r
+	return decided(r)
 }
 
 // detailed adds what newer runs record and older ones lack: p50 and p99 per

@@ -10,6 +10,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 var (
@@ -119,7 +120,7 @@ func htmlPageOf(r Run) (htmlPage, error) {
 	if title == "" {
 		title = "perfgate"
 	}
-	v := Overall(r)
+	v := r.Decision.Verdict
 	page := htmlPage{
 		Title:    title,
 		Headline: overallHeadline(r),
@@ -236,7 +237,7 @@ func htmlTemplateOf(ts TemplateStats) htmlTemplate {
 		if d <= 0 {
 			return htmlCell{"—", "-1"}
 		}
-		return htmlCell{verdict.Format(float64(d)/1e9, verdict.UnitSeconds), strconv.FormatInt(d, 10)}
+		return htmlCell{units.Seconds.Format(float64(d) / 1e9), strconv.FormatInt(d, 10)}
 	}
 	er := htmlCell{"n/a", "-1"}
 	if ts.Count > 0 {
@@ -260,7 +261,7 @@ func promQueries(cs []verdict.Check) []htmlQuery {
 			scope = "per instance"
 		}
 		if c.Metric != "" {
-			scope += ", " + strings.ReplaceAll(c.Metric, "_", " ")
+			scope += ", " + strings.ReplaceAll(string(c.Metric), "_", " ")
 		}
 		out = append(out, htmlQuery{c.Name, scope, c.Description, strings.TrimSpace(c.Query)})
 	}

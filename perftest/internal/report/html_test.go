@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // htmlRuns are every kind of run, and two with what newer runs record:
@@ -163,7 +163,7 @@ func TestHTMLChartsDrawLimitsAndUnits(t *testing.T) {
 	page := render(t, HTML(detailedPassRun()))
 	for id, want := range map[string][]string{
 		"chart-rate":    {"target", "achieved (sent)", "second with drops", "SLO throughput ≥ 95/s (server)", "100/s", "seconds since load start"},
-		"chart-latency": {">p50<", ">p95<", ">p99<", "SLO p95_latency ≤ 50ms<", "SLO p99_latency ≤ 200ms (above the chart)", "20ms"},
+		"chart-latency": {">p50<", ">p95<", ">p99<", "SLO p95_latency: p95 ≤ 50ms<", "SLO p99_latency: p99 ≤ 200ms (above the chart)", "20ms"},
 		"chart-errors":  {"SLO error_rate ≤ 1% (server)", "0.4%"},
 		"chart-cpu":     {"replica-1", "replica-2", "SLO cpu ≤ 80%", "40%"},
 		"chart-memory":  {"replica-1", "replica-2", "SLO memory_rss ≤ 256MiB (above the chart)", "20MiB"},
@@ -235,15 +235,15 @@ func TestHTMLReturnsWriteErrors(t *testing.T) {
 
 func TestUnitTicksAreRoundInTheUnitShown(t *testing.T) {
 	for _, tc := range []struct {
-		unit   verdict.Unit
+		unit   units.Unit
 		lo, hi float64
 		want   []string
 	}{
-		{verdict.UnitBytes, 0, 45 << 20, []string{"0B", "10MiB", "20MiB", "30MiB", "40MiB"}},
-		{verdict.UnitSeconds, 0, 0.062, []string{"0s", "20ms", "40ms", "60ms"}},
-		{verdict.UnitSeconds, 0, 29, []string{"0s", "5s", "10s", "15s", "20s", "25s"}},
-		{verdict.UnitRatio, 0, 0.01, []string{"0%", "0.2%", "0.4%", "0.6%", "0.8%", "1%"}},
-		{verdict.UnitPerSecond, 0, 108, []string{"0/s", "20/s", "40/s", "60/s", "80/s", "100/s"}},
+		{units.Bytes, 0, 45 << 20, []string{"0B", "10MiB", "20MiB", "30MiB", "40MiB"}},
+		{units.Seconds, 0, 0.062, []string{"0s", "20ms", "40ms", "60ms"}},
+		{units.Seconds, 0, 29, []string{"0s", "5s", "10s", "15s", "20s", "25s"}},
+		{units.Ratio, 0, 0.01, []string{"0%", "0.2%", "0.4%", "0.6%", "0.8%", "1%"}},
+		{units.PerSecond, 0, 108, []string{"0/s", "20/s", "40/s", "60/s", "80/s", "100/s"}},
 	} {
 		var got []string
 		for _, tk := range inUnit(tc.unit).Ticks(tc.lo, tc.hi) {

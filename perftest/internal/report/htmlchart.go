@@ -16,6 +16,8 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // The charts of report.html are gonum/plot figures drawn by its SVG backend and
@@ -73,7 +75,7 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	p.Legend.ThumbnailWidth = vg.Points(18)
 	p.X.Padding, p.Y.Padding = vg.Points(2), vg.Points(2)
 	p.Add(plotter.NewGrid())
-	p.X.Tick.Marker = inUnit(verdict.UnitSeconds)
+	p.X.Tick.Marker = inUnit(units.Seconds)
 	return p
 }
 
@@ -107,26 +109,27 @@ func svg(p *plot.Plot, w, h vg.Length, legendRight bool) ([]byte, error) {
 // unitTicks put about six round ticks on an axis, labelled in a unit: "20ms",
 // "40MiB". Round means round in the unit shown, so bytes step by 8MiB, not by 8.4e6.
 type unitTicks struct {
-	scale  func(hi float64) float64 // the factor of the unit the labels use
-	format func(float64) string
+	unit   units.Unit           // the unit whose scale the steps are round in
+	format func(float64) string // nil: in the axis's common scale
 }
 
 func (u unitTicks) Ticks(lo, hi float64) []plot.Tick {
+	scale := units.CommonScale(u.unit, lo, hi)
+	format := u.format
+	if format == nil {
+		format = scale.Format
+	}
 	if !(hi > lo) || !finite(lo) || !finite(hi) {
-		return []plot.Tick{{Value: lo, Label: u.format(lo)}}
+		return []plot.Tick{{Value: lo, Label: format(lo)}}
 	}
-	f := 1.0
-	if u.scale != nil {
-		f = u.scale(math.Max(math.Abs(lo), math.Abs(hi)))
-	}
-	step := niceStep((hi-lo)/f/6) * f
+	step := niceStep((hi-lo)/scale.Factor/6) * scale.Factor
 	var ts []plot.Tick
 	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+step*1e-9 && len(ts) < 40; k++ {
 		v := k * step
 		if math.Abs(v) < step*1e-9 {
 			v = 0
 		}
-		ts = append(ts, plot.Tick{Value: v, Label: u.format(v)})
+		ts = append(ts, plot.Tick{Value: v, Label: format(v)})
 		if mid := v + step/2; mid <= hi {
 			ts = append(ts, plot.Tick{Value: mid})
 		}
@@ -148,33 +151,8 @@ func niceStep(v float64) float64 {
 	return 10 * exp
 }
 
-// unitScale is the factor of the unit verdict.Format shows a value of about hi in.
-func unitScale(u verdict.Unit) func(float64) float64 {
-	var scales []float64
-	switch u {
-	case verdict.UnitSeconds:
-		scales = []float64{1e-9, 1e-6, 1e-3, 1}
-	case verdict.UnitBytes:
-		scales = []float64{1, 1 << 10, 1 << 20, 1 << 30, 1 << 40}
-	case verdict.UnitRatio:
-		scales = []float64{0.01}
-	default:
-		return nil
-	}
-	return func(hi float64) float64 {
-		f := scales[0]
-		for _, s := range scales {
-			if hi >= s {
-				f = s
-			}
-		}
-		return f
-	}
-}
-
-func inUnit(u verdict.Unit) plot.Ticker {
-	return unitTicks{scale: unitScale(u), format: func(v float64) string { return verdict.Format(v, u) }}
-}
+// inUnit labels an axis in u, in one scale: that of its largest value.
+func inUnit(u units.Unit) plot.Ticker { return unitTicks{unit: u} }
 
 // roundTicks label whole rounds only.
 type roundTicks struct{ n int }
@@ -350,7 +328,7 @@ func aggregateLimit(cs []verdict.Check, match func(verdict.Check) bool) (verdict
 }
 
 // replicaLimit finds a check of the metric, per instance first: replicas are drawn one by one.
-func replicaLimit(cs []verdict.Check, metric string) (verdict.Check, bool) {
+func replicaLimit(cs []verdict.Check, metric thresholds.Metric) (verdict.Check, bool) {
 	for _, c := range cs {
 		if c.Metric == metric && c.Instance != "" && c.Op == "<=" {
 			return c, true
@@ -359,7 +337,12 @@ func replicaLimit(cs []verdict.Check, metric string) (verdict.Check, bool) {
 	return aggregateLimit(cs, func(c verdict.Check) bool { return c.Metric == metric && c.Op == "<=" })
 }
 
+// limitName labels a limit line: "SLO error_rate ≤ 1%", and for latency the
+// percentile it holds for, "SLO p95_latency: p95 ≤ 50ms".
 func limitName(c verdict.Check) string {
+	if c.Metric == thresholds.Latency && c.Quantile > 0 {
+		return fmt.Sprintf("SLO %s: %s %s", c.Name, percentile(c.Quantile), limit(c, "≤", "≥"))
+	}
 	return fmt.Sprintf("SLO %s %s", c.Name, limit(c, "≤", "≥"))
 }
 
@@ -367,7 +350,7 @@ func rateChart(r Run) (chart, error) {
 	ch := chart{ID: "chart-rate", Title: "Arrival rate"}
 	xs := seconds(r)
 	p := newPlot("Arrival rate: target vs achieved", "seconds since load start", "requests per second")
-	p.Y.Tick.Marker = inUnit(verdict.UnitPerSecond)
+	p.Y.Tick.Marker = inUnit(units.PerSecond)
 	addSeries(p, "target", xs, pick(r.Timeline, func(p Point) float64 { return p.TargetRate }), lineStyle(colTarget, vg.Points(1.5), true))
 	addSeries(p, "achieved (sent)", xs, pick(r.Timeline, func(p Point) float64 { return p.Rate }), lineStyle(colAchieved, vg.Points(1.5), false))
 	var drops plotter.XYs
@@ -389,7 +372,7 @@ func rateChart(r Run) (chart, error) {
 		ch.Caption = "No request was dropped."
 	}
 	if c, ok := aggregateLimit(r.Result.Checks, func(c verdict.Check) bool {
-		return c.Metric == "throughput" && c.Unit == verdict.UnitPerSecond
+		return c.Metric == thresholds.Throughput && c.Unit == units.PerSecond
 	}); ok {
 		addLimit(p, limitName(c)+" (server)", xs[0], xs[len(xs)-1], c.Limit)
 	}
@@ -400,7 +383,7 @@ func latencyChart(r Run) (chart, error) {
 	ch := chart{ID: "chart-latency", Title: "Client latency"}
 	xs := seconds(r)
 	p := newPlot("Client latency percentiles, from the intended send time", "seconds since load start", "latency")
-	p.Y.Tick.Marker = inUnit(verdict.UnitSeconds)
+	p.Y.Tick.Marker = inUnit(units.Seconds)
 	drawn := map[string]bool{}
 	for _, q := range []struct {
 		name string
@@ -419,8 +402,8 @@ func latencyChart(r Run) (chart, error) {
 		}
 	}
 	for _, c := range r.Result.Checks {
-		if c.Metric == "latency" && c.Instance == "" && c.Op == "<=" && c.Unit == verdict.UnitSeconds && drawn[quantile(c.Name)] {
-			addLimitIn(p, limitName(c), xs[0], xs[len(xs)-1], c.Limit, quantileCols[quantile(c.Name)])
+		if q := percentile(c.Quantile); c.Metric == thresholds.Latency && c.Instance == "" && c.Op == "<=" && c.Unit == units.Seconds && drawn[q] {
+			addLimitIn(p, limitName(c), xs[0], xs[len(xs)-1], c.Limit, quantileCols[q])
 		}
 	}
 	if len(missing) == len(drawn) {
@@ -438,7 +421,7 @@ func errorChart(r Run) (chart, error) {
 	ch := chart{ID: "chart-errors", Title: "Error rate"}
 	xs := seconds(r)
 	p := newPlot("Error rate per second (5xx and transport failures)", "seconds since load start", "errors / requests sent")
-	p.Y.Tick.Marker = inUnit(verdict.UnitRatio)
+	p.Y.Tick.Marker = inUnit(units.Ratio)
 	var total int64
 	ratio := pick(r.Timeline, func(p Point) float64 {
 		total += p.Errors
@@ -449,7 +432,7 @@ func errorChart(r Run) (chart, error) {
 	})
 	addSeries(p, "error rate", xs, ratio, lineStyle(colDrop, vg.Points(1.5), false))
 	if c, ok := aggregateLimit(r.Result.Checks, func(c verdict.Check) bool {
-		return c.Metric == "error_rate" && c.Op == "<=" && c.Unit == verdict.UnitRatio
+		return c.Metric == thresholds.ErrorRate && c.Op == "<=" && c.Unit == units.Ratio
 	}); ok {
 		addLimit(p, limitName(c)+" (server)", xs[0], xs[len(xs)-1], c.Limit)
 	}
@@ -463,7 +446,7 @@ func errorChart(r Run) (chart, error) {
 
 // replicaChart draws one line per replica of one server figure; without
 // per-replica data the CPU chart falls back to the sum over all replicas.
-func replicaChart(r Run, id, title, yLabel, metric string, u verdict.Unit, f func(ReplicaSeries) []float64) (chart, error) {
+func replicaChart(r Run, id, title, yLabel string, metric thresholds.Metric, u units.Unit, f func(ReplicaSeries) []float64) (chart, error) {
 	ch := chart{ID: id, Title: title}
 	xs := seconds(r)
 	p := newPlot(title, "seconds since load start", yLabel)
@@ -527,11 +510,11 @@ func timelineCharts(r Run) ([]chart, error) {
 	for _, f := range []func(Run) (chart, error){
 		rateChart, latencyChart, errorChart,
 		func(r Run) (chart, error) {
-			return replicaChart(r, "chart-cpu", "Server CPU per replica", "CPU (100% = one core)", "cpu", verdict.UnitRatio,
+			return replicaChart(r, "chart-cpu", "Server CPU per replica", "CPU (100% = one core)", thresholds.CPU, units.Ratio,
 				func(rs ReplicaSeries) []float64 { return rs.CPU })
 		},
 		func(r Run) (chart, error) {
-			return replicaChart(r, "chart-memory", "Server memory per replica (resident)", "resident set size", "memory", verdict.UnitBytes,
+			return replicaChart(r, "chart-memory", "Server memory per replica (resident)", "resident set size", thresholds.Memory, units.Bytes,
 				func(rs ReplicaSeries) []float64 { return rs.RSS })
 		},
 	} {
@@ -679,8 +662,7 @@ func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 	}
 
 	p := newPlot(row.Metric+": change vs budget", "candidate vs baseline", "")
-	p.X.Tick.Marker = unitTicks{scale: func(float64) float64 { return 0.01 },
-		format: func(v float64) string { return compare.FormatDelta(v, row.Unit) }}
+	p.X.Tick.Marker = unitTicks{unit: units.Ratio, format: row.Unit.FormatDelta} // a change is a ratio: steps of round percents
 	p.HideY()
 	p.X.Min, p.X.Max = lo, hi
 	p.Y.Min, p.Y.Max = -1, 2 // the legend takes the top
@@ -712,8 +694,8 @@ func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 	p.Add(pt)
 	p.Legend.Add("change over the pairs", pt)
 
-	ch.Caption = fmt.Sprintf("%s %s, budget %s: %s.", compare.FormatDelta(row.Delta, row.Unit),
-		compare.FormatInterval(row.DeltaLo, row.DeltaHi, row.Unit), budget(row), row.Status)
+	ch.Caption = fmt.Sprintf("%s %s, budget %s: %s.", row.Unit.FormatDelta(row.Delta),
+		row.Unit.FormatInterval(row.DeltaLo, row.DeltaHi), budget(row), row.Status)
 	if unbounded {
 		ch.Caption += " The interval is unbounded: too few rounds to bound it; the bar runs to the edge."
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // JSONVersion is the version of report.json's shape; it changes when a field
@@ -42,8 +44,9 @@ func ms(d time.Duration) jsonFloat { return jsonFloat(float64(d) / float64(time.
 type jsonReport struct {
 	Version     int             `json:"version"`
 	Title       string          `json:"title"`
-	Verdict     verdict.Verdict `json:"verdict"` // Overall: SLOs and comparison together
+	Verdict     verdict.Verdict `json:"verdict"` // the run's decision: SLOs and comparison together
 	Reason      string          `json:"reason"`
+	Failures    []string        `json:"failures"`              // the decision's: one sentence per item that did not pass, led by its part
 	SLOVerdict  verdict.Verdict `json:"slo_verdict,omitempty"` // the SLOs alone, when there is a comparison
 	Summary     jsonSummary     `json:"summary"`
 	Started     time.Time       `json:"started"`
@@ -80,11 +83,13 @@ type jsonCheck struct {
 	Description string         `json:"description"`
 	Instance    string         `json:"instance"`
 	Metric      string         `json:"metric"`
+	Quantile    *jsonFloat     `json:"quantile"` // latency only, as the spec gave it (0.95); null otherwise
+	Route       string         `json:"route"`    // the route the SLO reads; "" for every route
 	Status      verdict.Status `json:"status"`
 	Observed    jsonFloat      `json:"observed"`
 	Limit       jsonFloat      `json:"limit"`
 	Op          string         `json:"op"`
-	Unit        verdict.Unit   `json:"unit"`
+	Unit        units.Unit     `json:"unit"`
 	Query       string         `json:"query"`
 	Why         string         `json:"why"`
 }
@@ -102,7 +107,7 @@ type jsonComparison struct {
 
 type jsonRow struct {
 	Metric      string         `json:"metric"`
-	Unit        verdict.Unit   `json:"unit"`
+	Unit        units.Unit     `json:"unit"`
 	Status      compare.Status `json:"status"`
 	Fail        bool           `json:"fail"`
 	Baseline    jsonSummaryCI  `json:"baseline"`
@@ -127,13 +132,13 @@ type jsonSummaryCI struct {
 }
 
 type jsonNoise struct {
-	Metric        string       `json:"metric"`
-	Unit          verdict.Unit `json:"unit"`
-	N             int          `json:"n"`
-	Spread        jsonFloat    `json:"spread"`
-	MinDetectable jsonFloat    `json:"min_detectable"`
-	P             jsonFloat    `json:"p"`
-	Why           string       `json:"why"`
+	Metric        string     `json:"metric"`
+	Unit          units.Unit `json:"unit"`
+	N             int        `json:"n"`
+	Spread        jsonFloat  `json:"spread"`
+	MinDetectable jsonFloat  `json:"min_detectable"`
+	P             jsonFloat  `json:"p"`
+	Why           string     `json:"why"`
 }
 
 func toJSONComparison(r Run) *jsonComparison {
@@ -157,7 +162,7 @@ func toJSONComparison(r Run) *jsonComparison {
 			Metric: row.Metric, Unit: row.Unit, Status: row.Status, Fail: row.Fail,
 			Baseline: sum(row.Baseline), Candidate: sum(row.Candidate),
 			Delta: jsonFloat(row.Delta), DeltaLo: jsonFloat(row.DeltaLo), DeltaHi: jsonFloat(row.DeltaHi),
-			Points: compare.Points(row.Unit), P: jsonFloat(row.P), Significant: row.Significant,
+			Points: row.Unit.Points(), P: jsonFloat(row.P), Significant: row.Significant,
 			Budget: row.Budget, MaxIncrease: opt(row.MaxIncrease), MaxDecrease: opt(row.MaxDecrease), Why: row.Why,
 		})
 	}
@@ -225,8 +230,9 @@ func toJSON(r Run) jsonReport {
 	out := jsonReport{
 		Version:  JSONVersion,
 		Title:    r.Title,
-		Verdict:  Overall(r),
+		Verdict:  r.Decision.Verdict,
 		Reason:   overallReason(r),
+		Failures: append([]string{}, r.Decision.Failures...),
 		Summary:  jsonSummary{t.slos, t.breached, t.noData, t.errored, t.checks, t.failed},
 		Started:  r.Started.UTC(),
 		Finished: r.Finished.UTC(),
@@ -283,8 +289,13 @@ func toJSON(r Run) jsonReport {
 		if c.Op == "" {
 			lim = jsonFloat(math.NaN())
 		}
+		var q *jsonFloat
+		if c.Metric == thresholds.Latency {
+			q = new(jsonFloat(c.Quantile))
+		}
 		out.Checks = append(out.Checks, jsonCheck{
-			Name: c.Name, Description: c.Description, Instance: c.Instance, Metric: c.Metric, Status: c.Status,
+			Name: c.Name, Description: c.Description, Instance: c.Instance, Metric: string(c.Metric),
+			Quantile: q, Route: c.Route, Status: c.Status,
 			Observed: obs, Limit: lim, Op: c.Op, Unit: c.Unit, Query: c.Query, Why: c.Why,
 		})
 	}

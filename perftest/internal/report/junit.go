@@ -8,6 +8,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // JUnit renders junit.xml: one testsuite "perfgate" with a testcase per check,
@@ -94,7 +95,7 @@ func toJUnit(r Run) junitSuites {
 		Time: elapsed,
 		Properties: []junitProperty{
 			{"title", r.Title},
-			{"verdict", string(Overall(r))},
+			{"verdict", string(r.Decision.Verdict)},
 			{"reason", overallReason(r)},
 			{"service", strings.TrimSpace(r.Service + " " + strings.Join(r.ServiceArgs, " "))},
 			{"prometheus", r.Prometheus},
@@ -109,7 +110,7 @@ func toJUnit(r Run) junitSuites {
 	for i, c := range r.Result.Checks {
 		tc := junitCase{Name: names[i], Classname: "perfgate", Time: "0", SystemOut: systemOut(c.Query)}
 		if c.Metric != "" {
-			tc.Classname += "." + c.Metric
+			tc.Classname += "." + string(c.Metric)
 		}
 		problem := &junitProblem{
 			Message: c.Why,
@@ -134,7 +135,7 @@ func toJUnit(r Run) junitSuites {
 		Classname: "perfgate",
 		Time:      "0",
 		SystemOut: systemOut(fmt.Sprintf("target %s, achieved %s, allowed lag %s, sent %d, dropped %d",
-			rate(l.TargetRate), rate(l.AchievedRate), verdict.Format(l.MaxLag, verdict.UnitRatio), l.Sent, l.Dropped)),
+			rate(l.TargetRate), rate(l.AchievedRate), units.Ratio.Format(l.MaxLag), l.Sent, l.Dropped)),
 	}
 	if r.Result.Verdict == verdict.Inconclusive {
 		gen.Failure = &junitProblem{Message: r.Result.Reason, Type: string(verdict.Inconclusive), Text: r.Result.Reason + "\n"}

@@ -6,10 +6,11 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Marker starts every Markdown report, so CI can find and update its own
@@ -27,7 +28,7 @@ func Markdown(r Run) Reporter {
 			title = "perfgate"
 		}
 		fmt.Fprintf(ew, "%s\n### %s — %s\n\n", Marker, md(title), overallHeadline(r))
-		if Overall(r) == verdict.Inconclusive {
+		if r.Decision.Verdict == verdict.Inconclusive {
 			fmt.Fprintf(ew, "> **Inconclusive, which is not a pass:** %s.\n\n", md(overallReason(r)))
 		}
 
@@ -132,6 +133,7 @@ func runLine(r Run) string {
 func clientServer(w io.Writer, r Run) {
 	type row struct {
 		label, client string
+		quantile      float64           // the percentile a latency row shows, 0 for other rows
 		server        map[string]string // column → value
 	}
 	rows := map[string]*row{}
@@ -141,10 +143,15 @@ func clientServer(w io.Writer, r Run) {
 		}
 		return rows[label]
 	}
+	pct := func(q float64) *row {
+		rw := get(percentile(q))
+		rw.quantile = q
+		return rw
+	}
 	c := r.Client
-	get("p50").client = dur(c.P50)
-	get("p95").client = dur(c.P95)
-	get("p99").client = dur(c.P99)
+	pct(0.50).client = dur(c.P50)
+	pct(0.95).client = dur(c.P95)
+	pct(0.99).client = dur(c.P99)
 	get("max").client = dur(c.Max)
 	get("error rate").client = share(c.Errors, c.Sent)
 	get("throughput").client = rate(c.AchievedRate)
@@ -153,39 +160,40 @@ func clientServer(w io.Writer, r Run) {
 	columns := map[string]bool{}
 	for _, ch := range r.Result.Checks {
 		var label string
+		q := 0.0
 		switch ch.Metric {
-		case "latency":
-			label = quantile(ch.Name)
-		case "error_rate":
+		case thresholds.Latency:
+			label, q = percentile(ch.Quantile), ch.Quantile
+		case thresholds.ErrorRate:
 			label = "error rate"
-		case "throughput":
+		case thresholds.Throughput:
 			label = "throughput"
 		default:
 			continue
 		}
 		col := instance(ch)
 		cell := label + "\x00" + col
-		if label == "" || (owner[cell] != "" && owner[cell] != ch.Name) {
-			label, cell = ch.Name, ch.Name+"\x00"+col // two SLOs on one figure: the second gets its own row
+		if owner[cell] != "" && owner[cell] != ch.Name {
+			label, cell, q = ch.Name, ch.Name+"\x00"+col, 0 // two SLOs on one figure: the second gets its own row
 		}
 		owner[cell] = ch.Name
 		columns[col] = true
-		get(label).server[col] = observedOrDash(ch)
+		rw := get(label)
+		rw.quantile = max(rw.quantile, q)
+		rw.server[col] = observedOrDash(ch)
 	}
 
 	// Percentiles in numeric order, then max, other SLOs, error rate, throughput.
-	group := func(label string) (int, float64) {
-		switch label {
-		case "max":
+	group := func(rw *row) (int, float64) {
+		switch {
+		case rw.label == "max":
 			return 1, 0
-		case "error rate":
+		case rw.label == "error rate":
 			return 3, 0
-		case "throughput":
+		case rw.label == "throughput":
 			return 4, 0
-		}
-		if q := quantile(label); q == label {
-			n, _ := strconv.ParseFloat(q[1:], 64)
-			return 0, n
+		case rw.quantile > 0:
+			return 0, rw.quantile
 		}
 		return 2, 0
 	}
@@ -194,8 +202,8 @@ func clientServer(w io.Writer, r Run) {
 		order = append(order, rw)
 	}
 	slices.SortFunc(order, func(a, b *row) int {
-		ga, na := group(a.label)
-		gb, nb := group(b.label)
+		ga, na := group(a)
+		gb, nb := group(b)
 		if ga != gb {
 			return ga - gb
 		}
@@ -273,14 +281,20 @@ func charts(w io.Writer, r Run) {
 		series{"bar", pick(func(b bucket) float64 { return b.TargetRate })},
 		series{"line", pick(func(b bucket) float64 { return b.Rate })})
 
-	p95 := []series{{"line", pick(func(b bucket) float64 { return b.P95 })}}
-	title := "Client p95 latency, ms"
-	if c, ok := p95Limit(r.Result.Checks); ok {
-		lim := c.Limit * 1000
-		p95 = append(p95, series{"line", pick(func(bucket) float64 { return lim })})
-		title += fmt.Sprintf(" (flat line: %s limit %s)", c.Name, verdict.Format(c.Limit, c.Unit))
+	// The client's p95, or the percentile of the latency ceiling drawn beside it.
+	q := 0.95
+	c, limited := latencyLimit(r.Result.Checks)
+	if limited {
+		q = c.Quantile
 	}
-	xychart(w, title, "ms", from, to, p95...)
+	lat := []series{{"line", pick(clientLatency[q])}}
+	title := fmt.Sprintf("Client %s latency, ms", percentile(q))
+	if limited {
+		lim := c.Limit * 1000
+		lat = append(lat, series{"line", pick(func(bucket) float64 { return lim })})
+		title += fmt.Sprintf(" (flat line: %s limit %s)", c.Name, c.Unit.Format(c.Limit))
+	}
+	xychart(w, title, "ms", from, to, lat...)
 
 	if cpu, ok := filled(pick(func(b bucket) float64 { return b.CPU })); ok {
 		xychart(w, "Server CPU, cores over all replicas", "cores", from, to, series{"line", cpu})
@@ -294,11 +308,21 @@ func charts(w io.Writer, r Run) {
 	}
 }
 
-// p95Limit finds the aggregate p95 latency ceiling to draw beside the client's p95.
-func p95Limit(cs []verdict.Check) (verdict.Check, bool) {
-	for _, c := range cs {
-		if c.Metric == "latency" && c.Instance == "" && c.Op == "<=" && c.Unit == verdict.UnitSeconds && quantile(c.Name) == "p95" {
-			return c, true
+// clientLatency reads each percentile the timeline has from a bucket.
+var clientLatency = map[float64]func(bucket) float64{
+	0.50: func(b bucket) float64 { return b.P50 },
+	0.95: func(b bucket) float64 { return b.P95 },
+	0.99: func(b bucket) float64 { return b.P99 },
+}
+
+// latencyLimit finds an aggregate latency ceiling to draw beside the client's
+// line of the same percentile: a p95 one first, then p99, then p50.
+func latencyLimit(cs []verdict.Check) (verdict.Check, bool) {
+	for _, q := range []float64{0.95, 0.99, 0.50} {
+		for _, c := range cs {
+			if c.Metric == thresholds.Latency && c.Quantile == q && c.Instance == "" && c.Op == "<=" && c.Unit == units.Seconds {
+				return c, true
+			}
 		}
 	}
 	return verdict.Check{}, false
@@ -318,7 +342,7 @@ func details(w io.Writer, r Run) {
 		}
 		fmt.Fprintf(w, "%s (%s", code(c.Name), scope)
 		if c.Metric != "" {
-			fmt.Fprintf(w, ", %s", md(strings.ReplaceAll(c.Metric, "_", " ")))
+			fmt.Fprintf(w, ", %s", md(strings.ReplaceAll(string(c.Metric), "_", " ")))
 		}
 		fmt.Fprintf(w, ")")
 		if c.Description != "" {

@@ -1,13 +1,13 @@
-// Package report renders a gate run for people and machines: console table, JSON, Markdown and JUnit.
+// Package report renders a gate run for people and machines: console table, JSON, Markdown, JUnit and HTML.
 package report
 
 import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Run is everything the gate knows about one run, as the reports show it.
@@ -31,10 +32,14 @@ type Run struct {
 	Replicas             []ReplicaSeries // per-replica server figures over the run, one value per second
 	Phases               []Phase         // build, images, stack, wait, load, query, teardown
 
-	// Set when the candidate was also compared with a baseline build; Overall combines both verdicts.
+	// Set when the candidate was also compared with a baseline build; the decision combines both verdicts.
 	Baseline   string          // what the candidate was compared with, e.g. "merge-base 1a2b3c4"
 	Comparison *compare.Result // nil in absolute mode
 	Noise      []compare.Noise // the runner's noise from an A/A run, when measured
+
+	// Decision is the verdict on the whole run, made once by Decide: every
+	// renderer shows it and none decides again.
+	Decision verdict.Decision
 }
 
 // ClientStats is the load generator's view of the measured window.
@@ -270,15 +275,15 @@ func observed(c verdict.Check) string {
 	if !c.HasObserved {
 		return "no data"
 	}
-	return verdict.Format(c.Observed, c.Unit)
+	return c.Unit.Format(c.Observed)
 }
 
 func limit(c verdict.Check, le, ge string) string {
 	switch c.Op {
 	case "<=":
-		return le + " " + verdict.Format(c.Limit, c.Unit)
+		return le + " " + c.Unit.Format(c.Limit)
 	case ">=":
-		return ge + " " + verdict.Format(c.Limit, c.Unit)
+		return ge + " " + c.Unit.Format(c.Limit)
 	}
 	return ""
 }
@@ -308,15 +313,15 @@ func caseNames(cs []verdict.Check) []string {
 	return base
 }
 
-func dur(d time.Duration) string { return verdict.Format(d.Seconds(), verdict.UnitSeconds) }
+func dur(d time.Duration) string { return units.Seconds.Format(d.Seconds()) }
 
-func rate(v float64) string { return verdict.Format(v, verdict.UnitPerSecond) }
+func rate(v float64) string { return units.PerSecond.Format(v) }
 
 func share(part, whole int64) string {
 	if whole <= 0 {
 		return "n/a"
 	}
-	return verdict.Format(float64(part)/float64(whole), verdict.UnitRatio)
+	return units.Ratio.Format(float64(part) / float64(whole))
 }
 
 func totalPhases(ps []Phase) time.Duration {
@@ -355,13 +360,7 @@ func window(r Run) string {
 		to.Format(layout), dur(to.Sub(from)))
 }
 
-var quantileName = regexp.MustCompile(`(?i)(?:^|[^a-z0-9])p(\d+(?:\.\d+)?)(?:[^0-9.]|$)`)
-
-// quantile finds the percentile an SLO name speaks of: "p95_latency" → "p95".
-func quantile(name string) string {
-	m := quantileName.FindStringSubmatch(name)
-	if m == nil {
-		return ""
-	}
-	return "p" + m[1]
+// percentile names a quantile the way charts label it: 0.95 → "p95", 0.999 → "p99.9".
+func percentile(q float64) string {
+	return "p" + strconv.FormatFloat(math.Round(q*1e6)/1e4, 'f', -1, 64)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -57,7 +59,7 @@ func TestGolden(t *testing.T) {
 		for _, wr := range writers {
 			t.Run(rn.name+"/"+wr.ext, func(t *testing.T) {
 				r := rn.run()
-				require.Equal(t, rn.verdict, Overall(r), "fixture: %s", overallReason(r))
+				require.Equal(t, rn.verdict, r.Decision.Verdict, "fixture: %s", overallReason(r))
 				got := render(t, wr.render(r))
 				path := filepath.Join("testdata", rn.name+"."+wr.ext+".golden")
 				if *update {
@@ -178,6 +180,7 @@ func TestJSONMarksMissingDataAsNull(t *testing.T) {
 func TestJSONSurvivesNaNEverywhere(t *testing.T) {
 	r := passingRun()
 	r.Result.Load.AchievedRate = math.NaN()
+	r.Decide()
 	r.Client.TargetRate = math.Inf(1)
 	r.Timeline[5].P95 = math.NaN()
 	var got map[string]any
@@ -282,9 +285,10 @@ func TestJUnitCarriesQueryAndReason(t *testing.T) {
 
 func TestJUnitNamesBothBoundsApart(t *testing.T) {
 	r := passingRun()
-	r.Result = verdict.Evaluate([]verdict.Objective{
-		{Name: "cpu", Metric: "cpu", Unit: verdict.UnitRatio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.8)},
-	}, []verdict.Observation{perInstance("cpu", 0.3, 0.9)}, r.Result.Load)
+	r.Result = verdict.Evaluate(measured([]verdict.Objective{
+		{Name: "cpu", Metric: thresholds.CPU, Unit: units.Ratio, PerInstance: true, Min: ptr(0.01), Max: ptr(0.8)},
+	}, perInstance("cpu", 0.3, 0.9)), r.Result.Load)
+	r.Decide()
 	got := parseJUnit(t, r)
 	var names []string
 	for _, c := range got.Suites[0].Cases {
@@ -296,7 +300,8 @@ func TestJUnitNamesBothBoundsApart(t *testing.T) {
 
 func TestJUnitWiringErrorsAreErrors(t *testing.T) {
 	r := passingRun()
-	r.Result = verdict.Evaluate(nil, []verdict.Observation{aggregate("p95_latency", 0.01)}, r.Result.Load)
+	r.Result = verdict.Evaluate(measured([]verdict.Objective{{Name: "custom", Unit: units.None}}, aggregate("custom", 1)), r.Result.Load)
+	r.Decide()
 	got := parseJUnit(t, r)
 	assert.Equal(t, 1, got.Errors)
 	assert.Equal(t, 0, got.Failures)
@@ -304,7 +309,8 @@ func TestJUnitWiringErrorsAreErrors(t *testing.T) {
 
 func TestJUnitWithoutChecksIsNotGreen(t *testing.T) {
 	r := passingRun()
-	r.Result = verdict.Evaluate(nil, nil, r.Result.Load)
+	r.Result = verdict.Evaluate(nil, r.Result.Load)
+	r.Decide()
 	got := parseJUnit(t, r)
 	assert.Equal(t, 1, got.Failures)
 	assert.Equal(t, 2, got.Tests)
@@ -432,9 +438,10 @@ func TestMarkdownWithoutCPUSamplesSaysSo(t *testing.T) {
 func TestMarkdownEscapesTableCells(t *testing.T) {
 	r := passingRun()
 	r.Result = verdict.Result{Verdict: verdict.Fail, Reason: "x", Checks: []verdict.Check{{
-		Name: "odd|name", Status: verdict.StatusNoData, Op: "<=", Unit: verdict.UnitNone,
+		Name: "odd|name", Status: verdict.StatusNoData, Op: "<=", Unit: units.None,
 		Why: "no data: bad_data: parse error: unexpected <EOF> | near *",
 	}}}
+	r.Decide()
 	got := render(t, Markdown(r))
 	assert.Contains(t, got, "| **NO DATA** | `odd\\|name` | all | — | ≤ 0 | no data: bad_data: parse error: unexpected &lt;EOF> \\| near \\* |\n")
 }
@@ -514,12 +521,32 @@ func TestNiceCeil(t *testing.T) {
 	}
 }
 
-func TestQuantile(t *testing.T) {
-	for name, want := range map[string]string{
-		"p95_latency": "p95", "latency_p99": "p99", "p99.9_latency": "p99.9", "p95": "p95",
-		"cpu": "", "http_p_latency": "", "app95": "",
-	} {
-		assert.Equal(t, want, quantile(name), name)
+// A latency SLO's limit is drawn beside the client's line of the percentile
+// the SLO states, whatever its name says: the quantile travels from the spec.
+func TestLatencyLimitsFollowTheSLOsQuantileNotItsName(t *testing.T) {
+	for _, name := range []string{"latency_ceiling", "p95_x"} {
+		t.Run(name, func(t *testing.T) {
+			r := detailedPassRun() // p50, p95 and p99 per second
+			r.Result = verdict.Evaluate(measured([]verdict.Objective{
+				{Name: name, Metric: thresholds.Latency, Quantile: 0.99, Unit: units.Seconds, Max: ptr(0.050)},
+			}, aggregate(name, 0.0483)), r.Result.Load)
+			r.Decide()
+
+			lat := figure(t, render(t, HTML(r)), "chart-latency")
+			assert.Contains(t, lat, "SLO "+name+": p99 ≤ 50ms<", "the p99 limit line, labelled p99")
+			assert.NotContains(t, lat, ": p95 ≤")
+
+			md := render(t, Markdown(r))
+			assert.Contains(t, md, `title "Client p99 latency, ms (flat line: `+name+` limit 50ms)"`)
+			assert.NotContains(t, md, "Client p95 latency")
+			assert.Contains(t, md, "| p99 | 51.2ms | 48.3ms |", "the server's figure sits in the p99 row")
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	for q, want := range map[float64]string{0.5: "p50", 0.95: "p95", 0.99: "p99", 0.999: "p99.9", 0.9999: "p99.99"} {
+		assert.Equal(t, want, percentile(q), "%v", q)
 	}
 }
 

@@ -39,7 +39,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestResultPartNamesEveryCheckThatDidNotPass(t *testing.T) {
-	r := Evaluate([]Objective{p95, rss}, []Observation{agg("p95_latency", 0.080), each("memory_rss", "replica-1", 1e6)},
+	r := Evaluate(paired([]Objective{p95, rss}, []Observation{agg("p95_latency", 0.080), each("memory_rss", "replica-1", 1e6)}),
 		Load{TargetRate: 100, AchievedRate: 80, MaxLag: 0.05, Sent: 2400})
 	p := r.Part()
 	assert.Equal(t, Inconclusive, p.Verdict)

@@ -6,17 +6,23 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Objective is one SLO as the verdict sees it. Max and Min are in base units
-// (seconds, ratio, bytes, 1/s); at least one must be set.
+// (seconds, ratio, bytes, 1/s); at least one must be set. Metric, Quantile,
+// Route and Unit are the spec's facts, carried unchanged to every check.
 type Objective struct {
 	Name        string
 	Description string
-	Metric      string // "error_rate", "latency", "throughput", "cpu", "memory", "custom": display only
+	Metric      thresholds.Metric
+	Quantile    float64 // latency only, in (0, 1); 0 otherwise
+	Route       string  // the route pattern the SLO reads, "" for every route
 	PerInstance bool
 	Max, Min    *float64
-	Unit        Unit
+	Unit        units.Unit
 	// Instances, when set, lists the instances a per-instance objective must
 	// hear from; each one missing becomes a no_data check. When empty, any
 	// one instance or more will do.
@@ -42,11 +48,20 @@ type Sample struct {
 
 // Observation is what a query returned for one objective.
 type Observation struct {
-	Objective string // Objective.Name
-	Query     string // the PromQL that produced it
-	Samples   []Sample
-	Err       string // the query failed: its checks become no_data with this reason
+	Query   string // the PromQL that produced it
+	Samples []Sample
+	Err     string // the query failed: its checks become no_data with this reason
 }
+
+// Measured is an objective with what was observed for it: the two travel
+// together from the gate, never to be matched up by name.
+type Measured struct {
+	Objective
+	Observation Observation
+}
+
+// made reports whether anything was observed at all: a query, or its error.
+func (o Observation) made() bool { return o.Query != "" || o.Err != "" || len(o.Samples) > 0 }
 
 // Load is the generator's own account of the run.
 type Load struct {
@@ -78,12 +93,15 @@ const (
 )
 
 // Check is one bound of one objective for one instance (or the aggregate).
+// It carries its objective's facts, so a renderer never recovers one.
 type Check struct {
 	Name        string
 	Description string // the objective's, for reports
 	Instance    string // "" for the aggregate
-	Metric      string
-	Unit        Unit
+	Metric      thresholds.Metric
+	Quantile    float64 // latency only, in (0, 1); 0 otherwise
+	Route       string  // "" for every route
+	Unit        units.Unit
 	Status      Status
 	Observed    float64
 	HasObserved bool // false when no data
@@ -117,41 +135,20 @@ type Result struct {
 
 // Evaluate checks every objective against its observation and the generator's
 // load against its target. Checks come in objective order, then instance name,
-// max before min; observations for objectives not in objs come last, as errors.
-func Evaluate(objs []Objective, obs []Observation, load Load) Result {
-	byName := map[string][]Observation{}
-	for _, o := range obs {
-		byName[o.Objective] = append(byName[o.Objective], o)
-	}
-
+// max before min.
+func Evaluate(ms []Measured, load Load) Result {
 	var checks []Check
 	seen := map[string]bool{}
-	for i, obj := range objs {
-		if msg := invalid(obj, i, seen); msg != "" {
-			checks = append(checks, Check{Name: obj.Name, Metric: obj.Metric, Unit: obj.Unit, Status: StatusError, Why: msg})
-			seen[obj.Name] = true
+	for i, m := range ms {
+		if msg := invalid(m.Objective, i, seen); msg != "" {
+			c := m.check()
+			c.Status, c.Why = StatusError, msg
+			checks = append(checks, c)
+			seen[m.Name] = true
 			continue
 		}
-		seen[obj.Name] = true
-		checks = append(checks, evaluate(obj, byName[obj.Name])...)
-	}
-
-	// Observations nobody asked for mean the gate and the spec disagree on
-	// names; the objective they were meant for has no data, so say why.
-	var unknown []string
-	for name := range byName {
-		if !seen[name] {
-			unknown = append(unknown, name)
-		}
-	}
-	slices.Sort(unknown)
-	for _, name := range unknown {
-		checks = append(checks, Check{
-			Name:   name,
-			Status: StatusError,
-			Query:  byName[name][0].Query,
-			Why:    fmt.Sprintf("observation for %q matches no objective: the gate and the SLO spec disagree on names", name),
-		})
+		seen[m.Name] = true
+		checks = append(checks, evaluate(m)...)
 	}
 
 	r := Result{Checks: checks, Load: load}
@@ -178,8 +175,8 @@ func Evaluate(objs []Objective, obs []Observation, load Load) Result {
 
 // perRequestMetrics are the metrics judged per request issued or served,
 // whose breach stands even when the generator fell behind or stalled.
-var perRequestMetrics = map[string]bool{
-	"error_rate": true, "cpu_per_request": true, "allocs_per_request": true, "alloc_bytes_per_request": true,
+var perRequestMetrics = map[thresholds.Metric]bool{
+	thresholds.ErrorRate: true, thresholds.CPUPerRequest: true, thresholds.AllocsPerRequest: true, thresholds.BytesPerRequest: true,
 }
 
 // perRequestBreach reports whether a check of a per-request metric failed
@@ -207,7 +204,7 @@ func invalid(obj Objective, i int, seen map[string]bool) string {
 		return fmt.Sprintf("objective %q has a limit that is not a finite number", obj.Name)
 	case obj.Max != nil && obj.Min != nil && *obj.Min > *obj.Max:
 		return fmt.Sprintf("objective %q has min %s above max %s: it can never pass",
-			obj.Name, Format(*obj.Min, obj.Unit), Format(*obj.Max, obj.Unit))
+			obj.Name, obj.Unit.Format(*obj.Min), obj.Unit.Format(*obj.Max))
 	}
 	return ""
 }
@@ -228,12 +225,16 @@ func bounds(obj Objective) []bound {
 	return bs
 }
 
-// evaluate turns one objective and the observations made for it into checks.
-func evaluate(obj Objective, obs []Observation) []Check {
-	base := Check{Name: obj.Name, Description: obj.Description, Metric: obj.Metric, Unit: obj.Unit}
-	if len(obs) > 0 {
-		base.Query = obs[0].Query
-	}
+// check is a check of the objective with its facts and query, before any bound is judged.
+func (m Measured) check() Check {
+	return Check{Name: m.Name, Description: m.Description, Metric: m.Metric, Quantile: m.Quantile,
+		Route: m.Route, Unit: m.Unit, Query: m.Observation.Query}
+}
+
+// evaluate turns one objective and the observation made for it into checks.
+func evaluate(m Measured) []Check {
+	obj, obs := m.Objective, m.Observation
+	base := m.check()
 	// One check per bound for every (instance, outcome) so reports count alike.
 	each := func(instance string, status Status, why func(b bound) string) []Check {
 		var out []Check
@@ -247,16 +248,14 @@ func evaluate(obj Objective, obs []Observation) []Check {
 	fixed := func(s string) func(bound) string { return func(bound) string { return s } }
 
 	switch {
-	case len(obs) == 0:
+	case !obs.made():
 		return each("", StatusNoData, fixed("no data: no observation was made"))
-	case len(obs) > 1:
-		return each("", StatusError, fixed(fmt.Sprintf("%d observations where the gate must send one", len(obs))))
-	case obs[0].Err != "":
-		return each("", StatusNoData, fixed(fmt.Sprintf("no data: %s", obs[0].Err)))
-	case len(obs[0].Samples) == 0:
+	case obs.Err != "":
+		return each("", StatusNoData, fixed(fmt.Sprintf("no data: %s", obs.Err)))
+	case len(obs.Samples) == 0:
 		return each("", StatusNoData, fixed("no data: query returned no series"))
 	}
-	samples := obs[0].Samples
+	samples := obs.Samples
 
 	if !obj.PerInstance {
 		if len(samples) > 1 {
@@ -320,13 +319,13 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 			if math.IsInf(v, 0) {
 				hint = "not a finite measurement"
 			}
-			c.Why = fmt.Sprintf("no data: value is %s (%s)", Format(v, obj.Unit), hint)
+			c.Why = fmt.Sprintf("no data: value is %s (%s)", obj.Unit.Format(v), hint)
 			out = append(out, c)
 			continue
 		}
-		if v < 0 && obj.Metric != "custom" { // shares, rates, costs and sizes cannot be negative
+		if v < 0 && obj.Metric != thresholds.Custom { // shares, rates, costs and sizes cannot be negative
 			c.Status = StatusNoData
-			c.Why = fmt.Sprintf("no data: value is %s, which no measurement of %s can be (a counter went backwards?)", Format(v, obj.Unit), obj.Metric)
+			c.Why = fmt.Sprintf("no data: value is %s, which no measurement of %s can be (a counter went backwards?)", obj.Unit.Format(v), obj.Metric)
 			out = append(out, c)
 			continue
 		}
@@ -335,7 +334,7 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 		if b.op == ">=" {
 			ok = v >= b.limit
 		}
-		o, l := formatPair(v, b.limit, obj.Unit)
+		o, l := obj.Unit.FormatPair(v, b.limit)
 		switch {
 		case ok:
 			c.Status = StatusPass
@@ -353,7 +352,7 @@ func measure(obj Objective, base Check, instance string, smp Sample) []Check {
 // bucketed judges a quantile known only to lie in the bucket (Lo, Hi]: it
 // passes or fails when the whole bucket is on one side of the limit, and
 // otherwise cannot tell, which is not a pass.
-func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
+func bucketed(c Check, subject string, s Sample, b bound, u units.Unit) Check {
 	if math.IsNaN(s.Lo) || math.IsNaN(s.Hi) || s.Lo > s.Hi {
 		c.Status, c.Why = StatusNoData, fmt.Sprintf("no data: no requests in the window, so no quantile (bucket %v–%v)", s.Lo, s.Hi)
 		return c
@@ -363,17 +362,17 @@ func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
 	} else {
 		c.Observed, c.HasObserved = s.Lo, true // beyond the largest bucket: all that is known
 	}
-	span := fmt.Sprintf("between %s and %s", Format(s.Lo, u), Format(s.Hi, u))
+	span := fmt.Sprintf("between %s and %s", u.Format(s.Lo), u.Format(s.Hi))
 	switch {
 	case math.IsInf(s.Hi, 1) && s.Unanswered > 0:
-		span = fmt.Sprintf("above %s", Format(s.Lo, u))
+		span = fmt.Sprintf("above %s", u.Format(s.Lo))
 	case math.IsInf(s.Hi, 1):
-		span = fmt.Sprintf("beyond the histogram's largest bucket, %s", Format(s.Lo, u))
+		span = fmt.Sprintf("beyond the histogram's largest bucket, %s", u.Format(s.Lo))
 	}
 	if s.Unanswered > 0 {
 		span += fmt.Sprintf(", counting %d requests the client gave up on, which the server never recorded", s.Unanswered)
 	}
-	l := Format(b.limit, u)
+	l := u.Format(b.limit)
 	above, below := s.Lo >= b.limit, s.Hi <= b.limit // the whole bucket on one side
 	pass, fail := below, above
 	if b.op == ">=" {
@@ -382,11 +381,11 @@ func bucketed(c Check, subject string, s Sample, b bound, u Unit) Check {
 	switch {
 	case pass:
 		c.Status = StatusPass
-		c.Why = fmt.Sprintf("%s %s %s %s (%s)", subject, Format(c.Observed, u), b.op, l, span)
+		c.Why = fmt.Sprintf("%s %s %s %s (%s)", subject, u.Format(c.Observed), b.op, l, span)
 	case fail:
 		c.Status = StatusFail
 		neg := map[string]string{"<=": ">", ">=": "<"}[b.op]
-		c.Why = fmt.Sprintf("%s %s %s %s: %s", subject, Format(c.Observed, u), neg, l, span)
+		c.Why = fmt.Sprintf("%s %s %s %s: %s", subject, u.Format(c.Observed), neg, l, span)
 	default:
 		c.Status = StatusNoData
 		c.Why = fmt.Sprintf("cannot tell: %s is %s, a histogram bucket that holds the %s limit; "+
@@ -427,13 +426,13 @@ func Shortfall(l Load) string {
 	}
 	if l.MaxSendLag > 0 && !(l.SendLagP99 <= l.MaxSendLag) {
 		return fmt.Sprintf("generator stalled: 1%% of requests left more than %s after their intended time (%s allowed)%s",
-			Format(l.SendLagP99, UnitSeconds), Format(l.MaxSendLag, UnitSeconds), tail)
+			units.Seconds.Format(l.SendLagP99), units.Seconds.Format(l.MaxSendLag), tail)
 	}
 	if l.AchievedRate < l.TargetRate*(1-l.MaxLag) {
 		behind := (1 - l.AchievedRate/l.TargetRate) * 100
 		return fmt.Sprintf("generator fell %.1f%% behind its target rate (%s of %s, %s allowed)%s",
-			behind, Format(l.AchievedRate, UnitPerSecond), Format(l.TargetRate, UnitPerSecond),
-			Format(l.MaxLag, UnitRatio), tail)
+			behind, units.PerSecond.Format(l.AchievedRate), units.PerSecond.Format(l.TargetRate),
+			units.Ratio.Format(l.MaxLag), tail)
 	}
 	return ""
 }

@@ -1,0 +1,87 @@
+package units
+
+import "math"
+
+// Scaler shows values of one unit in one scale, such as every label of an axis.
+type Scaler struct {
+	Unit   Unit
+	Factor float64 // base units per unit shown: 1e-3 for ms, 1<<20 for MiB, 0.01 for %
+	Suffix string  // what follows the number: "ms", "MiB", "%", "/s"
+}
+
+// Scale is v in the scaler's unit: 0.02 seconds is 20 for milliseconds.
+func (s Scaler) Scale(v float64) float64 { return v / s.Factor }
+
+// Format renders v in the scaler's unit with Digits significant digits:
+// "0.5ms" where Unit.Format would pick "500µs", and "90s" where it would
+// write "1m30s". Zero and values that are not finite read as Unit.Format
+// writes them: "0s", "NaN".
+func (s Scaler) Format(v float64) string {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return s.Unit.Format(v)
+	}
+	return number(v/s.Factor, Digits) + s.Suffix
+}
+
+// CommonScale is the one scale in which u.Format would show the largest of
+// values (by magnitude), so the set reads in one unit: for an axis from 0 to
+// 1.5ms it is milliseconds. Without a finite value it is the base unit's.
+func CommonScale(u Unit, values ...float64) Scaler {
+	hi := 0.0
+	for _, v := range values {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			hi = math.Max(hi, math.Abs(v))
+		}
+	}
+	scales := u.scales()
+	if hi == 0 {
+		return scales[u.base()]
+	}
+	best := scales[0]
+	for _, s := range scales {
+		if hi >= s.Factor {
+			best = s
+		}
+	}
+	return best
+}
+
+var (
+	secondScales = scalers(Seconds, []float64{1e-9, 1e-6, 1e-3, 1}, "ns", "µs", "ms", "s")
+	byteScales   = scalers(Bytes, []float64{1, 1 << 10, 1 << 20, 1 << 30, 1 << 40}, "B", "KiB", "MiB", "GiB", "TiB")
+)
+
+func scalers(u Unit, factors []float64, suffixes ...string) []Scaler {
+	out := make([]Scaler, len(factors))
+	for i, f := range factors {
+		out[i] = Scaler{Unit: u, Factor: f, Suffix: suffixes[i]}
+	}
+	return out
+}
+
+// scales are the scales u is shown in, smallest first.
+func (u Unit) scales() []Scaler {
+	switch u {
+	case Seconds:
+		return secondScales
+	case Bytes:
+		return byteScales
+	case Ratio:
+		return []Scaler{{Unit: u, Factor: 0.01, Suffix: "%"}}
+	case PerSecond:
+		return []Scaler{{Unit: u, Factor: 1, Suffix: "/s"}}
+	case None, "":
+		return []Scaler{{Unit: u, Factor: 1}}
+	}
+	return []Scaler{{Unit: u, Factor: 1, Suffix: " " + string(u)}} // a unit this package does not know
+}
+
+// base is the index in scales of the base unit's own scale, where zero is shown.
+func (u Unit) base() int {
+	for i, s := range u.scales() {
+		if s.Factor == 1 {
+			return i
+		}
+	}
+	return 0
+}
