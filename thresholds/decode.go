@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // decoder walks the YAML tree into the spec's types strictly. A field is
@@ -406,15 +408,23 @@ func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
 	return v
 }
 
+// parseIn reads s in unit u; bare also takes a bare number in the base unit.
+func parseIn(u Unit, s string, bare bool) (float64, error) {
+	if bare {
+		return u.ParseBare(s)
+	}
+	return u.Parse(s)
+}
+
 // value reads a scalar in unit u; want says what a valid one looks like.
 func (d *decoder) value(n *yaml.Node, path string, u Unit, plain bool, want string) float64 {
 	s, ok := d.text(n, path, want)
 	if !ok {
 		return 0
 	}
-	x, err := parseValue(u, s, plain)
+	x, err := parseIn(u, s, plain)
 	switch {
-	case errors.Is(err, errNotFinite):
+	case errors.Is(err, units.ErrNotFinite):
 		d.fail(n, path, "must be a finite number, got %q", s)
 	case err != nil:
 		d.fail(n, path, "%s, got %q", want, s)

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // maxFileSize bounds the input: a spec is a page of YAML, not a data file.
@@ -335,7 +337,7 @@ func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
 	}
 	// Limits can be read only once the unit is known; when it is not, the metric or
 	// unit field already carries the error.
-	if s.Unit == "" || !slices.Contains(units, s.Unit) {
+	if s.Unit == "" || !slices.Contains(units.All, s.Unit) {
 		d.bad[at.path+".max"], d.bad[at.path+".min"] = true, true
 		return
 	}

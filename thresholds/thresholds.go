@@ -4,8 +4,7 @@ package thresholds
 import (
 	"time"
 
-	// Imported under another name: units is this package's list of them.
-	vocab "github.com/perfgate/perfgate/thresholds/units"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // DefaultFile is the path of the committed spec relative to this directory.
@@ -176,22 +175,16 @@ const (
 )
 
 // Unit is the base unit of an SLO's values; package units parses and formats them.
-type Unit = vocab.Unit
+type Unit = units.Unit
 
-// The units a spec may name.
+// The units a spec may name (units.All).
 const (
-	Seconds   = vocab.Seconds
-	Ratio     = vocab.Ratio
-	Bytes     = vocab.Bytes
-	PerSecond = vocab.PerSecond
-	None      = vocab.None
+	Seconds   = units.Seconds
+	Ratio     = units.Ratio
+	Bytes     = units.Bytes
+	PerSecond = units.PerSecond
+	None      = units.None
 )
-
-// units lists the units a spec may name, in the order messages name them.
-var units = vocab.All
-
-// num prints a plain number the way reports do.
-func num(v float64) string { return None.Format(v) }
 
 // SLO is one objective the gate checks.
 type SLO struct {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // Bounds that keep a spec sane on a shared CI machine.
@@ -139,7 +141,7 @@ func (v *validator) got(path string, x float64, u Unit) string {
 
 func (v *validator) written(path string, x float64, u Unit) string {
 	if at, ok := v.spec.src[path]; ok && at.scalar {
-		if y, err := parseValue(u, at.raw, true); err == nil && y == x {
+		if y, err := parseIn(u, at.raw, true); err == nil && y == x {
 			return at.raw
 		}
 	}
@@ -337,10 +339,10 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 		case !v.ok(up):
 			unitOK = false
 		case !v.present(up, s.Unit != ""):
-			v.missing(p, "unit", "one of "+list(units))
+			v.missing(p, "unit", "one of "+list(units.All))
 			unitOK = false
-		case !slices.Contains(units, s.Unit):
-			v.fail(up, "unknown unit %q: use one of %s", s.Unit, list(units))
+		case !slices.Contains(units.All, s.Unit):
+			v.fail(up, "unknown unit %q: use one of %s", s.Unit, list(units.All))
 			unitOK = false
 		}
 	} else {
@@ -604,7 +606,7 @@ func (v *validator) round() {
 	}
 	if n := r.Requests(); n < minRoundRequests {
 		v.fail(p, "plans %s requests per round (rate × duration): a p99 needs at least %d, so raise the rate or the duration",
-			num(math.Floor(n)), minRoundRequests)
+			None.Format(math.Floor(n)), minRoundRequests)
 	}
 	if c := *v.spec.Compare; v.ok("compare.rounds") && rounds >= minRounds && rounds <= MaxRounds && c.Duration() > maxDuration {
 		v.fail(p, "%d rounds of both builds at %s each last %s, over the %s limit: shorten the rounds or use fewer",
