@@ -60,11 +60,8 @@ func Console(r Run) Reporter {
 		for _, ts := range c.ByTemplate {
 			fmt.Fprintf(ew, "  request  %-10s %6d sent, %d errors (%s); p50 %s, p95 %s, p99 %s\n",
 				ts.Name, ts.Count, ts.Errors, share(ts.Errors, ts.Count), dur(ts.P50), dur(ts.P95), dur(ts.P99))
-			if ts.FellBack > 0 {
-				fmt.Fprintf(ew, "           %-10s %6d of the %d drawn as it went as its fallback: %s\n", "", ts.FellBack, ts.Planned, ts.Why)
-			}
-			if note := ts.MostlyNotOK(); note != "" {
-				fmt.Fprintf(ew, "           %-10s warning: %s\n", "", note)
+			for _, note := range ts.Notes() {
+				fmt.Fprintf(ew, "           %-10s %s\n", "", note)
 			}
 		}
 		fmt.Fprintf(ew, "  window   %s\n", window(r))

@@ -60,14 +60,17 @@ type htmlPage struct {
 	Charts     []htmlChart
 	Note       string // why there are no charts over the run
 
-	Client    []htmlFact
-	Templates []htmlTemplate
-	Queries   []htmlQuery
-	Phases    []htmlFact
-	Total     string
+	Client        []htmlFact
+	Templates     []htmlTemplate
+	TemplateNotes []htmlNote // how templates ran otherwise than written
+	Queries       []htmlQuery
+	Phases        []htmlFact
+	Total         string
 }
 
 type htmlLine struct{ Status, Text string }
+
+type htmlNote struct{ Name, Text string }
 
 type htmlFact struct{ Label, Value string }
 
@@ -101,7 +104,7 @@ type htmlMetric struct {
 	Rounds, Change             htmlChart
 }
 
-// htmlTemplate is one row of the per-template table: requests, errors, error rate, p50, p95, p99.
+// htmlTemplate is one row of the per-template table: requests drawn as it and sent as it, errors, error rate, p50, p95, p99.
 type htmlTemplate struct {
 	Name  string
 	Cells []htmlCell
@@ -174,7 +177,12 @@ func htmlPageOf(r Run) (htmlPage, error) {
 		page.Note = fmt.Sprintf("The run recorded %s of load: too little to draw over time.", plural(len(r.Timeline), "second"))
 	}
 	page.Client = clientFacts(r.Client)
-	if len(r.Client.ByTemplate) > 1 {
+	for _, ts := range r.Client.ByTemplate {
+		for _, note := range ts.Notes() {
+			page.TemplateNotes = append(page.TemplateNotes, htmlNote{ts.Name, note})
+		}
+	}
+	if len(r.Client.ByTemplate) > 1 || len(page.TemplateNotes) > 0 {
 		for _, ts := range r.Client.ByTemplate {
 			page.Templates = append(page.Templates, htmlTemplateOf(ts))
 		}
@@ -244,7 +252,7 @@ func htmlTemplateOf(ts TemplateStats) htmlTemplate {
 		f := float64(ts.Errors) / float64(ts.Count)
 		er = htmlCell{share(ts.Errors, ts.Count), strconv.FormatFloat(f, 'g', 6, 64)}
 	}
-	return htmlTemplate{Name: ts.Name, Cells: []htmlCell{num(ts.Count), num(ts.Errors), er,
+	return htmlTemplate{Name: ts.Name, Cells: []htmlCell{num(ts.Planned), num(ts.Count), num(ts.Errors), er,
 		lat(int64(ts.P50)), lat(int64(ts.P95)), lat(int64(ts.P99))}}
 }
 

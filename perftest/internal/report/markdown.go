@@ -72,12 +72,8 @@ func templatesTable(w io.Writer, ts []TemplateStats) {
 	fmt.Fprintln(w)
 	notes := false
 	for _, t := range ts {
-		if t.FellBack > 0 {
-			fmt.Fprintf(w, "- `%s`: %d of the %d requests drawn as it went as its fallback: %s\n", md(t.Name), t.FellBack, t.Planned, md(t.Why))
-			notes = true
-		}
-		if note := t.MostlyNotOK(); note != "" {
-			fmt.Fprintf(w, "- `%s`: warning: %s\n", md(t.Name), md(note))
+		for _, note := range t.Notes() {
+			fmt.Fprintf(w, "- `%s`: %s\n", md(t.Name), md(note))
 			notes = true
 		}
 	}

@@ -63,6 +63,20 @@ type TemplateStats struct {
 	P50, P95, P99     time.Duration
 }
 
+// Notes are what a reader must know about how the template ran: that
+// requests drawn as it went as its fallback, and why; that its answers were
+// mostly misses.
+func (t TemplateStats) Notes() []string {
+	var out []string
+	if t.FellBack > 0 {
+		out = append(out, fmt.Sprintf("%d of the %d requests drawn as it went as its fallback: %s", t.FellBack, t.Planned, t.Why))
+	}
+	if note := t.MostlyNotOK(); note != "" {
+		out = append(out, "warning: "+note)
+	}
+	return out
+}
+
 // MostlyNotOK says when most of a template's answers, though expected, are
 // not 2xx (a 404 it allows): the run then measured mostly misses. "" when not.
 func (t TemplateStats) MostlyNotOK() string {
