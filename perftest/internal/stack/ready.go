@@ -104,15 +104,24 @@ func (r readiness) WaitUntilReady(ctx context.Context, target wait.StrategyTarge
 	}
 }
 
+// healthPaths are where services commonly answer once they can serve, in
+// the order pathFix tries them.
+var healthPaths = []string{"/healthz", "/health", "/readyz", "/ready", "/livez", "/ping", "/status"}
+
 // pathFix says what to set service.ready to when the readiness path does
-// not exist: the metrics path, when it answers.
+// not exist: the first common health path the service answers 2xx on, or
+// else its metrics path, when that answers.
 func (r readiness) pathFix(ctx context.Context, client *http.Client, base string) string {
-	if r.metrics != "" && r.metrics != r.path {
-		if code, err := get(ctx, client, base+r.metrics); err == nil && code/100 == 2 {
-			return fmt.Sprintf("set service.ready to a path the service answers 2xx on once it can serve; %s does", r.metrics)
+	const fix = "set service.ready to a path the service answers 2xx on once it can serve"
+	for _, p := range append(healthPaths, r.metrics) {
+		if p == "" || p == r.path {
+			continue
+		}
+		if code, err := get(ctx, client, base+p); err == nil && code/100 == 2 {
+			return fmt.Sprintf("%s; %s does", fix, p)
 		}
 	}
-	return "set service.ready to a path the service answers 2xx on once it can serve"
+	return fix
 }
 
 func get(ctx context.Context, client *http.Client, url string) (int, error) {

@@ -65,6 +65,17 @@ func TestReadinessFailsFastOnAPathThatIsNotThere(t *testing.T) {
 	assert.Contains(t, err.Error(), "/metrics does")
 }
 
+func TestReadinessSuggestsAHealthPathTheServiceAnswers(t *testing.T) {
+	target := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" && r.URL.Path != "/health" {
+			http.NotFound(w, r)
+		}
+	})
+	err := probe("/readyz").WaitUntilReady(t.Context(), target)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "; /health does", "a health path before the metrics path")
+}
+
 func TestReadinessWaitsThroughNotReadyYet(t *testing.T) {
 	var calls atomic.Int32
 	target := serve(t, func(w http.ResponseWriter, r *http.Request) {
