@@ -842,7 +842,7 @@ func clientStats(r *load.Result) report.ClientStats {
 			return time.Duration(op.Latency.ValueAtQuantile(p)) * time.Microsecond
 		}
 		c.ByTemplate = append(c.ByTemplate, report.TemplateStats{Name: name, Count: op.Count, Errors: op.Errors,
-			Planned: op.Planned, FellBack: op.FellBack, Why: op.Why, NotOK: op.NotOK, P50: q(50), P95: q(95), P99: q(99)})
+			Planned: op.Planned, FellBack: op.FellBack, Why: op.Why, NotOK: op.NotOK, Strays: op.Strays, P50: q(50), P95: q(95), P99: q(99)})
 	}
 	if r.Latency != nil {
 		c.Max = time.Duration(r.Latency.Max()) * time.Microsecond

@@ -98,7 +98,11 @@ type TemplateStats struct {
 	// NotOK are answers the template expects that are not 2xx: a 404 it
 	// allows. When they are most of its answers, the run measured mostly
 	// misses (replicas that do not share state, a capture that goes stale).
-	NotOK   int64
+	NotOK int64
+	// Strays are 404 answers to requests that carried a value of a capture
+	// that is not sticky: with replicas that do not share state, values
+	// that went to a replica that never made them.
+	Strays  int64
 	Latency *hdrhistogram.Histogram // microseconds
 }
 
@@ -168,6 +172,7 @@ type tmplRec struct {
 	count, errors     int64
 	planned, fellBack int64 // drawn as this template; of those, sent as its fallback
 	notOK             int64 // answers the template expects that are not 2xx (a 404 it allows)
+	strays            int64 // 404s to requests that carried a value of a capture that is not sticky
 	lat               *hdrhistogram.Histogram
 }
 
@@ -214,8 +219,9 @@ func newRecorder(warm, onTime time.Duration, seconds, templates, targets int) *r
 
 // add records one finished request of template ti, drawn as template
 // planned (ti unless it fell back), sent to target target, intended at at
-// (since Start); expected tells whether its template expects the status it got.
-func (r *recorder) add(ti, planned, target, sec int, at, latency, lag time.Duration, code int, oc outcome, expected bool) {
+// (since Start); expected tells whether its template expects the status it
+// got, and stray whether it was a 404 to a captured value (see Strays).
+func (r *recorder) add(ti, planned, target, sec int, at, latency, lag time.Duration, code int, oc outcome, expected, stray bool) {
 	isErr := oc == transportError || oc == timedOut || (oc == gotResponse && !expected)
 	latUs, lagUs := toUs(latency), toUs(lag)
 
@@ -261,6 +267,9 @@ func (r *recorder) add(ti, planned, target, sec int, at, latency, lag time.Durat
 	st.count++
 	if oc == gotResponse && expected && code/100 != 2 {
 		st.notOK++
+	}
+	if stray {
+		st.strays++
 	}
 	if isErr {
 		st.errors++
@@ -316,6 +325,6 @@ func (r *recorder) fill(res *Result, names []string) {
 	res.ByTemplate = make(map[string]*TemplateStats, len(names))
 	for i, name := range names {
 		st := r.tmpls[i]
-		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Planned: st.planned, FellBack: st.fellBack, NotOK: st.notOK, Latency: st.lat}
+		res.ByTemplate[name] = &TemplateStats{Count: st.count, Errors: st.errors, Planned: st.planned, FellBack: st.fellBack, NotOK: st.notOK, Strays: st.strays, Latency: st.lat}
 	}
 }

@@ -479,9 +479,9 @@ func TestRunCountsByTemplate(t *testing.T) {
 // on-time latency, which a stall of the generator therefore does not move.
 func TestRecorderKeepsTheOnTimeLatencyApart(t *testing.T) {
 	r := newRecorder(0, 50*time.Millisecond, 1, 1, 1)
-	r.add(0, 0, 0, 0, time.Second, 2*time.Millisecond, 2*time.Millisecond, 200, gotResponse, true)
-	r.add(0, 0, 0, 0, time.Second, 130*time.Millisecond, 120*time.Millisecond, 200, gotResponse, true)
-	r.add(0, 0, 0, 0, time.Second, 50*time.Millisecond, 50*time.Millisecond, 200, gotResponse, true)
+	r.add(0, 0, 0, 0, time.Second, 2*time.Millisecond, 2*time.Millisecond, 200, gotResponse, true, false)
+	r.add(0, 0, 0, 0, time.Second, 130*time.Millisecond, 120*time.Millisecond, 200, gotResponse, true, false)
+	r.add(0, 0, 0, 0, time.Second, 50*time.Millisecond, 50*time.Millisecond, 200, gotResponse, true, false)
 	var res Result
 	r.fill(&res, []string{"get"})
 	assert.Equal(t, int64(3), res.Latency.TotalCount())
@@ -491,7 +491,7 @@ func TestRecorderKeepsTheOnTimeLatencyApart(t *testing.T) {
 	assert.Greater(t, res.Quantile(0.99), 100*time.Millisecond)
 
 	plain := newRecorder(0, 0, 1, 1, 1)
-	plain.add(0, 0, 0, 0, time.Second, 130*time.Millisecond, 120*time.Millisecond, 200, gotResponse, true)
+	plain.add(0, 0, 0, 0, time.Second, 130*time.Millisecond, 120*time.Millisecond, 200, gotResponse, true, false)
 	var p Result
 	plain.fill(&p, []string{"get"})
 	assert.Nil(t, p.OnTime)

@@ -29,7 +29,7 @@ func (r *Result) ShardResult(p shard.Plan, spec string) shard.Result {
 	out.OK = r.Completed - (r.Errors - r.ByStatus["error"] - r.ByStatus["timeout"])
 	for name, st := range r.ByTemplate {
 		out.ByTemplate[name] = shard.TemplateStats{Count: st.Count, Errors: st.Errors, Planned: st.Planned, FellBack: st.FellBack, Why: st.Why,
-			NotOK: st.NotOK, Latency: shard.Histogram{Histogram: st.Latency}}
+			NotOK: st.NotOK, Strays: st.Strays, Latency: shard.Histogram{Histogram: st.Latency}}
 	}
 	for _, s := range r.Timeline {
 		out.Timeline = append(out.Timeline, shard.Second{
@@ -55,7 +55,7 @@ func FromMerged(m shard.Merged) *Result {
 	}
 	for name, st := range m.ByTemplate {
 		r.ByTemplate[name] = &TemplateStats{Count: st.Count, Errors: st.Errors, Planned: st.Planned, FellBack: st.FellBack, Why: st.Why,
-			NotOK: st.NotOK, Latency: st.Latency.Histogram}
+			NotOK: st.NotOK, Strays: st.Strays, Latency: st.Latency.Histogram}
 	}
 	for _, s := range m.Timeline {
 		sec := Second{T: s.T, TargetRate: s.TargetRate, Rate: s.Rate, Errors: s.Errors, Dropped: s.Dropped, Latency: s.Latency.Histogram}

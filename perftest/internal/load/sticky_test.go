@@ -60,6 +60,7 @@ func TestAStickyCaptureSendsItsValuesBackToTheirReplica(t *testing.T) {
 		require.Positive(t, get.Count, "balance %v", balance)
 		assert.Zero(t, get.NotOK, "balance %v: a get went to the replica that did not create its task", balance)
 		assert.Zero(t, res.ByStatus["404"], "balance %v", balance)
+		assert.Zero(t, get.Strays, "balance %v", balance)
 	}
 }
 
@@ -71,4 +72,5 @@ func TestWithoutStickyAReplicaAnswersForTheOthersTasksWith404(t *testing.T) {
 	get := res.ByTemplate["get"]
 	require.Positive(t, get.Count)
 	assert.Greater(t, res.ByStatus["404"], get.Count/4, "gets to the other replica")
+	assert.Equal(t, res.ByStatus["404"], get.Strays, "each a 404 to a captured value")
 }

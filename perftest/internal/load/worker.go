@@ -99,7 +99,8 @@ func (w *worker) do(j job) {
 	// send when the pacer released it early.
 	begin := min(j.at, sentAt)
 	sec := min(int(j.at/time.Second), len(r.seconds)-1)
-	r.rec.add(rq.Template, rq.Planned, ti, sec, j.at, doneAt-begin, sentAt-j.at, code, oc, expected)
+	stray := oc == gotResponse && code == http.StatusNotFound && rq.Carried
+	r.rec.add(rq.Template, rq.Planned, ti, sec, j.at, doneAt-begin, sentAt-j.at, code, oc, expected, stray)
 	r.release(ti)
 }
 

@@ -58,8 +58,12 @@ func Console(r Run) Reporter {
 			fmt.Fprintf(ew, "  status   %s\n", statuses(c.ByStatus, ": "))
 		}
 		for _, ts := range c.ByTemplate {
-			fmt.Fprintf(ew, "  request  %-10s %6d sent, %d errors (%s); p50 %s, p95 %s, p99 %s\n",
-				ts.Name, ts.Count, ts.Errors, share(ts.Errors, ts.Count), dur(ts.P50), dur(ts.P95), dur(ts.P99))
+			if ts.Count == 0 {
+				fmt.Fprintf(ew, "  request  %-10s %6d sent\n", ts.Name, ts.Count)
+			} else {
+				fmt.Fprintf(ew, "  request  %-10s %6d sent, %d errors (%s); p50 %s, p95 %s, p99 %s\n",
+					ts.Name, ts.Count, ts.Errors, share(ts.Errors, ts.Count), dur(ts.P50), dur(ts.P95), dur(ts.P99))
+			}
 			for _, note := range ts.Notes() {
 				fmt.Fprintf(ew, "           %-10s %s\n", "", note)
 			}

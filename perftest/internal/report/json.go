@@ -206,6 +206,7 @@ type jsonTemplate struct {
 	FellBack int64     `json:"fell_back,omitempty"` // of those, sent as its fallback
 	Why      string    `json:"why,omitempty"`
 	NotOK    int64     `json:"not_ok,omitempty"` // expected answers that are not 2xx
+	Strays   int64     `json:"strays,omitempty"` // 404s to a value of a capture that is not sticky
 	P50      jsonFloat `json:"p50_ms"`
 	P95      jsonFloat `json:"p95_ms"`
 	P99      jsonFloat `json:"p99_ms"`
@@ -275,7 +276,7 @@ func toJSON(r Run) jsonReport {
 	out.Client.Templates = []jsonTemplate{}
 	for _, t := range r.Client.ByTemplate {
 		out.Client.Templates = append(out.Client.Templates, jsonTemplate{Name: t.Name, Sent: t.Count, Errors: t.Errors,
-			Planned: t.Planned, FellBack: t.FellBack, Why: t.Why, NotOK: t.NotOK, P50: ms(t.P50), P95: ms(t.P95), P99: ms(t.P99)})
+			Planned: t.Planned, FellBack: t.FellBack, Why: t.Why, NotOK: t.NotOK, Strays: t.Strays, P50: ms(t.P50), P95: ms(t.P95), P99: ms(t.P99)})
 	}
 	for code, n := range r.Client.ByStatus {
 		out.Client.ByStatus[code] = n

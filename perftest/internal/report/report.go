@@ -60,6 +60,7 @@ type TemplateStats struct {
 	Planned, FellBack int64
 	Why               string
 	NotOK             int64 // expected answers that are not 2xx
+	Strays            int64 // 404s to a value of a capture that is not sticky
 	P50, P95, P99     time.Duration
 }
 
@@ -73,6 +74,11 @@ func (t TemplateStats) Notes() []string {
 	}
 	if note := t.MostlyNotOK(); note != "" {
 		out = append(out, "warning: "+note)
+	}
+	if t.Strays >= 10 && 20*t.Strays >= t.Count {
+		out = append(out, fmt.Sprintf("warning: %d of its %d answers were 404 Not Found to a captured value; "+
+			"with replicas that do not share state, mark the capture sticky: true to send its values back to the replica that made them",
+			t.Strays, t.Count))
 	}
 	return out
 }

@@ -21,3 +21,15 @@ func TestTemplatesTableSaysWhatDidNotRunAsWritten(t *testing.T) {
 	assert.NotContains(t, out, "- `read`", "1013 of 2201 is not most")
 	assert.Contains(t, out, "- `redirect`: warning: 61 of its 100 answers were expected but not 2xx")
 }
+
+func TestA404ToACapturedValueSaysToMakeTheCaptureSticky(t *testing.T) {
+	var b bytes.Buffer
+	templatesTable(&b, []TemplateStats{
+		{Name: "get", Count: 783, Errors: 160, Strays: 160},
+		{Name: "read", Count: 783, Errors: 30, Strays: 30},
+	})
+	out := b.String()
+	assert.Contains(t, out, "- `get`: warning: 160 of its 783 answers were 404 Not Found to a captured value; "+
+		"with replicas that do not share state, mark the capture sticky: true")
+	assert.NotContains(t, out, "- `read`", "30 of 783 is under 5%: a value taken meanwhile, not a replica")
+}

@@ -162,6 +162,7 @@ func Merge(results []Result, count int, tolerance time.Duration) (Merged, error)
 			acc.Planned += st.Planned
 			acc.FellBack += st.FellBack
 			acc.NotOK += st.NotOK
+			acc.Strays += st.Strays
 			if acc.Why == "" {
 				acc.Why = st.Why
 			}

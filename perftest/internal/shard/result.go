@@ -91,6 +91,7 @@ type TemplateStats struct {
 	FellBack int64     `json:"fell_back,omitempty"`
 	Why      string    `json:"why,omitempty"`
 	NotOK    int64     `json:"not_ok,omitempty"` // expected answers that are not 2xx
+	Strays   int64     `json:"strays,omitempty"` // 404s to a value of a capture that is not sticky
 	Latency  Histogram `json:"latency,omitzero"` // microseconds; may be absent
 }
 
@@ -391,7 +392,7 @@ func (r Result) Validate() error {
 		if !slices.Contains(r.Templates, name) {
 			add("by_template[%q]: not in templates", name)
 		}
-		if st.Count < 0 || st.Errors < 0 || st.Planned < 0 || st.FellBack < 0 || st.NotOK < 0 {
+		if st.Count < 0 || st.Errors < 0 || st.Planned < 0 || st.FellBack < 0 || st.NotOK < 0 || st.Strays < 0 {
 			add("by_template[%q]: negative count", name)
 		}
 		if st.FellBack > st.Planned {

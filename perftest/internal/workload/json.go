@@ -2,7 +2,10 @@ package workload
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // jsonValue finds the field at path (names of nested objects; a number
@@ -227,4 +230,36 @@ func isNumber(b []byte) bool {
 		}
 	}
 	return i == len(b)
+}
+
+// maxShapeKeys bounds the field names jsonShape lists.
+const maxShapeKeys = 8
+
+// jsonShape says what a response body holds at its top level, for the
+// reason a JSON capture found nothing: "whose JSON has fields code, text".
+func jsonShape(body []byte) string {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return "whose body is not a JSON object"
+	}
+	keys := slices.Sorted(maps.Keys(fields))
+	if len(keys) == 0 {
+		return "whose JSON object is empty"
+	}
+	more := ""
+	if len(keys) > maxShapeKeys {
+		keys, more = keys[:maxShapeKeys], ", …"
+	}
+	for i, k := range keys {
+		keys[i] = strconv.Quote(clip(k))
+	}
+	return "whose JSON has fields " + strings.Join(keys, ", ") + more
+}
+
+// clip keeps a field name short enough to quote back.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 32 {
+		return string(r[:32]) + "…"
+	}
+	return s
 }

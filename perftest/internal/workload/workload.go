@@ -348,19 +348,23 @@ type Session struct {
 	mu    sync.Mutex
 	pools []pool
 	// Per template and capture: the expected responses it was tried on,
-	// and how many gave a value (see Why).
+	// how many gave a value, and what the first body it found nothing in
+	// held (see Why).
 	tried, got [][]atomic.Int64
+	missed     [][]atomic.Pointer[string]
 }
 
 // Start begins a session with empty pools.
 func (p *Program) Start() *Session {
 	s := &Session{p: p, pools: make([]pool, len(p.pools)),
-		tried: make([][]atomic.Int64, len(p.tmpls)), got: make([][]atomic.Int64, len(p.tmpls))}
+		tried: make([][]atomic.Int64, len(p.tmpls)), got: make([][]atomic.Int64, len(p.tmpls)),
+		missed: make([][]atomic.Pointer[string], len(p.tmpls))}
 	for i := range s.pools {
 		s.pools[i].vals = make([]value, 0, 64)
 	}
 	for ti, t := range p.tmpls {
 		s.tried[ti], s.got[ti] = make([]atomic.Int64, len(t.captures)), make([]atomic.Int64, len(t.captures))
+		s.missed[ti] = make([]atomic.Pointer[string], len(t.captures))
 	}
 	return s
 }
@@ -383,8 +387,12 @@ func (s *Session) Why(ti int) string {
 		for oi := range s.p.tmpls {
 			for ci, c := range s.p.tmpls[oi].captures {
 				if c.pool == u.pool {
-					fills = append(fills, fmt.Sprintf("%s's capture %s: %s got a value from %d of %d expected responses",
-						s.p.names[oi], name, c, s.got[oi][ci].Load(), s.tried[oi][ci].Load()))
+					fill := fmt.Sprintf("%s's capture %s: %s got a value from %d of %d expected responses",
+						s.p.names[oi], name, c, s.got[oi][ci].Load(), s.tried[oi][ci].Load())
+					if m := s.missed[oi][ci].Load(); m != nil && s.got[oi][ci].Load() == 0 {
+						fill += ", " + *m
+					}
+					fills = append(fills, fill)
 				}
 			}
 		}
@@ -423,11 +431,14 @@ type Request struct {
 	// Pinned is the target the request must go to, the one that answered
 	// with a sticky value it uses; -1: any. The sender sets SentTo.
 	Pinned, SentTo int
-	Method         string
-	Path           []byte // escaped, without the query
-	Query          []byte // without "?"; empty for none
-	Headers        []Header
-	Body           []byte // nil for none
+	// Carried: the request holds a value of a capture that is not sticky,
+	// which a replica that does not share state may never have made.
+	Carried bool
+	Method  string
+	Path    []byte // escaped, without the query
+	Query   []byte // without "?"; empty for none
+	Headers []Header
+	Body    []byte // nil for none
 
 	rnd      uint64
 	vals     []value
@@ -468,11 +479,14 @@ func (s *Session) Build(rq *Request, ti int, seq, rnd uint64) {
 	}
 	rq.Template = ti
 	rq.Method = t.method
-	rq.Pinned = -1
+	rq.Pinned, rq.Carried = -1, false
 	for i := range t.slots {
-		if rq.have[i] && rq.vals[i].from > 0 {
+		switch {
+		case !rq.have[i]:
+		case rq.vals[i].from == 0:
+			rq.Carried = true
+		case rq.Pinned < 0:
 			rq.Pinned = rq.vals[i].from - 1
-			break
 		}
 	}
 
@@ -679,6 +693,10 @@ func (s *Session) Done(rq *Request, status int, body []byte, h Peeker) bool {
 		} else {
 			got, ok := jsonValue(body, c.json)
 			if !ok {
+				if s.missed[rq.Template][ci].Load() == nil {
+					m := jsonShape(body)
+					s.missed[rq.Template][ci].CompareAndSwap(nil, &m)
+				}
 				continue
 			}
 			v = value{s: got}

@@ -355,9 +355,21 @@ func TestWhySaysWhichPoolStayedEmptyAndWhatItsCaptureGot(t *testing.T) {
 		s.Done(&rq, 201, []byte(`{"code": "x1"}`), nil) // the service names the field code, not id
 	}
 	s.Done(&rq, 500, nil, nil) // an unexpected status is not tried
-	assert.Equal(t, "pool task is empty (create's capture task: {json: id} got a value from 0 of 3 expected responses)", s.Why(0))
+	assert.Equal(t, `pool task is empty (create's capture task: {json: id} got a value from 0 of 3 expected responses, whose JSON has fields "code")`, s.Why(0))
 	assert.Empty(t, s.Why(1), "create needs no pool")
 
 	s.Done(&rq, 201, []byte(`{"id": "7"}`), nil)
 	assert.Empty(t, s.Why(0), "the pool has a value now")
+}
+
+func TestJSONShapeSaysWhatABodyHeld(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"code": 1, "text": "a", "Id": 2}`: `whose JSON has fields "Id", "code", "text"`,
+		`[1, 2]`:                            "whose body is not a JSON object",
+		`not json`:                          "whose body is not a JSON object",
+		`{}`:                                "whose JSON object is empty",
+		`{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1}`: `whose JSON has fields "a", "b", "c", "d", "e", "f", "g", "h", …`,
+	} {
+		assert.Equal(t, want, jsonShape([]byte(body)), body)
+	}
 }
