@@ -21,17 +21,14 @@
 //   - The growth is at least Options.MinShare of the larger build's total per
 //     request.
 //
-// The second rule asks each pair to stand clear of the round-to-round
-// variation seen within the builds, so a growth must show in every round and
-// exceed what repeating a build does. Under identical builds with normally
-// distributed round values it fires for a given function and direction about
-// 0.7% of the time with 3 pairs and under 0.1% with 4, yet finds a shift of
-// four standard deviations two times in three. A rank test such as
-// golang.org/x/perf/benchmath's Wilcoxon cannot be significant at α = 0.05
-// with fewer than 6 pairs, more than profiled rounds should cost. The third
-// rule stops sampling's granularity from passing for a signal: a function seen
-// in no baseline round and in one sample of every candidate round is steady,
-// yet says nothing.
+// So a growth must show in every pair, beyond what repeating a build does.
+// Between identical builds with normally distributed round values it fires for
+// a function and direction 0.7% of the time with 3 pairs and 0.07% with 4, and
+// finds a shift of four standard deviations two times in three (simulated).
+// benchmath's Wilcoxon test cannot reach p < 0.05 with fewer than 6 pairs,
+// more than profiled rounds should cost. The share keeps sampling's grain from
+// passing for a signal: a function in no baseline sample and in one sample of
+// every candidate round is steady, yet says nothing.
 package profdiff
 
 import (
@@ -144,8 +141,6 @@ type Result struct {
 	Funcs               []Func  // every function seen, by name
 }
 
-var sides = [2]string{"baseline", "candidate"}
-
 // Diff compares the builds' functions by measure m, per request.
 func Diff(in Input, m Measure, o Options) (Result, error) {
 	n := len(in.Baseline)
@@ -161,18 +156,17 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 		t.total[b] = make([]float64, n)
 		for i, r := range rounds {
 			if err := t.add(b, i, r, m); err != nil {
-				return Result{}, fmt.Errorf("%s round %d: %w", sides[b], i+1, err)
+				return Result{}, fmt.Errorf("%s round %d: %w", side(b), i+1, err)
 			}
 		}
 		if sum(t.total[b]) == 0 {
-			return Result{}, fmt.Errorf("%s: no %s samples in any of %d rounds: was the profiler on while requests were served?", sides[b], m.SampleType, n)
+			return Result{}, fmt.Errorf("%s: no %s samples in any of %d rounds: was the profiler on while requests were served?", side(b), m.SampleType, n)
 		}
 	}
 	res := Result{Measure: m, Pairs: n, Baseline: t.perRequest(0, t.total[0]), Candidate: t.perRequest(1, t.total[1])}
 	floor := o.MinShare * max(math.Abs(res.Baseline), math.Abs(res.Candidate))
-	changed := cleanPaths(in.Changed)
 	for k, f := range t.funcs {
-		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, changed)}
+		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, in.Changed)}
 		out.Flat = t.change(f.flat, floor, o.MinPairs)
 		out.Cum = t.change(f.cum, floor, o.MinPairs)
 		out.Line = t.line(f, out.Cum.Growth)
@@ -194,7 +188,7 @@ func (r Result) Top(k Kind, n int) []Func {
 		}
 	}
 	slices.SortStableFunc(grew, func(a, b Func) int { return cmp.Compare(b.Value(k).Growth, a.Value(k).Growth) })
-	return grew[:min(n, len(grew))]
+	return grew[:max(0, min(n, len(grew)))]
 }
 
 // Line renders f's growth of kind k for a report: "+3 allocs/request in
@@ -245,9 +239,6 @@ func ShortName(name string) string {
 // Go's runtime names it in profiles: pkg.Map[go.shape.int,go.shape.string]
 // reads pkg.Map[...].
 func readable(name string) string {
-	if !strings.Contains(name, "[") {
-		return name
-	}
 	var b strings.Builder
 	depth := 0
 	for _, r := range name {
@@ -321,31 +312,32 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	t.requests[b][i] = float64(r.Requests)
 	type at struct {
 		f    *fn
-		line int64
+		line int64 // -1 for the function as a whole
 	}
-	seen, seenLine := map[*fn]bool{}, map[at]bool{}
+	seen := map[at]bool{}
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx]) * factor
+		if v < 0 {
+			return fmt.Errorf("a negative %s value, %d: a delta taken from snapshots out of order, or across a restart?", m.SampleType, s.Value[idx])
+		}
 		if v == 0 {
 			continue
 		}
 		t.total[b][i] += v
 		clear(seen)
-		clear(seenLine)
 		for depth, fr := range frames(s.Location) {
 			f := t.fn(fr.key, n)
 			f.start = cmp.Or(f.start, fr.start)
 			if depth == 0 {
 				f.flat[b][i] += v
 			}
-			if !seen[f] {
-				seen[f] = true
+			if !seen[at{f, -1}] {
 				f.cum[b][i] += v
 			}
-			if !seenLine[at{f, fr.line}] {
-				seenLine[at{f, fr.line}] = true
+			if !seen[at{f, fr.line}] {
 				f.lines[b][fr.line] += v
 			}
+			seen[at{f, -1}], seen[at{f, fr.line}] = true, true
 		}
 	}
 	return nil
@@ -375,7 +367,7 @@ func frames(locs []*profile.Location) []frame {
 	return out
 }
 
-// perRequest is the raw values of build b's rounds, summed, per request served.
+// perRequest is build b's raw values summed, per request served.
 func (t *tally) perRequest(b int, raw []float64) float64 { return sum(raw) / sum(t.requests[b]) }
 
 // change compares a function's raw round values in both builds.
@@ -423,30 +415,20 @@ func (t *tally) line(f *fn, growth float64) int64 {
 	return cmp.Or(best, f.start)
 }
 
-// cleanPaths turns the changed files into slash-separated relative paths.
-func cleanPaths(changed []string) []string {
-	var out []string
+// changedPath is the longest of the changed paths, cleaned, that file (an
+// absolute build path or a module path) ends with; "" when there is none.
+func changedPath(file string, changed []string) string {
+	file, best := strings.ReplaceAll(file, `\`, "/"), ""
 	for _, c := range changed {
 		c = strings.TrimPrefix(path.Clean("/"+strings.ReplaceAll(c, `\`, "/")), "/")
-		if c != "" {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// changedPath is the longest changed path that file, an absolute build path
-// or a module path, ends with; "" when there is none.
-func changedPath(file string, changed []string) string {
-	file = strings.ReplaceAll(file, `\`, "/")
-	best := ""
-	for _, c := range changed {
-		if (file == c || strings.HasSuffix(file, "/"+c)) && len(c) > len(best) {
+		if c != "" && (file == c || strings.HasSuffix(file, "/"+c)) && len(c) > len(best) {
 			best = c
 		}
 	}
 	return best
 }
+
+func side(b int) string { return [...]string{"baseline", "candidate"}[b] }
 
 func sum(vs []float64) float64 {
 	var s float64
