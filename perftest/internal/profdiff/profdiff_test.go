@@ -363,3 +363,19 @@ func TestChangedPath(t *testing.T) {
 		assert.Equal(t, want, changedPath(file, changed), file)
 	}
 }
+
+// Three pairs of rounds of allocation profiles in, the functions whose
+// allocations per request grew out, as reports write them.
+func ExampleResult_Line() {
+	r, err := Diff(handMade(allocTypes), AllocObjects, DefaultOptions)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, f := range r.Top(Flat, 2) {
+		fmt.Println(r.Line(f, Flat))
+	}
+	// Output:
+	// +3 allocs/request in runtime.mallocgc (/usr/local/go/src/runtime/malloc.go:1000)
+	// +1 allocs/request in store.decode (service/internal/store/store.go:201, changed in this PR)
+}
