@@ -23,12 +23,12 @@
 //
 // So a growth must show in every pair, beyond what repeating a build does.
 // Between identical builds with normally distributed round values it fires for
-// a function and direction 0.7% of the time with 3 pairs and 0.07% with 4, and
-// finds a shift of four standard deviations two times in three (simulated).
-// benchmath's Wilcoxon test cannot reach p < 0.05 with fewer than 6 pairs,
-// more than profiled rounds should cost. The share keeps sampling's grain from
-// passing for a signal: a function in no baseline sample and in one sample of
-// every candidate round is steady, yet says nothing.
+// a function and direction 0.7% of the time with 3 pairs and 0.07% with 4; with
+// 3 pairs it finds a shift of four standard deviations two times in three
+// (simulated). benchmath's Wilcoxon test cannot reach p < 0.05 with fewer than
+// 6 pairs, more than profiled rounds should cost. The share keeps sampling's
+// grain from passing for a signal: a function in no baseline sample and in one
+// sample of every candidate round is steady, yet says nothing.
 package profdiff
 
 import (
