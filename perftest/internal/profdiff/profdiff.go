@@ -1,0 +1,439 @@
+// Package profdiff tells, per request served, which functions' CPU time or
+// allocations grew from a baseline build's pprof profiles to a candidate's,
+// and whether each growth is clear of the rounds' noise.
+//
+// Each build brings profiles of paired rounds (round i of the baseline ran
+// beside round i of the candidate) and the requests it served in each. A
+// function's value per request in a build is its value summed over the
+// build's rounds divided by the requests summed over them, as `go tool pprof`
+// would show the merged profile; its growth is the candidate's minus the
+// baseline's. Flat values count the samples whose innermost frame is the
+// function; cumulative ones count every sample with the function anywhere on
+// its stack, once. Inlined frames are functions of their own.
+//
+// The noise rule: a growth is above noise when all of these hold.
+//
+//   - There are at least Options.MinPairs pairs of rounds.
+//   - In every pair, the candidate round's value per request differs from the
+//     baseline round's in the direction of the growth, by more than the
+//     spread (largest minus smallest per-request value over the rounds) of
+//     either build, whichever is larger.
+//   - The growth is at least Options.MinShare of the larger build's total per
+//     request.
+//
+// So a growth must show in every pair, beyond what repeating a build does.
+// Between identical builds with normally distributed round values it fires for
+// a function and direction 0.7% of the time with 3 pairs and 0.07% with 4; with
+// 3 pairs it finds a shift of four standard deviations two times in three
+// (simulated). benchmath's Wilcoxon test cannot reach p < 0.05 with fewer than
+// 6 pairs, more than profiled rounds should cost. The share keeps sampling's
+// grain from passing for a signal: a function in no baseline sample and in one
+// sample of every candidate round is steady, yet says nothing.
+package profdiff
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfgate/perfgate/thresholds/units"
+)
+
+// Round is one profiled round of a build.
+type Round struct {
+	// Profile is a CPU profile taken over the round, or an allocation profile
+	// reduced to what the round allocated (its end minus its start).
+	Profile *profile.Profile
+	// Requests is how many requests the build served during the round.
+	Requests int64
+}
+
+// Input is what Diff compares.
+type Input struct {
+	// Baseline and Candidate hold the builds' rounds in the order they ran;
+	// round i of each ran beside the other's.
+	Baseline, Candidate []Round
+	// Changed lists the repository-relative paths of the files the pull
+	// request changed, such as service/internal/store/store.go.
+	Changed []string
+}
+
+// Measure names a profile's sample type and how reports show its values.
+type Measure struct {
+	SampleType string     // as the profile names it: cpu, alloc_objects, alloc_space
+	Unit       units.Unit // the unit values per request are kept and shown in
+	Noun       string     // what a plain number counts, such as allocs
+}
+
+// The measures of Go's CPU and allocation profiles.
+var (
+	CPU          = Measure{SampleType: "cpu", Unit: units.Seconds}
+	AllocObjects = Measure{SampleType: "alloc_objects", Unit: units.None, Noun: "allocs"}
+	AllocSpace   = Measure{SampleType: "alloc_space", Unit: units.Bytes}
+)
+
+// factor is what one unit of a profile's sample values is in m.Unit.
+func (m Measure) factor(sampleUnit string) (float64, bool) {
+	switch {
+	case m.Unit == units.Seconds && sampleUnit == "nanoseconds":
+		return 1e-9, true
+	case m.Unit == units.Bytes && sampleUnit == "bytes", m.Unit == units.None && sampleUnit == "count":
+		return 1, true
+	}
+	return 0, false
+}
+
+// Options tune the noise rule of the package doc.
+type Options struct {
+	MinPairs int     // the fewest pairs of rounds that can show a growth above noise
+	MinShare float64 // the smallest growth above noise, as a share of a build's total
+}
+
+// DefaultOptions asks for 3 pairs and a growth of at least 1% of the total.
+var DefaultOptions = Options{MinPairs: 3, MinShare: 0.01}
+
+// Kind chooses between flat and cumulative values.
+type Kind int
+
+// The kinds of value a function has.
+const (
+	Flat Kind = iota // in the function itself
+	Cum              // in the function and everything it calls
+)
+
+// Change is how one value per request moved from the baseline to the candidate.
+type Change struct {
+	Baseline, Candidate float64 // per request, over all of the build's rounds
+	Growth              float64 // Candidate − Baseline
+	AboveNoise          bool    // by the rule in the package doc
+}
+
+// Func is one function's values in both builds.
+type Func struct {
+	Name    string // as go tool pprof prints it, type arguments shown as [...]
+	File    string // as the profile names it
+	Line    int64  // the line whose cumulative value grew most, else the function's first
+	Changed string // the changed path File ends with, or "" when the PR did not touch it
+	Flat    Change
+	Cum     Change
+}
+
+// Value is f's change of the given kind.
+func (f Func) Value(k Kind) Change {
+	if k == Cum {
+		return f.Cum
+	}
+	return f.Flat
+}
+
+// Result is the diff of one measure.
+type Result struct {
+	Measure             Measure
+	Pairs               int     // pairs of rounds compared
+	Baseline, Candidate float64 // each build's total per request
+	Funcs               []Func  // every function seen, by name
+}
+
+// Diff compares the builds' functions by measure m, per request.
+func Diff(in Input, m Measure, o Options) (Result, error) {
+	n := len(in.Baseline)
+	switch {
+	case n == 0:
+		return Result{}, errors.New("no profiled rounds: profile at least one pair")
+	case len(in.Candidate) != n:
+		return Result{}, fmt.Errorf("%d baseline rounds but %d candidate rounds: rounds are compared in pairs", n, len(in.Candidate))
+	}
+	t := &tally{funcs: map[key]*fn{}}
+	for b, rounds := range [2][]Round{in.Baseline, in.Candidate} {
+		t.requests[b] = make([]float64, n)
+		t.total[b] = make([]float64, n)
+		for i, r := range rounds {
+			if err := t.add(b, i, r, m); err != nil {
+				return Result{}, fmt.Errorf("%s round %d: %w", side(b), i+1, err)
+			}
+		}
+		if sum(t.total[b]) == 0 {
+			return Result{}, fmt.Errorf("%s: no %s samples in any of %d rounds: was the profiler on while requests were served?", side(b), m.SampleType, n)
+		}
+	}
+	res := Result{Measure: m, Pairs: n, Baseline: t.perRequest(0, t.total[0]), Candidate: t.perRequest(1, t.total[1])}
+	floor := o.MinShare * max(math.Abs(res.Baseline), math.Abs(res.Candidate))
+	for k, f := range t.funcs {
+		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, in.Changed)}
+		out.Flat = t.change(f.flat, floor, o.MinPairs)
+		out.Cum = t.change(f.cum, floor, o.MinPairs)
+		out.Line = t.line(f, out.Cum.Growth)
+		res.Funcs = append(res.Funcs, out)
+	}
+	slices.SortFunc(res.Funcs, func(a, b Func) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.File, b.File))
+	})
+	return res, nil
+}
+
+// Top is the n functions whose value of kind k grew most, largest growth
+// first; functions that did not grow are left out.
+func (r Result) Top(k Kind, n int) []Func {
+	var grew []Func
+	for _, f := range r.Funcs {
+		if f.Value(k).Growth > 0 {
+			grew = append(grew, f)
+		}
+	}
+	slices.SortStableFunc(grew, func(a, b Func) int { return cmp.Compare(b.Value(k).Growth, a.Value(k).Growth) })
+	return grew[:max(0, min(n, len(grew)))]
+}
+
+// Line renders f's growth of kind k for a report: "+3 allocs/request in
+// store.(*Store).Get (service/internal/store/store.go:142, changed in this PR)".
+func (r Result) Line(f Func, k Kind) string {
+	c := f.Value(k)
+	v := r.Measure.Unit.Format(c.Growth)
+	if c.Growth > 0 {
+		v = "+" + v
+	}
+	if r.Measure.Noun != "" {
+		v += " " + r.Measure.Noun
+	}
+	s := v + "/request in " + ShortName(f.Name)
+	if k == Cum {
+		s += " and its callees"
+	}
+	var notes []string
+	if file := cmp.Or(f.Changed, f.File); file != "" {
+		if f.Line > 0 {
+			file += ":" + strconv.FormatInt(f.Line, 10)
+		}
+		notes = append(notes, file)
+	}
+	if f.Changed != "" {
+		notes = append(notes, "changed in this PR")
+	}
+	if !c.AboveNoise {
+		notes = append(notes, "not above noise")
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, ", ") + ")"
+	}
+	return s
+}
+
+// ShortName drops the directories of a function's package path, as go tool
+// pprof's graphs label it: github.com/x/y/store.(*Store).Get reads
+// store.(*Store).Get.
+func ShortName(name string) string {
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// readable shows a generic instantiation's type arguments as [...], the way
+// Go's runtime names it in profiles: pkg.Map[go.shape.int,go.shape.string]
+// reads pkg.Map[...].
+func readable(name string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range name {
+		switch {
+		case r == '[':
+			if depth == 0 {
+				b.WriteString("[...]")
+			}
+			depth++
+		case r == ']' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+type key struct{ name, file string }
+
+// fn is one function's raw values: per build, per round; lines per build.
+type fn struct {
+	flat, cum [2][]float64
+	lines     [2]map[int64]float64 // cumulative value by line, over all rounds
+	start     int64
+}
+
+type tally struct {
+	funcs           map[key]*fn
+	requests, total [2][]float64
+}
+
+func (t *tally) fn(k key, n int) *fn {
+	f := t.funcs[k]
+	if f == nil {
+		f = &fn{}
+		for b := range f.flat {
+			f.flat[b], f.cum[b] = make([]float64, n), make([]float64, n)
+			f.lines[b] = map[int64]float64{}
+		}
+		t.funcs[k] = f
+	}
+	return f
+}
+
+// add counts round i of build b.
+func (t *tally) add(b, i int, r Round, m Measure) error {
+	p := r.Profile
+	switch {
+	case p == nil:
+		return errors.New("no profile")
+	case r.Requests <= 0:
+		return fmt.Errorf("%d requests served: values per request need at least one", r.Requests)
+	}
+	if err := p.CheckValid(); err != nil {
+		return fmt.Errorf("malformed profile: %w", err)
+	}
+	idx := slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Type == m.SampleType })
+	if idx < 0 {
+		var have []string
+		for _, v := range p.SampleType {
+			have = append(have, v.Type)
+		}
+		return fmt.Errorf("no %s samples: the profile has [%s]; is it the right kind of profile?", m.SampleType, strings.Join(have, " "))
+	}
+	factor, ok := m.factor(p.SampleType[idx].Unit)
+	if !ok {
+		return fmt.Errorf("%s samples are in %s, which is not %s", m.SampleType, p.SampleType[idx].Unit, m.Unit)
+	}
+	n := len(t.total[b])
+	t.requests[b][i] = float64(r.Requests)
+	type at struct {
+		f    *fn
+		line int64 // -1 for the function as a whole
+	}
+	seen := map[at]bool{}
+	for _, s := range p.Sample {
+		v := float64(s.Value[idx]) * factor
+		if v < 0 {
+			return fmt.Errorf("a negative %s value, %d: a delta taken from snapshots out of order, or across a restart?", m.SampleType, s.Value[idx])
+		}
+		if v == 0 {
+			continue
+		}
+		t.total[b][i] += v
+		clear(seen)
+		for depth, fr := range frames(s.Location) {
+			f := t.fn(fr.key, n)
+			f.start = cmp.Or(f.start, fr.start)
+			if depth == 0 {
+				f.flat[b][i] += v
+			}
+			if !seen[at{f, -1}] {
+				f.cum[b][i] += v
+			}
+			if !seen[at{f, fr.line}] {
+				f.lines[b][fr.line] += v
+			}
+			seen[at{f, -1}], seen[at{f, fr.line}] = true, true
+		}
+	}
+	return nil
+}
+
+type frame struct {
+	key         key
+	line, start int64
+}
+
+// frames lists a stack's frames innermost first, inlined ones included.
+func frames(locs []*profile.Location) []frame {
+	var out []frame
+	for _, loc := range locs {
+		addr := key{name: fmt.Sprintf("%#x", loc.Address)}
+		if len(loc.Line) == 0 {
+			out = append(out, frame{key: addr})
+		}
+		for _, ln := range loc.Line {
+			fr := frame{key: addr}
+			if f := ln.Function; f != nil {
+				fr = frame{key{readable(cmp.Or(f.Name, f.SystemName, addr.name)), f.Filename}, ln.Line, f.StartLine}
+			}
+			out = append(out, fr)
+		}
+	}
+	return out
+}
+
+// perRequest is build b's raw values summed, per request served.
+func (t *tally) perRequest(b int, raw []float64) float64 { return sum(raw) / sum(t.requests[b]) }
+
+// change compares a function's raw round values in both builds.
+func (t *tally) change(raw [2][]float64, floor float64, minPairs int) Change {
+	c := Change{Baseline: t.perRequest(0, raw[0]), Candidate: t.perRequest(1, raw[1])}
+	c.Growth = c.Candidate - c.Baseline
+	var rounds [2][]float64
+	for b := range raw {
+		for i, v := range raw[b] {
+			rounds[b] = append(rounds[b], v/t.requests[b][i])
+		}
+	}
+	c.AboveNoise = aboveNoise(rounds[0], rounds[1], c.Growth, floor, minPairs)
+	return c
+}
+
+// aboveNoise is the rule of the package doc over paired per-request values.
+func aboveNoise(base, cand []float64, growth, floor float64, minPairs int) bool {
+	if len(base) < max(minPairs, 1) || growth == 0 || math.Abs(growth) < floor {
+		return false
+	}
+	spread := max(slices.Max(base)-slices.Min(base), slices.Max(cand)-slices.Min(cand))
+	sign := math.Copysign(1, growth)
+	for i := range base {
+		if (cand[i]-base[i])*sign <= spread {
+			return false
+		}
+	}
+	return true
+}
+
+// line is the line of f whose cumulative value per request moved most in the
+// direction of growth; the function's first line when no line is known.
+func (t *tally) line(f *fn, growth float64) int64 {
+	reqs := [2]float64{sum(t.requests[0]), sum(t.requests[1])}
+	best, bestMove := int64(0), math.Inf(-1)
+	for b := range f.lines {
+		for l := range f.lines[b] {
+			move := (f.lines[1][l]/reqs[1] - f.lines[0][l]/reqs[0]) * math.Copysign(1, growth)
+			if l > 0 && (move > bestMove || move == bestMove && l < best) {
+				best, bestMove = l, move
+			}
+		}
+	}
+	return cmp.Or(best, f.start)
+}
+
+// changedPath is the longest of the changed paths, cleaned, that file (an
+// absolute build path or a module path) ends with; "" when there is none.
+func changedPath(file string, changed []string) string {
+	file, best := strings.ReplaceAll(file, `\`, "/"), ""
+	for _, c := range changed {
+		c = strings.TrimPrefix(path.Clean("/"+strings.ReplaceAll(c, `\`, "/")), "/")
+		if c != "" && (file == c || strings.HasSuffix(file, "/"+c)) && len(c) > len(best) {
+			best = c
+		}
+	}
+	return best
+}
+
+func side(b int) string { return [...]string{"baseline", "candidate"}[b] }
+
+func sum(vs []float64) float64 {
+	var s float64
+	for _, v := range vs {
+		s += v
+	}
+	return s
+}
