@@ -185,6 +185,8 @@ func TestCompareAA(t *testing.T) {
 // perftest/testdata/rates/results.jsonl, so rates accumulate over batches; the
 // table at the end counts every line recorded with this spec's compare settings.
 // PERF_RATES_ONLY=name,name limits the entries ("aa" is the A/A run).
+// PERF_RATES_VIEW=nongo judges without the budgets on the Go runtime's
+// metrics (rates.GoRuntime), as a service in another language is judged.
 // PERF_NOISE=name starts that standard neighbour (rates.Neighbours) beside
 // every comparison and records its name with it (make perf-rates NOISE=memhog).
 func TestCompareDetectionRates(t *testing.T) {
@@ -196,6 +198,15 @@ func TestCompareDetectionRates(t *testing.T) {
 	spec := compareSpec(t)
 	if !tableOnly {
 		requireDocker(t)
+	}
+	judged := spec.Compare
+	switch view := os.Getenv("PERF_RATES_VIEW"); view {
+	case "":
+	case "nongo":
+		judged = rates.WithoutGoRuntime(spec.Compare)
+		fmt.Printf("Judged without the budgets on %s: the view of a service that exports no Go runtime counters.\n", strings.Join(rates.GoRuntime, ", "))
+	default:
+		t.Fatalf("PERF_RATES_VIEW=%s: the one view is nongo", view)
 	}
 	root := moduleRoot(t)
 	entries, err := corpus.Load(filepath.Join(root, "perftest", "testdata", "regressions"))
@@ -217,7 +228,7 @@ func TestCompareDetectionRates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Print(rates.Table(recs, spec.Compare, entries))
+		fmt.Print(rates.Table(recs, judged, entries))
 		return
 	}
 	type job struct {
@@ -269,8 +280,8 @@ func TestCompareDetectionRates(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Println()
-	fmt.Print(rates.Table(recs, spec.Compare, entries))
-	for _, row := range rates.Tally(recs, spec.Compare, noise) {
+	fmt.Print(rates.Table(recs, judged, entries))
+	for _, row := range rates.Tally(recs, judged, noise) {
 		if row.Wrong > 0 && row.Expect == string(corpus.ExpectPass) && row.Name != rates.AA {
 			t.Errorf("%s must pass, and failed %d of %d", row.Name, row.Wrong, row.Runs)
 		}

@@ -63,6 +63,20 @@ func Settings(c *thresholds.Compare) string {
 	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
+// GoRuntime are the compared metrics only a Go service's runtime counters feed.
+var GoRuntime = []string{thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest}
+
+// WithoutGoRuntime is c without its budgets on GoRuntime metrics: how a
+// service that exports no Go runtime counters is judged. A record keeps every
+// metric's change and p-value, so its other rows read the same.
+func WithoutGoRuntime(c *thresholds.Compare) *thresholds.Compare {
+	out := *c
+	out.Metrics = slices.DeleteFunc(slices.Clone(c.Metrics), func(b thresholds.Budget) bool {
+		return slices.Contains(GoRuntime, b.Metric)
+	})
+	return &out
+}
+
 // Judge is a record's verdict under c's budgets, from its rows alone, with
 // compare's rule (compare.Budget.Worse); a budgeted metric the record lacks,
 // or an inconclusive one, makes it inconclusive. It returns the verdict and
