@@ -26,6 +26,7 @@ type Service struct {
 	Env      map[string]string `yaml:"env"`                                                                // environment; {{.Instance}} as in Args
 	Replicas int               `yaml:"replicas"`                                                           // replicas per build
 	Volume   string            `yaml:"volume"`                                                             // a path every replica of one build mounts from one shared volume ("" none)
+	Profile  string            `yaml:"profile"`                                                            // where it serves Go\'s pprof endpoints, like /debug/pprof ("" none): a worse comparison then says which functions grew
 	Metrics  ServiceMetrics    `yaml:"metrics" want:"a mapping of metric names"`
 }
 
@@ -118,9 +119,10 @@ var DefaultService = Service{
 	}},
 	Port:     8080,
 	Ready:    "/readyz",
-	Args:     []string{"-db=/data/tasks.db", "-instance={{.Instance}}"},
+	Args:     []string{"-db=/data/tasks.db", "-instance={{.Instance}}", "-pprof"},
 	Replicas: 2,
 	Volume:   "/data",
+	Profile:  "/debug/pprof",
 	Metrics:  DefaultMetrics,
 }
 
@@ -133,7 +135,7 @@ func Expand(s, instance string) string { return strings.ReplaceAll(s, InstancePl
 func (s *Service) decodeNode(d *decoder, n *yaml.Node, at place) {
 	*s = DefaultService
 	s.Build = Build{}
-	s.Args, s.Volume = nil, "" // the reference service's own
+	s.Args, s.Volume, s.Profile = nil, "", "" // the reference service's own
 	type plain Service
 	d.object(n, at, (*plain)(s))
 }
@@ -227,6 +229,9 @@ func (v *validator) service() {
 	}
 	if v.ok("service.replicas") && (s.Replicas < 1 || s.Replicas > 8) {
 		v.fail("service.replicas", "%d replicas: use 1..8 (they share this machine with the load and Prometheus)", s.Replicas)
+	}
+	if v.ok("service.profile") && s.Profile != "" && (!strings.HasPrefix(s.Profile, "/") || strings.ContainsAny(s.Profile, "?#") || path.Clean(s.Profile) != s.Profile || s.Profile == "/") {
+		v.fail("service.profile", "%q must be a clean path starting with /, like /debug/pprof", s.Profile)
 	}
 	if v.ok("service.volume") && s.Volume != "" && (!path.IsAbs(s.Volume) || s.Volume == "/") {
 		v.fail("service.volume", "%q must be an absolute path inside the container, not /", s.Volume)

@@ -10,9 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/pprof/profile"
+
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/perftest/internal/promq"
+	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/perftest/internal/stack"
 	"github.com/perfgate/perfgate/perftest/internal/verdict"
 	"github.com/perfgate/perfgate/thresholds"
@@ -45,6 +48,11 @@ type Comparison struct {
 	Noise    []compare.Noise // from the baseline's own rounds, odd against even
 	Baseline string          // what the baseline was, for the report
 	Rounds   []Round         // in the order they ran; rounds 2k and 2k+1 are one pair (Result.Reruns: which ran again)
+	// Profiles say why the worse metrics grew, from ProfiledPairs run after
+	// the rounds that decided; ProfileFiles are the builds' merged profiles
+	// by file name (baseline.cpu.pb.gz, …), for the report directory.
+	Profiles     []report.ProfileDiff
+	ProfileFiles map[string]*profile.Profile
 }
 
 // Round is one round of load on one variant.
@@ -355,6 +363,54 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	if thresholds.MinP(cs.Rounds/2) < cs.Alpha {
 		c.Noise = compare.Calibrate(SplitBaseline(samples), compare.Options{Alpha: cs.Alpha})
 	}
+
+	// Why a metric got worse: pairs of rounds with profiling on, after the
+	// rounds that decided, so profiling never touches the verdict.
+	prefix := spec.ServiceOrDefault().Profile
+	worse := worseMetrics(c.Result)
+	if prefix == "" || len(worse) == 0 {
+		return c, nil
+	}
+	t := time.Now()
+	fmt.Fprintf(logw, "%s worse: %d pairs of rounds with profiling, to tell why\n", strings.Join(worse, ", "), ProfiledPairs)
+	var got [2][]roundProfiles // baseline's, candidate's
+	var perr error
+	for k := 0; k < ProfiledPairs && perr == nil; k++ {
+		for _, variant := range pairOrder(k) {
+			var p roundProfiles
+			p, perr = profileRound(ctx, st.ReplicasOf(variant), prefix, cs.Round.WarmUp+cs.Round.Duration, func() error {
+				_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Rounds+ExtraPairs(cs.Rounds)+k)))
+				return err
+			})
+			if perr != nil {
+				break
+			}
+			if variant == Candidate {
+				got[1] = append(got[1], p)
+			} else {
+				got[0] = append(got[0], p)
+			}
+			if err := pause(ctx, gap); err != nil {
+				return c, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return c, err
+	}
+	if perr != nil {
+		for _, m := range worse {
+			c.Profiles = append(c.Profiles, report.ProfileDiff{Metric: m, Why: fmt.Sprintf("the profiled rounds could not run: %v", perr)})
+		}
+		return c, nil
+	}
+	var changed []string
+	if o.Baseline != "" {
+		changed = changedFiles(ctx, o.ModuleRoot, o.Baseline, o.Candidate)
+	}
+	c.Profiles = whyWorse(worse, got[0], got[1], profiledRequests(cs.Round), changed)
+	c.ProfileFiles = mergedFiles(got[0], got[1])
+	fmt.Fprintf(logw, "profiled pairs: %s\n", time.Since(t).Round(time.Millisecond))
 	return c, nil
 }
 

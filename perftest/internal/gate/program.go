@@ -280,6 +280,10 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 			run.Comparison = &compare.Result{Verdict: verdict.Inconclusive, Reason: fmt.Sprintf("the comparison with %s could not run: %v", ref, err)}
 		} else {
 			run.Baseline, run.Comparison, run.Noise = c.Baseline, &c.Result, c.Noise
+			run.Profiles = c.Profiles
+			if err := writeProfiles(s.ReportDir, c.ProfileFiles); err != nil {
+				return o, err
+			}
 		}
 	}
 

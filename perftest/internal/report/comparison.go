@@ -261,6 +261,18 @@ func markdownComparison(w io.Writer, r Run) {
 		fmt.Fprintf(w, "%s\n\n", strings.Join(notes, "\n"))
 	}
 	budgetChart(w, c.Rows)
+	if len(r.Profiles) > 0 {
+		fmt.Fprintf(w, "**Why** (from %d pairs of rounds run with profiling after the comparison, per request served):\n\n", r.Profiles[0].Pairs)
+		for _, d := range r.Profiles {
+			for _, line := range d.Text() {
+				fmt.Fprintf(w, "- %s: %s\n", code(d.Metric), md(line))
+			}
+			if d.Command != "" {
+				fmt.Fprintf(w, "  - dig further in the report directory: `%s`\n", d.Command)
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	if len(c.Reruns) > 0 {
 		fmt.Fprintf(w, "**Pairs that ran again** (a round the generator could not vouch for costs its pair, not the comparison):\n\n")
 		for _, why := range c.Reruns {

@@ -46,6 +46,14 @@ func Console(r Run) Reporter {
 			for _, why := range r.Comparison.Reruns {
 				fmt.Fprintf(ew, "  re-run   %s\n", oneLine(why))
 			}
+			for _, d := range r.Profiles {
+				for _, line := range d.Text() {
+					fmt.Fprintf(ew, "  why      %s: %s\n", d.Metric, oneLine(line))
+				}
+				if d.Command != "" {
+					fmt.Fprintf(ew, "           %s\n", d.Command)
+				}
+			}
 			for _, n := range r.Noise {
 				fmt.Fprintf(ew, "  noise    %s\n", oneLine(noiseLine(n, r.Comparison.Rows)))
 			}

@@ -93,6 +93,7 @@ type htmlComparison struct {
 	Rows                                                []htmlRow
 	Metrics                                             []htmlMetric
 	Noise, Reruns                                       []string
+	Profiles                                            []ProfileDiff
 }
 
 type htmlRow struct {
@@ -310,6 +311,7 @@ func htmlComparisonOf(r Run) (*htmlComparison, error) {
 		hc.Noise = append(hc.Noise, noiseLine(n, c.Rows))
 	}
 	hc.Reruns = c.Reruns
+	hc.Profiles = r.Profiles
 	return hc, nil
 }
 

@@ -103,6 +103,16 @@ type jsonComparison struct {
 	Rows     []jsonRow       `json:"rows"`
 	Noise    []jsonNoise     `json:"noise"`
 	Reruns   []string        `json:"reruns"` // pairs of rounds that ran again, and why
+	Profiles []jsonProfile   `json:"profiles"`
+}
+
+// jsonProfile is why a worse metric grew, from the profiled pairs.
+type jsonProfile struct {
+	Metric  string   `json:"metric"`
+	Profile string   `json:"profile"` // cpu or allocs
+	Lines   []string `json:"lines"`   // one per function that grew above noise, largest first
+	Why     string   `json:"why,omitempty"`
+	Command string   `json:"command,omitempty"`
 }
 
 type jsonRow struct {
@@ -145,7 +155,11 @@ func toJSONComparison(r Run) *jsonComparison {
 	c := r.Comparison
 	out := &jsonComparison{
 		Verdict: c.Verdict, Reason: c.Reason, Baseline: r.Baseline, Alpha: jsonFloat(c.Alpha),
-		Rows: []jsonRow{}, Noise: []jsonNoise{}, Reruns: append([]string{}, c.Reruns...),
+		Rows: []jsonRow{}, Noise: []jsonNoise{}, Reruns: append([]string{}, c.Reruns...), Profiles: []jsonProfile{},
+	}
+	for _, d := range r.Profiles {
+		out.Profiles = append(out.Profiles, jsonProfile{Metric: d.Metric, Profile: d.Profile,
+			Lines: append([]string{}, d.Lines...), Why: d.Why, Command: d.Command})
 	}
 	opt := func(x *float64) *jsonFloat {
 		if x == nil {

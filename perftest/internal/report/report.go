@@ -35,6 +35,7 @@ type Run struct {
 	// Set when the candidate was also compared with a baseline build; the decision combines both verdicts.
 	Baseline   string          // what the candidate was compared with, e.g. "merge-base 1a2b3c4"
 	Comparison *compare.Result // nil in absolute mode
+	Profiles   []ProfileDiff   // why the worse metrics grew, from profiled pairs run after the comparison
 	Noise      []compare.Noise // the runner's noise from an A/A run, when measured
 
 	// Decision is the verdict on the whole run, made once by Decide: every
@@ -62,6 +63,26 @@ type TemplateStats struct {
 	NotOK             int64 // expected answers that are not 2xx
 	Strays            int64 // 404s to a value of a capture that is not sticky
 	P50, P95, P99     time.Duration
+}
+
+// ProfileDiff says, for a metric the comparison found worse, which
+// functions' cost per request grew most between the builds, from pairs of
+// rounds run with profiling after the comparison (never the ones it decided on).
+type ProfileDiff struct {
+	Metric  string   // the compared metric, like allocs_per_request
+	Profile string   // the profiles it reads: cpu or allocs
+	Lines   []string // "+3 allocs/request in store.(*Store).Get (service/…/store.go:142, changed in this PR)", largest first
+	Why     string   // when Lines is empty: why no function is named
+	Command string   // the go tool pprof command that digs further, run in the report directory
+	Pairs   int      // the profiled pairs it reads
+}
+
+// Text is the diff on one line per function, or why there is none.
+func (d ProfileDiff) Text() []string {
+	if len(d.Lines) == 0 {
+		return []string{d.Why}
+	}
+	return d.Lines
 }
 
 // Notes are what a reader must know about how the template ran: that

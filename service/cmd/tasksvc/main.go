@@ -103,6 +103,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (a
 	fs.Float64Var(&cfg.Fault.ErrorRatio, "fault-error-ratio", 0, "fault injection: share of /tasks requests answered 500, 0..1")
 	fs.Int64Var(&cfg.Fault.Leak, "fault-leak", 0, "fault injection: bytes retained (never freed) per /tasks request")
 	fs.IntVar(&cfg.Fault.Allocs, "fault-allocs", 0, "fault injection: short-lived 64-byte heap allocations per /tasks request")
+	fs.BoolVar(&cfg.Profiles, "pprof", false, "serve Go's profiles under /debug/pprof/ (for the gate's profiled rounds; keep it off a public network)")
 	fs.BoolVar(&opts.version, "version", false, "print the build version and exit")
 	fs.VisitAll(func(f *flag.Flag) { f.Usage += " [$" + envName(f.Name) + "]" })
 

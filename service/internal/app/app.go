@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Fault           fault.Config
 	Build           telemetry.BuildInfo
+	Profiles        bool // serve Go's profiles under RouteProfiles
 }
 
 // Server timeouts. Reading headers and bodies is bounded so slow clients
@@ -92,6 +94,23 @@ func Handler(s api.Store, reg *prometheus.Registry, log *slog.Logger, maxBody in
 
 	h := telemetry.NewHTTP(reg, Routes...)
 	return telemetry.AccessLog(log, h.Route, h.Wrap(recoverPanics(log, mux)))
+}
+
+// RouteProfiles is where WithProfiles serves Go's profiles (net/http/pprof).
+const RouteProfiles = "/debug/pprof/"
+
+// WithProfiles serves Go's profiles under RouteProfiles beside h, outside
+// its access log and metrics: a profile the gate takes while it loads the
+// service is not a request it measures. Keep it off a public network.
+func WithProfiles(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(RouteProfiles, pprof.Index) // allocs, heap, goroutine, … by name
+	mux.HandleFunc(RouteProfiles+"cmdline", pprof.Cmdline)
+	mux.HandleFunc(RouteProfiles+"profile", pprof.Profile)
+	mux.HandleFunc(RouteProfiles+"symbol", pprof.Symbol)
+	mux.HandleFunc(RouteProfiles+"trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }
 
 // recoverPanics turns a handler panic into a counted 500 instead of a
@@ -157,7 +176,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(net.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := newServer(Handler(s, reg, log, cfg.MaxBody, faults), log, DefaultTimeouts)
+	h := Handler(s, reg, log, cfg.MaxBody, faults)
+	if cfg.Profiles {
+		h = WithProfiles(h)
+	}
+	srv := newServer(h, log, DefaultTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -352,4 +353,24 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestWithProfilesServesGoProfilesOutsideTheMetrics(t *testing.T) {
+	h, reg := newHandler(t, openStore(t), fault.Config{})
+	srv := httptest.NewServer(WithProfiles(h))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + RouteProfiles + "allocs")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.True(t, len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b, "a gzip'd pprof profile")
+
+	resp, err = http.Get(srv.URL + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the service's own routes still answer")
+	n, err := testutil.GatherAndCount(reg, "tasksvc_http_requests_total")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "only /healthz is counted, not the profile")
 }

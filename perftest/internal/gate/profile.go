@@ -1,0 +1,259 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/perfgate/perfgate/perftest/internal/compare"
+	"github.com/perfgate/perfgate/perftest/internal/profdiff"
+	"github.com/perfgate/perfgate/perftest/internal/report"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+	"github.com/perfgate/perfgate/thresholds"
+)
+
+// ProfiledPairs is how many extra pairs of rounds run with profiling on
+// after a comparison found a metric worse: profdiff's noise rule needs 3.
+const ProfiledPairs = 3
+
+// maxProfile bounds a profile read from a replica.
+const maxProfile = 64 << 20
+
+// measureOf is the profile that tells why a compared metric grew.
+var measureOf = map[string]profdiff.Measure{
+	thresholds.CompareAllocs:        profdiff.AllocObjects,
+	thresholds.CompareAllocBytes:    profdiff.AllocSpace,
+	thresholds.CompareGCPerRequest:  profdiff.AllocSpace,
+	thresholds.CompareCPUPerRequest: profdiff.CPU,
+	thresholds.CompareP50:           profdiff.CPU,
+	thresholds.CompareP95:           profdiff.CPU,
+	thresholds.CompareP99:           profdiff.CPU,
+	thresholds.CompareThroughput:    profdiff.CPU,
+}
+
+// roundProfiles are one profiled round's profiles of one variant, merged
+// over its replicas.
+type roundProfiles struct{ cpu, allocs *profile.Profile }
+
+// fetchProfile reads a profile from url: at most maxProfile bytes.
+func fetchProfile(ctx context.Context, client *http.Client, url string) (*profile.Profile, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	p, err := profile.Parse(io.LimitReader(resp.Body, maxProfile))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return p, nil
+}
+
+// allocsDelta is what was allocated between two allocation profiles of one
+// process: end minus start.
+func allocsDelta(start, end *profile.Profile) (*profile.Profile, error) {
+	start = start.Copy()
+	start.Scale(-1)
+	d, err := profile.Merge([]*profile.Profile{end, start})
+	if err != nil {
+		return nil, err
+	}
+	d.TimeNanos, d.DurationNanos = end.TimeNanos, end.TimeNanos-start.TimeNanos
+	return d, nil
+}
+
+// profileRound runs one round with profiling on every replica of the
+// variant: a CPU profile over the round, and the allocation profile's change.
+func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, length time.Duration, run func() error) (roundProfiles, error) {
+	client := &http.Client{Timeout: length + 30*time.Second}
+	base := func(r stack.Replica) string { return strings.TrimSuffix(r.URL, "/") + prefix }
+	starts := make([]*profile.Profile, len(replicas))
+	for i, r := range replicas {
+		p, err := fetchProfile(ctx, client, base(r)+"/allocs")
+		if err != nil {
+			return roundProfiles{}, err
+		}
+		starts[i] = p
+	}
+	cpus := make([]*profile.Profile, len(replicas))
+	errs := make([]error, len(replicas))
+	var wg sync.WaitGroup
+	seconds := int(math.Ceil(length.Seconds()))
+	for i, r := range replicas {
+		wg.Go(func() {
+			cpus[i], errs[i] = fetchProfile(ctx, client, fmt.Sprintf("%s/profile?seconds=%d", base(r), seconds))
+		})
+	}
+	err := run()
+	wg.Wait()
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return roundProfiles{}, err
+	}
+	deltas := make([]*profile.Profile, len(replicas))
+	for i, r := range replicas {
+		end, err := fetchProfile(ctx, client, base(r)+"/allocs")
+		if err != nil {
+			return roundProfiles{}, err
+		}
+		if deltas[i], err = allocsDelta(starts[i], end); err != nil {
+			return roundProfiles{}, fmt.Errorf("%s: %w", r.Name, err)
+		}
+	}
+	var out roundProfiles
+	if out.cpu, err = profile.Merge(cpus); err != nil {
+		return out, err
+	}
+	out.allocs, err = profile.Merge(deltas)
+	return out, err
+}
+
+// worseMetrics are the compared metrics that came out worse.
+func worseMetrics(res compare.Result) []string {
+	var out []string
+	for _, row := range res.Rows {
+		if row.Status == compare.Worse {
+			out = append(out, row.Metric)
+		}
+	}
+	return out
+}
+
+// changedFiles are the files that differ between the baseline and the
+// candidate (the work tree when candidate is ""), relative to root.
+func changedFiles(ctx context.Context, root, baseline, candidate string) []string {
+	args := []string{"diff", "--name-only", baseline}
+	if candidate != "" {
+		args = append(args, candidate)
+	}
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(out))
+}
+
+// whyWorse diffs the profiled rounds for every worse metric: the functions
+// whose cost per request grew most, above the rounds' noise.
+func whyWorse(worse []string, base, cand []roundProfiles, requests int64, changed []string) []report.ProfileDiff {
+	var out []report.ProfileDiff
+	for _, metric := range worse {
+		m, ok := measureOf[metric]
+		if !ok {
+			continue
+		}
+		in := profdiff.Input{Changed: changed}
+		for i := range base {
+			pick := func(r roundProfiles) *profile.Profile {
+				if m == profdiff.CPU {
+					return r.cpu
+				}
+				return r.allocs
+			}
+			in.Baseline = append(in.Baseline, profdiff.Round{Profile: pick(base[i]), Requests: requests})
+			in.Candidate = append(in.Candidate, profdiff.Round{Profile: pick(cand[i]), Requests: requests})
+		}
+		kind := profileName(m)
+		d := report.ProfileDiff{Metric: metric, Profile: kind, Pairs: len(base),
+			Command: fmt.Sprintf("go tool pprof -sample_index=%s -top -diff_base=%s %s", m.SampleType, profileFile(Baseline, kind), profileFile(Candidate, kind))}
+		res, err := profdiff.Diff(in, m, profdiff.DefaultOptions)
+		if err != nil {
+			d.Why = err.Error()
+			out = append(out, d)
+			continue
+		}
+		for _, f := range res.Top(profdiff.Flat, 3) {
+			if f.Flat.AboveNoise {
+				d.Lines = append(d.Lines, res.Line(f, profdiff.Flat))
+			}
+		}
+		if len(d.Lines) == 0 {
+			d.Why = fmt.Sprintf("no function's %s per request grew above the noise of %d profiled pairs", m.Noun, len(base))
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// profileName is the file name part of a measure's profiles: cpu or allocs.
+func profileName(m profdiff.Measure) string {
+	if m == profdiff.CPU {
+		return "cpu"
+	}
+	return "allocs"
+}
+
+// profiledRequests is how many requests a round sends in all, warm-up
+// included, as its profiles cover the whole round.
+func profiledRequests(r thresholds.Round) int64 {
+	return int64(math.Round(r.Rate * (r.WarmUp + r.Duration).Seconds()))
+}
+
+// mergedFiles are each build's profiles merged over its profiled rounds, by
+// the file name they go to in the report directory.
+func mergedFiles(base, cand []roundProfiles) map[string]*profile.Profile {
+	out := map[string]*profile.Profile{}
+	for _, b := range []struct {
+		name   string
+		rounds []roundProfiles
+	}{{Baseline, base}, {Candidate, cand}} {
+		var cpus, allocs []*profile.Profile
+		for _, r := range b.rounds {
+			cpus, allocs = append(cpus, r.cpu), append(allocs, r.allocs)
+		}
+		if p, err := profile.Merge(cpus); err == nil {
+			out[profileFile(b.name, "cpu")] = p
+		}
+		if p, err := profile.Merge(allocs); err == nil {
+			out[profileFile(b.name, "allocs")] = p
+		}
+	}
+	return out
+}
+
+// profileFile is the file a build's merged profile of one kind goes to.
+func profileFile(variant, kind string) string { return variant + "." + kind + ".pb.gz" }
+
+// writeProfiles puts the builds' merged profiles in the report directory,
+// where the reports' go tool pprof commands read them.
+func writeProfiles(dir string, files map[string]*profile.Profile) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write profiles: %w", err)
+	}
+	for name, p := range files {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("write profiles: %w", err)
+		}
+		err = p.Write(f) // gzip'd, as go tool pprof reads it
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write profiles: %s: %w", name, err)
+		}
+	}
+	return nil
+}

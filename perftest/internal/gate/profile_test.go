@@ -1,0 +1,94 @@
+package gate
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/perfgate/perfgate/perftest/internal/compare"
+	"github.com/perfgate/perfgate/perftest/internal/stack"
+)
+
+// profiled is a process serving Go's profiles as a service with -pprof does.
+func profiled(t *testing.T) stack.Replica {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return stack.Replica{Name: "replica-1", Variant: Candidate, URL: srv.URL}
+}
+
+var sink [][]byte
+
+//go:noinline
+func allocateForTheRound(n int) {
+	for range n {
+		sink = append(sink, make([]byte, 4096))
+	}
+	sink = nil
+}
+
+func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("profiles a one-second round")
+	}
+	ran := false
+	p, err := profileRound(t.Context(), []stack.Replica{profiled(t)}, "/debug/pprof", time.Second, func() error {
+		ran = true
+		deadline := time.Now().Add(900 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			allocateForTheRound(64)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.True(t, ran)
+	require.NotNil(t, p.cpu)
+	require.NotNil(t, p.allocs)
+	assert.Equal(t, "cpu", p.cpu.SampleType[len(p.cpu.SampleType)-1].Type)
+
+	// The allocations are the round's: the function that allocated in it is there, with a positive count.
+	objects := -1
+	for i, st := range p.allocs.SampleType {
+		if st.Type == "alloc_objects" {
+			objects = i
+		}
+	}
+	require.GreaterOrEqual(t, objects, 0)
+	var mine int64
+	for _, s := range p.allocs.Sample {
+		for _, loc := range s.Location {
+			for _, line := range loc.Line {
+				if strings.HasSuffix(line.Function.Name, "allocateForTheRound") {
+					mine += s.Value[objects]
+				}
+			}
+		}
+	}
+	assert.Positive(t, mine, "the round's own allocations")
+}
+
+func TestProfileRoundSaysWhenTheServiceServesNoProfiles(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	_, err := profileRound(t.Context(), []stack.Replica{{Name: "replica-1", URL: srv.URL}}, "/debug/pprof", time.Second, func() error { return nil })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "/debug/pprof/allocs: 404 Not Found")
+}
+
+func TestOnlyWorseMetricsAreProfiled(t *testing.T) {
+	res := compare.Result{Rows: []compare.Row{
+		{Metric: "allocs_per_request", Status: compare.Worse},
+		{Metric: "p95_latency", Status: compare.Same},
+		{Metric: "throughput", Status: compare.Better},
+	}}
+	assert.Equal(t, []string{"allocs_per_request"}, worseMetrics(res))
+	assert.Empty(t, worseMetrics(compare.Result{}))
+}
