@@ -117,6 +117,18 @@ func TestCompareCatchesTheNPlusOne(t *testing.T) {
 	if !strings.Contains(worse, thresholds.CompareAllocs) {
 		t.Errorf("%s is not worse; worse: %s", thresholds.CompareAllocs, worse)
 	}
+	// The profiled pairs say where, for each metric that failed: the
+	// handler the patch changed.
+	for _, d := range c.Profiles {
+		t.Logf("why %s: %s", d.Metric, strings.Join(d.Text(), "; "))
+		why := strings.Join(d.Lines, "\n")
+		if !strings.Contains(why, "service/internal/api/api.go") || !strings.Contains(why, "changed in this PR") {
+			t.Errorf("the profile diff of %s does not name the changed handler in api.go: %q", d.Metric, d.Text())
+		}
+	}
+	if len(c.Profiles) == 0 {
+		t.Error("no profile diff under the worse metrics")
+	}
 }
 
 // TestCompareAAPasses is the comparison's other twin: HEAD against itself,

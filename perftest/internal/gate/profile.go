@@ -181,13 +181,22 @@ func whyWorse(worse []string, base, cand []roundProfiles, requests int64, change
 			out = append(out, d)
 			continue
 		}
+		// The functions that grew themselves, then the first one the pull
+		// request changed with everything it calls: the leaves say what
+		// costs more, the changed function where the change is.
 		for _, f := range res.Top(profdiff.Flat, 3) {
 			if f.Flat.AboveNoise {
 				d.Lines = append(d.Lines, res.Line(f, profdiff.Flat))
 			}
 		}
+		for _, f := range res.Top(profdiff.Cum, len(res.Funcs)) {
+			if f.Cum.AboveNoise && f.Changed != "" {
+				d.Lines = append(d.Lines, res.Line(f, profdiff.Cum))
+				break
+			}
+		}
 		if len(d.Lines) == 0 {
-			d.Why = fmt.Sprintf("no function's %s per request grew above the noise of %d profiled pairs", m.Noun, len(base))
+			d.Why = fmt.Sprintf("no function grew above the noise of %d profiled pairs in the %s profile", len(base), kind)
 		}
 		out = append(out, d)
 	}

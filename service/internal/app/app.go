@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,12 @@ func Handler(s api.Store, reg *prometheus.Registry, log *slog.Logger, maxBody in
 // RouteProfiles is where WithProfiles serves Go's profiles (net/http/pprof).
 const RouteProfiles = "/debug/pprof/"
 
+// ProfileRate is the allocation profile's sampling interval in bytes while
+// profiles are served: the default 512 KiB samples a few-second round of a
+// service that allocates kilobytes per request a few dozen times, too few to
+// tell one function's growth from the sampling's own noise.
+const ProfileRate = 16 << 10
+
 // WithProfiles serves Go's profiles under RouteProfiles beside h, outside
 // its access log and metrics: a profile the gate takes while it loads the
 // service is not a request it measures. Keep it off a public network.
@@ -178,6 +185,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(net.Addr)
 	}
 	h := Handler(s, reg, log, cfg.MaxBody, faults)
 	if cfg.Profiles {
+		runtime.MemProfileRate = ProfileRate // before the requests whose allocations it samples
 		h = WithProfiles(h)
 	}
 	srv := newServer(h, log, DefaultTimeouts)
