@@ -215,7 +215,9 @@ func TestSIGTERMEndsAParse(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
-	time.Sleep(300 * time.Millisecond)
+	// Long enough for the binary to start and take the signal (its init under
+	// -race on a busy machine took over 300 ms), well inside the 40 parses.
+	time.Sleep(1500 * time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	sent := time.Now()
 	done := make(chan error, 1)
