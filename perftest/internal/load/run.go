@@ -48,6 +48,7 @@ type runner struct {
 	workers []*worker
 	start   time.Time // intended send times count from it
 	began   time.Time // when sending began: start, or later when it had passed
+	passed  bool      // StartAt had passed when the run was ready to wait for it
 	share   float64   // this shard's part of the schedule, 1/Count
 	rec     *recorder
 	session *workload.Session
@@ -170,6 +171,7 @@ func newRunner(ctx context.Context, p prepared) (*runner, context.CancelFunc) {
 func (r *runner) begin(ctx context.Context) (func() bool, error) {
 	r.start = time.Now()
 	if at := r.cfg.StartAt; !at.IsZero() {
+		r.passed = !time.Now().Before(at)
 		if err := pauseUntil(ctx, at); err != nil {
 			return nil, err
 		}
@@ -226,8 +228,10 @@ func (r *runner) pace(ctx context.Context, jobs chan<- job) (sent, dropped int64
 	// Requests intended before lateUntil came due before sending began (a
 	// StartAt that had passed): sent at once they would burst far beyond
 	// the planned rate, and a target's rate cap with it. They are dropped.
+	// A run that waited for its StartAt began only its timer's wake-up after
+	// it: what came due meanwhile goes out a little late, like any lag.
 	lateUntil := time.Duration(-1)
-	if !r.cfg.StartAt.IsZero() {
+	if r.passed {
 		lateUntil = r.began.Sub(r.start)
 	}
 	now := time.Since(r.start)

@@ -58,8 +58,9 @@ var twoTemplates = []thresholds.Template{
 // start, and merges what they wrote.
 func runShards(t *testing.T, cfg Config, count int) shard.Merged {
 	t.Helper()
-	// Far enough ahead that every shard is waiting when it comes, even on a
-	// busy machine under -race: one that begins late drops what was due.
+	// Far enough ahead that every shard is waiting for it, even on a busy
+	// machine under -race: one that gets there after it has passed drops
+	// what came due.
 	cfg.StartAt = time.Now().Add(1500 * time.Millisecond)
 	results := make([]shard.Result, count)
 	var wg sync.WaitGroup
