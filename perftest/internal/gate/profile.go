@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +29,7 @@ import (
 // after a comparison found a metric worse: profdiff's noise rule needs 3.
 const ProfiledPairs = 3
 
-// maxProfile bounds a profile read from a replica.
+// maxProfile bounds a profile read from a replica, compressed and not.
 const maxProfile = 64 << 20
 
 // measureOf is the profile that tells why a compared metric grew.
@@ -60,11 +62,38 @@ func fetchProfile(ctx context.Context, client *http.Client, url string) (*profil
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	p, err := profile.Parse(io.LimitReader(resp.Body, maxProfile))
+	p, err := parseProfile(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	return p, nil
+}
+
+// parseProfile reads a gzip'd or plain pprof profile of at most maxProfile
+// bytes either way: profile.Parse alone would inflate any gzip stream whole.
+func parseProfile(r io.Reader) (*profile.Profile, error) {
+	data, err := readCapped(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 1 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, err
+		}
+		if data, err = readCapped(zr); err != nil {
+			return nil, err
+		}
+	}
+	return profile.ParseUncompressed(data)
+}
+
+func readCapped(r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxProfile+1))
+	if err == nil && len(data) > maxProfile {
+		err = fmt.Errorf("profile larger than %d bytes", maxProfile)
+	}
+	return data, err
 }
 
 // allocsDelta is what was allocated between two allocation profiles of one
@@ -83,7 +112,9 @@ func allocsDelta(start, end *profile.Profile) (*profile.Profile, error) {
 // profileRound runs one round with profiling on every replica of the
 // variant: a CPU profile over the round, and the allocation profile's change.
 func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, length time.Duration, run func() error) (roundProfiles, error) {
-	client := &http.Client{Timeout: length + 30*time.Second}
+	client := &http.Client{Timeout: length + 30*time.Second,
+		// The replica's own address only: a redirect is an answer, not a hop.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	base := func(r stack.Replica) string { return strings.TrimSuffix(r.URL, "/") + prefix }
 	starts := make([]*profile.Profile, len(replicas))
 	for i, r := range replicas {

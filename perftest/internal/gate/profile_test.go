@@ -1,6 +1,8 @@
 package gate
 
 import (
+	"bytes"
+	"compress/gzip"
 	"net/http"
 	"net/http/httptest"
 	"net/http/pprof"
@@ -91,4 +93,20 @@ func TestOnlyWorseMetricsAreProfiled(t *testing.T) {
 	}}
 	assert.Equal(t, []string{"allocs_per_request"}, worseMetrics(res))
 	assert.Empty(t, worseMetrics(compare.Result{}))
+}
+
+func TestAProfileIsReadWithinItsCapAndNeverFollowsARedirect(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(make([]byte, maxProfile+1)) // inflates past the cap from a few KiB
+	require.NoError(t, zw.Close())
+	_, err := parseProfile(&buf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "profile larger than")
+
+	redirect := httptest.NewServer(http.RedirectHandler("http://192.0.2.1/debug/pprof/allocs", http.StatusFound))
+	defer redirect.Close()
+	_, err = profileRound(t.Context(), []stack.Replica{{Name: "replica-1", URL: redirect.URL}}, "/debug/pprof", time.Second, func() error { return nil })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "302 Found", "answered, not followed off the replica")
 }
