@@ -52,9 +52,10 @@ perf-aa: ## noise calibration: the work tree against itself, the smallest regres
 N ?= 5
 NOISE ?= $(PERF_NOISE)
 ONLY ?= $(PERF_RATES_ONLY)
-perf-rates: ## detection rates: N A/A runs and N runs of each corpus entry (N=5), kept in perftest/testdata/rates/; NOISE=memhog beside the standard noisy neighbour; ONLY=aa,name; N=table prints what is kept; VIEW=nongo judges without the Go runtime's metrics
+PROFILE ?= $(PERF_PROFILE)
+perf-rates: ## detection rates: N A/A runs and N runs of each corpus entry (N=5), kept in perftest/testdata/rates/; NOISE=memhog beside the standard noisy neighbour; ONLY=aa,name; N=table prints what is kept; VIEW=nongo judges without the Go runtime's metrics; PROFILE=always profiles every comparison
 	@if [ -n "$(NOISE)" ] && ! command -v stress-ng >/dev/null; then echo "NOISE=$(NOISE) needs stress-ng: apt-get install stress-ng"; exit 2; fi
-	PERF_RATES=$(N) PERF_NOISE=$(NOISE) PERF_RATES_ONLY=$(ONLY) PERF_RATES_VIEW=$(VIEW) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 6h -v -run '^TestCompareDetectionRates$$' ./perftest
+	PERF_RATES=$(N) PERF_NOISE=$(NOISE) PERF_RATES_ONLY=$(ONLY) PERF_RATES_VIEW=$(VIEW) PERF_PROFILE=$(PROFILE) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 6h -v -run '^TestCompareDetectionRates$$' ./perftest
 
 bench: ## benchmarks: service handlers and throughput, load generator vs vegeta
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./service/... ./perftest/internal/load/

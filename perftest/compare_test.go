@@ -263,6 +263,10 @@ func TestCompareDetectionRates(t *testing.T) {
 			t.Fatalf("the %s neighbour needs %s: apt-get install %s", noise, neighbour[0], neighbour[0])
 		}
 	}
+	var profile gate.ProfileWhen
+	if err := profile.Set(os.Getenv("PERF_PROFILE")); err != nil {
+		t.Fatalf("PERF_PROFILE: %v", err)
+	}
 	batch := time.Now().UTC().Format(time.RFC3339)
 	for i := range n {
 		for _, j := range jobs {
@@ -271,10 +275,11 @@ func TestCompareDetectionRates(t *testing.T) {
 			}
 			stop := startNeighbour(t, neighbour)
 			seed := uint64(time.Now().UnixNano())
-			c, err := tryCompare(t, gate.CompareOptions{Spec: spec, Seed: seed, Baseline: head, Candidate: j.candidate})
+			c, err := tryCompare(t, gate.CompareOptions{Spec: spec, Seed: seed, Baseline: head, Candidate: j.candidate, Profile: profile})
 			stop()
 			rec := rates.New(batch, j.name, j.expect, head, spec.Compare, seed, c.Result, err)
 			rec.Noise, rec.Rounds, rec.Reruns = noise, len(c.Rounds), len(c.Result.Reruns)
+			rec.Why = rates.WhyOf(c.Profiles)
 			for _, r := range c.Rounds {
 				if r.Unsound != "" {
 					rec.Unsound++
@@ -284,6 +289,11 @@ func TestCompareDetectionRates(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Printf("run %d/%d %-22s %-12s %s; %d of %d rounds unsound\n", i+1, n, j.name, rec.Verdict, rec.Outcome(), rec.Unsound, rec.Rounds)
+			for _, d := range c.Profiles {
+				for _, line := range d.Text() {
+					fmt.Printf("    why %s: %s\n", d.Metric, line)
+				}
+			}
 		}
 	}
 	recs, err := rates.Read(out)

@@ -44,11 +44,15 @@ const (
 
 // Entry is one change of the corpus: NAME.patch and NAME.yaml side by side.
 type Entry struct {
-	Name        string  `yaml:"-"`
-	Description string  `yaml:"description"`
-	Cost        Cost    `yaml:"cost"`
-	Expect      Expect  `yaml:"expect"`
-	Effect      *Effect `yaml:"effect,omitempty"`
+	Name        string `yaml:"-"`
+	Description string `yaml:"description"`
+	Cost        Cost   `yaml:"cost"`
+	Expect      Expect `yaml:"expect"`
+	// Culprits are the functions a profile diff of the change should name,
+	// as pprof's graphs label them (store.(*Store).Get): those the patch
+	// changes, and a library function it newly calls.
+	Culprits []string `yaml:"culprits,omitempty,flow"`
+	Effect   *Effect  `yaml:"effect,omitempty"`
 
 	// File is the YAML file and Patch the patch file, as found by Load.
 	File  string `yaml:"-"`

@@ -14,7 +14,7 @@ import (
 const EffectCommand = "PERF_EFFECT=1 flock /tmp/perfgate-load.lock go test -run TestTrueEffect -v -timeout 60m ./perftest/internal/corpus"
 
 // Marshal renders e as its YAML file: a comment saying how the effect is
-// measured, then description, cost, expect and effect.
+// measured, then description, cost, expect, culprits and effect.
 func Marshal(e Entry) ([]byte, error) {
 	var node yaml.Node
 	if err := node.Encode(e); err != nil {
@@ -27,6 +27,9 @@ func Marshal(e Entry) ([]byte, error) {
 			if len(v.Value) > 80 {
 				v.Style = yaml.FoldedStyle
 			}
+		case "culprits":
+			k.HeadComment = "Functions a profile diff should name: those the patch changes, and a\n" +
+				"library function it newly calls (make perf-rates counts them)."
 		case "effect":
 			k.HeadComment = "Measured by TestTrueEffect, not by hand: change = median over pairs of\n" +
 				"candidate/baseline - 1; spread = smallest and largest pair."

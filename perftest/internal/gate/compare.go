@@ -36,6 +36,7 @@ type CompareOptions struct {
 	BaselineArgs  []string // extra flags for the baseline's replicas
 	CandidateArgs []string // extra flags for the candidate's replicas
 	Seed          uint64
+	Profile       ProfileWhen            // when the profiled pairs run: after a worse metric (""), always, or never
 	Prometheus    stack.PrometheusSource // where Prometheus's image comes from; zero looks for one
 	Progress, Log io.Writer
 	// Started, when set, learns the run's stack as soon as it exists.
@@ -367,12 +368,16 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	// Why a metric got worse: pairs of rounds with profiling on, after the
 	// rounds that decided, so profiling never touches the verdict.
 	prefix := spec.ServiceOrDefault().Profile
-	worse := worseMetrics(c.Result)
-	if prefix == "" || len(worse) == 0 {
+	profiles := profiledMetrics(c.Result, o.Profile == ProfileAlways)
+	if prefix == "" || len(profiles) == 0 || o.Profile == ProfileNever {
 		return c, nil
 	}
 	t := time.Now()
-	fmt.Fprintf(logw, "%s worse: %d pairs of rounds with profiling, to tell why\n", strings.Join(worse, ", "), ProfiledPairs)
+	if worse := worseMetrics(c.Result); len(worse) > 0 {
+		fmt.Fprintf(logw, "%s worse: %d pairs of rounds with profiling, to tell why\n", strings.Join(worse, ", "), ProfiledPairs)
+	} else {
+		fmt.Fprintf(logw, "%d pairs of rounds with profiling, as profiling always runs\n", ProfiledPairs)
+	}
 	var got [2][]roundProfiles // baseline's, candidate's
 	var perr error
 	for k := 0; k < ProfiledPairs && perr == nil; k++ {
@@ -399,8 +404,8 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		return c, err
 	}
 	if perr != nil {
-		for _, m := range worse {
-			c.Profiles = append(c.Profiles, report.ProfileDiff{Metric: m, Why: fmt.Sprintf("the profiled rounds could not run: %v", perr)})
+		for _, p := range profiles {
+			c.Profiles = append(c.Profiles, report.ProfileDiff{Metric: p.metric, Worse: p.worse, Why: fmt.Sprintf("the profiled rounds could not run: %v", perr)})
 		}
 		return c, nil
 	}
@@ -408,7 +413,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	if o.Baseline != "" {
 		changed = changedFiles(ctx, o.ModuleRoot, o.Baseline, o.Candidate)
 	}
-	c.Profiles = whyWorse(worse, got[0], got[1], profiledRequests(cs.Round), changed)
+	c.Profiles = whyWorse(profiles, got[0], got[1], profiledRequests(cs.Round), changed)
 	c.ProfileFiles = mergedFiles(got[0], got[1])
 	fmt.Fprintf(logw, "profiled pairs: %s\n", time.Since(t).Round(time.Millisecond))
 	return c, nil

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,38 @@ import (
 // ProfiledPairs is how many extra pairs of rounds run with profiling on
 // after a comparison found a metric worse: profdiff's noise rule needs 3.
 const ProfiledPairs = 3
+
+// ProfileWhen says when a comparison runs its profiled pairs.
+type ProfileWhen string
+
+// When profiled pairs run. Profiling always costs a green comparison the
+// pairs' time (about 30 s at the committed round), and puts on record that
+// the diff of builds that read the same names nothing.
+const (
+	ProfileWorse  ProfileWhen = ""       // after a comparison that found a metric worse
+	ProfileAlways ProfileWhen = "always" // after every comparison
+	ProfileNever  ProfileWhen = "never"  // never
+)
+
+// Set parses a flag or variable's value: worse, always or never.
+func (p *ProfileWhen) Set(v string) error {
+	switch v {
+	case "", "worse":
+		*p = ProfileWorse
+	case string(ProfileAlways), string(ProfileNever):
+		*p = ProfileWhen(v)
+	default:
+		return fmt.Errorf("profile %q: say worse (the default: after a metric reads worse), always or never", v)
+	}
+	return nil
+}
+
+func (p *ProfileWhen) String() string {
+	if p == nil || *p == "" {
+		return "worse"
+	}
+	return string(*p)
+}
 
 // maxProfile bounds a profile read from a replica, compressed and not.
 const maxProfile = 64 << 20
@@ -183,15 +217,44 @@ func changedFiles(ctx context.Context, root, baseline, candidate string) []strin
 	return strings.Fields(string(out))
 }
 
-// whyWorse diffs the profiled rounds for every worse metric: the functions
-// whose cost per request grew most, above the rounds' noise.
-func whyWorse(worse []string, base, cand []roundProfiles, requests int64, changed []string) []report.ProfileDiff {
-	var out []report.ProfileDiff
-	for _, metric := range worse {
-		m, ok := measureOf[metric]
-		if !ok {
-			continue
+// profiledMetrics are the compared metrics whose profiles the profiled pairs
+// are diffed for: the worse ones, and when profiling always runs one metric
+// of each profile the worse ones leave out, so a diff that shows nothing is
+// on record too.
+func profiledMetrics(res compare.Result, always bool) []toDiff {
+	var out []toDiff
+	seen := map[profdiff.Measure]bool{}
+	for _, metric := range worseMetrics(res) {
+		if m, ok := measureOf[metric]; ok {
+			out = append(out, toDiff{metric, true})
+			seen[m] = true
 		}
+	}
+	if !always {
+		return out
+	}
+	for _, row := range res.Rows {
+		if m, ok := measureOf[row.Metric]; ok && !seen[m] {
+			out = append(out, toDiff{row.Metric, false})
+			seen[m] = true
+		}
+	}
+	return out
+}
+
+// toDiff is a compared metric to diff profiles for, and whether the
+// comparison found it worse.
+type toDiff struct {
+	metric string
+	worse  bool
+}
+
+// whyWorse diffs the profiled rounds for every metric: the functions whose
+// cost per request grew most, above the rounds' noise.
+func whyWorse(metrics []toDiff, base, cand []roundProfiles, requests int64, changed []string) []report.ProfileDiff {
+	var out []report.ProfileDiff
+	for _, pm := range metrics {
+		m := measureOf[pm.metric]
 		in := profdiff.Input{Changed: changed}
 		for i := range base {
 			pick := func(r roundProfiles) *profile.Profile {
@@ -204,7 +267,7 @@ func whyWorse(worse []string, base, cand []roundProfiles, requests int64, change
 			in.Candidate = append(in.Candidate, profdiff.Round{Profile: pick(cand[i]), Requests: requests})
 		}
 		kind := profileName(m)
-		d := report.ProfileDiff{Metric: metric, Profile: kind, Pairs: len(base),
+		d := report.ProfileDiff{Metric: pm.metric, Worse: pm.worse, Profile: kind, Pairs: len(base),
 			Command: fmt.Sprintf("go tool pprof -sample_index=%s -top -diff_base=%s %s", m.SampleType, profileFile(Baseline, kind), profileFile(Candidate, kind))}
 		res, err := profdiff.Diff(in, m, profdiff.DefaultOptions)
 		if err != nil {
@@ -217,21 +280,35 @@ func whyWorse(worse []string, base, cand []roundProfiles, requests int64, change
 		// costs more, the changed function where the change is.
 		for _, f := range res.Top(profdiff.Flat, 3) {
 			if f.Flat.AboveNoise {
-				d.Lines = append(d.Lines, res.Line(f, profdiff.Flat))
+				d.Funcs = append(d.Funcs, profileFunc(res, f, profdiff.Flat))
 			}
 		}
 		for _, f := range res.Top(profdiff.Cum, len(res.Funcs)) {
 			if f.Cum.AboveNoise && f.Changed != "" {
-				d.Lines = append(d.Lines, res.Line(f, profdiff.Cum))
+				d.Funcs = append(d.Funcs, profileFunc(res, f, profdiff.Cum))
 				break
 			}
 		}
-		if len(d.Lines) == 0 {
+		if len(d.Funcs) == 0 {
 			d.Why = fmt.Sprintf("no function grew above the noise of %d profiled pairs in the %s profile", len(base), kind)
 		}
 		out = append(out, d)
 	}
 	return out
+}
+
+// profileFunc is f's growth of kind k as the reports show it.
+func profileFunc(res profdiff.Result, f profdiff.Func, k profdiff.Kind) report.ProfileFunc {
+	c := f.Value(k)
+	where := cmp.Or(f.Changed, f.File)
+	if where != "" && f.Line > 0 {
+		where += ":" + strconv.FormatInt(f.Line, 10)
+	}
+	return report.ProfileFunc{
+		Name: profdiff.ShortName(f.Name), Where: where, Changed: f.Changed != "", Callees: k == profdiff.Cum,
+		Baseline: c.Baseline, Candidate: c.Candidate, Unit: res.Measure.Unit, Noun: res.Measure.Noun,
+		Text: res.Line(f, k),
+	}
 }
 
 // profileName is the file name part of a measure's profiles: cpu or allocs.

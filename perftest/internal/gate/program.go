@@ -37,6 +37,9 @@ type Settings struct {
 	// RequireDocker makes a missing Docker engine a failure at a go test
 	// door, where it is otherwise a skip (PERF_REQUIRE_DOCKER, set in CI).
 	RequireDocker bool
+	// Profile is when a comparison runs profiled pairs to tell why a metric
+	// grew (PERF_PROFILE): after a worse metric, always, or never.
+	Profile ProfileWhen
 	// Prometheus is where Prometheus's image comes from
 	// (PERF_PROMETHEUS_IMAGE, PERF_PROMETHEUS_BIN); zero looks for one.
 	Prometheus stack.PrometheusSource
@@ -55,20 +58,20 @@ type Settings struct {
 
 // Env names the environment variables the doors read into Settings.
 var Env = struct {
-	Spec, ReportDir, ServiceArgs, Baseline, BaseRef string
-	RequireDocker, PrometheusImage, PrometheusBin   string
+	Spec, ReportDir, ServiceArgs, Baseline, BaseRef        string
+	RequireDocker, PrometheusImage, PrometheusBin, Profile string
 }{
 	"PERF_THRESHOLDS", "PERF_REPORT_DIR", "PERF_SERVICE_ARGS", "PERF_BASELINE", "GITHUB_BASE_REF",
-	"PERF_REQUIRE_DOCKER", "PERF_PROMETHEUS_IMAGE", "PERF_PROMETHEUS_BIN",
+	"PERF_REQUIRE_DOCKER", "PERF_PROMETHEUS_IMAGE", "PERF_PROMETHEUS_BIN", "PERF_PROFILE",
 }
 
 // FlagNames name a door's flags; a name left "" is not a flag of that door.
-type FlagNames struct{ Spec, Root, ReportDir, Baseline, ServiceArgs string }
+type FlagNames struct{ Spec, Root, ReportDir, Baseline, ServiceArgs, Profile string }
 
 // The flags of the two doors: go test ./perftest and perfgate run.
 var (
-	TestFlags = FlagNames{Spec: "perf.thresholds", ReportDir: "perf.report", Baseline: "perf.baseline", ServiceArgs: "perf.service-args"}
-	CLIFlags  = FlagNames{Spec: "f", Root: "root", ReportDir: "report", Baseline: "baseline", ServiceArgs: "service-args"}
+	TestFlags = FlagNames{Spec: "perf.thresholds", ReportDir: "perf.report", Baseline: "perf.baseline", ServiceArgs: "perf.service-args", Profile: "perf.profile"}
+	CLIFlags  = FlagNames{Spec: "f", Root: "root", ReportDir: "report", Baseline: "baseline", ServiceArgs: "service-args", Profile: "profile"}
 )
 
 // RegisterFlags defines the gate's flags on fs under a door's names, with
@@ -93,6 +96,9 @@ func RegisterFlags(fs *flag.FlagSet, names FlagNames) *Settings {
 			}
 			return nil
 		})
+	}
+	if names.Profile != "" {
+		fs.Var(&s.Profile, names.Profile, "when a comparison runs pairs of rounds with profiling to tell why a metric grew: worse, always or never (default $"+Env.Profile+", else worse)")
 	}
 	return s
 }
@@ -123,6 +129,11 @@ func (s Settings) WithEnv(getenv func(string) string) Settings {
 	}
 	if s.Prometheus == (stack.PrometheusSource{}) {
 		s.Prometheus = stack.PrometheusSource{Image: getenv(Env.PrometheusImage), Bin: getenv(Env.PrometheusBin)}
+	}
+	if s.Profile == "" {
+		if v := getenv(Env.Profile); s.Profile.Set(v) != nil {
+			s.Profile = ProfileWhen(v) // Gate refuses it, naming the variable
+		}
 	}
 	if s.BaseBranches == nil {
 		if b := s.PullRequestBase; b != "" { // a pull request in GitHub Actions
@@ -193,6 +204,9 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if s.Spec == "" {
 		s.Spec = filepath.Join("thresholds", thresholds.DefaultFile)
 	}
+	if v := s.Profile; v.Set(string(v)) != nil {
+		return o, &BadInputError{fmt.Errorf("%s=%s: say worse, always or never", Env.Profile, string(v))}
+	}
 	spec, err := thresholds.ParseFileContext(ctx, s.Spec)
 	if err != nil && ctx.Err() != nil {
 		return o, err // interrupted: not bad input
@@ -246,7 +260,7 @@ func Gate(ctx context.Context, s Settings) (o Outcome, err error) {
 	if ref != "" {
 		prep = prepare(ctx, CompareOptions{
 			Spec: spec, ModuleRoot: s.Root, Baseline: ref, CandidateArgs: s.ServiceArgs,
-			Prometheus: s.Prometheus, Log: out, Started: started,
+			Profile: s.Profile, Prometheus: s.Prometheus, Log: out, Started: started,
 		})
 	}
 	defer func() { err = errors.Join(err, prep.close(ctx)) }()

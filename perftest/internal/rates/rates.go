@@ -16,6 +16,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
 	"github.com/perfgate/perfgate/perftest/internal/corpus"
+	"github.com/perfgate/perfgate/perftest/internal/report"
 	"github.com/perfgate/perfgate/thresholds"
 )
 
@@ -41,6 +42,40 @@ type Record struct {
 	Rounds  int `json:"rounds,omitempty"`
 	Unsound int `json:"unsound,omitempty"`
 	Reruns  int `json:"reruns,omitempty"`
+	// Why is what the profiled pairs named per metric, when they ran.
+	Why []Why `json:"why,omitempty"`
+}
+
+// Why is one metric's profile diff: the functions that grew above noise,
+// in the order the reports show them.
+type Why struct {
+	Metric string    `json:"metric"`
+	Worse  bool      `json:"worse"`
+	Funcs  []WhyFunc `json:"funcs"`
+	Error  string    `json:"error,omitempty"` // why the diff could not be made
+}
+
+// WhyFunc is a function a diff named.
+type WhyFunc struct {
+	Name    string `json:"name"`
+	Callees bool   `json:"callees,omitempty"` // named with everything it calls: the changed function, after the top 3 on their own
+	Changed bool   `json:"changed,omitempty"`
+}
+
+// WhyOf is what a comparison's profile diffs named, for its record.
+func WhyOf(diffs []report.ProfileDiff) []Why {
+	var out []Why
+	for _, d := range diffs {
+		w := Why{Metric: d.Metric, Worse: d.Worse, Funcs: []WhyFunc{}}
+		for _, f := range d.Funcs {
+			w.Funcs = append(w.Funcs, WhyFunc{Name: f.Name, Callees: f.Callees, Changed: f.Changed})
+		}
+		if len(d.Funcs) == 0 && !strings.HasPrefix(d.Why, "no function grew above the noise") {
+			w.Error = d.Why
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // Row is one metric of a comparison; nil numbers were not finite.
@@ -317,6 +352,9 @@ func Table(recs []Record, c *thresholds.Compare, entries []corpus.Entry) string 
 			fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %d\t %s\t %s\t\n", t.Name, t.Expect, effect(effects[t.Name], t.Name), result, t.Unsure, failedOn(t.Failed), unsound)
 		}
 		tw.Flush()
+		if why := WhyTable(recs, c, noise, entries); why != "" {
+			fmt.Fprintf(&b, "\nWhat the profile diffs named, %s (a culprit counts in a diff of a metric that read worse):\n\n%s", where, why)
+		}
 	}
 	return b.String()
 }
@@ -368,4 +406,139 @@ func failedOn(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s ×%d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// WhyTallied is one entry's count of its profile diffs, over the records made
+// with one setting that ran profiled pairs.
+type WhyTallied struct {
+	Name, Expect string
+	Profiled     int // runs whose profiled pairs ran and were diffed
+	// For a regression: runs whose diff of a worse metric named a culprit,
+	// among the top 3 that grew on their own (Top3) or anywhere in what the
+	// reports show, the changed function with its callees included (Shown).
+	Top3, Shown int
+	// Spoke counts runs whose diffs named any function above noise; for A/A
+	// and changes that must pass, each is a diff that said something.
+	Spoke  int
+	Errors int            // runs whose diff could not be made
+	Named  map[string]int // function → runs in which a diff of a worse metric named it
+}
+
+// TallyWhy counts, per entry, what the profile diffs of the records made
+// with c's settings beside noise named, against each entry's culprits.
+func TallyWhy(recs []Record, c *thresholds.Compare, noise string, entries []corpus.Entry) []WhyTallied {
+	culprits := map[string][]string{}
+	for _, e := range entries {
+		culprits[e.Name] = e.Culprits
+	}
+	want := Settings(c)
+	by := map[string]*WhyTallied{}
+	var order []string
+	for _, r := range recs {
+		if r.Settings != want || r.Noise != noise || len(r.Why) == 0 {
+			continue
+		}
+		t := by[r.Entry]
+		if t == nil {
+			t = &WhyTallied{Name: r.Entry, Expect: r.Expect, Named: map[string]int{}}
+			by[r.Entry] = t
+			order = append(order, r.Entry)
+		}
+		t.Profiled++
+		var top3, shown, spoke, failed bool
+		named := map[string]bool{}
+		for _, w := range r.Why {
+			failed = failed || w.Error != ""
+			spoke = spoke || len(w.Funcs) > 0
+			if !w.Worse {
+				continue
+			}
+			flat := 0
+			for _, f := range w.Funcs {
+				named[f.Name] = true
+				hit := slices.Contains(culprits[r.Entry], f.Name)
+				shown = shown || hit
+				if !f.Callees {
+					flat++
+					top3 = top3 || (hit && flat <= 3)
+				}
+			}
+		}
+		for name := range named {
+			t.Named[name]++
+		}
+		t.Top3 += b2i(top3)
+		t.Shown += b2i(shown)
+		t.Spoke += b2i(spoke)
+		t.Errors += b2i(failed)
+	}
+	slices.SortFunc(order, func(a, b string) int {
+		if (a == AA) != (b == AA) {
+			if a == AA {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	out := make([]WhyTallied, 0, len(order))
+	for _, name := range order {
+		out = append(out, *by[name])
+	}
+	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// WhyTable renders TallyWhy as Markdown: for each regression how often a
+// diff of its worse metric named a culprit, for A/A and changes that must
+// pass how often a diff named anything above noise; "" when no record ran
+// profiled pairs.
+func WhyTable(recs []Record, c *thresholds.Compare, noise string, entries []corpus.Entry) string {
+	tally := TallyWhy(recs, c, noise, entries)
+	if len(tally) == 0 {
+		return ""
+	}
+	culprits := map[string][]string{}
+	for _, e := range entries {
+		culprits[e.Name] = e.Culprits
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "| entry\t expect\t culprits\t profiled runs\t culprit in the top 3\t culprit shown\t said something above noise\t most named\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t")
+	for _, t := range tally {
+		top3, shown := "—", "—"
+		if t.Expect == string(corpus.ExpectFail) {
+			top3, shown = fmt.Sprintf("%d/%d", t.Top3, t.Profiled), fmt.Sprintf("%d/%d", t.Shown, t.Profiled)
+		}
+		cs := "—"
+		if len(culprits[t.Name]) > 0 {
+			cs = "`" + strings.Join(culprits[t.Name], "`, `") + "`"
+		}
+		spoke := fmt.Sprintf("%d/%d", t.Spoke, t.Profiled)
+		if t.Errors > 0 {
+			spoke += fmt.Sprintf(" (%d could not diff)", t.Errors)
+		}
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %d\t %s\t %s\t %s\t %s\t\n", t.Name, t.Expect, cs, t.Profiled, top3, shown, spoke, mostNamed(t.Named))
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// mostNamed lists the three functions named in the most runs.
+func mostNamed(m map[string]int) string {
+	if len(m) == 0 {
+		return "—"
+	}
+	s := failedOn(m)
+	if parts := strings.Split(s, ", "); len(parts) > 3 {
+		s = strings.Join(parts[:3], ", ")
+	}
+	return s
 }

@@ -265,7 +265,7 @@ func markdownComparison(w io.Writer, r Run) {
 		fmt.Fprintf(w, "**Why** (from %d pairs of rounds run with profiling after the comparison, per request served):\n\n", r.Profiles[0].Pairs)
 		for _, d := range r.Profiles {
 			for _, line := range d.Text() {
-				fmt.Fprintf(w, "- %s: %s\n", code(d.Metric), md(line))
+				fmt.Fprintf(w, "- %s%s: %s\n", code(d.Metric), d.notWorse(), md(line))
 			}
 			if d.Command != "" {
 				fmt.Fprintf(w, "  - dig further in the report directory: `%s`\n", d.Command)

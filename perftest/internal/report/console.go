@@ -48,7 +48,7 @@ func Console(r Run) Reporter {
 			}
 			for _, d := range r.Profiles {
 				for _, line := range d.Text() {
-					fmt.Fprintf(ew, "  why      %s: %s\n", d.Metric, oneLine(line))
+					fmt.Fprintf(ew, "  why      %s%s: %s\n", d.Metric, d.notWorse(), oneLine(line))
 				}
 				if d.Command != "" {
 					fmt.Fprintf(ew, "           %s\n", d.Command)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -93,7 +94,41 @@ type htmlComparison struct {
 	Rows                                                []htmlRow
 	Metrics                                             []htmlMetric
 	Noise, Reruns                                       []string
-	Profiles                                            []ProfileDiff
+	Profiles                                            []htmlProfile
+}
+
+// htmlProfile is one metric's profile diff as a table, each growth drawn as
+// a bar scaled to the largest in the table.
+type htmlProfile struct {
+	Metric, Class, Profile, Why, Command string
+	Worse                                bool
+	Rows                                 []htmlWhyRow
+}
+
+type htmlWhyRow struct {
+	Name, Where, Baseline, Candidate, Growth string
+	Changed, Callees                         bool
+	Bar                                      int // percent of the largest growth in its table
+}
+
+func htmlProfileOf(d ProfileDiff) htmlProfile {
+	hp := htmlProfile{Metric: d.Metric, Profile: d.Profile, Why: d.Why, Command: d.Command, Worse: d.Worse}
+	if d.Worse {
+		hp.Class = "fail"
+	}
+	largest := 0.0
+	for _, f := range d.Funcs {
+		largest = max(largest, f.Candidate-f.Baseline)
+	}
+	for _, f := range d.Funcs {
+		bar := 0
+		if largest > 0 {
+			bar = int(math.Round(100 * (f.Candidate - f.Baseline) / largest))
+		}
+		hp.Rows = append(hp.Rows, htmlWhyRow{Name: f.Name, Where: f.Where, Changed: f.Changed, Callees: f.Callees,
+			Baseline: f.Cost(f.Baseline, false), Candidate: f.Cost(f.Candidate, false), Growth: f.Cost(f.Candidate-f.Baseline, true), Bar: bar})
+	}
+	return hp
 }
 
 type htmlRow struct {
@@ -311,7 +346,9 @@ func htmlComparisonOf(r Run) (*htmlComparison, error) {
 		hc.Noise = append(hc.Noise, noiseLine(n, c.Rows))
 	}
 	hc.Reruns = c.Reruns
-	hc.Profiles = r.Profiles
+	for _, d := range r.Profiles {
+		hc.Profiles = append(hc.Profiles, htmlProfileOf(d))
+	}
 	return hc, nil
 }
 

@@ -106,13 +106,26 @@ type jsonComparison struct {
 	Profiles []jsonProfile   `json:"profiles"`
 }
 
-// jsonProfile is why a worse metric grew, from the profiled pairs.
+// jsonProfile is why a metric grew, from the profiled pairs.
 type jsonProfile struct {
-	Metric  string   `json:"metric"`
-	Profile string   `json:"profile"` // cpu or allocs
-	Lines   []string `json:"lines"`   // one per function that grew above noise, largest first
-	Why     string   `json:"why,omitempty"`
-	Command string   `json:"command,omitempty"`
+	Metric    string         `json:"metric"`
+	Worse     bool           `json:"worse"`   // false: profiled because profiling always runs
+	Profile   string         `json:"profile"` // cpu or allocs
+	Lines     []string       `json:"lines"`   // one per function that grew above noise, as the text reports show it
+	Functions []jsonFunction `json:"functions"`
+	Why       string         `json:"why,omitempty"`
+	Command   string         `json:"command,omitempty"`
+}
+
+// jsonFunction is one function that grew above noise, per request served.
+type jsonFunction struct {
+	Name      string     `json:"name"`
+	Where     string     `json:"where"`   // file:line
+	Changed   bool       `json:"changed"` // in a file the pull request changed
+	Callees   bool       `json:"callees"` // cumulative: with everything it calls
+	Baseline  jsonFloat  `json:"baseline"`
+	Candidate jsonFloat  `json:"candidate"`
+	Unit      units.Unit `json:"unit"`
 }
 
 type jsonRow struct {
@@ -158,8 +171,13 @@ func toJSONComparison(r Run) *jsonComparison {
 		Rows: []jsonRow{}, Noise: []jsonNoise{}, Reruns: append([]string{}, c.Reruns...), Profiles: []jsonProfile{},
 	}
 	for _, d := range r.Profiles {
-		out.Profiles = append(out.Profiles, jsonProfile{Metric: d.Metric, Profile: d.Profile,
-			Lines: append([]string{}, d.Lines...), Why: d.Why, Command: d.Command})
+		p := jsonProfile{Metric: d.Metric, Worse: d.Worse, Profile: d.Profile, Lines: []string{}, Functions: []jsonFunction{}, Why: d.Why, Command: d.Command}
+		for _, f := range d.Funcs {
+			p.Lines = append(p.Lines, f.Text)
+			p.Functions = append(p.Functions, jsonFunction{Name: f.Name, Where: f.Where, Changed: f.Changed, Callees: f.Callees,
+				Baseline: jsonFloat(f.Baseline), Candidate: jsonFloat(f.Candidate), Unit: f.Unit})
+		}
+		out.Profiles = append(out.Profiles, p)
 	}
 	opt := func(x *float64) *jsonFloat {
 		if x == nil {

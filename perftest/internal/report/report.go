@@ -65,24 +65,64 @@ type TemplateStats struct {
 	P50, P95, P99     time.Duration
 }
 
-// ProfileDiff says, for a metric the comparison found worse, which
-// functions' cost per request grew most between the builds, from pairs of
-// rounds run with profiling after the comparison (never the ones it decided on).
+// ProfileDiff says, for a compared metric, which functions' cost per request
+// grew most between the builds, from pairs of rounds run with profiling after
+// the comparison (never the ones it decided on).
 type ProfileDiff struct {
-	Metric  string   // the compared metric, like allocs_per_request
-	Profile string   // the profiles it reads: cpu or allocs
-	Lines   []string // "+3 allocs/request in store.(*Store).Get (service/…/store.go:142, changed in this PR)", largest first
-	Why     string   // when Lines is empty: why no function is named
-	Command string   // the go tool pprof command that digs further, run in the report directory
-	Pairs   int      // the profiled pairs it reads
+	Metric  string        // the compared metric, like allocs_per_request
+	Worse   bool          // the comparison found the metric worse; else it was profiled because profiling always runs
+	Profile string        // the profiles it reads: cpu or allocs
+	Funcs   []ProfileFunc // the functions that grew above noise, the largest first, then the first one the pull request changed
+	Why     string        // when Funcs is empty: why no function is named
+	Command string        // the go tool pprof command that digs further, run in the report directory
+	Pairs   int           // the profiled pairs it reads
+}
+
+// ProfileFunc is one function whose cost per request grew above noise.
+type ProfileFunc struct {
+	Name    string // as pprof's graphs label it: store.(*Store).Get
+	Where   string // file:line, the repository's path when the pull request changed the file
+	Changed bool   // the pull request changed its file
+	Callees bool   // the cost counts everything it calls (cumulative), not only itself (flat)
+	// Baseline and Candidate are the cost per request in each build, in
+	// Unit; Noun names what a plain number counts (allocs).
+	Baseline, Candidate float64
+	Unit                units.Unit
+	Noun                string
+	Text                string // the whole finding on one line, for text reports
+}
+
+// Cost formats a value per request in the function's unit: "+3 allocs".
+func (f ProfileFunc) Cost(v float64, signed bool) string {
+	s := f.Unit.Format(v)
+	if signed && v > 0 {
+		s = "+" + s
+	}
+	if f.Noun != "" {
+		s += " " + f.Noun
+	}
+	return s
+}
+
+// notWorse marks a diff of a metric that did not read worse, profiled
+// because profiling always runs.
+func (d ProfileDiff) notWorse() string {
+	if d.Worse {
+		return ""
+	}
+	return " (not worse; profiled always)"
 }
 
 // Text is the diff on one line per function, or why there is none.
 func (d ProfileDiff) Text() []string {
-	if len(d.Lines) == 0 {
+	if len(d.Funcs) == 0 {
 		return []string{d.Why}
 	}
-	return d.Lines
+	out := make([]string, len(d.Funcs))
+	for i, f := range d.Funcs {
+		out[i] = f.Text
+	}
+	return out
 }
 
 // Notes are what a reader must know about how the template ran: that
