@@ -93,6 +93,46 @@ func TestOnlyWorseMetricsAreProfiled(t *testing.T) {
 	}}
 	assert.Equal(t, []string{"allocs_per_request"}, worseMetrics(res))
 	assert.Empty(t, worseMetrics(compare.Result{}))
+	assert.Equal(t, []toDiff{{"allocs_per_request", true}}, profiledMetrics(res, false))
+}
+
+// Profiling always diffs one metric of each profile the worse ones leave out,
+// so a green comparison's diff is on record too; a metric no profile tells
+// about (peak_rss) is not diffed.
+func TestProfilingAlwaysDiffsEachProfileOnce(t *testing.T) {
+	rows := func(worse string) compare.Result {
+		var res compare.Result
+		for _, m := range []string{"peak_rss", "allocs_per_request", "alloc_bytes_per_request", "p95_latency", "cpu_per_request"} {
+			st := compare.Same
+			if m == worse {
+				st = compare.Worse
+			}
+			res.Rows = append(res.Rows, compare.Row{Metric: m, Status: st})
+		}
+		return res
+	}
+	assert.Empty(t, profiledMetrics(rows(""), false), "green, profiling after a worse metric: nothing to diff")
+	assert.Equal(t, []toDiff{{"allocs_per_request", false}, {"alloc_bytes_per_request", false}, {"p95_latency", false}},
+		profiledMetrics(rows(""), true))
+	assert.Equal(t, []toDiff{{"cpu_per_request", true}, {"allocs_per_request", false}, {"alloc_bytes_per_request", false}},
+		profiledMetrics(rows("cpu_per_request"), true), "the worse metric stands for the CPU profile")
+}
+
+func TestProfileWhenTakesWorseAlwaysOrNever(t *testing.T) {
+	for in, want := range map[string]ProfileWhen{"": ProfileWorse, "worse": ProfileWorse, "always": ProfileAlways, "never": ProfileNever} {
+		var p ProfileWhen
+		require.NoError(t, p.Set(in), in)
+		assert.Equal(t, want, p, in)
+	}
+	var p ProfileWhen
+	err := p.Set("sometimes")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `profile "sometimes": say worse`)
+	s := Settings{}.WithEnv(func(k string) string { return map[string]string{Env.Profile: "sometimes"}[k] })
+	_, err = Gate(t.Context(), s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "PERF_PROFILE=sometimes: say worse, always or never")
+	assert.True(t, badInput(err))
 }
 
 func TestAProfileIsReadWithinItsCapAndNeverFollowsARedirect(t *testing.T) {

@@ -137,3 +137,47 @@ func TestReadNamesABadLine(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Empty(t, none)
 }
+
+// A culprit counts when a diff of a worse metric names it, in the top 3
+// that grew on their own or as the changed function with its callees; for
+// A/A, any function named above noise is a diff that said something.
+func TestTallyWhyCountsCulpritsAndDiffsThatSpoke(t *testing.T) {
+	rec := func(entry, expect string, why ...Why) Record {
+		r := New("b1", entry, expect, "abc", settings, 1, result(verdict.Fail, "allocs_per_request"), nil)
+		r.Why = why
+		return r
+	}
+	fn := func(names ...string) []WhyFunc {
+		var out []WhyFunc
+		for _, n := range names {
+			out = append(out, WhyFunc{Name: n})
+		}
+		return out
+	}
+	changed := WhyFunc{Name: "api.pathID", Callees: true, Changed: true}
+	recs := []Record{
+		rec("regexp_per_request", "fail", Why{Metric: "allocs_per_request", Worse: true, Funcs: fn("syntax.(*parser).newRegexp", "regexp.compile", "syntax.(*compiler).inst")}),
+		rec("regexp_per_request", "fail", Why{Metric: "allocs_per_request", Worse: true, Funcs: append(fn("a", "b", "c"), changed)}),
+		rec("regexp_per_request", "fail", Why{Metric: "allocs_per_request", Worse: true, Funcs: fn("a", "b", "c")},
+			Why{Metric: "p95_latency", Worse: false, Funcs: fn("regexp.compile")}), // not a worse metric: does not count
+		rec("regexp_per_request", "fail"), // no profiled pairs: not counted
+		rec(AA, "pass", Why{Metric: "allocs_per_request", Funcs: []WhyFunc{}}, Why{Metric: "p95_latency", Funcs: fn("runtime.mallocgc")}),
+		rec(AA, "pass", Why{Metric: "allocs_per_request", Funcs: []WhyFunc{}}),
+		rec(AA, "pass", Why{Metric: "allocs_per_request", Error: "the profiled rounds could not run: 404"}),
+	}
+	entries := []corpus.Entry{{Name: "regexp_per_request", Culprits: []string{"api.pathID", "regexp.compile"}}}
+	tally := TallyWhy(recs, settings, "", entries)
+	require.Len(t, tally, 2)
+	aa, re := tally[0], tally[1]
+	assert.Equal(t, WhyTallied{Name: AA, Expect: "pass", Profiled: 3, Spoke: 1, Errors: 1, Named: map[string]int{}}, aa)
+	assert.Equal(t, 3, re.Profiled)
+	assert.Equal(t, 1, re.Top3, "regexp.compile second of the top 3")
+	assert.Equal(t, 2, re.Shown, "and api.pathID as the changed function")
+	table := WhyTable(recs, settings, "", entries)
+	assert.Contains(t, table, "| regexp_per_request | fail   | `api.pathID`, `regexp.compile` | 3             | 1/3")
+	assert.Contains(t, table, "1/3 (1 could not diff)")
+	assert.Contains(t, Table(recs, settings, entries), "What the profile diffs named, quiet machine")
+
+	none := WhyTable([]Record{rec(AA, "pass")}, settings, "", entries)
+	assert.Empty(t, none, "no record ran profiled pairs")
+}
