@@ -59,11 +59,7 @@ func Decode(filename string, data []byte, v any, kind, needs string) error {
 	if root := d.document(data); root != nil {
 		d.object(root, place{want: "a mapping with " + needs}, v)
 	}
-	if len(d.errs) == 0 {
-		return nil
-	}
-	sortErrors(d.errs)
-	return d.errs
+	return d.errs.err()
 }
 
 // nodeDecoder is a type that reads itself, for what tags cannot say:
@@ -123,15 +119,6 @@ func fieldsOf(t reflect.Type) []field {
 	return fs
 }
 
-// names lists the spec names of t's fields.
-func names(t reflect.Type) []string {
-	var out []string
-	for _, f := range fieldsOf(t) {
-		out = append(out, f.name)
-	}
-	return out
-}
-
 var durationType = reflect.TypeFor[time.Duration]()
 
 // into decodes n into v, which must be addressable.
@@ -147,7 +134,7 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 		return
 	}
 	if v.Type() == durationType {
-		v.SetInt(int64(d.duration(n, at.path)))
+		v.SetInt(int64(scalar(d, n, at.path, "expected a duration like 5s", time.ParseDuration, "invalid duration %q: use a unit like 500ms, 5s or 1m")))
 		return
 	}
 	switch v.Kind() {
@@ -165,9 +152,9 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 	case reflect.String:
 		v.SetString(d.str(n, at.path))
 	case reflect.Int:
-		v.SetInt(int64(d.int(n, at.path)))
+		v.SetInt(int64(scalar(d, n, at.path, "must be a whole number", strconv.Atoi, "must be a whole number, got %q")))
 	case reflect.Bool:
-		v.SetBool(d.bool(n, at.path))
+		v.SetBool(scalar(d, n, at.path, "must be true or false", parseBool, "must be true or false, got %q"))
 	case reflect.Float64:
 		if at.unit == "" {
 			at.unit, at.want = None, cmp.Or(at.want, "must be a number")
@@ -369,43 +356,26 @@ func (d *decoder) str(n *yaml.Node, path string) string {
 	return s
 }
 
-func (d *decoder) int(n *yaml.Node, path string) int {
-	s, ok := d.text(n, path, "must be a whole number")
+// scalar reads a scalar with parse; want says what a valid one looks like
+// and bad, with what was written, why it is not.
+func scalar[T any](d *decoder, n *yaml.Node, path, want string, parse func(string) (T, error), bad string) T {
+	s, ok := d.text(n, path, want)
 	if !ok {
-		return 0
+		return *new(T)
 	}
-	i, err := strconv.Atoi(s)
+	x, err := parse(s)
 	if err != nil {
-		d.fail(n, path, "must be a whole number, got %q", s)
+		d.fail(n, path, bad, s)
 	}
-	return i
+	return x
 }
 
-func (d *decoder) bool(n *yaml.Node, path string) bool {
-	s, ok := d.text(n, path, "must be true or false")
-	if !ok {
-		return false
+// parseBool reads YAML's true and false, and nothing else.
+func parseBool(s string) (bool, error) {
+	if s != "true" && s != "false" {
+		return false, strconv.ErrSyntax
 	}
-	switch s {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	d.fail(n, path, "must be true or false, got %q", s)
-	return false
-}
-
-func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
-	s, ok := d.text(n, path, "expected a duration like 5s")
-	if !ok {
-		return 0
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.fail(n, path, "invalid duration %q: use a unit like 500ms, 5s or 1m", s)
-	}
-	return v
+	return s == "true", nil
 }
 
 // parseIn reads s in unit u; bare also takes a bare number in the base unit.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -78,20 +77,10 @@ func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, err
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
 	}
-	if errs := append(d.errs, v.errs...); len(errs) > 0 {
-		sortErrors(errs)
-		return nil, errs
+	if err := append(d.errs, v.errs...).err(); err != nil {
+		return nil, err
 	}
 	return s, nil
-}
-
-func sortErrors(errs Errors) {
-	sort.SliceStable(errs, func(i, j int) bool {
-		if errs[i].Line != errs[j].Line {
-			return errs[i].Line < errs[j].Line
-		}
-		return errs[i].Col < errs[j].Col
-	})
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -257,72 +246,47 @@ const maxEcho = 64
 // %s, are the program's own words and stay whole.
 func clip(format string, args []any) []any {
 	n := 0
-	for i := 0; i < len(format); i++ {
-		if format[i] != '%' {
+	for _, verb := range fmtVerb.FindAllString(format, -1) {
+		if strings.HasSuffix(verb, "%") || n >= len(args) {
 			continue
 		}
-		i++
-		for i < len(format) && strings.IndexByte("+-# 0123456789.", format[i]) >= 0 {
-			i++
-		}
-		if i >= len(format) || format[i] == '%' {
-			continue
-		}
-		if s, ok := argAt(args, n).(string); ok && format[i] == 'q' {
-			args[n] = clipped(s)
+		if s, ok := args[n].(string); ok && strings.HasSuffix(verb, "q") {
+			args[n] = clipped(s, maxEcho)
 		}
 		n++
 	}
 	return args
 }
 
-// clipped is s cut to maxEcho runes, with … when cut.
-func clipped(s string) string {
-	if len(s) <= maxEcho {
-		return s
-	}
-	if r := []rune(s); len(r) > maxEcho {
-		return string(r[:maxEcho]) + "…"
-	}
-	return s
-}
+// fmtVerb matches a verb of a fmt format, %% included.
+var fmtVerb = regexp.MustCompile(`%[-+# 0-9.]*[^-+# 0-9.]`)
 
 // quote is strconv.Quote of s clipped, for values a message quotes back.
-func quote(s string) string { return strconv.Quote(clipped(s)) }
+func quote(s string) string { return strconv.Quote(clipped(s, maxEcho)) }
 
-func argAt(args []any, n int) any {
-	if n < len(args) {
-		return args[n]
-	}
-	return nil
+// spelling is how a limit is written and whether a plain number will do.
+type spelling struct {
+	want  string
+	plain bool
 }
 
-// limitFormat says how a limit is written for each metric; plain numbers are
+// unitSpellings say how a limit is written in each unit; plain numbers are
 // accepted only where they cannot be misread.
-func limitFormat(m Metric, u Unit) (want string, plain bool) {
-	switch m {
-	case ErrorRate:
-		return "expected a percentage like 1%", false
-	case Latency:
-		return "expected a duration like 250ms", false
-	case Throughput:
-		return "expected a rate like 80/s", true
-	case CPU:
-		return "expected a percentage of one core like 70%", false
-	case Memory:
-		return "expected a size like 96MiB", false
-	}
-	switch u {
-	case Seconds:
-		return "expected a duration like 250ms, or seconds as a plain number", true
-	case Ratio:
-		return "expected a percentage like 5%, or a plain ratio like 0.05", true
-	case Bytes:
-		return "expected a size like 96MiB, or bytes as a plain number", true
-	case PerSecond:
-		return "expected a rate like 80/s", true
-	}
-	return "expected a plain number", true
+var unitSpellings = map[Unit]spelling{
+	Seconds:   {"expected a duration like 250ms, or seconds as a plain number", true},
+	Ratio:     {"expected a percentage like 5%, or a plain ratio like 0.05", true},
+	Bytes:     {"expected a size like 96MiB, or bytes as a plain number", true},
+	PerSecond: {"expected a rate like 80/s", true},
+	None:      {"expected a plain number", true},
+}
+
+// metricSpellings are the metrics whose limits are written more strictly
+// than their unit's.
+var metricSpellings = map[Metric]spelling{
+	ErrorRate: {"expected a percentage like 1%", false},
+	Latency:   {"expected a duration like 250ms", false},
+	CPU:       {"expected a percentage of one core like 70%", false},
+	Memory:    {"expected a size like 96MiB", false},
 }
 
 func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
@@ -341,14 +305,19 @@ func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
 		d.bad[at.path+".max"], d.bad[at.path+".min"] = true, true
 		return
 	}
-	want, bare := limitFormat(s.Metric, s.Unit)
-	for _, l := range []struct {
-		name string
-		dst  **float64
-	}{{"max", &s.Max}, {"min", &s.Min}} {
-		if v := written[l.name]; v != nil {
-			x := d.value(v, join(at.path, l.name), s.Unit, bare, want)
-			*l.dst = &x
+	sp, ok := metricSpellings[s.Metric]
+	if !ok {
+		sp = unitSpellings[s.Unit]
+	}
+	d.later(written, at.path, s.Unit, sp, []string{"max", "min"}, &s.Max, &s.Min)
+}
+
+// later reads the limits names, written as in written, into dsts, in unit u.
+func (d *decoder) later(written map[string]*yaml.Node, path string, u Unit, sp spelling, names []string, dsts ...**float64) {
+	for i, name := range names {
+		if v := written[name]; v != nil {
+			x := d.value(v, join(path, name), u, sp.plain, sp.want)
+			*dsts[i] = &x
 		}
 	}
 }
@@ -374,20 +343,12 @@ func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
 	*bs = Budgets{} // written, so never nil: an empty mapping is refused by name
 	for _, e := range entries {
 		b := Budget{Metric: e.key.Value, Line: e.key.Line, Col: e.key.Column}
-		want := "expected a percentage like 10%"
+		sp := spelling{want: "expected a percentage like 10%"}
 		if b.Metric == CompareErrorRate {
-			want = "expected percentage points like 0.5%"
+			sp.want = "expected percentage points like 0.5%"
 		}
 		written := d.object(e.val, place{path: e.path, want: "a mapping like {max_increase: 10%}"}, &b)
-		for _, l := range []struct {
-			name string
-			dst  **float64
-		}{{"max_increase", &b.MaxIncrease}, {"max_decrease", &b.MaxDecrease}} {
-			if v := written[l.name]; v != nil {
-				x := d.value(v, join(e.path, l.name), Ratio, false, want)
-				*l.dst = &x
-			}
-		}
+		d.later(written, e.path, Ratio, sp, []string{"max_increase", "max_decrease"}, &b.MaxIncrease, &b.MaxDecrease)
 		*bs = append(*bs, b)
 	}
 }

@@ -312,11 +312,7 @@ func (s *Spec) CheckFiles(root string) error {
 	if g := svc.Build.Go; g != nil {
 		exists("service.build.go.dockerfile", g.Dockerfile, false)
 	}
-	if len(v.errs) == 0 {
-		return nil
-	}
-	sortErrors(v.errs)
-	return v.errs
+	return v.errs.err()
 }
 
 // notFlag refuses a build field that starts with "-": it becomes an

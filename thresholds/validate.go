@@ -41,11 +41,7 @@ func (s *Spec) Validate() error {
 	}
 	v := &validator{spec: s}
 	v.run()
-	if len(v.errs) == 0 {
-		return nil
-	}
-	sortErrors(v.errs)
-	return v.errs
+	return v.errs.err()
 }
 
 // validator checks ranges and fields that depend on each other. On a parsed spec it

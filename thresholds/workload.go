@@ -594,9 +594,5 @@ func (v *validator) fallbacks(byName map[string]int) {
 func ValidateWorkload(w []Template) error {
 	v := &validator{spec: &Spec{Workload: w}}
 	v.workload()
-	if len(v.errs) == 0 {
-		return nil
-	}
-	sortErrors(v.errs)
-	return v.errs
+	return v.errs.err()
 }
