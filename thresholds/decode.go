@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -94,13 +93,8 @@ type field struct {
 	place // path empty: filled in per use
 }
 
-var typeFields sync.Map // reflect.Type → []field
-
 // fieldsOf lists the spec fields of struct type t in declaration order.
 func fieldsOf(t reflect.Type) []field {
-	if fs, ok := typeFields.Load(t); ok {
-		return fs.([]field)
-	}
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -115,7 +109,6 @@ func fieldsOf(t reflect.Type) []field {
 			plain: has("plain"), one: has("one"), later: has("later"),
 		}})
 	}
-	typeFields.Store(t, fs)
 	return fs
 }
 
@@ -244,15 +237,22 @@ func (d *decoder) entries(n *yaml.Node, at place, noun string, fold bool, known 
 			continue
 		}
 		first[key] = k.Line
-		p := join(at.path, k.Value)
-		if v.Kind == yaml.AliasNode {
-			d.fail(v, p, "aliases (*%s) are not supported: write the value out", v.Value)
-			continue
+		if p := join(at.path, k.Value); d.written(v, p) {
+			out = append(out, entry{key: k, val: v, path: p})
 		}
-		d.src[p] = srcPos{line: v.Line, col: v.Column, raw: v.Value, scalar: v.Kind == yaml.ScalarNode}
-		out = append(out, entry{key: k, val: v, path: p})
 	}
 	return out, true
+}
+
+// written records where the value n at path was written, or refuses it as
+// an alias.
+func (d *decoder) written(n *yaml.Node, path string) bool {
+	if n.Kind == yaml.AliasNode {
+		d.fail(n, path, "aliases (*%s) are not supported: write the value out", n.Value)
+		return false
+	}
+	d.src[path] = srcPos{line: n.Line, col: n.Column, raw: n.Value, scalar: n.Kind == yaml.ScalarNode}
+	return true
 }
 
 // list decodes a sequence, or with at.one a single scalar, into the slice
@@ -264,11 +264,7 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 	case at.one && n.Kind == yaml.ScalarNode && n.Tag != "!!null":
 		items = []*yaml.Node{n}
 	case n.Kind != yaml.SequenceNode:
-		want := at.want
-		if want == "" {
-			want = "a list of strings"
-		}
-		d.fail(n, at.path, "must be %s, got %s", want, describe(n))
+		d.fail(n, at.path, "must be %s, got %s", cmp.Or(at.want, "a list of strings"), describe(n))
 		return
 	}
 	s := v
@@ -279,13 +275,9 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 		return
 	}
 	for i, item := range items {
-		p := fmt.Sprintf("%s[%d]", at.path, i)
-		if item.Kind == yaml.AliasNode {
-			d.fail(item, p, "aliases (*%s) are not supported: write the value out", item.Value)
-			continue
+		if p := fmt.Sprintf("%s[%d]", at.path, i); d.written(item, p) {
+			d.into(item, place{path: p, want: at.item, unit: at.unit, plain: at.plain}, s.Index(i))
 		}
-		d.src[p] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
-		d.into(item, place{path: p, want: at.item, unit: at.unit, plain: at.plain}, s.Index(i))
 	}
 	if v.Kind() == reflect.Slice {
 		v.Set(s)
@@ -294,9 +286,7 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 
 // stringMap decodes a mapping of names to strings, such as an environment.
 func (d *decoder) stringMap(n *yaml.Node, at place, v reflect.Value) {
-	if at.want == "" {
-		at.want = "a mapping of names to strings"
-	}
+	at.want = cmp.Or(at.want, "a mapping of names to strings")
 	entries, ok := d.entries(n, at, "name", false, nil)
 	if !ok {
 		return

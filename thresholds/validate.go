@@ -192,31 +192,13 @@ func (v *validator) load() bool {
 	var total float64 // seconds; summed as floats so huge stages cannot overflow
 	for i, st := range l.Stages {
 		p := fmt.Sprintf("load.stages[%d]", i)
-		switch {
-		case !v.ok(p + ".duration"):
-			stagesOK = false
-		case !v.present(p+".duration", st.Duration != 0):
-			v.missing(p, "duration", "how long to ramp, like 10s")
-			stagesOK = false
-		case st.Duration <= 0:
-			v.fail(p+".duration", "must be > 0, got %s", v.got(p+".duration", st.Duration.Seconds(), Seconds))
+		if !v.given(p, "duration", st.Duration != 0, "how long to ramp, like 10s") ||
+			!v.within(p+".duration", st.Duration.Seconds(), Seconds, false, math.Inf(1)) {
 			stagesOK = false
 		}
 		total += st.Duration.Seconds()
-		switch {
-		case !v.ok(p + ".target"):
-			stagesOK = false
-		case !v.present(p+".target", st.Target != 0):
-			v.missing(p, "target", "the arrival rate to ramp to, like 50/s")
-			stagesOK = false
-		case !(st.Target >= 0):
-			v.fail(p+".target", "must be >= 0, got %s", v.got(p+".target", st.Target, PerSecond))
-			stagesOK = false
-		case st.Target > maxTarget:
-			v.fail(p+".target", "must be at most %s, got %s", PerSecond.Format(maxTarget), v.got(p+".target", st.Target, PerSecond))
-			stagesOK = false
-		}
-		if !v.ok(p) {
+		if !v.given(p, "target", st.Target != 0, "the arrival rate to ramp to, like 50/s") ||
+			!v.within(p+".target", st.Target, PerSecond, true, maxTarget) || !v.ok(p) {
 			stagesOK = false
 		}
 	}
@@ -232,11 +214,8 @@ func (v *validator) load() bool {
 		}
 	}
 
-	if v.ok("load.warmup") {
+	if v.within("load.warmup", l.WarmUp.Seconds(), Seconds, true, math.Inf(1)) && stagesOK {
 		switch {
-		case l.WarmUp < 0:
-			v.fail("load.warmup", "must be >= 0, got %s", v.got("load.warmup", l.WarmUp.Seconds(), Seconds))
-		case !stagesOK:
 		case l.Window() < minWindow:
 			v.fail("load.warmup", "%s leaves a %s measured window of the %s of stages: keep at least %s after the warm-up",
 				dur(l.WarmUp), dur(l.Window()), dur(l.Duration()), dur(minWindow))
@@ -248,21 +227,52 @@ func (v *validator) load() bool {
 	if v.ok("load.max_in_flight") && (l.MaxInFlight < 1 || l.MaxInFlight > maxInFlight) {
 		v.fail("load.max_in_flight", "must be between 1 and %d, got %d", maxInFlight, l.MaxInFlight)
 	}
-	if v.ok("load.timeout") {
-		switch {
-		case l.Timeout <= 0:
-			v.fail("load.timeout", "must be > 0, got %s", v.got("load.timeout", l.Timeout.Seconds(), Seconds))
-		case l.Timeout > maxTimeout:
-			v.fail("load.timeout", "must be at most %s, got %s", dur(maxTimeout), v.got("load.timeout", l.Timeout.Seconds(), Seconds))
-		}
-	}
+	v.within("load.timeout", l.Timeout.Seconds(), Seconds, false, maxTimeout.Seconds())
 	if v.ok("load.max_lag") && !(l.MaxLag > 0 && l.MaxLag <= maxLag) {
 		v.fail("load.max_lag", "must be above 0%% and at most %s, got %s", Ratio.Format(maxLag), v.got("load.max_lag", l.MaxLag, Ratio))
 	}
 	return stagesOK
 }
 
+// given reports whether parent.field is set or was written, saying it is
+// missing otherwise; false, silently, when it failed to decode.
+func (v *validator) given(parent, field string, set bool, hint string) bool {
+	p := join(parent, field)
+	if v.ok(p) && !v.present(p, set) {
+		v.missing(parent, field, hint)
+		return false
+	}
+	return v.ok(p)
+}
+
+// within reports whether x, in unit u, is above 0 (or at it, with orZero)
+// and at most hi, saying otherwise; false, silently, when path failed to decode.
+func (v *validator) within(path string, x float64, u Unit, orZero bool, hi float64) bool {
+	switch {
+	case !v.ok(path):
+		return false
+	case orZero && !(x >= 0):
+		v.fail(path, "must be >= 0, got %s", v.got(path, x, u))
+	case !orZero && !(x > 0):
+		v.fail(path, "must be > 0, got %s", v.got(path, x, u))
+	case x > hi:
+		v.fail(path, "must be at most %s, got %s", u.Format(hi), v.got(path, x, u))
+	default:
+		return true
+	}
+	return false
+}
+
 func dur(d time.Duration) string { return Seconds.Format(d.Seconds()) }
+
+// oneOf reports whether x is one of xs, saying otherwise; noun names an x.
+func oneOf[T ~string](v *validator, path, noun string, x T, xs []T) bool {
+	if slices.Contains(xs, x) {
+		return true
+	}
+	v.fail(path, "unknown %s %q: use one of %s", noun, x, list(xs))
+	return false
+}
 
 func list[T ~string](xs []T) string {
 	s := make([]string, len(xs))
@@ -287,15 +297,7 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 		v.fail(p+".scope", "unknown scope %q: use aggregate or per_instance", s.Scope)
 	}
 
-	known := slices.Contains(metrics, s.Metric)
-	switch {
-	case !v.ok(p + ".metric"):
-		return
-	case !v.present(p+".metric", s.Metric != ""):
-		v.missing(p, "metric", "one of "+list(metrics))
-		return
-	case !known:
-		v.fail(p+".metric", "unknown metric %q: use one of %s", s.Metric, list(metrics))
+	if !v.given(p, "metric", s.Metric != "", "one of "+list(metrics)) || !oneOf(v, p+".metric", "metric", s.Metric, metrics) {
 		return
 	}
 
@@ -326,21 +328,10 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 
 	up, unitOK := p+".unit", true
 	if s.Metric == Custom {
-		if v.ok(p+".query") && !v.present(p+".query", s.Query != "") {
-			v.missing(p, "query", "a PromQL expression over [$window]")
-		} else {
+		if v.given(p, "query", s.Query != "", "a PromQL expression over [$window]") {
 			v.query(p+".query", s.Query)
 		}
-		switch {
-		case !v.ok(up):
-			unitOK = false
-		case !v.present(up, s.Unit != ""):
-			v.missing(p, "unit", "one of "+list(units.All))
-			unitOK = false
-		case !slices.Contains(units.All, s.Unit):
-			v.fail(up, "unknown unit %q: use one of %s", s.Unit, list(units.All))
-			unitOK = false
-		}
+		unitOK = v.given(p, "unit", s.Unit != "", "one of "+list(units.All)) && oneOf(v, up, "unit", s.Unit, units.All)
 	} else {
 		if v.present(p+".query", s.Query != "") {
 			v.fail(p+".query", "only applies to metric custom")
@@ -558,19 +549,7 @@ func (v *validator) round() {
 		v.missing("compare", "round", "the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}")
 		return
 	}
-	sound := true
-	if v.ok(p + ".warmup") {
-		switch {
-		case r.WarmUp < 0:
-			v.fail(p+".warmup", "must be >= 0, got %s", v.got(p+".warmup", r.WarmUp.Seconds(), Seconds))
-			sound = false
-		case r.WarmUp > maxRoundWarmUp:
-			v.fail(p+".warmup", "must be at most %s, got %s", dur(maxRoundWarmUp), v.got(p+".warmup", r.WarmUp.Seconds(), Seconds))
-			sound = false
-		}
-	} else {
-		sound = false
-	}
+	sound := v.within(p+".warmup", r.WarmUp.Seconds(), Seconds, true, maxRoundWarmUp.Seconds())
 	if v.ok(p + ".duration") {
 		switch {
 		case r.Duration < minRoundDuration:
@@ -584,17 +563,8 @@ func (v *validator) round() {
 	} else {
 		sound = false
 	}
-	switch {
-	case !v.ok(p + ".rate"):
-		sound = false
-	case !v.present(p+".rate", r.Rate != 0):
-		v.missing(p, "rate", "the constant arrival rate of a round, like 100/s")
-		sound = false
-	case !(r.Rate > 0):
-		v.fail(p+".rate", "must be > 0, got %s", v.got(p+".rate", r.Rate, PerSecond))
-		sound = false
-	case r.Rate > maxTarget:
-		v.fail(p+".rate", "must be at most %s, got %s", PerSecond.Format(maxTarget), v.got(p+".rate", r.Rate, PerSecond))
+	if !v.given(p, "rate", r.Rate != 0, "the constant arrival rate of a round, like 100/s") ||
+		!v.within(p+".rate", r.Rate, PerSecond, false, maxTarget) {
 		sound = false
 	}
 	if !sound {
@@ -626,8 +596,7 @@ func (v *validator) budgets() {
 	first := map[string]int{}
 	for i, b := range c.Metrics {
 		bp := p + "." + b.Metric
-		if !slices.Contains(compareMetrics, b.Metric) {
-			v.fail(fmt.Sprintf("%s[%d]", p, i), "unknown metric %q: use one of %s", b.Metric, list(compareMetrics))
+		if !oneOf(v, fmt.Sprintf("%s[%d]", p, i), "metric", b.Metric, compareMetrics) {
 			continue
 		}
 		if j, dup := first[b.Metric]; dup {
