@@ -83,7 +83,7 @@ func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, err
 	return s, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlPrefix = regexp.MustCompile(`^yaml: (line \d+: )?`)
 
 // document parses data into the root node, or records why it cannot.
 func (d *decoder) document(data []byte) (root *yaml.Node) {
@@ -101,12 +101,8 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	in := &reader{ctx: d.ctx, data: data}
 	dec := yaml.NewDecoder(in)
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.failAt(1, 1, "", "is empty: write %s", d.needs)
-		} else {
-			d.syntax(data, in.line(), err)
-		}
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		d.syntax(data, in.line(), err)
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -136,27 +132,20 @@ func (d *decoder) syntax(data []byte, read int, err error) {
 	if d.ctx.Err() != nil {
 		return
 	}
-	_, problem := splitYAMLError(err)
+	problem := yamlProblem(err)
 	line := read
 	starts := lineStarts(data)
 	for k := read - 1; k >= 1 && k >= read-maxSearchLines; k-- {
 		if d.ctx.Err() != nil {
 			return
 		}
-		err := decodeAll(d.ctx, data[:starts[k]])
-		if err == nil {
-			break
-		}
-		if _, p := splitYAMLError(err); p != problem {
+		if err := decodeAll(d.ctx, data[:starts[k]]); err == nil || yamlProblem(err) != problem {
 			break
 		}
 		line = k
 	}
-	if line >= 1 && line <= len(starts)-1 || line == len(starts) {
-		text := data[starts[line-1]:]
-		if i := bytes.IndexByte(text, '\n'); i >= 0 {
-			text = text[:i]
-		}
+	if line >= 1 && line <= len(starts) {
+		text, _, _ := bytes.Cut(data[starts[line-1]:], []byte("\n"))
 		indent := text[:len(text)-len(bytes.TrimLeft(text, " \t"))]
 		if i := bytes.IndexByte(indent, '\t'); i >= 0 {
 			d.failAt(line, i+1, "", "invalid YAML: a tab in the indentation: tabs are not allowed for indentation, use spaces")
@@ -166,14 +155,9 @@ func (d *decoder) syntax(data []byte, read int, err error) {
 	d.failAt(line, 0, "", "invalid YAML: %s", problem)
 }
 
-// splitYAMLError parses yaml.v3's "yaml: line N: problem".
-func splitYAMLError(err error) (line int, problem string) {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		return line, m[2]
-	}
-	return 0, strings.TrimPrefix(msg, "yaml: ")
+// yamlProblem is yaml.v3's "yaml: line N: problem" without its prefix.
+func yamlProblem(err error) string {
+	return yamlPrefix.ReplaceAllString(err.Error(), "")
 }
 
 // maxSearchLines bounds how many lines before the one yaml.v3 stopped at
