@@ -61,11 +61,17 @@ func Decode(filename string, data []byte, v any, kind, needs string) error {
 	return d.errs.err()
 }
 
-// nodeDecoder is a type that reads itself, for what tags cannot say:
-// defaults, a unit that depends on another field, a mapping whose keys the
-// author names. It hands the rest to d.object on a plain twin of itself.
+// nodeDecoder is a type that reads itself, for what tags cannot say: a
+// unit that depends on another field, a mapping whose keys the author
+// names. It hands the rest to d.object on a plain twin of itself.
 type nodeDecoder interface {
 	decodeNode(d *decoder, n *yaml.Node, at place)
+}
+
+// defaulter is a struct with values for the fields a file leaves out:
+// defaults sets them before the mapping n is decoded over them.
+type defaulter interface {
+	defaults(n *yaml.Node)
 }
 
 // place is where a value goes: its field path and how its field describes it.
@@ -137,6 +143,9 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 		}
 		d.into(n, at, v.Elem())
 	case reflect.Struct:
+		if df, ok := v.Addr().Interface().(defaulter); ok {
+			df.defaults(n)
+		}
 		d.object(n, at, v.Addr().Interface())
 	case reflect.Slice, reflect.Array:
 		d.list(n, at, v)

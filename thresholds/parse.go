@@ -306,11 +306,7 @@ func (d *decoder) later(written map[string]*yaml.Node, path string, u Unit, sp s
 	}
 }
 
-func (c *Compare) decodeNode(d *decoder, n *yaml.Node, at place) {
-	*c = DefaultCompare
-	type plain Compare
-	d.object(n, at, (*plain)(c))
-}
+func (c *Compare) defaults(*yaml.Node) { *c = DefaultCompare }
 
 // decodeNode reads the metrics mapping in file order, keyed by metric name.
 func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {

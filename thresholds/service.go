@@ -132,12 +132,10 @@ const InstancePlaceholder = "{{.Instance}}"
 // Expand replaces the instance placeholder in s.
 func Expand(s, instance string) string { return strings.ReplaceAll(s, InstancePlaceholder, instance) }
 
-func (s *Service) decodeNode(d *decoder, n *yaml.Node, at place) {
+func (s *Service) defaults(*yaml.Node) {
 	*s = DefaultService
 	s.Build = Build{}
 	s.Args, s.Volume, s.Profile = nil, "", "" // the reference service's own
-	type plain Service
-	d.object(n, at, (*plain)(s))
 }
 
 func (m *ServiceMetrics) decodeNode(d *decoder, n *yaml.Node, at place) {

@@ -146,23 +146,12 @@ func (v *validator) written(path string, x float64, u Unit) string {
 
 func (v *validator) run() {
 	s := v.spec
-	switch {
-	case !v.present("version", s.Version != 0):
-		v.missing("", "version", `add "version: 1" at the top`)
-	case s.Version != Version:
+	if v.given("", "version", s.Version != 0, `add "version: 1" at the top`) && s.Version != Version {
 		v.fail("version", "unsupported version %d: this perfgate reads version %d", s.Version, Version)
 	}
-	loadOK := v.present("load", len(s.Load.Stages) > 0)
-	if loadOK {
-		loadOK = v.load()
-	} else {
-		v.missing("", "load", "describe the load with warmup and stages")
-	}
+	loadOK := v.given("", "load", len(s.Load.Stages) > 0, "describe the load with warmup and stages") && v.load()
 	v.workload()
-	switch {
-	case !v.present("slos", len(s.SLOs) > 0):
-		v.missing("", "slos", "list the SLOs the gate enforces")
-	case len(s.SLOs) == 0:
+	if v.given("", "slos", len(s.SLOs) > 0, "list the SLOs the gate enforces") && len(s.SLOs) == 0 {
 		v.fail("slos", "is empty: list at least one SLO, or the gate can never fail")
 	}
 	first := map[string]int{}
@@ -180,12 +169,8 @@ func (v *validator) run() {
 // for SLOs to be checked against them.
 func (v *validator) load() bool {
 	l := v.spec.Load
-	stagesOK := v.ok("load.stages")
-	switch {
-	case !v.present("load.stages", len(l.Stages) > 0):
-		v.missing("load", "stages", "add at least one stage like {duration: 10s, target: 50/s}")
-		stagesOK = false
-	case len(l.Stages) == 0:
+	stagesOK := v.given("load", "stages", len(l.Stages) > 0, "add at least one stage like {duration: 10s, target: 50/s}")
+	if stagesOK && len(l.Stages) == 0 {
 		v.fail("load.stages", "is empty: add at least one stage like {duration: 10s, target: 50/s}")
 		stagesOK = false
 	}
@@ -583,13 +568,10 @@ func (v *validator) round() {
 func (v *validator) budgets() {
 	c := v.spec.Compare
 	const p = "compare.metrics"
-	switch {
-	case !v.ok(p):
+	if !v.given("compare", "metrics", c.Metrics != nil, "budget at least one metric, like p95_latency: {max_increase: 10%}") {
 		return
-	case !v.present(p, c.Metrics != nil):
-		v.missing("compare", "metrics", "budget at least one metric, like p95_latency: {max_increase: 10%}")
-		return
-	case len(c.Metrics) == 0:
+	}
+	if len(c.Metrics) == 0 {
 		v.fail(p, "is empty: budget at least one metric, or the comparison can never fail")
 		return
 	}

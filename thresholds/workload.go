@@ -233,11 +233,9 @@ type Headers []Header
 // Captures are where a template's responses fill pools, written as a mapping keyed by pool.
 type Captures []Capture
 
-func (t *Template) decodeNode(d *decoder, n *yaml.Node, at place) {
+func (t *Template) defaults(n *yaml.Node) {
 	*t = DefaultTemplate
 	t.Line, t.Col = n.Line, n.Column
-	type plain Template
-	d.object(n, at, (*plain)(t))
 }
 
 // decodeNode reads parameters written as a value, or as {value, chance}.
@@ -284,10 +282,7 @@ func (v *validator) workload() {
 	w := v.spec.Workload
 	const p = "workload"
 	switch {
-	case !v.ok(p):
-		return
-	case !v.present(p, w != nil):
-		v.missing("", "workload", "list the requests to send, like - {name: home, method: GET, path: /}")
+	case !v.given("", "workload", w != nil, "list the requests to send, like - {name: home, method: GET, path: /}"):
 		return
 	case len(w) == 0:
 		v.fail(p, "is empty: list at least one request template, like - {name: home, method: GET, path: /}")
