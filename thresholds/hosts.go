@@ -74,7 +74,11 @@ func checkAllow(a string) error {
 		if p != p.Masked() {
 			return fmt.Errorf("%q has host bits set: write it as %s", a, p.Masked())
 		}
-		if least := minAllowBits(p.Addr()); p.Bits() < least {
+		least := minAllowBitsV6
+		if p.Addr().Is4() {
+			least = minAllowBitsV4
+		}
+		if p.Bits() < least {
 			return fmt.Errorf("%q is too broad: a CIDR in allow spans at most a /%d", a, least)
 		}
 	case strings.Contains(a, ":"):
@@ -93,13 +97,6 @@ func checkAllow(a string) error {
 		return fmt.Errorf("%q is no host: name the one to load", a)
 	}
 	return nil
-}
-
-func minAllowBits(ip netip.Addr) int {
-	if ip.Is4() {
-		return minAllowBitsV4
-	}
-	return minAllowBitsV6
 }
 
 // Redacted is raw with its secrets hidden, for printing: user info and

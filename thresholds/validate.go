@@ -449,23 +449,18 @@ func (v *validator) routeUsed(route string) bool {
 	if !v.ok("workload") || len(v.spec.Workload) == 0 {
 		return true
 	}
-	var re strings.Builder
-	re.WriteString("^")
-	for i, seg := range strings.Split(route, "/") {
-		if i > 0 {
-			re.WriteString("/")
-		}
+	segs := strings.Split(route, "/")
+	for i, seg := range segs {
 		switch {
 		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
-			re.WriteString(".*")
+			segs[i] = ".*"
 		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"), strings.HasPrefix(seg, ":"):
-			re.WriteString("[^/]+")
+			segs[i] = "[^/]+"
 		default:
-			re.WriteString(regexp.QuoteMeta(seg))
+			segs[i] = regexp.QuoteMeta(seg)
 		}
 	}
-	re.WriteString("/?$")
-	onRoute := regexp.MustCompile(re.String())
+	onRoute := regexp.MustCompile("^" + strings.Join(segs, "/") + "/?$")
 	for i, t := range v.spec.Workload {
 		p, _, _ := strings.Cut(t.Path, "?")
 		if !v.ok(fmt.Sprintf("workload[%d].path", i)) || p == "" || strings.HasPrefix(p, "${") {
