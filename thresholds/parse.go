@@ -13,8 +13,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // maxFileSize bounds the input: a spec is a page of YAML, not a data file.
@@ -285,13 +283,13 @@ func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
 	}
 	// Limits can be read only once the unit is known; when it is not, the metric or
 	// unit field already carries the error.
-	if s.Unit == "" || !slices.Contains(units.All, s.Unit) {
+	sp, known := unitSpellings[s.Unit]
+	if !known {
 		d.bad[at.path+".max"], d.bad[at.path+".min"] = true, true
 		return
 	}
-	sp, ok := metricSpellings[s.Metric]
-	if !ok {
-		sp = unitSpellings[s.Unit]
+	if m, ok := metricSpellings[s.Metric]; ok {
+		sp = m
 	}
 	d.later(written, at.path, s.Unit, sp, []string{"max", "min"}, &s.Max, &s.Min)
 }

@@ -522,25 +522,16 @@ func (v *validator) compare() {
 func (v *validator) round() {
 	r, rounds := v.spec.Compare.Round, v.spec.Compare.Rounds
 	const p = "compare.round"
-	if !v.ok(p) {
-		return
-	}
-	if !v.present(p, r.Rate != 0) {
-		v.missing("compare", "round", "the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}")
+	if !v.given("compare", "round", r.Rate != 0, "the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}") {
 		return
 	}
 	sound := v.within(p+".warmup", r.WarmUp.Seconds(), Seconds, true, maxRoundWarmUp.Seconds())
-	if v.ok(p + ".duration") {
-		switch {
-		case r.Duration < minRoundDuration:
-			v.fail(p+".duration", "must be at least %s, the measured part of a round after its warm-up, got %s",
-				dur(minRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
-			sound = false
-		case r.Duration > maxRoundDuration:
-			v.fail(p+".duration", "must be at most %s, got %s", dur(maxRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
-			sound = false
-		}
-	} else {
+	switch dp := p + ".duration"; {
+	case v.ok(dp) && r.Duration < minRoundDuration:
+		v.fail(dp, "must be at least %s, the measured part of a round after its warm-up, got %s",
+			dur(minRoundDuration), v.got(dp, r.Duration.Seconds(), Seconds))
+		sound = false
+	case !v.within(dp, r.Duration.Seconds(), Seconds, false, maxRoundDuration.Seconds()):
 		sound = false
 	}
 	if !v.given(p, "rate", r.Rate != 0, "the constant arrival rate of a round, like 100/s") ||
@@ -588,17 +579,15 @@ func (v *validator) budgets() {
 		if !v.ok(bp) {
 			continue
 		}
-		want, other := "max_increase", "max_decrease"
-		wantX, otherX := b.MaxIncrease, b.MaxDecrease
+		want, wantX, otherX := "max_increase", b.MaxIncrease, b.MaxDecrease
 		if b.Metric == CompareThroughput {
-			want, other, wantX, otherX = other, want, otherX, wantX
+			want, wantX, otherX = "max_decrease", otherX, wantX
 		}
-		if otherX != nil {
-			if b.Metric == CompareThroughput {
-				v.fail(bp+".max_increase", "does not apply to throughput, where a drop is the regression: use max_decrease")
-			} else {
-				v.fail(bp+".max_decrease", "only applies to throughput: a rise in %s is the regression, so use max_increase", b.Metric)
-			}
+		switch {
+		case otherX != nil && b.Metric == CompareThroughput:
+			v.fail(bp+".max_increase", "does not apply to throughput, where a drop is the regression: use max_decrease")
+		case otherX != nil:
+			v.fail(bp+".max_decrease", "only applies to throughput: a rise in %s is the regression, so use max_increase", b.Metric)
 		}
 		if wantX == nil {
 			v.missing(bp, want, "how far it may get worse before a significant change fails, like 10%")
