@@ -201,9 +201,8 @@ func (v *validator) service() {
 			if g.Name != "" && (strings.ContainsAny(g.Name, `/\`) || g.Name == "." || g.Name == "..") {
 				v.fail("service.build.go.binary", "%q must be a plain file name", g.Name)
 			}
-			if !v.present("service.build.go.dockerfile", g.Dockerfile != "") {
-				v.missing("service.build.go", "dockerfile", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+cmp.Or(g.Binary(), "<binary>"))
-			} else if v.notFlag("service.build.go.dockerfile", g.Dockerfile) {
+			if v.given("service.build.go", "dockerfile", g.Dockerfile != "", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+cmp.Or(g.Binary(), "<binary>")) &&
+				v.notFlag("service.build.go.dockerfile", g.Dockerfile) {
 				v.relPath("service.build.go.dockerfile", g.Dockerfile)
 			}
 			for i, tag := range g.Tags {

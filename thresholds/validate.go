@@ -288,13 +288,11 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 
 	qp := p + ".quantile"
 	switch {
-	case !v.ok(qp):
 	case s.Metric != Latency:
 		if v.present(qp, s.Quantile != 0) {
 			v.fail(qp, "only applies to metric latency")
 		}
-	case !v.present(qp, s.Quantile != 0):
-		v.missing(p, "quantile", "latency needs one, like quantile: 0.95")
+	case !v.given(p, "quantile", s.Quantile != 0, "latency needs one, like quantile: 0.95"):
 	case !(s.Quantile > 0 && s.Quantile < 1):
 		v.fail(qp, "must be between 0 and 1 (exclusive), like 0.95, got %s", v.got(qp, s.Quantile, None))
 	}
@@ -624,9 +622,7 @@ func (v *validator) budget(path, metric string, x float64) {
 // seen so far to their items, and line gives an item's line (0 if unknown).
 func (v *validator) uniqueName(p, name, example, hint, list string, i int, first map[string]int, line func(int) int) {
 	switch {
-	case !v.ok(p + ".name"):
-	case !v.present(p+".name", name != ""):
-		v.missing(p, "name", hint)
+	case !v.given(p, "name", name != "", hint):
 	case !nameRe.MatchString(name) || len(name) > maxNameLen:
 		v.fail(p+".name", "invalid name %q: use lower_snake_case like %s, at most %d characters", name, example, maxNameLen)
 	default:

@@ -401,9 +401,7 @@ func (v *validator) template(i int, tp string, pools, names []string, filler map
 
 	pp := tp + ".path"
 	switch {
-	case !v.ok(pp):
-	case !v.present(pp, t.Path != ""):
-		v.missing(tp, "path", "the request's path, like /tasks/${task}")
+	case !v.given(tp, "path", t.Path != "", "the request's path, like /tasks/${task}"):
 	case !strings.HasPrefix(t.Path, "/") && !strings.HasPrefix(t.Path, "${"):
 		v.fail(pp, "must begin with / (or with a pool captured from a Location header), got %q", t.Path)
 	case strings.HasPrefix(t.Path, "${") && !v.startsWithPath(t.Path):
