@@ -61,21 +61,17 @@ func Parse(filename string, data []byte) (*Spec, error) {
 // ParseContext is Parse that gives up when ctx ends, with ctx's error.
 func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, error) {
 	d := newDecoder(ctx, filename, "spec", "version, load and slos")
-	root := d.document(data)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
-	}
-	if root == nil {
-		return nil, d.errs
-	}
 	s := &Spec{File: filename, src: d.src, Load: DefaultLoad}
-	d.object(root, place{want: "a mapping with version, load and slos"}, s)
-	v := &validator{spec: s, bad: d.bad}
-	v.run()
+	if root := d.document(data); root != nil {
+		d.object(root, place{want: "a mapping with " + d.needs}, s)
+		v := &validator{spec: s, bad: d.bad}
+		v.run()
+		d.errs = append(d.errs, v.errs...)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
 	}
-	if err := append(d.errs, v.errs...).err(); err != nil {
+	if err := d.errs.err(); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -65,15 +65,12 @@ func parent(path string) string {
 
 // ok reports whether path and all its parents decoded cleanly.
 func (v *validator) ok(path string) bool {
-	for {
+	for ; path != ""; path = parent(path) {
 		if v.bad[path] {
 			return false
 		}
-		if path == "" {
-			return true
-		}
-		path = parent(path)
 	}
+	return !v.bad[""]
 }
 
 // present reports whether a field is set or, in a parsed spec, was written (perhaps as 0).
