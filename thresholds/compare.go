@@ -65,20 +65,12 @@ type Budget struct {
 }
 
 // Unit is the base unit of the metric's per-round values.
-func (b Budget) Unit() Unit {
-	switch b.Metric {
-	case CompareP50, CompareP95, CompareP99, CompareCPUPerRequest:
-		return Seconds
-	case ComparePeakRSS, CompareAllocBytes:
-		return Bytes
-	case CompareAllocs, CompareGCPerRequest:
-		return None
-	case CompareThroughput:
-		return PerSecond
-	case CompareErrorRate:
-		return Ratio
-	}
-	return ""
+func (b Budget) Unit() Unit { return budgetUnits[b.Metric] }
+
+var budgetUnits = map[string]Unit{
+	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareCPUPerRequest: Seconds,
+	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None,
+	CompareThroughput: PerSecond, CompareErrorRate: Ratio,
 }
 
 // Duration is the load time of the whole comparison: every round of both

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -59,18 +58,20 @@ func Decode(filename string, data []byte, v any, kind, needs string) error {
 	if root := d.document(data); root != nil {
 		d.object(root, place{want: "a mapping with " + needs}, v)
 	}
-	if len(d.errs) == 0 {
-		return nil
-	}
-	sortErrors(d.errs)
-	return d.errs
+	return d.errs.err()
 }
 
-// nodeDecoder is a type that reads itself, for what tags cannot say:
-// defaults, a unit that depends on another field, a mapping whose keys the
-// author names. It hands the rest to d.object on a plain twin of itself.
+// nodeDecoder is a type that reads itself, for what tags cannot say: a
+// unit that depends on another field, a mapping whose keys the author
+// names. It hands the rest to d.object on a plain twin of itself.
 type nodeDecoder interface {
 	decodeNode(d *decoder, n *yaml.Node, at place)
+}
+
+// defaulter is a struct with values for the fields a file leaves out:
+// defaults sets them before the mapping n is decoded over them.
+type defaulter interface {
+	defaults(n *yaml.Node)
 }
 
 // place is where a value goes: its field path and how its field describes it.
@@ -98,13 +99,8 @@ type field struct {
 	place // path empty: filled in per use
 }
 
-var typeFields sync.Map // reflect.Type → []field
-
 // fieldsOf lists the spec fields of struct type t in declaration order.
 func fieldsOf(t reflect.Type) []field {
-	if fs, ok := typeFields.Load(t); ok {
-		return fs.([]field)
-	}
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -119,17 +115,7 @@ func fieldsOf(t reflect.Type) []field {
 			plain: has("plain"), one: has("one"), later: has("later"),
 		}})
 	}
-	typeFields.Store(t, fs)
 	return fs
-}
-
-// names lists the spec names of t's fields.
-func names(t reflect.Type) []string {
-	var out []string
-	for _, f := range fieldsOf(t) {
-		out = append(out, f.name)
-	}
-	return out
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
@@ -147,7 +133,7 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 		return
 	}
 	if v.Type() == durationType {
-		v.SetInt(int64(d.duration(n, at.path)))
+		v.SetInt(int64(scalar(d, n, at.path, "expected a duration like 5s", time.ParseDuration, "invalid duration %q: use a unit like 500ms, 5s or 1m")))
 		return
 	}
 	switch v.Kind() {
@@ -157,6 +143,9 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 		}
 		d.into(n, at, v.Elem())
 	case reflect.Struct:
+		if df, ok := v.Addr().Interface().(defaulter); ok {
+			df.defaults(n)
+		}
 		d.object(n, at, v.Addr().Interface())
 	case reflect.Slice, reflect.Array:
 		d.list(n, at, v)
@@ -165,9 +154,9 @@ func (d *decoder) into(n *yaml.Node, at place, v reflect.Value) {
 	case reflect.String:
 		v.SetString(d.str(n, at.path))
 	case reflect.Int:
-		v.SetInt(int64(d.int(n, at.path)))
+		v.SetInt(int64(scalar(d, n, at.path, "must be a whole number", strconv.Atoi, "must be a whole number, got %q")))
 	case reflect.Bool:
-		v.SetBool(d.bool(n, at.path))
+		v.SetBool(scalar(d, n, at.path, "must be true or false", parseBool, "must be true or false, got %q"))
 	case reflect.Float64:
 		if at.unit == "" {
 			at.unit, at.want = None, cmp.Or(at.want, "must be a number")
@@ -257,15 +246,22 @@ func (d *decoder) entries(n *yaml.Node, at place, noun string, fold bool, known 
 			continue
 		}
 		first[key] = k.Line
-		p := join(at.path, k.Value)
-		if v.Kind == yaml.AliasNode {
-			d.fail(v, p, "aliases (*%s) are not supported: write the value out", v.Value)
-			continue
+		if p := join(at.path, k.Value); d.written(v, p) {
+			out = append(out, entry{key: k, val: v, path: p})
 		}
-		d.src[p] = srcPos{line: v.Line, col: v.Column, raw: v.Value, scalar: v.Kind == yaml.ScalarNode}
-		out = append(out, entry{key: k, val: v, path: p})
 	}
 	return out, true
+}
+
+// written records where the value n at path was written, or refuses it as
+// an alias.
+func (d *decoder) written(n *yaml.Node, path string) bool {
+	if n.Kind == yaml.AliasNode {
+		d.fail(n, path, "aliases (*%s) are not supported: write the value out", n.Value)
+		return false
+	}
+	d.src[path] = srcPos{line: n.Line, col: n.Column, raw: n.Value, scalar: n.Kind == yaml.ScalarNode}
+	return true
 }
 
 // list decodes a sequence, or with at.one a single scalar, into the slice
@@ -277,11 +273,7 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 	case at.one && n.Kind == yaml.ScalarNode && n.Tag != "!!null":
 		items = []*yaml.Node{n}
 	case n.Kind != yaml.SequenceNode:
-		want := at.want
-		if want == "" {
-			want = "a list of strings"
-		}
-		d.fail(n, at.path, "must be %s, got %s", want, describe(n))
+		d.fail(n, at.path, "must be %s, got %s", cmp.Or(at.want, "a list of strings"), describe(n))
 		return
 	}
 	s := v
@@ -292,13 +284,9 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 		return
 	}
 	for i, item := range items {
-		p := fmt.Sprintf("%s[%d]", at.path, i)
-		if item.Kind == yaml.AliasNode {
-			d.fail(item, p, "aliases (*%s) are not supported: write the value out", item.Value)
-			continue
+		if p := fmt.Sprintf("%s[%d]", at.path, i); d.written(item, p) {
+			d.into(item, place{path: p, want: at.item, unit: at.unit, plain: at.plain}, s.Index(i))
 		}
-		d.src[p] = srcPos{line: item.Line, col: item.Column, raw: item.Value, scalar: item.Kind == yaml.ScalarNode}
-		d.into(item, place{path: p, want: at.item, unit: at.unit, plain: at.plain}, s.Index(i))
 	}
 	if v.Kind() == reflect.Slice {
 		v.Set(s)
@@ -307,9 +295,7 @@ func (d *decoder) list(n *yaml.Node, at place, v reflect.Value) {
 
 // stringMap decodes a mapping of names to strings, such as an environment.
 func (d *decoder) stringMap(n *yaml.Node, at place, v reflect.Value) {
-	if at.want == "" {
-		at.want = "a mapping of names to strings"
-	}
+	at.want = cmp.Or(at.want, "a mapping of names to strings")
 	entries, ok := d.entries(n, at, "name", false, nil)
 	if !ok {
 		return
@@ -369,43 +355,26 @@ func (d *decoder) str(n *yaml.Node, path string) string {
 	return s
 }
 
-func (d *decoder) int(n *yaml.Node, path string) int {
-	s, ok := d.text(n, path, "must be a whole number")
+// scalar reads a scalar with parse; want says what a valid one looks like
+// and bad, with what was written, why it is not.
+func scalar[T any](d *decoder, n *yaml.Node, path, want string, parse func(string) (T, error), bad string) T {
+	s, ok := d.text(n, path, want)
 	if !ok {
-		return 0
+		return *new(T)
 	}
-	i, err := strconv.Atoi(s)
+	x, err := parse(s)
 	if err != nil {
-		d.fail(n, path, "must be a whole number, got %q", s)
+		d.fail(n, path, bad, s)
 	}
-	return i
+	return x
 }
 
-func (d *decoder) bool(n *yaml.Node, path string) bool {
-	s, ok := d.text(n, path, "must be true or false")
-	if !ok {
-		return false
+// parseBool reads YAML's true and false, and nothing else.
+func parseBool(s string) (bool, error) {
+	if s != "true" && s != "false" {
+		return false, strconv.ErrSyntax
 	}
-	switch s {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	d.fail(n, path, "must be true or false, got %q", s)
-	return false
-}
-
-func (d *decoder) duration(n *yaml.Node, path string) time.Duration {
-	s, ok := d.text(n, path, "expected a duration like 5s")
-	if !ok {
-		return 0
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.fail(n, path, "invalid duration %q: use a unit like 500ms, 5s or 1m", s)
-	}
-	return v
+	return s == "true", nil
 }
 
 // parseIn reads s in unit u; bare also takes a bare number in the base unit.

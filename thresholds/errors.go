@@ -1,8 +1,11 @@
 package thresholds
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error is one problem in a spec, located by file, line, column and field path.
@@ -40,11 +43,15 @@ const maxField = 128
 // so control characters are escaped as Go does and a long one is clipped.
 func printable(field string) string {
 	q := strconv.Quote(field)
-	q = strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
-	if r := []rune(q); len(r) > maxField {
-		q = string(r[:maxField]) + "…"
+	return clipped(strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`), maxField)
+}
+
+// clipped is s cut to n runes, with … when cut.
+func clipped(s string, n int) string {
+	if len(s) > n && utf8.RuneCountInString(s) > n {
+		return string([]rune(s)[:n]) + "…"
 	}
-	return q
+	return s
 }
 
 // Errors is every problem found in a spec, in file order.
@@ -57,6 +64,15 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// err is es in file order, or nil when there are none.
+func (es Errors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(es, func(a, b Error) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col)) })
+	return es
 }
 
 // Unwrap lets errors.As reach each Error.

@@ -61,6 +61,7 @@ var hostName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-
 // a host name, an IP address or a CIDR no broader than a /16 (IPv4) or a
 // /48 (IPv6).
 func checkAllow(a string) error {
+	ip, ipErr := netip.ParseAddr(a)
 	switch {
 	case a == "":
 		return errors.New("is empty: name a host, an IP address or a CIDR like 10.0.7.0/24")
@@ -74,32 +75,22 @@ func checkAllow(a string) error {
 		if p != p.Masked() {
 			return fmt.Errorf("%q has host bits set: write it as %s", a, p.Masked())
 		}
-		if least := minAllowBits(p.Addr()); p.Bits() < least {
+		least := minAllowBitsV6
+		if p.Addr().Is4() {
+			least = minAllowBitsV4
+		}
+		if p.Bits() < least {
 			return fmt.Errorf("%q is too broad: a CIDR in allow spans at most a /%d", a, least)
 		}
-	case strings.Contains(a, ":"):
-		if _, err := netip.ParseAddr(a); err != nil {
-			return fmt.Errorf("%q is not a host name, an IP address or a CIDR (and takes no port)", a)
-		}
-	default:
-		if _, err := netip.ParseAddr(a); err == nil {
-			break
-		}
-		if len(a) > 253 || !hostName.MatchString(a) {
-			return fmt.Errorf("%q is not a host name, an IP address or a CIDR", a)
-		}
-	}
-	if ip, err := netip.ParseAddr(a); err == nil && ip.IsUnspecified() {
+	case ipErr == nil && ip.IsUnspecified():
 		return fmt.Errorf("%q is no host: name the one to load", a)
+	case ipErr == nil:
+	case strings.Contains(a, ":"):
+		return fmt.Errorf("%q is not a host name, an IP address or a CIDR (and takes no port)", a)
+	case len(a) > 253 || !hostName.MatchString(a):
+		return fmt.Errorf("%q is not a host name, an IP address or a CIDR", a)
 	}
 	return nil
-}
-
-func minAllowBits(ip netip.Addr) int {
-	if ip.Is4() {
-		return minAllowBitsV4
-	}
-	return minAllowBitsV6
 }
 
 // Redacted is raw with its secrets hidden, for printing: user info and

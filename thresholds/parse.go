@@ -9,13 +9,10 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // maxFileSize bounds the input: a spec is a page of YAML, not a data file.
@@ -64,37 +61,23 @@ func Parse(filename string, data []byte) (*Spec, error) {
 // ParseContext is Parse that gives up when ctx ends, with ctx's error.
 func ParseContext(ctx context.Context, filename string, data []byte) (*Spec, error) {
 	d := newDecoder(ctx, filename, "spec", "version, load and slos")
-	root := d.document(data)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
-	}
-	if root == nil {
-		return nil, d.errs
-	}
 	s := &Spec{File: filename, src: d.src, Load: DefaultLoad}
-	d.object(root, place{want: "a mapping with version, load and slos"}, s)
-	v := &validator{spec: s, bad: d.bad}
-	v.run()
+	if root := d.document(data); root != nil {
+		d.object(root, place{want: "a mapping with " + d.needs}, s)
+		v := &validator{spec: s, bad: d.bad}
+		v.run()
+		d.errs = append(d.errs, v.errs...)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: not parsed: %w", filename, err)
 	}
-	if errs := append(d.errs, v.errs...); len(errs) > 0 {
-		sortErrors(errs)
-		return nil, errs
+	if err := d.errs.err(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-func sortErrors(errs Errors) {
-	sort.SliceStable(errs, func(i, j int) bool {
-		if errs[i].Line != errs[j].Line {
-			return errs[i].Line < errs[j].Line
-		}
-		return errs[i].Col < errs[j].Col
-	})
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlPrefix = regexp.MustCompile(`^yaml: (line \d+: )?`)
 
 // document parses data into the root node, or records why it cannot.
 func (d *decoder) document(data []byte) (root *yaml.Node) {
@@ -112,12 +95,8 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	in := &reader{ctx: d.ctx, data: data}
 	dec := yaml.NewDecoder(in)
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.failAt(1, 1, "", "is empty: write %s", d.needs)
-		} else {
-			d.syntax(data, in.line(), err)
-		}
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		d.syntax(data, in.line(), err)
 		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
@@ -147,27 +126,20 @@ func (d *decoder) syntax(data []byte, read int, err error) {
 	if d.ctx.Err() != nil {
 		return
 	}
-	_, problem := splitYAMLError(err)
+	problem := yamlProblem(err)
 	line := read
 	starts := lineStarts(data)
 	for k := read - 1; k >= 1 && k >= read-maxSearchLines; k-- {
 		if d.ctx.Err() != nil {
 			return
 		}
-		err := decodeAll(d.ctx, data[:starts[k]])
-		if err == nil {
-			break
-		}
-		if _, p := splitYAMLError(err); p != problem {
+		if err := decodeAll(d.ctx, data[:starts[k]]); err == nil || yamlProblem(err) != problem {
 			break
 		}
 		line = k
 	}
-	if line >= 1 && line <= len(starts)-1 || line == len(starts) {
-		text := data[starts[line-1]:]
-		if i := bytes.IndexByte(text, '\n'); i >= 0 {
-			text = text[:i]
-		}
+	if line >= 1 && line <= len(starts) {
+		text, _, _ := bytes.Cut(data[starts[line-1]:], []byte("\n"))
 		indent := text[:len(text)-len(bytes.TrimLeft(text, " \t"))]
 		if i := bytes.IndexByte(indent, '\t'); i >= 0 {
 			d.failAt(line, i+1, "", "invalid YAML: a tab in the indentation: tabs are not allowed for indentation, use spaces")
@@ -177,14 +149,9 @@ func (d *decoder) syntax(data []byte, read int, err error) {
 	d.failAt(line, 0, "", "invalid YAML: %s", problem)
 }
 
-// splitYAMLError parses yaml.v3's "yaml: line N: problem".
-func splitYAMLError(err error) (line int, problem string) {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		return line, m[2]
-	}
-	return 0, strings.TrimPrefix(msg, "yaml: ")
+// yamlProblem is yaml.v3's "yaml: line N: problem" without its prefix.
+func yamlProblem(err error) string {
+	return yamlPrefix.ReplaceAllString(err.Error(), "")
 }
 
 // maxSearchLines bounds how many lines before the one yaml.v3 stopped at
@@ -257,72 +224,47 @@ const maxEcho = 64
 // %s, are the program's own words and stay whole.
 func clip(format string, args []any) []any {
 	n := 0
-	for i := 0; i < len(format); i++ {
-		if format[i] != '%' {
+	for _, verb := range fmtVerb.FindAllString(format, -1) {
+		if strings.HasSuffix(verb, "%") || n >= len(args) {
 			continue
 		}
-		i++
-		for i < len(format) && strings.IndexByte("+-# 0123456789.", format[i]) >= 0 {
-			i++
-		}
-		if i >= len(format) || format[i] == '%' {
-			continue
-		}
-		if s, ok := argAt(args, n).(string); ok && format[i] == 'q' {
-			args[n] = clipped(s)
+		if s, ok := args[n].(string); ok && strings.HasSuffix(verb, "q") {
+			args[n] = clipped(s, maxEcho)
 		}
 		n++
 	}
 	return args
 }
 
-// clipped is s cut to maxEcho runes, with … when cut.
-func clipped(s string) string {
-	if len(s) <= maxEcho {
-		return s
-	}
-	if r := []rune(s); len(r) > maxEcho {
-		return string(r[:maxEcho]) + "…"
-	}
-	return s
-}
+// fmtVerb matches a verb of a fmt format, %% included.
+var fmtVerb = regexp.MustCompile(`%[-+# 0-9.]*[^-+# 0-9.]`)
 
 // quote is strconv.Quote of s clipped, for values a message quotes back.
-func quote(s string) string { return strconv.Quote(clipped(s)) }
+func quote(s string) string { return strconv.Quote(clipped(s, maxEcho)) }
 
-func argAt(args []any, n int) any {
-	if n < len(args) {
-		return args[n]
-	}
-	return nil
+// spelling is how a limit is written and whether a plain number will do.
+type spelling struct {
+	want  string
+	plain bool
 }
 
-// limitFormat says how a limit is written for each metric; plain numbers are
+// unitSpellings say how a limit is written in each unit; plain numbers are
 // accepted only where they cannot be misread.
-func limitFormat(m Metric, u Unit) (want string, plain bool) {
-	switch m {
-	case ErrorRate:
-		return "expected a percentage like 1%", false
-	case Latency:
-		return "expected a duration like 250ms", false
-	case Throughput:
-		return "expected a rate like 80/s", true
-	case CPU:
-		return "expected a percentage of one core like 70%", false
-	case Memory:
-		return "expected a size like 96MiB", false
-	}
-	switch u {
-	case Seconds:
-		return "expected a duration like 250ms, or seconds as a plain number", true
-	case Ratio:
-		return "expected a percentage like 5%, or a plain ratio like 0.05", true
-	case Bytes:
-		return "expected a size like 96MiB, or bytes as a plain number", true
-	case PerSecond:
-		return "expected a rate like 80/s", true
-	}
-	return "expected a plain number", true
+var unitSpellings = map[Unit]spelling{
+	Seconds:   {"expected a duration like 250ms, or seconds as a plain number", true},
+	Ratio:     {"expected a percentage like 5%, or a plain ratio like 0.05", true},
+	Bytes:     {"expected a size like 96MiB, or bytes as a plain number", true},
+	PerSecond: {"expected a rate like 80/s", true},
+	None:      {"expected a plain number", true},
+}
+
+// metricSpellings are the metrics whose limits are written more strictly
+// than their unit's.
+var metricSpellings = map[Metric]spelling{
+	ErrorRate: {"expected a percentage like 1%", false},
+	Latency:   {"expected a duration like 250ms", false},
+	CPU:       {"expected a percentage of one core like 70%", false},
+	Memory:    {"expected a size like 96MiB", false},
 }
 
 func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
@@ -337,27 +279,28 @@ func (s *SLO) decodeNode(d *decoder, n *yaml.Node, at place) {
 	}
 	// Limits can be read only once the unit is known; when it is not, the metric or
 	// unit field already carries the error.
-	if s.Unit == "" || !slices.Contains(units.All, s.Unit) {
+	sp, known := unitSpellings[s.Unit]
+	if !known {
 		d.bad[at.path+".max"], d.bad[at.path+".min"] = true, true
 		return
 	}
-	want, bare := limitFormat(s.Metric, s.Unit)
-	for _, l := range []struct {
-		name string
-		dst  **float64
-	}{{"max", &s.Max}, {"min", &s.Min}} {
-		if v := written[l.name]; v != nil {
-			x := d.value(v, join(at.path, l.name), s.Unit, bare, want)
-			*l.dst = &x
+	if m, ok := metricSpellings[s.Metric]; ok {
+		sp = m
+	}
+	d.later(written, at.path, s.Unit, sp, []string{"max", "min"}, &s.Max, &s.Min)
+}
+
+// later reads the limits names, written as in written, into dsts, in unit u.
+func (d *decoder) later(written map[string]*yaml.Node, path string, u Unit, sp spelling, names []string, dsts ...**float64) {
+	for i, name := range names {
+		if v := written[name]; v != nil {
+			x := d.value(v, join(path, name), u, sp.plain, sp.want)
+			*dsts[i] = &x
 		}
 	}
 }
 
-func (c *Compare) decodeNode(d *decoder, n *yaml.Node, at place) {
-	*c = DefaultCompare
-	type plain Compare
-	d.object(n, at, (*plain)(c))
-}
+func (c *Compare) defaults(*yaml.Node) { *c = DefaultCompare }
 
 // decodeNode reads the metrics mapping in file order, keyed by metric name.
 func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
@@ -374,20 +317,12 @@ func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
 	*bs = Budgets{} // written, so never nil: an empty mapping is refused by name
 	for _, e := range entries {
 		b := Budget{Metric: e.key.Value, Line: e.key.Line, Col: e.key.Column}
-		want := "expected a percentage like 10%"
+		sp := spelling{want: "expected a percentage like 10%"}
 		if b.Metric == CompareErrorRate {
-			want = "expected percentage points like 0.5%"
+			sp.want = "expected percentage points like 0.5%"
 		}
 		written := d.object(e.val, place{path: e.path, want: "a mapping like {max_increase: 10%}"}, &b)
-		for _, l := range []struct {
-			name string
-			dst  **float64
-		}{{"max_increase", &b.MaxIncrease}, {"max_decrease", &b.MaxDecrease}} {
-			if v := written[l.name]; v != nil {
-				x := d.value(v, join(e.path, l.name), Ratio, false, want)
-				*l.dst = &x
-			}
-		}
+		d.later(written, e.path, Ratio, sp, []string{"max_increase", "max_decrease"}, &b.MaxIncrease, &b.MaxDecrease)
 		*bs = append(*bs, b)
 	}
 }

@@ -73,6 +73,15 @@ func sorted[T ~string](xs []T) []string {
 	return out
 }
 
+// names lists the spec names of t's fields.
+func names(t reflect.Type) []string {
+	var out []string
+	for _, f := range fieldsOf(t) {
+		out = append(out, f.name)
+	}
+	return out
+}
+
 // levels are the types the spec decodes into, by the schema's names for them.
 var levels = map[string][]string{
 	"spec": names(reflect.TypeFor[Spec]()), "load": names(reflect.TypeFor[Load]()), "stage": names(reflect.TypeFor[Stage]()),

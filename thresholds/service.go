@@ -132,12 +132,10 @@ const InstancePlaceholder = "{{.Instance}}"
 // Expand replaces the instance placeholder in s.
 func Expand(s, instance string) string { return strings.ReplaceAll(s, InstancePlaceholder, instance) }
 
-func (s *Service) decodeNode(d *decoder, n *yaml.Node, at place) {
+func (s *Service) defaults(*yaml.Node) {
 	*s = DefaultService
 	s.Build = Build{}
 	s.Args, s.Volume, s.Profile = nil, "", "" // the reference service's own
-	type plain Service
-	d.object(n, at, (*plain)(s))
 }
 
 func (m *ServiceMetrics) decodeNode(d *decoder, n *yaml.Node, at place) {
@@ -203,9 +201,8 @@ func (v *validator) service() {
 			if g.Name != "" && (strings.ContainsAny(g.Name, `/\`) || g.Name == "." || g.Name == "..") {
 				v.fail("service.build.go.binary", "%q must be a plain file name", g.Name)
 			}
-			if !v.present("service.build.go.dockerfile", g.Dockerfile != "") {
-				v.missing("service.build.go", "dockerfile", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+cmp.Or(g.Binary(), "<binary>"))
-			} else if v.notFlag("service.build.go.dockerfile", g.Dockerfile) {
+			if v.given("service.build.go", "dockerfile", g.Dockerfile != "", "name the Dockerfile that copies the binary, like FROM scratch + COPY "+cmp.Or(g.Binary(), "<binary>")) &&
+				v.notFlag("service.build.go.dockerfile", g.Dockerfile) {
 				v.relPath("service.build.go.dockerfile", g.Dockerfile)
 			}
 			for i, tag := range g.Tags {
@@ -312,11 +309,7 @@ func (s *Spec) CheckFiles(root string) error {
 	if g := svc.Build.Go; g != nil {
 		exists("service.build.go.dockerfile", g.Dockerfile, false)
 	}
-	if len(v.errs) == 0 {
-		return nil
-	}
-	sortErrors(v.errs)
-	return v.errs
+	return v.errs.err()
 }
 
 // notFlag refuses a build field that starts with "-": it becomes an

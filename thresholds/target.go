@@ -34,11 +34,7 @@ type QueryAPI struct {
 // workflow set aside for the gate, never the runner's other secrets.
 const HeaderEnvPrefix = "PERF_QUERY_"
 
-func (t *Target) decodeNode(d *decoder, n *yaml.Node, at place) {
-	*t = Target{Query: QueryAPI{Step: 1}}
-	type plain Target
-	d.object(n, at, (*plain)(t))
-}
+func (t *Target) defaults(*yaml.Node) { *t = Target{Query: QueryAPI{Step: 1}} }
 
 var matcherRe = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"([^"\\]|\\.)*"$`)
 
@@ -94,28 +90,22 @@ func (v *validator) target() {
 		}
 	}
 	q := t.Query
-	if v.ok("target.query.url") {
-		if u, err := url.Parse(q.URL); q.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			switch {
-			case q.URL == "" && !v.present("target.query", false):
-				v.missing("target", "query", "say where the deployment's metrics are: query: {url: http://127.0.0.1:9090}")
-			case q.URL == "":
-				v.missing("target.query", "url", "give the base URL of the Prometheus HTTP API, like http://127.0.0.1:9090")
-			default:
-				v.fail("target.query.url", "%q is not an http(s) URL", Redacted(q.URL))
-			}
-		} else {
-			switch {
-			case u.User != nil:
-				v.fail("target.query.url", "%q: credentials do not go in the URL, which every report prints: send them with target.query.headers (Authorization: %sAUTH)", Redacted(q.URL), HeaderEnvPrefix)
-			case u.RawQuery != "" || u.ForceQuery:
-				v.fail("target.query.url", "%q: the URL takes no query string, which every report prints: send credentials or a tenant with target.query.headers", Redacted(q.URL))
-			case u.Fragment != "":
-				v.fail("target.query.url", "%q: the URL takes no fragment", Redacted(q.URL))
-			case len(q.Headers) > 0 && u.Scheme != "https" && !Loopback(u.Hostname()) && v.ok("target.query.headers"):
-				v.fail("target.query.headers", "would go to %s in the clear: use an https url, or a query API on loopback", u.Host)
-			}
-		}
+	switch u, err := url.Parse(q.URL); {
+	case !v.ok("target.query.url"):
+	case q.URL == "" && !v.present("target.query", false):
+		v.missing("target", "query", "say where the deployment's metrics are: query: {url: http://127.0.0.1:9090}")
+	case q.URL == "":
+		v.missing("target.query", "url", "give the base URL of the Prometheus HTTP API, like http://127.0.0.1:9090")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		v.fail("target.query.url", "%q is not an http(s) URL", Redacted(q.URL))
+	case u.User != nil:
+		v.fail("target.query.url", "%q: credentials do not go in the URL, which every report prints: send them with target.query.headers (Authorization: %sAUTH)", Redacted(q.URL), HeaderEnvPrefix)
+	case u.RawQuery != "" || u.ForceQuery:
+		v.fail("target.query.url", "%q: the URL takes no query string, which every report prints: send credentials or a tenant with target.query.headers", Redacted(q.URL))
+	case u.Fragment != "":
+		v.fail("target.query.url", "%q: the URL takes no fragment", Redacted(q.URL))
+	case len(q.Headers) > 0 && u.Scheme != "https" && !Loopback(u.Hostname()):
+		v.fail("target.query.headers", "would go to %s in the clear: use an https url, or a query API on loopback", u.Host)
 	}
 	for name, env := range q.Headers {
 		switch {

@@ -149,20 +149,11 @@ var metrics = []Metric{ErrorRate, Latency, Throughput, CPU, Memory, CPUPerReques
 
 // Unit is the base unit a metric is measured in; limits are stored in it.
 // Custom metrics declare theirs.
-func (m Metric) Unit() Unit {
-	switch m {
-	case ErrorRate, CPU:
-		return Ratio
-	case Latency, CPUPerRequest:
-		return Seconds
-	case Throughput:
-		return PerSecond
-	case Memory, BytesPerRequest:
-		return Bytes
-	case AllocsPerRequest:
-		return None
-	}
-	return ""
+func (m Metric) Unit() Unit { return metricUnits[m] }
+
+var metricUnits = map[Metric]Unit{
+	ErrorRate: Ratio, CPU: Ratio, Latency: Seconds, CPUPerRequest: Seconds,
+	Throughput: PerSecond, Memory: Bytes, BytesPerRequest: Bytes, AllocsPerRequest: None,
 }
 
 // Scope says whether an SLO holds for the replicas together or for each one.

@@ -41,11 +41,7 @@ func (s *Spec) Validate() error {
 	}
 	v := &validator{spec: s}
 	v.run()
-	if len(v.errs) == 0 {
-		return nil
-	}
-	sortErrors(v.errs)
-	return v.errs
+	return v.errs.err()
 }
 
 // validator checks ranges and fields that depend on each other. On a parsed spec it
@@ -69,15 +65,12 @@ func parent(path string) string {
 
 // ok reports whether path and all its parents decoded cleanly.
 func (v *validator) ok(path string) bool {
-	for {
+	for ; path != ""; path = parent(path) {
 		if v.bad[path] {
 			return false
 		}
-		if path == "" {
-			return true
-		}
-		path = parent(path)
 	}
+	return !v.bad[""]
 }
 
 // present reports whether a field is set or, in a parsed spec, was written (perhaps as 0).
@@ -150,23 +143,12 @@ func (v *validator) written(path string, x float64, u Unit) string {
 
 func (v *validator) run() {
 	s := v.spec
-	switch {
-	case !v.present("version", s.Version != 0):
-		v.missing("", "version", `add "version: 1" at the top`)
-	case s.Version != Version:
+	if v.given("", "version", s.Version != 0, `add "version: 1" at the top`) && s.Version != Version {
 		v.fail("version", "unsupported version %d: this perfgate reads version %d", s.Version, Version)
 	}
-	loadOK := v.present("load", len(s.Load.Stages) > 0)
-	if loadOK {
-		loadOK = v.load()
-	} else {
-		v.missing("", "load", "describe the load with warmup and stages")
-	}
+	loadOK := v.given("", "load", len(s.Load.Stages) > 0, "describe the load with warmup and stages") && v.load()
 	v.workload()
-	switch {
-	case !v.present("slos", len(s.SLOs) > 0):
-		v.missing("", "slos", "list the SLOs the gate enforces")
-	case len(s.SLOs) == 0:
+	if v.given("", "slos", len(s.SLOs) > 0, "list the SLOs the gate enforces") && len(s.SLOs) == 0 {
 		v.fail("slos", "is empty: list at least one SLO, or the gate can never fail")
 	}
 	first := map[string]int{}
@@ -184,43 +166,21 @@ func (v *validator) run() {
 // for SLOs to be checked against them.
 func (v *validator) load() bool {
 	l := v.spec.Load
-	stagesOK := v.ok("load.stages")
-	switch {
-	case !v.present("load.stages", len(l.Stages) > 0):
-		v.missing("load", "stages", "add at least one stage like {duration: 10s, target: 50/s}")
-		stagesOK = false
-	case len(l.Stages) == 0:
+	stagesOK := v.given("load", "stages", len(l.Stages) > 0, "add at least one stage like {duration: 10s, target: 50/s}")
+	if stagesOK && len(l.Stages) == 0 {
 		v.fail("load.stages", "is empty: add at least one stage like {duration: 10s, target: 50/s}")
 		stagesOK = false
 	}
 	var total float64 // seconds; summed as floats so huge stages cannot overflow
 	for i, st := range l.Stages {
 		p := fmt.Sprintf("load.stages[%d]", i)
-		switch {
-		case !v.ok(p + ".duration"):
-			stagesOK = false
-		case !v.present(p+".duration", st.Duration != 0):
-			v.missing(p, "duration", "how long to ramp, like 10s")
-			stagesOK = false
-		case st.Duration <= 0:
-			v.fail(p+".duration", "must be > 0, got %s", v.got(p+".duration", st.Duration.Seconds(), Seconds))
+		if !v.given(p, "duration", st.Duration != 0, "how long to ramp, like 10s") ||
+			!v.within(p+".duration", st.Duration.Seconds(), Seconds, false, math.Inf(1)) {
 			stagesOK = false
 		}
 		total += st.Duration.Seconds()
-		switch {
-		case !v.ok(p + ".target"):
-			stagesOK = false
-		case !v.present(p+".target", st.Target != 0):
-			v.missing(p, "target", "the arrival rate to ramp to, like 50/s")
-			stagesOK = false
-		case !(st.Target >= 0):
-			v.fail(p+".target", "must be >= 0, got %s", v.got(p+".target", st.Target, PerSecond))
-			stagesOK = false
-		case st.Target > maxTarget:
-			v.fail(p+".target", "must be at most %s, got %s", PerSecond.Format(maxTarget), v.got(p+".target", st.Target, PerSecond))
-			stagesOK = false
-		}
-		if !v.ok(p) {
+		if !v.given(p, "target", st.Target != 0, "the arrival rate to ramp to, like 50/s") ||
+			!v.within(p+".target", st.Target, PerSecond, true, maxTarget) || !v.ok(p) {
 			stagesOK = false
 		}
 	}
@@ -236,11 +196,8 @@ func (v *validator) load() bool {
 		}
 	}
 
-	if v.ok("load.warmup") {
+	if v.within("load.warmup", l.WarmUp.Seconds(), Seconds, true, math.Inf(1)) && stagesOK {
 		switch {
-		case l.WarmUp < 0:
-			v.fail("load.warmup", "must be >= 0, got %s", v.got("load.warmup", l.WarmUp.Seconds(), Seconds))
-		case !stagesOK:
 		case l.Window() < minWindow:
 			v.fail("load.warmup", "%s leaves a %s measured window of the %s of stages: keep at least %s after the warm-up",
 				dur(l.WarmUp), dur(l.Window()), dur(l.Duration()), dur(minWindow))
@@ -252,21 +209,52 @@ func (v *validator) load() bool {
 	if v.ok("load.max_in_flight") && (l.MaxInFlight < 1 || l.MaxInFlight > maxInFlight) {
 		v.fail("load.max_in_flight", "must be between 1 and %d, got %d", maxInFlight, l.MaxInFlight)
 	}
-	if v.ok("load.timeout") {
-		switch {
-		case l.Timeout <= 0:
-			v.fail("load.timeout", "must be > 0, got %s", v.got("load.timeout", l.Timeout.Seconds(), Seconds))
-		case l.Timeout > maxTimeout:
-			v.fail("load.timeout", "must be at most %s, got %s", dur(maxTimeout), v.got("load.timeout", l.Timeout.Seconds(), Seconds))
-		}
-	}
+	v.within("load.timeout", l.Timeout.Seconds(), Seconds, false, maxTimeout.Seconds())
 	if v.ok("load.max_lag") && !(l.MaxLag > 0 && l.MaxLag <= maxLag) {
 		v.fail("load.max_lag", "must be above 0%% and at most %s, got %s", Ratio.Format(maxLag), v.got("load.max_lag", l.MaxLag, Ratio))
 	}
 	return stagesOK
 }
 
+// given reports whether parent.field is set or was written, saying it is
+// missing otherwise; false, silently, when it failed to decode.
+func (v *validator) given(parent, field string, set bool, hint string) bool {
+	p := join(parent, field)
+	if v.ok(p) && !v.present(p, set) {
+		v.missing(parent, field, hint)
+		return false
+	}
+	return v.ok(p)
+}
+
+// within reports whether x, in unit u, is above 0 (or at it, with orZero)
+// and at most hi, saying otherwise; false, silently, when path failed to decode.
+func (v *validator) within(path string, x float64, u Unit, orZero bool, hi float64) bool {
+	switch {
+	case !v.ok(path):
+		return false
+	case orZero && !(x >= 0):
+		v.fail(path, "must be >= 0, got %s", v.got(path, x, u))
+	case !orZero && !(x > 0):
+		v.fail(path, "must be > 0, got %s", v.got(path, x, u))
+	case x > hi:
+		v.fail(path, "must be at most %s, got %s", u.Format(hi), v.got(path, x, u))
+	default:
+		return true
+	}
+	return false
+}
+
 func dur(d time.Duration) string { return Seconds.Format(d.Seconds()) }
+
+// oneOf reports whether x is one of xs, saying otherwise; noun names an x.
+func oneOf[T ~string](v *validator, path, noun string, x T, xs []T) bool {
+	if slices.Contains(xs, x) {
+		return true
+	}
+	v.fail(path, "unknown %s %q: use one of %s", noun, x, list(xs))
+	return false
+}
 
 func list[T ~string](xs []T) string {
 	s := make([]string, len(xs))
@@ -291,27 +279,17 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 		v.fail(p+".scope", "unknown scope %q: use aggregate or per_instance", s.Scope)
 	}
 
-	known := slices.Contains(metrics, s.Metric)
-	switch {
-	case !v.ok(p + ".metric"):
-		return
-	case !v.present(p+".metric", s.Metric != ""):
-		v.missing(p, "metric", "one of "+list(metrics))
-		return
-	case !known:
-		v.fail(p+".metric", "unknown metric %q: use one of %s", s.Metric, list(metrics))
+	if !v.given(p, "metric", s.Metric != "", "one of "+list(metrics)) || !oneOf(v, p+".metric", "metric", s.Metric, metrics) {
 		return
 	}
 
 	qp := p + ".quantile"
 	switch {
-	case !v.ok(qp):
 	case s.Metric != Latency:
 		if v.present(qp, s.Quantile != 0) {
 			v.fail(qp, "only applies to metric latency")
 		}
-	case !v.present(qp, s.Quantile != 0):
-		v.missing(p, "quantile", "latency needs one, like quantile: 0.95")
+	case !v.given(p, "quantile", s.Quantile != 0, "latency needs one, like quantile: 0.95"):
 	case !(s.Quantile > 0 && s.Quantile < 1):
 		v.fail(qp, "must be between 0 and 1 (exclusive), like 0.95, got %s", v.got(qp, s.Quantile, None))
 	}
@@ -330,21 +308,10 @@ func (v *validator) slo(i int, first map[string]int, loadOK bool) {
 
 	up, unitOK := p+".unit", true
 	if s.Metric == Custom {
-		if v.ok(p+".query") && !v.present(p+".query", s.Query != "") {
-			v.missing(p, "query", "a PromQL expression over [$window]")
-		} else {
+		if v.given(p, "query", s.Query != "", "a PromQL expression over [$window]") {
 			v.query(p+".query", s.Query)
 		}
-		switch {
-		case !v.ok(up):
-			unitOK = false
-		case !v.present(up, s.Unit != ""):
-			v.missing(p, "unit", "one of "+list(units.All))
-			unitOK = false
-		case !slices.Contains(units.All, s.Unit):
-			v.fail(up, "unknown unit %q: use one of %s", s.Unit, list(units.All))
-			unitOK = false
-		}
+		unitOK = v.given(p, "unit", s.Unit != "", "one of "+list(units.All)) && oneOf(v, up, "unit", s.Unit, units.All)
 	} else {
 		if v.present(p+".query", s.Query != "") {
 			v.fail(p+".query", "only applies to metric custom")
@@ -477,23 +444,18 @@ func (v *validator) routeUsed(route string) bool {
 	if !v.ok("workload") || len(v.spec.Workload) == 0 {
 		return true
 	}
-	var re strings.Builder
-	re.WriteString("^")
-	for i, seg := range strings.Split(route, "/") {
-		if i > 0 {
-			re.WriteString("/")
-		}
+	segs := strings.Split(route, "/")
+	for i, seg := range segs {
 		switch {
 		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "...}"):
-			re.WriteString(".*")
+			segs[i] = ".*"
 		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"), strings.HasPrefix(seg, ":"):
-			re.WriteString("[^/]+")
+			segs[i] = "[^/]+"
 		default:
-			re.WriteString(regexp.QuoteMeta(seg))
+			segs[i] = regexp.QuoteMeta(seg)
 		}
 	}
-	re.WriteString("/?$")
-	onRoute := regexp.MustCompile(re.String())
+	onRoute := regexp.MustCompile("^" + strings.Join(segs, "/") + "/?$")
 	for i, t := range v.spec.Workload {
 		p, _, _ := strings.Cut(t.Path, "?")
 		if !v.ok(fmt.Sprintf("workload[%d].path", i)) || p == "" || strings.HasPrefix(p, "${") {
@@ -555,50 +517,20 @@ func (v *validator) compare() {
 func (v *validator) round() {
 	r, rounds := v.spec.Compare.Round, v.spec.Compare.Rounds
 	const p = "compare.round"
-	if !v.ok(p) {
+	if !v.given("compare", "round", r.Rate != 0, "the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}") {
 		return
 	}
-	if !v.present(p, r.Rate != 0) {
-		v.missing("compare", "round", "the load of one round, like {warmup: 2s, duration: 8s, rate: 100/s}")
-		return
-	}
-	sound := true
-	if v.ok(p + ".warmup") {
-		switch {
-		case r.WarmUp < 0:
-			v.fail(p+".warmup", "must be >= 0, got %s", v.got(p+".warmup", r.WarmUp.Seconds(), Seconds))
-			sound = false
-		case r.WarmUp > maxRoundWarmUp:
-			v.fail(p+".warmup", "must be at most %s, got %s", dur(maxRoundWarmUp), v.got(p+".warmup", r.WarmUp.Seconds(), Seconds))
-			sound = false
-		}
-	} else {
+	sound := v.within(p+".warmup", r.WarmUp.Seconds(), Seconds, true, maxRoundWarmUp.Seconds())
+	switch dp := p + ".duration"; {
+	case v.ok(dp) && r.Duration < minRoundDuration:
+		v.fail(dp, "must be at least %s, the measured part of a round after its warm-up, got %s",
+			dur(minRoundDuration), v.got(dp, r.Duration.Seconds(), Seconds))
+		sound = false
+	case !v.within(dp, r.Duration.Seconds(), Seconds, false, maxRoundDuration.Seconds()):
 		sound = false
 	}
-	if v.ok(p + ".duration") {
-		switch {
-		case r.Duration < minRoundDuration:
-			v.fail(p+".duration", "must be at least %s, the measured part of a round after its warm-up, got %s",
-				dur(minRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
-			sound = false
-		case r.Duration > maxRoundDuration:
-			v.fail(p+".duration", "must be at most %s, got %s", dur(maxRoundDuration), v.got(p+".duration", r.Duration.Seconds(), Seconds))
-			sound = false
-		}
-	} else {
-		sound = false
-	}
-	switch {
-	case !v.ok(p + ".rate"):
-		sound = false
-	case !v.present(p+".rate", r.Rate != 0):
-		v.missing(p, "rate", "the constant arrival rate of a round, like 100/s")
-		sound = false
-	case !(r.Rate > 0):
-		v.fail(p+".rate", "must be > 0, got %s", v.got(p+".rate", r.Rate, PerSecond))
-		sound = false
-	case r.Rate > maxTarget:
-		v.fail(p+".rate", "must be at most %s, got %s", PerSecond.Format(maxTarget), v.got(p+".rate", r.Rate, PerSecond))
+	if !v.given(p, "rate", r.Rate != 0, "the constant arrival rate of a round, like 100/s") ||
+		!v.within(p+".rate", r.Rate, PerSecond, false, maxTarget) {
 		sound = false
 	}
 	if !sound {
@@ -617,21 +549,17 @@ func (v *validator) round() {
 func (v *validator) budgets() {
 	c := v.spec.Compare
 	const p = "compare.metrics"
-	switch {
-	case !v.ok(p):
+	if !v.given("compare", "metrics", c.Metrics != nil, "budget at least one metric, like p95_latency: {max_increase: 10%}") {
 		return
-	case !v.present(p, c.Metrics != nil):
-		v.missing("compare", "metrics", "budget at least one metric, like p95_latency: {max_increase: 10%}")
-		return
-	case len(c.Metrics) == 0:
+	}
+	if len(c.Metrics) == 0 {
 		v.fail(p, "is empty: budget at least one metric, or the comparison can never fail")
 		return
 	}
 	first := map[string]int{}
 	for i, b := range c.Metrics {
 		bp := p + "." + b.Metric
-		if !slices.Contains(compareMetrics, b.Metric) {
-			v.fail(fmt.Sprintf("%s[%d]", p, i), "unknown metric %q: use one of %s", b.Metric, list(compareMetrics))
+		if !oneOf(v, fmt.Sprintf("%s[%d]", p, i), "metric", b.Metric, compareMetrics) {
 			continue
 		}
 		if j, dup := first[b.Metric]; dup {
@@ -646,17 +574,15 @@ func (v *validator) budgets() {
 		if !v.ok(bp) {
 			continue
 		}
-		want, other := "max_increase", "max_decrease"
-		wantX, otherX := b.MaxIncrease, b.MaxDecrease
+		want, wantX, otherX := "max_increase", b.MaxIncrease, b.MaxDecrease
 		if b.Metric == CompareThroughput {
-			want, other, wantX, otherX = other, want, otherX, wantX
+			want, wantX, otherX = "max_decrease", otherX, wantX
 		}
-		if otherX != nil {
-			if b.Metric == CompareThroughput {
-				v.fail(bp+".max_increase", "does not apply to throughput, where a drop is the regression: use max_decrease")
-			} else {
-				v.fail(bp+".max_decrease", "only applies to throughput: a rise in %s is the regression, so use max_increase", b.Metric)
-			}
+		switch {
+		case otherX != nil && b.Metric == CompareThroughput:
+			v.fail(bp+".max_increase", "does not apply to throughput, where a drop is the regression: use max_decrease")
+		case otherX != nil:
+			v.fail(bp+".max_decrease", "only applies to throughput: a rise in %s is the regression, so use max_increase", b.Metric)
 		}
 		if wantX == nil {
 			v.missing(bp, want, "how far it may get worse before a significant change fails, like 10%")
@@ -693,9 +619,7 @@ func (v *validator) budget(path, metric string, x float64) {
 // seen so far to their items, and line gives an item's line (0 if unknown).
 func (v *validator) uniqueName(p, name, example, hint, list string, i int, first map[string]int, line func(int) int) {
 	switch {
-	case !v.ok(p + ".name"):
-	case !v.present(p+".name", name != ""):
-		v.missing(p, "name", hint)
+	case !v.given(p, "name", name != "", hint):
 	case !nameRe.MatchString(name) || len(name) > maxNameLen:
 		v.fail(p+".name", "invalid name %q: use lower_snake_case like %s, at most %d characters", name, example, maxNameLen)
 	default:

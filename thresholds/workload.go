@@ -233,11 +233,9 @@ type Headers []Header
 // Captures are where a template's responses fill pools, written as a mapping keyed by pool.
 type Captures []Capture
 
-func (t *Template) decodeNode(d *decoder, n *yaml.Node, at place) {
+func (t *Template) defaults(n *yaml.Node) {
 	*t = DefaultTemplate
 	t.Line, t.Col = n.Line, n.Column
-	type plain Template
-	d.object(n, at, (*plain)(t))
 }
 
 // decodeNode reads parameters written as a value, or as {value, chance}.
@@ -284,10 +282,7 @@ func (v *validator) workload() {
 	w := v.spec.Workload
 	const p = "workload"
 	switch {
-	case !v.ok(p):
-		return
-	case !v.present(p, w != nil):
-		v.missing("", "workload", "list the requests to send, like - {name: home, method: GET, path: /}")
+	case !v.given("", "workload", w != nil, "list the requests to send, like - {name: home, method: GET, path: /}"):
 		return
 	case len(w) == 0:
 		v.fail(p, "is empty: list at least one request template, like - {name: home, method: GET, path: /}")
@@ -298,22 +293,19 @@ func (v *validator) workload() {
 	}
 
 	// Pools are known by what fills them.
-	var pools []string
-	for _, t := range w {
+	var pools, names []string
+	filler := map[string]string{} // pool → the first template that fills it
+	byName := map[string]int{}
+	for i, t := range w {
 		for _, c := range t.Capture {
-			if !slices.Contains(pools, c.Pool) && nameRe.MatchString(c.Pool) && !slices.Contains(reserved, c.Pool) {
+			if _, dup := filler[c.Pool]; !dup && nameRe.MatchString(c.Pool) && !slices.Contains(reserved, c.Pool) {
 				pools = append(pools, c.Pool)
+				filler[c.Pool] = t.Name
 			}
 		}
-	}
-	byName := map[string]int{}
-	var names []string
-	for i, t := range w {
-		if t.Name != "" {
-			if _, dup := byName[t.Name]; !dup {
-				byName[t.Name] = i
-				names = append(names, t.Name)
-			}
+		if _, dup := byName[t.Name]; t.Name != "" && !dup {
+			byName[t.Name] = i
+			names = append(names, t.Name)
 		}
 	}
 
@@ -325,7 +317,7 @@ func (v *validator) workload() {
 			weightsOK = false
 			continue
 		}
-		v.template(i, tp, pools, names, first)
+		v.template(i, tp, pools, names, filler, first)
 		switch t := w[i]; {
 		case !v.ok(tp + ".weight"):
 			weightsOK = false
@@ -372,16 +364,12 @@ func (v *validator) startsWithPath(p string) bool {
 	return filled
 }
 
-func (v *validator) template(i int, tp string, pools, names []string, first map[string]int) {
+func (v *validator) template(i int, tp string, pools, names []string, filler map[string]string, first map[string]int) {
 	t := v.spec.Workload[i]
 	v.uniqueName(tp, t.Name, "get_task", "a short id like get_task, used in the reports", "workload", i, first,
 		func(j int) int { return v.spec.Workload[j].Line })
 
-	methodOK := v.ok(tp + ".method")
-	if methodOK && !slices.Contains(Methods, t.Method) {
-		v.fail(tp+".method", "unknown method %q: use one of %s", t.Method, strings.Join(Methods, ", "))
-		methodOK = false
-	}
+	methodOK := v.ok(tp+".method") && oneOf(v, tp+".method", "method", t.Method, Methods)
 
 	// Every placeholder must parse and name a pool some template fills.
 	// Until they all parse, and every chance is sound, which pools the
@@ -413,9 +401,7 @@ func (v *validator) template(i int, tp string, pools, names []string, first map[
 
 	pp := tp + ".path"
 	switch {
-	case !v.ok(pp):
-	case !v.present(pp, t.Path != ""):
-		v.missing(tp, "path", "the request's path, like /tasks/${task}")
+	case !v.given(tp, "path", t.Path != "", "the request's path, like /tasks/${task}"):
 	case !strings.HasPrefix(t.Path, "/") && !strings.HasPrefix(t.Path, "${"):
 		v.fail(pp, "must begin with / (or with a pool captured from a Location header), got %q", t.Path)
 	case strings.HasPrefix(t.Path, "${") && !v.startsWithPath(t.Path):
@@ -538,26 +524,13 @@ func (v *validator) template(i int, tp string, pools, names []string, first map[
 	}
 	switch {
 	case len(need) > 0 && !v.present(fp, t.Fallback != ""):
-		v.missing(tp, "fallback", fmt.Sprintf("pool %q is empty until a response fills it: name a template to send meanwhile, like fallback: %s", need[0], fillerOf(v.spec.Workload, need[0])))
+		v.missing(tp, "fallback", fmt.Sprintf("pool %q is empty until a response fills it: name a template to send meanwhile, like fallback: %s", need[0], filler[need[0]]))
 	case t.Fallback == "":
 	case len(need) == 0:
 		v.fail(fp, "only applies to a template that always uses a pool")
-	case !slices.Contains(names, t.Fallback):
-		v.fail(fp, "unknown template %q: use one of %s", t.Fallback, strings.Join(names, ", "))
+	default:
+		oneOf(v, fp, "template", t.Fallback, names)
 	}
-}
-
-// fillerOf names a template that captures into pool, for hints; the pool is
-// known, so there is one.
-func fillerOf(w []Template, pool string) string {
-	for _, t := range w {
-		for _, c := range t.Capture {
-			if c.Pool == pool {
-				return t.Name
-			}
-		}
-	}
-	return "<a template that captures into it>"
 }
 
 // fallbacks refuses chains of fallbacks that come back to where they began:
@@ -594,9 +567,5 @@ func (v *validator) fallbacks(byName map[string]int) {
 func ValidateWorkload(w []Template) error {
 	v := &validator{spec: &Spec{Workload: w}}
 	v.workload()
-	if len(v.errs) == 0 {
-		return nil
-	}
-	sortErrors(v.errs)
-	return v.errs
+	return v.errs.err()
 }

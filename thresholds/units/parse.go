@@ -36,14 +36,15 @@ var sizes = []struct {
 	{"B", 1},
 }
 
+// suffixes end a ratio's and a rate's numbers.
+var suffixes = map[Unit]string{Ratio: "%", PerSecond: "/s"}
+
 func (u Unit) parse(s string, bare bool) (float64, error) {
-	if _, err := parseNumber(s); errors.Is(err, ErrNotFinite) {
+	switch x, err := parseNumber(s); {
+	case errors.Is(err, ErrNotFinite):
 		return 0, err // refused by name whatever unit was expected
-	}
-	if bare || u == None {
-		if x, err := parseNumber(s); err == nil || errors.Is(err, ErrNotFinite) {
-			return x, err
-		}
+	case err == nil && (bare || u == None):
+		return x, nil
 	}
 	var (
 		text  string
@@ -56,8 +57,8 @@ func (u Unit) parse(s string, bare bool) (float64, error) {
 			return 0, ErrSyntax
 		}
 		return d.Seconds(), nil
-	case Ratio:
-		t, ok := strings.CutSuffix(s, "%")
+	case Ratio, PerSecond:
+		t, ok := strings.CutSuffix(s, suffixes[u])
 		if !ok {
 			return 0, ErrSyntax
 		}
@@ -69,12 +70,6 @@ func (u Unit) parse(s string, bare bool) (float64, error) {
 				break
 			}
 		}
-	case PerSecond:
-		t, ok := strings.CutSuffix(s, "/s")
-		if !ok {
-			return 0, ErrSyntax
-		}
-		text = t
 	}
 	if text == "" || text != strings.TrimSpace(text) {
 		return 0, ErrSyntax

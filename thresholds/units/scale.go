@@ -46,32 +46,20 @@ func CommonScale(u Unit, values ...float64) Scaler {
 	return best
 }
 
-var (
-	secondScales = scalers(Seconds, []float64{1e-9, 1e-6, 1e-3, 1}, "ns", "µs", "ms", "s")
-	byteScales   = scalers(Bytes, []float64{1, 1 << 10, 1 << 20, 1 << 30, 1 << 40}, "B", "KiB", "MiB", "GiB", "TiB")
-)
-
-func scalers(u Unit, factors []float64, suffixes ...string) []Scaler {
-	out := make([]Scaler, len(factors))
-	for i, f := range factors {
-		out[i] = Scaler{Unit: u, Factor: f, Suffix: suffixes[i]}
-	}
-	return out
+// scaleTable holds the scales of each unit this package knows, smallest first.
+var scaleTable = map[Unit][]Scaler{
+	Seconds:   {{Seconds, 1e-9, "ns"}, {Seconds, 1e-6, "µs"}, {Seconds, 1e-3, "ms"}, {Seconds, 1, "s"}},
+	Bytes:     {{Bytes, 1, "B"}, {Bytes, 1 << 10, "KiB"}, {Bytes, 1 << 20, "MiB"}, {Bytes, 1 << 30, "GiB"}, {Bytes, 1 << 40, "TiB"}},
+	Ratio:     {{Ratio, 0.01, "%"}},
+	PerSecond: {{PerSecond, 1, "/s"}},
+	None:      {{None, 1, ""}},
+	"":        {{"", 1, ""}},
 }
 
 // scales are the scales u is shown in, smallest first.
 func (u Unit) scales() []Scaler {
-	switch u {
-	case Seconds:
-		return secondScales
-	case Bytes:
-		return byteScales
-	case Ratio:
-		return []Scaler{{Unit: u, Factor: 0.01, Suffix: "%"}}
-	case PerSecond:
-		return []Scaler{{Unit: u, Factor: 1, Suffix: "/s"}}
-	case None, "":
-		return []Scaler{{Unit: u, Factor: 1}}
+	if s, ok := scaleTable[u]; ok {
+		return s
 	}
 	return []Scaler{{Unit: u, Factor: 1, Suffix: " " + string(u)}} // a unit this package does not know
 }
