@@ -170,7 +170,11 @@ func TestCompareAA(t *testing.T) {
 	}
 	spec := compareSpec(t)
 	requireDocker(t)
-	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS")), CandidateArgs: strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))})
+	// PERF_AA_CANDIDATE_ARGS measures what a flag costs: the same build,
+	// the candidate's replicas with it (make perf-aa CANDIDATE_ARGS=-pprof=false).
+	args := strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))
+	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: args,
+		CandidateArgs: append(slices.Clone(args), strings.Fields(os.Getenv("PERF_AA_CANDIDATE_ARGS"))...)})
 	// Both sides are one build here, so all rounds measure the noise.
 	noise := compare.Calibrate(gate.Samples(c.Rounds, spec.Compare.Metrics, spec.Compare.Rounds), compare.Options{Alpha: spec.Compare.Alpha})
 	for _, n := range noise {
