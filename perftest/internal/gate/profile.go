@@ -275,18 +275,19 @@ func whyWorse(metrics []toDiff, base, cand []roundProfiles, requests int64, chan
 			out = append(out, d)
 			continue
 		}
-		// The functions that grew themselves, then the first one the pull
-		// request changed with everything it calls: the leaves say what
-		// costs more, the changed function where the change is.
-		for _, f := range res.Top(profdiff.Flat, 3) {
-			if f.Flat.AboveNoise {
-				d.Funcs = append(d.Funcs, profileFunc(res, f, profdiff.Flat))
-			}
-		}
+		// The function the pull request changed whose cost with everything
+		// it calls grew most, first: where the change is, the author's
+		// first question; then the three that grew most on their own: what
+		// costs more.
 		for _, f := range res.Top(profdiff.Cum, len(res.Funcs)) {
 			if f.Cum.AboveNoise && f.Changed != "" {
 				d.Funcs = append(d.Funcs, profileFunc(res, f, profdiff.Cum))
 				break
+			}
+		}
+		for _, f := range res.Top(profdiff.Flat, 3) {
+			if f.Flat.AboveNoise {
+				d.Funcs = append(d.Funcs, profileFunc(res, f, profdiff.Flat))
 			}
 		}
 		if len(d.Funcs) == 0 {

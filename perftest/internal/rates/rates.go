@@ -58,7 +58,7 @@ type Why struct {
 // WhyFunc is a function a diff named.
 type WhyFunc struct {
 	Name    string `json:"name"`
-	Callees bool   `json:"callees,omitempty"` // named with everything it calls: the changed function, after the top 3 on their own
+	Callees bool   `json:"callees,omitempty"` // named with everything it calls: the changed function that grew most
 	Changed bool   `json:"changed,omitempty"`
 }
 
@@ -413,10 +413,10 @@ func failedOn(m map[string]int) string {
 type WhyTallied struct {
 	Name, Expect string
 	Profiled     int // runs whose profiled pairs ran and were diffed
-	// For a regression: runs whose diff of a worse metric named a culprit,
-	// among the top 3 that grew on their own (Top3) or anywhere in what the
-	// reports show, the changed function with its callees included (Shown).
-	Top3, Shown int
+	// For a regression: runs whose diff of a worse metric named a culprit
+	// as the changed function that grew most with its callees (AsChanged),
+	// among the 3 that grew most on their own (Top3), or either (Shown).
+	AsChanged, Top3, Shown int
 	// Spoke counts runs whose diffs named any function above noise; for A/A
 	// and changes that must pass, each is a diff that said something.
 	Spoke  int
@@ -445,7 +445,7 @@ func TallyWhy(recs []Record, c *thresholds.Compare, noise string, entries []corp
 			order = append(order, r.Entry)
 		}
 		t.Profiled++
-		var top3, shown, spoke, failed bool
+		var asChanged, top3, spoke, failed bool
 		named := map[string]bool{}
 		for _, w := range r.Why {
 			failed = failed || w.Error != ""
@@ -457,8 +457,9 @@ func TallyWhy(recs []Record, c *thresholds.Compare, noise string, entries []corp
 			for _, f := range w.Funcs {
 				named[f.Name] = true
 				hit := slices.Contains(culprits[r.Entry], f.Name)
-				shown = shown || hit
-				if !f.Callees {
+				if f.Callees {
+					asChanged = asChanged || hit
+				} else {
 					flat++
 					top3 = top3 || (hit && flat <= 3)
 				}
@@ -467,8 +468,9 @@ func TallyWhy(recs []Record, c *thresholds.Compare, noise string, entries []corp
 		for name := range named {
 			t.Named[name]++
 		}
+		t.AsChanged += b2i(asChanged)
 		t.Top3 += b2i(top3)
-		t.Shown += b2i(shown)
+		t.Shown += b2i(asChanged || top3)
 		t.Spoke += b2i(spoke)
 		t.Errors += b2i(failed)
 	}
@@ -510,12 +512,12 @@ func WhyTable(recs []Record, c *thresholds.Compare, noise string, entries []corp
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "| entry\t expect\t culprits\t profiled runs\t culprit in the top 3\t culprit shown\t said something above noise\t most named\t")
-	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t")
+	fmt.Fprintln(tw, "| entry\t expect\t culprits\t profiled runs\t culprit named: as the changed function\t in the top 3 on their own\t either\t said something above noise\t most named\t")
+	fmt.Fprintln(tw, "|---\t---\t---\t---\t---\t---\t---\t---\t---\t")
 	for _, t := range tally {
-		top3, shown := "—", "—"
+		asChanged, top3, shown := "—", "—", "—"
 		if t.Expect == string(corpus.ExpectFail) {
-			top3, shown = fmt.Sprintf("%d/%d", t.Top3, t.Profiled), fmt.Sprintf("%d/%d", t.Shown, t.Profiled)
+			asChanged, top3, shown = fmt.Sprintf("%d/%d", t.AsChanged, t.Profiled), fmt.Sprintf("%d/%d", t.Top3, t.Profiled), fmt.Sprintf("%d/%d", t.Shown, t.Profiled)
 		}
 		cs := "—"
 		if len(culprits[t.Name]) > 0 {
@@ -525,7 +527,7 @@ func WhyTable(recs []Record, c *thresholds.Compare, noise string, entries []corp
 		if t.Errors > 0 {
 			spoke += fmt.Sprintf(" (%d could not diff)", t.Errors)
 		}
-		fmt.Fprintf(tw, "| %s\t %s\t %s\t %d\t %s\t %s\t %s\t %s\t\n", t.Name, t.Expect, cs, t.Profiled, top3, shown, spoke, mostNamed(t.Named))
+		fmt.Fprintf(tw, "| %s\t %s\t %s\t %d\t %s\t %s\t %s\t %s\t %s\t\n", t.Name, t.Expect, cs, t.Profiled, asChanged, top3, shown, spoke, mostNamed(t.Named))
 	}
 	tw.Flush()
 	return b.String()

@@ -246,10 +246,10 @@ func compareFailRun() Run {
 	r.Comparison = &res
 	r.Profiles = []ProfileDiff{{Metric: "p95_latency", Worse: true, Profile: "cpu", Pairs: 3,
 		Funcs: []ProfileFunc{
-			{Name: "regexp.compile", Where: "/usr/local/go/src/regexp/regexp.go:170", Baseline: 0, Candidate: 48.1e-6, Unit: units.Seconds,
-				Text: "+48.1µs/request in regexp.compile (/usr/local/go/src/regexp/regexp.go:170)"},
 			{Name: "api.(*Handler).getTask", Where: "service/internal/api/api.go:142", Changed: true, Callees: true, Baseline: 80.2e-6, Candidate: 92.5e-6, Unit: units.Seconds,
 				Text: "+12.3µs/request in api.(*Handler).getTask and its callees (service/internal/api/api.go:142, changed in this PR)"},
+			{Name: "regexp.compile", Where: "/usr/local/go/src/regexp/regexp.go:170", Baseline: 0, Candidate: 48.1e-6, Unit: units.Seconds,
+				Text: "+48.1µs/request in regexp.compile (/usr/local/go/src/regexp/regexp.go:170)"},
 		},
 		Command: "go tool pprof -sample_index=cpu -top -diff_base=baseline.cpu.pb.gz candidate.cpu.pb.gz"}}
 	return decided(r)

@@ -72,7 +72,7 @@ type ProfileDiff struct {
 	Metric  string        // the compared metric, like allocs_per_request
 	Worse   bool          // the comparison found the metric worse; else it was profiled because profiling always runs
 	Profile string        // the profiles it reads: cpu or allocs
-	Funcs   []ProfileFunc // the functions that grew above noise, the largest first, then the first one the pull request changed
+	Funcs   []ProfileFunc // above noise: the changed function that grew most with its callees, then the 3 that grew most on their own
 	Why     string        // when Funcs is empty: why no function is named
 	Command string        // the go tool pprof command that digs further, run in the report directory
 	Pairs   int           // the profiled pairs it reads
