@@ -19,16 +19,19 @@
 //     spread (largest minus smallest per-request value over the rounds) of
 //     either build, whichever is larger.
 //   - The growth is at least Options.MinShare of the larger build's total per
-//     request.
+//     request, and at least Options.MinSamples samples per round where the
+//     profiles say what a sample stands for (their period).
 //
 // So a growth must show in every pair, beyond what repeating a build does.
 // Between identical builds with normally distributed round values it fires for
 // a function and direction 0.7% of the time with 3 pairs and 0.07% with 4; with
 // 3 pairs it finds a shift of four standard deviations two times in three
 // (simulated). benchmath's Wilcoxon test cannot reach p < 0.05 with fewer than
-// 6 pairs, more than profiled rounds should cost. The share keeps sampling's
-// grain from passing for a signal: a function in no baseline sample and in one
-// sample of every candidate round is steady, yet says nothing.
+// 6 pairs, more than profiled rounds should cost. The share and the samples
+// keep sampling's grain from passing for a signal: a function in no baseline
+// sample and in one sample of every candidate round is steady, yet says
+// nothing (an A/A comparison named one such, +5µs/request in one CPU sample
+// of 10ms a round, before the samples were asked for).
 package profdiff
 
 import (
@@ -94,10 +97,15 @@ func (m Measure) factor(sampleUnit string) (float64, bool) {
 type Options struct {
 	MinPairs int     // the fewest pairs of rounds that can show a growth above noise
 	MinShare float64 // the smallest growth above noise, as a share of a build's total
+	// MinSamples is the smallest growth above noise in samples per round,
+	// where a profile says what one sample stands for (its period in the
+	// sample type's unit: 10ms of CPU, 512KiB allocated).
+	MinSamples float64
 }
 
-// DefaultOptions asks for 3 pairs and a growth of at least 1% of the total.
-var DefaultOptions = Options{MinPairs: 3, MinShare: 0.01}
+// DefaultOptions asks for 3 pairs and a growth of at least 1% of the total
+// and of 2 samples per round.
+var DefaultOptions = Options{MinPairs: 3, MinShare: 0.01, MinSamples: 2}
 
 // Kind chooses between flat and cumulative values.
 type Kind int
@@ -154,6 +162,7 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 	for b, rounds := range [2][]Round{in.Baseline, in.Candidate} {
 		t.requests[b] = make([]float64, n)
 		t.total[b] = make([]float64, n)
+		t.grain[b] = make([]float64, n)
 		for i, r := range rounds {
 			if err := t.add(b, i, r, m); err != nil {
 				return Result{}, fmt.Errorf("%s round %d: %w", side(b), i+1, err)
@@ -164,7 +173,14 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 		}
 	}
 	res := Result{Measure: m, Pairs: n, Baseline: t.perRequest(0, t.total[0]), Candidate: t.perRequest(1, t.total[1])}
-	floor := o.MinShare * max(math.Abs(res.Baseline), math.Abs(res.Candidate))
+	// A growth must clear a share of the total and the profiles' grain: a
+	// CPU profile's sample is 10ms, 5µs a request at 2,000 requests a round,
+	// so one more sample in every candidate round is steady yet says nothing.
+	grain := 0.0
+	for b := range t.grain {
+		grain = max(grain, sum(t.grain[b])/float64(n))
+	}
+	floor := max(o.MinShare*max(math.Abs(res.Baseline), math.Abs(res.Candidate)), o.MinSamples*grain)
 	for k, f := range t.funcs {
 		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, in.Changed)}
 		out.Flat = t.change(f.flat, floor, o.MinPairs)
@@ -269,6 +285,7 @@ type fn struct {
 type tally struct {
 	funcs           map[key]*fn
 	requests, total [2][]float64
+	grain           [2][]float64 // what one sample stands for per request, per round; 0 unknown
 }
 
 func (t *tally) fn(k key, n int) *fn {
@@ -310,6 +327,9 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	}
 	n := len(t.total[b])
 	t.requests[b][i] = float64(r.Requests)
+	if pt := p.PeriodType; pt != nil && pt.Unit == p.SampleType[idx].Unit && p.Period > 0 {
+		t.grain[b][i] = float64(p.Period) * factor / float64(r.Requests)
+	}
 	type at struct {
 		f    *fn
 		line int64 // -1 for the function as a whole

@@ -379,3 +379,42 @@ func ExampleResult_Line() {
 	// +3 allocs/request in runtime.mallocgc (/usr/local/go/src/runtime/malloc.go:1000)
 	// +1 allocs/request in store.decode (service/internal/store/store.go:201, changed in this PR)
 }
+
+// TestOneSampleIsGrainNotGrowth: a CPU profile's sample is its period, 10ms.
+// Put in no baseline sample and in one sample of every candidate round is
+// steady and clears 1% of a total of 50 samples, yet it is one sample: below
+// the 2 samples a round asked for. Three samples a round are above noise.
+func TestOneSampleIsGrainNotGrowth(t *testing.T) {
+	const period = 10_000_000 // ns
+	diff := func(putSamples int64) Change {
+		var in Input
+		for range 3 {
+			base := build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}})
+			cand := build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}}, sample{put, []int64{putSamples, putSamples * period}})
+			for _, p := range []*profile.Profile{base, cand} {
+				p.PeriodType, p.Period = &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}, period
+			}
+			in.Baseline = append(in.Baseline, Round{Requests: 2000, Profile: base})
+			in.Candidate = append(in.Candidate, Round{Requests: 2000, Profile: cand})
+		}
+		r, err := Diff(in, CPU, DefaultOptions)
+		require.NoError(t, err)
+		return find(t, r, "cache.(*LRU[...]).Put").Flat
+	}
+	one := diff(1)
+	assert.InDelta(t, 5e-6, one.Growth, 1e-12, "one sample of 10ms over 2,000 requests")
+	assert.False(t, one.AboveNoise, "one sample a round is the profile's grain")
+	assert.True(t, diff(3).AboveNoise, "three samples a round, in every round")
+
+	// The twin: without the rule the one sample passes for a growth.
+	noGrain := DefaultOptions
+	noGrain.MinSamples = 0
+	var in Input
+	for range 3 {
+		in.Baseline = append(in.Baseline, Round{Requests: 2000, Profile: build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}})})
+		in.Candidate = append(in.Candidate, Round{Requests: 2000, Profile: build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}}, sample{put, []int64{1, period}})})
+	}
+	r, err := Diff(in, CPU, noGrain)
+	require.NoError(t, err)
+	assert.True(t, find(t, r, "cache.(*LRU[...]).Put").Flat.AboveNoise)
+}
