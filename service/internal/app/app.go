@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +110,9 @@ const ProfileRate = 16 << 10
 // WithProfiles serves Go's profiles under RouteProfiles beside h, outside
 // its access log and metrics: a profile the gate takes while it loads the
 // service is not a request it measures. Keep it off a public network.
+// Every other request goes straight to h: a ServeMux in front of all of them
+// cost about 3 allocations per request (+3.2% and +3.4% in two A/A runs with
+// and without -pprof).
 func WithProfiles(h http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(RouteProfiles, pprof.Index) // allocs, heap, goroutine, … by name
@@ -116,8 +120,13 @@ func WithProfiles(h http.Handler) http.Handler {
 	mux.HandleFunc(RouteProfiles+"profile", pprof.Profile)
 	mux.HandleFunc(RouteProfiles+"symbol", pprof.Symbol)
 	mux.HandleFunc(RouteProfiles+"trace", pprof.Trace)
-	mux.Handle("/", h)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, RouteProfiles) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // recoverPanics turns a handler panic into a counted 500 instead of a
