@@ -19,19 +19,25 @@
 //     spread (largest minus smallest per-request value over the rounds) of
 //     either build, whichever is larger.
 //   - The growth is at least Options.MinShare of the larger build's total per
-//     request, and at least Options.MinSamples samples per round where the
-//     profiles say what a sample stands for (their period).
+//     request.
+//   - Where the profiles say what a sample stands for (their period), the
+//     function's samples grew by more than Options.SamplesZ standard
+//     deviations of a Poisson count: candidate − baseline samples over the
+//     rounds > z·√(candidate + baseline). A sample of an allocation profile
+//     is about one period of bytes allocated, so a 32-byte object's sample
+//     counts as 512 allocations at a 16 KiB period.
 //
 // So a growth must show in every pair, beyond what repeating a build does.
 // Between identical builds with normally distributed round values it fires for
 // a function and direction 0.7% of the time with 3 pairs and 0.07% with 4; with
 // 3 pairs it finds a shift of four standard deviations two times in three
 // (simulated). benchmath's Wilcoxon test cannot reach p < 0.05 with fewer than
-// 6 pairs, more than profiled rounds should cost. The share and the samples
+// 6 pairs, more than profiled rounds should cost. The share and the count
 // keep sampling's grain from passing for a signal: a function in no baseline
 // sample and in one sample of every candidate round is steady, yet says
-// nothing (an A/A comparison named one such, +5µs/request in one CPU sample
-// of 10ms a round, before the samples were asked for).
+// nothing. Before the count, A/A comparisons named such functions: +5µs a
+// request in one CPU sample of 10ms a round, +1.9 allocations a request in
+// a few more samples of small objects.
 package profdiff
 
 import (
@@ -97,15 +103,15 @@ func (m Measure) factor(sampleUnit string) (float64, bool) {
 type Options struct {
 	MinPairs int     // the fewest pairs of rounds that can show a growth above noise
 	MinShare float64 // the smallest growth above noise, as a share of a build's total
-	// MinSamples is the smallest growth above noise in samples per round,
-	// where a profile says what one sample stands for (its period in the
-	// sample type's unit: 10ms of CPU, 512KiB allocated).
-	MinSamples float64
+	// SamplesZ is how many standard deviations of a Poisson count the growth
+	// in samples must clear, where a profile gives its period (10ms of CPU,
+	// 512KiB allocated); 0 asks nothing of the count.
+	SamplesZ float64
 }
 
-// DefaultOptions asks for 3 pairs and a growth of at least 1% of the total
-// and of 2 samples per round.
-var DefaultOptions = Options{MinPairs: 3, MinShare: 0.01, MinSamples: 2}
+// DefaultOptions asks for 3 pairs, a growth of at least 1% of the total and
+// a count of samples 3 standard deviations clear of sampling's own noise.
+var DefaultOptions = Options{MinPairs: 3, MinShare: 0.01, SamplesZ: 3}
 
 // Kind chooses between flat and cumulative values.
 type Kind int
@@ -162,7 +168,6 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 	for b, rounds := range [2][]Round{in.Baseline, in.Candidate} {
 		t.requests[b] = make([]float64, n)
 		t.total[b] = make([]float64, n)
-		t.grain[b] = make([]float64, n)
 		for i, r := range rounds {
 			if err := t.add(b, i, r, m); err != nil {
 				return Result{}, fmt.Errorf("%s round %d: %w", side(b), i+1, err)
@@ -173,18 +178,15 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 		}
 	}
 	res := Result{Measure: m, Pairs: n, Baseline: t.perRequest(0, t.total[0]), Candidate: t.perRequest(1, t.total[1])}
-	// A growth must clear a share of the total and the profiles' grain: a
-	// CPU profile's sample is 10ms, 5µs a request at 2,000 requests a round,
-	// so one more sample in every candidate round is steady yet says nothing.
-	grain := 0.0
-	for b := range t.grain {
-		grain = max(grain, sum(t.grain[b])/float64(n))
-	}
-	floor := max(o.MinShare*max(math.Abs(res.Baseline), math.Abs(res.Candidate)), o.MinSamples*grain)
+	floor := o.MinShare * max(math.Abs(res.Baseline), math.Abs(res.Candidate))
 	for k, f := range t.funcs {
 		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, in.Changed)}
 		out.Flat = t.change(f.flat, floor, o.MinPairs)
 		out.Cum = t.change(f.cum, floor, o.MinPairs)
+		if t.counted {
+			out.Flat.AboveNoise = out.Flat.AboveNoise && countsGrew(f.flatN, out.Flat.Growth, o.SamplesZ)
+			out.Cum.AboveNoise = out.Cum.AboveNoise && countsGrew(f.cumN, out.Cum.Growth, o.SamplesZ)
+		}
 		out.Line = t.line(f, out.Cum.Growth)
 		res.Funcs = append(res.Funcs, out)
 	}
@@ -277,7 +279,8 @@ type key struct{ name, file string }
 
 // fn is one function's raw values: per build, per round; lines per build.
 type fn struct {
-	flat, cum [2][]float64
+	flat, cum   [2][]float64
+	flatN, cumN [2]float64 // samples over all rounds, where the profiles give their period
 	lines     [2]map[int64]float64 // cumulative value by line, over all rounds
 	start     int64
 }
@@ -285,7 +288,9 @@ type fn struct {
 type tally struct {
 	funcs           map[key]*fn
 	requests, total [2][]float64
-	grain           [2][]float64 // what one sample stands for per request, per round; 0 unknown
+	// counted says every profile gave its period, so each function's
+	// samples are known (flatN, cumN).
+	counted bool
 }
 
 func (t *tally) fn(k key, n int) *fn {
@@ -327,9 +332,16 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	}
 	n := len(t.total[b])
 	t.requests[b][i] = float64(r.Requests)
-	if pt := p.PeriodType; pt != nil && pt.Unit == p.SampleType[idx].Unit && p.Period > 0 {
-		t.grain[b][i] = float64(p.Period) * factor / float64(r.Requests)
+	// A sample is one period of the type the profile samples by: for an
+	// allocation profile, bytes, whatever the measure.
+	counts := -1
+	if pt := p.PeriodType; pt != nil && p.Period > 0 {
+		counts = slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Unit == pt.Unit && (v.Type == m.SampleType || v.Type == "alloc_space") })
 	}
+	if b == 0 && i == 0 {
+		t.counted = counts >= 0
+	}
+	t.counted = t.counted && counts >= 0
 	type at struct {
 		f    *fn
 		line int64 // -1 for the function as a whole
@@ -344,15 +356,21 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 			continue
 		}
 		t.total[b][i] += v
+		samples := 0.0
+		if counts >= 0 {
+			samples = float64(s.Value[counts]) / float64(p.Period)
+		}
 		clear(seen)
 		for depth, fr := range frames(s.Location) {
 			f := t.fn(fr.key, n)
 			f.start = cmp.Or(f.start, fr.start)
 			if depth == 0 {
 				f.flat[b][i] += v
+				f.flatN[b] += samples
 			}
 			if !seen[at{f, -1}] {
 				f.cum[b][i] += v
+				f.cumN[b] += samples
 			}
 			if !seen[at{f, fr.line}] {
 				f.lines[b][fr.line] += v
@@ -417,6 +435,14 @@ func aboveNoise(base, cand []float64, growth, floor float64, minPairs int) bool 
 		}
 	}
 	return true
+}
+
+// countsGrew says whether a function's samples, summed over each build's
+// rounds, moved in the direction of growth by more than z standard
+// deviations of a Poisson count.
+func countsGrew(n [2]float64, growth, z float64) bool {
+	moved := (n[1] - n[0]) * math.Copysign(1, growth)
+	return moved > z*math.Sqrt(n[0]+n[1])
 }
 
 // line is the line of f whose cumulative value per request moved most in the

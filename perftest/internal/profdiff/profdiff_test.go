@@ -382,11 +382,12 @@ func ExampleResult_Line() {
 
 // TestOneSampleIsGrainNotGrowth: a CPU profile's sample is its period, 10ms.
 // Put in no baseline sample and in one sample of every candidate round is
-// steady and clears 1% of a total of 50 samples, yet it is one sample: below
-// the 2 samples a round asked for. Three samples a round are above noise.
+// steady and clears 1% of a total of 50 samples, yet 3 samples over 3 rounds
+// are within 3 standard deviations of a Poisson count (√3 each). Five
+// samples a round, 15 in all, are above noise.
 func TestOneSampleIsGrainNotGrowth(t *testing.T) {
 	const period = 10_000_000 // ns
-	diff := func(putSamples int64) Change {
+	input := func(putSamples int64) Input {
 		var in Input
 		for range 3 {
 			base := build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}})
@@ -397,24 +398,51 @@ func TestOneSampleIsGrainNotGrowth(t *testing.T) {
 			in.Baseline = append(in.Baseline, Round{Requests: 2000, Profile: base})
 			in.Candidate = append(in.Candidate, Round{Requests: 2000, Profile: cand})
 		}
-		r, err := Diff(in, CPU, DefaultOptions)
+		return in
+	}
+	put := func(in Input, o Options) Change {
+		r, err := Diff(in, CPU, o)
 		require.NoError(t, err)
 		return find(t, r, "cache.(*LRU[...]).Put").Flat
 	}
-	one := diff(1)
+	one := put(input(1), DefaultOptions)
 	assert.InDelta(t, 5e-6, one.Growth, 1e-12, "one sample of 10ms over 2,000 requests")
 	assert.False(t, one.AboveNoise, "one sample a round is the profile's grain")
-	assert.True(t, diff(3).AboveNoise, "three samples a round, in every round")
+	assert.True(t, put(input(5), DefaultOptions).AboveNoise, "five samples a round, in every round")
 
-	// The twin: without the rule the one sample passes for a growth.
-	noGrain := DefaultOptions
-	noGrain.MinSamples = 0
-	var in Input
-	for range 3 {
-		in.Baseline = append(in.Baseline, Round{Requests: 2000, Profile: build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}})})
-		in.Candidate = append(in.Candidate, Round{Requests: 2000, Profile: build(cpuTypes, 1, sample{getOnly, []int64{50, 50 * period}}, sample{put, []int64{1, period}})})
+	// The twin: without the count the one sample passes for a growth.
+	noCount := DefaultOptions
+	noCount.SamplesZ = 0
+	assert.True(t, put(input(1), noCount).AboveNoise)
+}
+
+// TestSmallObjectsAreCountedBySamples: in an allocation profile a sample is
+// a period of bytes, so 3 more samples of 32-byte objects a round read as
+// +0.75 allocations a request at a 16 KiB period and 2,048 requests, steady
+// in every round, yet 9 samples against none are not more than 3 standard
+// deviations (3·√9).
+func TestSmallObjectsAreCountedBySamples(t *testing.T) {
+	const period = 16 << 10
+	perSample := int64(period / 32) // objects a sample of a 32-byte object stands for
+	input := func(samples int64) Input {
+		var in Input
+		for range 3 {
+			base := build(allocTypes, 1, sample{getMalloc, []int64{100 * perSample, 100 * period}})
+			cand := build(allocTypes, 1, sample{getMalloc, []int64{100 * perSample, 100 * period}}, sample{put, []int64{samples * perSample, samples * period}})
+			for _, p := range []*profile.Profile{base, cand} {
+				p.PeriodType, p.Period = &profile.ValueType{Type: "space", Unit: "bytes"}, period
+			}
+			in.Baseline = append(in.Baseline, Round{Requests: 2048, Profile: base})
+			in.Candidate = append(in.Candidate, Round{Requests: 2048, Profile: cand})
+		}
+		return in
 	}
-	r, err := Diff(in, CPU, noGrain)
+	r, err := Diff(input(3), AllocObjects, DefaultOptions)
 	require.NoError(t, err)
-	assert.True(t, find(t, r, "cache.(*LRU[...]).Put").Flat.AboveNoise)
+	got := find(t, r, "cache.(*LRU[...]).Put").Flat
+	assert.InDelta(t, 0.75, got.Growth, 1e-9)
+	assert.False(t, got.AboveNoise, "9 samples in all")
+	r, err = Diff(input(40), AllocObjects, DefaultOptions)
+	require.NoError(t, err)
+	assert.True(t, find(t, r, "cache.(*LRU[...]).Put").Flat.AboveNoise, "120 samples in all")
 }
