@@ -280,9 +280,9 @@ type key struct{ name, file string }
 // fn is one function's raw values: per build, per round; lines per build.
 type fn struct {
 	flat, cum   [2][]float64
-	flatN, cumN [2]float64 // samples over all rounds, where the profiles give their period
-	lines     [2]map[int64]float64 // cumulative value by line, over all rounds
-	start     int64
+	flatN, cumN [2]float64           // samples over all rounds, where the profiles give their period
+	lines       [2]map[int64]float64 // cumulative value by line, over all rounds
+	start       int64
 }
 
 type tally struct {
@@ -336,7 +336,9 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	// allocation profile, bytes, whatever the measure.
 	counts := -1
 	if pt := p.PeriodType; pt != nil && p.Period > 0 {
-		counts = slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Unit == pt.Unit && (v.Type == m.SampleType || v.Type == "alloc_space") })
+		counts = slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool {
+			return v.Unit == pt.Unit && (v.Type == m.SampleType || v.Type == "alloc_space")
+		})
 	}
 	if b == 0 && i == 0 {
 		t.counted = counts >= 0
