@@ -36,7 +36,7 @@ type CompareOptions struct {
 	BaselineArgs  []string // extra flags for the baseline's replicas
 	CandidateArgs []string // extra flags for the candidate's replicas
 	Seed          uint64
-	Profile       ProfileWhen            // when the profiled pairs run: after a worse metric (""), always, or never
+	Profile       ProfileWhen            // when the profiled pairs run: after a worse metric ("" or worse), always, or never
 	Prometheus    stack.PrometheusSource // where Prometheus's image comes from; zero looks for one
 	Progress, Log io.Writer
 	// Started, when set, learns the run's stack as soon as it exists.

@@ -37,23 +37,22 @@ type ProfileWhen string
 // When profiled pairs run. Profiling always costs a green comparison the
 // pairs' time (about 30 s at the committed round), and puts on record that
 // the diff of builds that read the same names nothing.
+// "" is not set, and means ProfileWorse: a flag set to worse keeps its
+// variable from overriding it.
 const (
-	ProfileWorse  ProfileWhen = ""       // after a comparison that found a metric worse
+	ProfileWorse  ProfileWhen = "worse"  // after a comparison that found a metric worse
 	ProfileAlways ProfileWhen = "always" // after every comparison
 	ProfileNever  ProfileWhen = "never"  // never
 )
 
 // Set parses a flag or variable's value: worse, always or never.
 func (p *ProfileWhen) Set(v string) error {
-	switch v {
-	case "", "worse":
-		*p = ProfileWorse
-	case string(ProfileAlways), string(ProfileNever):
+	switch ProfileWhen(v) {
+	case "", ProfileWorse, ProfileAlways, ProfileNever:
 		*p = ProfileWhen(v)
-	default:
-		return fmt.Errorf("profile %q: say worse (the default: after a metric reads worse), always or never", v)
+		return nil
 	}
-	return nil
+	return fmt.Errorf("profile %q: say worse (the default: after a metric reads worse), always or never", v)
 }
 
 func (p *ProfileWhen) String() string {

@@ -119,7 +119,7 @@ func TestProfilingAlwaysDiffsEachProfileOnce(t *testing.T) {
 }
 
 func TestProfileWhenTakesWorseAlwaysOrNever(t *testing.T) {
-	for in, want := range map[string]ProfileWhen{"": ProfileWorse, "worse": ProfileWorse, "always": ProfileAlways, "never": ProfileNever} {
+	for in, want := range map[string]ProfileWhen{"": "", "worse": ProfileWorse, "always": ProfileAlways, "never": ProfileNever} {
 		var p ProfileWhen
 		require.NoError(t, p.Set(in), in)
 		assert.Equal(t, want, p, in)
@@ -128,6 +128,11 @@ func TestProfileWhenTakesWorseAlwaysOrNever(t *testing.T) {
 	err := p.Set("sometimes")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `profile "sometimes": say worse`)
+	// A flag set to worse holds against the variable; one left unset takes it.
+	always := func(k string) string { return map[string]string{Env.Profile: "always"}[k] }
+	assert.Equal(t, ProfileWorse, Settings{Profile: ProfileWorse}.WithEnv(always).Profile)
+	assert.Equal(t, ProfileAlways, Settings{}.WithEnv(always).Profile)
+
 	s := Settings{}.WithEnv(func(k string) string { return map[string]string{Env.Profile: "sometimes"}[k] })
 	_, err = Gate(t.Context(), s)
 	require.Error(t, err)
