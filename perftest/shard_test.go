@@ -176,6 +176,7 @@ func TestShardedLoadIsJudgedOnce(t *testing.T) {
 		if code != 3 || !strings.Contains(out, "no result from shard 1/3") {
 			t.Fatalf("exit %d, want 3 (inconclusive) naming shard 1/3:\n%s", code, out)
 		}
+		t.Log(out)
 	})
 
 	t.Run("a late shard is flagged", func(t *testing.T) {

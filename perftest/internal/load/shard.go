@@ -69,6 +69,11 @@ func FromMerged(m shard.Merged) *Result {
 	if m.Incomplete {
 		r.Unsound = append(r.Unsound, fmt.Sprintf("the load is not the whole plan: %s", m.Reason))
 	}
+	if got := m.Count - len(m.Missing); len(m.Missing) > 0 && got > 0 {
+		// Each shard owns every Count-th request: the plan's rate is the
+		// shards' at hand scaled up, so what was achieved reads against it.
+		r.TargetRate = m.TargetRate * float64(m.Count) / float64(got)
+	}
 	r.Unsound = append(r.Unsound, r.NotAsWritten()...)
 	for _, l := range m.Late {
 		r.Unsound = append(r.Unsound, fmt.Sprintf("%s: its part of the schedule due before then was dropped", l))

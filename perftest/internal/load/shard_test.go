@@ -180,6 +180,8 @@ func TestMergeWithoutAShardIsUnsound(t *testing.T) {
 	require.NoError(t, err)
 	merged := FromMerged(m)
 	assert.Equal(t, []string{"the load is not the whole plan: no result from shard 1/2"}, merged.Unsound)
+	assert.InDelta(t, 50, merged.TargetRate, 1, "the plan's rate, not the half of it at hand")
+	assert.InDelta(t, 25, merged.AchievedRate, 2.5)
 }
 
 func TestRunRefusesABadShardOrStart(t *testing.T) {

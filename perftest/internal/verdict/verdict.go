@@ -155,11 +155,10 @@ func Evaluate(ms []Measured, load Load) Result {
 	v, reason := judge(checks)
 	if lag := Shortfall(load); lag != "" {
 		// The checks still show, but a pass cannot stand for the service, nor
-		// can a breach the shortfall may have caused. A breach of a share or
-		// a cost per request stands: sending less, or late, does not make
-		// each request fail more often or cost more, and a CPU-hungry
-		// candidate can be what slowed the generator in the first place.
-		if v == Fail && perRequestBreach(checks) {
+		// can a breach the shortfall may have caused. A breach that less or
+		// later load cannot explain stands (see standingBreach): a
+		// CPU-hungry candidate can be what slowed the generator.
+		if v == Fail && standingBreach(checks, load) {
 			r.Verdict, r.Reason = Fail, reason+"; and "+lag
 			return r
 		}
@@ -173,17 +172,28 @@ func Evaluate(ms []Measured, load Load) Result {
 	return r
 }
 
-// perRequestMetrics are the metrics judged per request issued or served,
-// whose breach stands even when the generator fell behind or stalled.
-var perRequestMetrics = map[thresholds.Metric]bool{
-	thresholds.ErrorRate: true, thresholds.CPUPerRequest: true, thresholds.AllocsPerRequest: true, thresholds.BytesPerRequest: true,
+// costPerRequest are the metrics that divide a cost by the requests
+// served. Part of a service's cost is fixed (GC, scrapes, timers), so
+// serving fewer requests than planned raises each one's share of it.
+var costPerRequest = map[thresholds.Metric]bool{
+	thresholds.CPUPerRequest: true, thresholds.AllocsPerRequest: true, thresholds.BytesPerRequest: true,
 }
 
-// perRequestBreach reports whether a check of a per-request metric failed
-// its max: a breach that less or later load cannot explain.
-func perRequestBreach(checks []Check) bool {
+// standingBreach reports whether a check failed its max in a way a load
+// short of the plan cannot explain. An error rate is a share of the
+// requests sent, whatever their number. A cost per request stands only if
+// it breaches even when all of it is taken as fixed and spread over the
+// planned requests: observed × achieved/target.
+func standingBreach(checks []Check, l Load) bool {
+	served := 1.0
+	if l.TargetRate > 0 && l.AchievedRate < l.TargetRate {
+		served = l.AchievedRate / l.TargetRate
+	}
 	for _, c := range checks {
-		if c.Status == StatusFail && c.Op == "<=" && perRequestMetrics[c.Metric] {
+		if c.Status != StatusFail || c.Op != "<=" {
+			continue
+		}
+		if c.Metric == thresholds.ErrorRate || costPerRequest[c.Metric] && c.Observed*served > c.Limit {
 			return true
 		}
 	}

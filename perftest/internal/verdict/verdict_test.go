@@ -525,6 +525,26 @@ func TestEvaluate(t *testing.T) {
 			verdict: Fail,
 			checks:  []string{"fail cpu_per_request <= 2ms: cpu_per_request 4ms > 2ms (+100%)"},
 		},
+		// Part of a cost per request is fixed, so fewer requests than planned
+		// each carry more of it: taken as all fixed and spread over the plan,
+		// 2.5ms at two thirds of the plan is 1.67ms, under the limit.
+		{
+			name:    "a cost per request breach a short load can explain is inconclusive",
+			objs:    []Objective{{Name: "cpu_per_request", Metric: "cpu_per_request", Unit: units.Seconds, Max: ptr(0.002)}},
+			obs:     []Observation{agg("cpu_per_request", 0.0025)},
+			load:    Load{TargetRate: 60, AchievedRate: 40, MaxLag: 0.05, Sent: 280, Unsound: []string{"the load is not the whole plan: no result from shard 1/3"}},
+			verdict: Inconclusive,
+			checks:  []string{"fail cpu_per_request <= 2ms: cpu_per_request 2.5ms > 2ms (+25%)"},
+			reason:  "the load is not the whole plan: no result from shard 1/3: the run cannot vouch for the service; 1 of 1 check failed: cpu_per_request 2.5ms > 2ms (+25%)",
+		},
+		{
+			name:    "a cost per request breach a short load cannot explain stands",
+			objs:    []Objective{{Name: "allocs_per_request", Metric: "allocs_per_request", Unit: units.None, Max: ptr(400)}},
+			obs:     []Observation{agg("allocs_per_request", 900)},
+			load:    Load{TargetRate: 60, AchievedRate: 40, MaxLag: 0.05, Sent: 280, Unsound: []string{"the load is not the whole plan: no result from shard 1/3"}},
+			verdict: Fail,
+			checks:  []string{"fail allocs_per_request <= 400: allocs_per_request 900 > 400 (+125%)"},
+		},
 		{
 			name:    "a lagging generator with only a throughput shortfall is inconclusive: less sent, less served",
 			objs:    []Objective{tps},
