@@ -41,6 +41,7 @@ type decoder struct {
 	errs  Errors
 	src   map[string]srcPos
 	bad   map[string]bool // fields that failed to decode: the validator stays silent on them
+	read  int             // bytes handed to the YAML parser, every pass together
 }
 
 func newDecoder(ctx context.Context, file, kind, needs string) *decoder {

