@@ -27,11 +27,13 @@ const (
 	CostLockContention Cost = "lock_contention"
 	CostResponseSize   Cost = "response_size"
 	CostSlowWrites     Cost = "slow_writes"
+	CostMemoryLeak     Cost = "memory_leak"    // memory retained for every request, never freed
+	CostGoroutineLeak  Cost = "goroutine_leak" // goroutines started and never ended
 	CostNone           Cost = "none"
 )
 
 // Costs lists every valid Cost.
-var Costs = []Cost{CostExtraQueries, CostCPU, CostAllocation, CostLockContention, CostResponseSize, CostSlowWrites, CostNone}
+var Costs = []Cost{CostExtraQueries, CostCPU, CostAllocation, CostLockContention, CostResponseSize, CostSlowWrites, CostMemoryLeak, CostGoroutineLeak, CostNone}
 
 // Expect is what the gate must say about an entry.
 type Expect string

@@ -91,7 +91,7 @@ func TestLoadErrors(t *testing.T) {
 		{"an unknown field is named with its line", "unknown_field",
 			[]string{`testdata/unknown_field/e.yaml:4:1: unknown field "owner"`}},
 		{"every invalid value is reported at once, with its line", "bad_cost", []string{
-			`testdata/bad_cost/e.yaml:3: cost: "slowness" is not one of extra_queries, cpu, allocation, lock_contention, response_size, slow_writes, none`,
+			`testdata/bad_cost/e.yaml:3: cost: "slowness" is not one of extra_queries, cpu, allocation, lock_contention, response_size, slow_writes, memory_leak, goroutine_leak, none`,
 			`testdata/bad_cost/e.yaml:4: expect: "maybe" must be fail or pass`,
 		}},
 		{"a YAML file without its patch", "no_patch",
