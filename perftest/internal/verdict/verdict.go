@@ -183,11 +183,12 @@ var costPerRequest = map[thresholds.Metric]bool{
 // short of the plan cannot explain. An error rate is a share of the
 // requests sent, whatever their number. A cost per request stands only if
 // it breaches even when all of it is taken as fixed and spread over the
-// planned requests: observed × achieved/target.
+// planned requests: observed × achieved/target. Without both rates the
+// shortfall is unknown, so no cost breach stands on it.
 func standingBreach(checks []Check, l Load) bool {
-	served := 1.0
-	if l.TargetRate > 0 && l.AchievedRate < l.TargetRate {
-		served = l.AchievedRate / l.TargetRate
+	served := 0.0
+	if l.TargetRate > 0 && !math.IsInf(l.TargetRate, 1) && l.AchievedRate >= 0 && !math.IsInf(l.AchievedRate, 1) {
+		served = min(1, l.AchievedRate/l.TargetRate)
 	}
 	for _, c := range checks {
 		if c.Status != StatusFail || c.Op != "<=" {

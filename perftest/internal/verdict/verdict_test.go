@@ -546,6 +546,14 @@ func TestEvaluate(t *testing.T) {
 			checks:  []string{"fail allocs_per_request <= 400: allocs_per_request 900 > 400 (+125%)"},
 		},
 		{
+			name:    "a cost per request breach beside an unknown shortfall is inconclusive",
+			objs:    []Objective{{Name: "cpu_per_request", Metric: "cpu_per_request", Unit: units.Seconds, Max: ptr(0.002)}},
+			obs:     []Observation{agg("cpu_per_request", 0.004)},
+			load:    Load{TargetRate: 100, AchievedRate: math.NaN(), MaxLag: 0.05, Sent: 2997},
+			verdict: Inconclusive,
+			checks:  []string{"fail cpu_per_request <= 2ms: cpu_per_request 4ms > 2ms (+100%)"},
+		},
+		{
 			name:    "a lagging generator with only a throughput shortfall is inconclusive: less sent, less served",
 			objs:    []Objective{tps},
 			obs:     []Observation{agg("throughput", 88)},
