@@ -3,6 +3,8 @@ package thresholds
 import (
 	"math"
 	"time"
+
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // The metrics a compare section may budget, one value per round and variant.
@@ -17,12 +19,17 @@ const (
 	CompareAllocs        = "allocs_per_request"      // Go heap allocations per served request
 	CompareAllocBytes    = "alloc_bytes_per_request" // bytes allocated on the Go heap per served request
 	CompareGCPerRequest  = "gc_per_request"          // Go GC cycles per served request
+	// Growth per 1,000 requests served, from a gauge read at a round's start
+	// and end: a leak retains for every request, so it grows with them
+	// however short the run. Budgets are absolute, in the metric's unit.
+	CompareHeapGrowth      = "heap_growth"      // live heap after GC, bytes per 1,000 requests
+	CompareGoroutineGrowth = "goroutine_growth" // goroutines per 1,000 requests
 )
 
 // compareMetrics lists the comparable metrics in the order messages name them.
 var compareMetrics = []string{
 	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, CompareAllocs, CompareAllocBytes, CompareGCPerRequest,
-	ComparePeakRSS, CompareThroughput, CompareErrorRate,
+	ComparePeakRSS, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
 }
 
 // DefaultCompare holds the values used for compare fields the file leaves out.
@@ -55,8 +62,9 @@ type Round struct {
 }
 
 // Budget is how far one metric may move for the worse before a significant change fails.
-// Both are ratios (0.1 = 10%) of the baseline, except for error_rate, where a
-// ratio of near-zero rates means nothing and MaxIncrease is in points (0.005 = 0.5%).
+// Both are ratios (0.1 = 10%) of the baseline, except where a ratio to a
+// baseline near zero means nothing: error_rate's MaxIncrease is in points
+// (0.005 = 0.5%), a growth's in its own unit (65536 bytes per 1,000 requests).
 type Budget struct {
 	Metric      string
 	MaxIncrease *float64 `yaml:"max_increase" spec:"later"` // every metric but throughput
@@ -71,6 +79,7 @@ var budgetUnits = map[string]Unit{
 	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareCPUPerRequest: Seconds,
 	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None,
 	CompareThroughput: PerSecond, CompareErrorRate: Ratio,
+	CompareHeapGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k,
 }
 
 // Duration is the load time of the whole comparison: every round of both

@@ -97,7 +97,11 @@ func FuzzParse(f *testing.F) {
 				if b.Metric == CompareThroughput {
 					x = b.MaxDecrease
 				}
-				if b.Unit() == "" || b.Line <= 0 || x == nil || !(*x > 0 && *x < maxBudget) || (b.MaxIncrease != nil) == (b.MaxDecrease != nil) {
+				ceiling := maxBudget
+				if b.Unit().Growth() {
+					ceiling = math.MaxFloat64 // absolute: any finite budget can fail
+				}
+				if b.Unit() == "" || b.Line <= 0 || x == nil || !(*x > 0 && *x < ceiling) || (b.MaxIncrease != nil) == (b.MaxDecrease != nil) {
 					t.Fatalf("accepted a budget that cannot be applied: %+v", b)
 				}
 			}

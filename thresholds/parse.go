@@ -319,12 +319,17 @@ func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
 	*bs = Budgets{} // written, so never nil: an empty mapping is refused by name
 	for _, e := range entries {
 		b := Budget{Metric: e.key.Value, Line: e.key.Line, Col: e.key.Column}
-		sp := spelling{want: "expected a percentage like 10%"}
-		if b.Metric == CompareErrorRate {
+		u, sp := Ratio, spelling{want: "expected a percentage like 10%"}
+		switch b.Metric {
+		case CompareErrorRate:
 			sp.want = "expected percentage points like 0.5%"
+		case CompareHeapGrowth:
+			u, sp.want = b.Unit(), "expected bytes per 1,000 requests like 64KiB"
+		case CompareGoroutineGrowth:
+			u, sp.want = b.Unit(), "expected goroutines per 1,000 requests like 1"
 		}
 		written := d.object(e.val, place{path: e.path, want: "a mapping like {max_increase: 10%}"}, &b)
-		d.later(written, e.path, Ratio, sp, []string{"max_increase", "max_decrease"}, &b.MaxIncrease, &b.MaxDecrease)
+		d.later(written, e.path, u, sp, []string{"max_increase", "max_decrease"}, &b.MaxIncrease, &b.MaxDecrease)
 		*bs = append(*bs, b)
 	}
 }

@@ -304,15 +304,24 @@ func TestSchemaBudgetsPointTheBadWay(t *testing.T) {
 	assert.Equal(t, sorted(compareMetrics), keys(metrics))
 	for _, metric := range compareMetrics {
 		m := metrics[metric].(object)
-		assert.Equal(t, "#/$defs/budget", m["$ref"], metric)
 		want, other := "max_increase", "max_decrease"
 		if metric == CompareThroughput {
 			want, other = other, want
 		}
-		assert.Equal(t, []string{want}, strs(m["required"]), metric)
-		assert.Equal(t, object{other: false}, m["properties"], metric)
+		value := "10%"
+		if u := budgetUnits[metric]; u.Growth() { // absolute, in its own unit: only a rise is a leak
+			growth := at(t, s, "$defs", "growth_budget")
+			assert.Equal(t, "#/$defs/growth_budget", m["$ref"], metric)
+			assert.Equal(t, []string{want}, strs(growth["required"]), metric)
+			assert.Equal(t, []string{want}, keys(growth["properties"].(object)), metric)
+			value = u.Format(1024)
+		} else {
+			assert.Equal(t, "#/$defs/budget", m["$ref"], metric)
+			assert.Equal(t, []string{want}, strs(m["required"]), metric)
+			assert.Equal(t, object{other: false}, m["properties"], metric)
+		}
 
-		doc := fmt.Sprintf("compare:\n  round: {rate: 100/s}\n  metrics:\n    %s: {%s: 10%%, %s: 10%%}\n", metric, want, other)
+		doc := fmt.Sprintf("compare:\n  round: {rate: 100/s}\n  metrics:\n    %s: {%s: %s, %s: %s}\n", metric, want, value, other, value)
 		_, err := Parse("slo.yaml", []byte(strings.Replace(knownGood, knownGood[strings.Index(knownGood, "compare:"):], doc, 1)))
 		require.Error(t, err, metric)
 		assert.Contains(t, err.Error(), "compare.metrics."+metric+"."+other+": ", metric)

@@ -83,6 +83,8 @@ type ServiceMetrics struct {
 	Allocs     string    `yaml:"allocs"`      // counter of heap allocations
 	AllocBytes string    `yaml:"alloc_bytes"` // counter of bytes allocated on the heap
 	GCCycles   string    `yaml:"gc_cycles"`   // counter of completed GC cycles
+	HeapLive   string    `yaml:"heap_live"`   // gauge of the heap live after the last GC, in bytes (or any gauge of retained memory)
+	Goroutines string    `yaml:"goroutines"`  // gauge of goroutines
 }
 
 // Labels name the labels of the requests counter and duration histogram.
@@ -104,6 +106,8 @@ var DefaultMetrics = ServiceMetrics{
 	Allocs:       "go_memstats_mallocs_total",
 	AllocBytes:   "go_memstats_alloc_bytes_total",
 	GCCycles:     "go_gc_duration_seconds_count",
+	HeapLive:     "go_gc_heap_live_bytes",
+	Goroutines:   "go_goroutines",
 }
 
 // DefaultService is the reference task API under service/: what a spec

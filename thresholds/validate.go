@@ -592,12 +592,17 @@ func (v *validator) budgets() {
 	}
 }
 
-// budget checks one budget value, a ratio of the baseline or, for error_rate, points.
+// budget checks one budget value: a ratio of the baseline, points for
+// error_rate, or a growth in its own unit.
 func (v *validator) budget(path, metric string, x float64) {
 	if !v.ok(path) {
 		return
 	}
-	got := v.got(path, x, Ratio)
+	u := budgetUnits[metric]
+	if !u.Growth() {
+		u = Ratio
+	}
+	got := v.got(path, x, u)
 	switch {
 	case math.IsNaN(x) || math.IsInf(x, 0):
 		v.fail(path, "must be a finite number, got %s", got)
@@ -609,6 +614,8 @@ func (v *validator) budget(path, metric string, x float64) {
 		v.fail(path, "must be at most 100%% (percentage points of the error rate), got %s", got)
 	case metric == CompareThroughput && x >= 1:
 		v.fail(path, "must be below 100%%: throughput cannot fall by all of itself, got %s", got)
+	case u.Growth():
+		// no ceiling: a growth budget is absolute, and any finite one can fail
 	case x >= maxBudget:
 		v.fail(path, "must be below %s, got %s", Ratio.Format(maxBudget), got)
 	}

@@ -30,9 +30,9 @@ func (u Unit) FormatPair(v, limit float64) (string, string) {
 	}
 }
 
-// FormatDelta renders a relative change d with its sign: "+14.2%" of the
-// baseline, or "+0.12pp" in percentage points when u.Points; "+∞%" when the
-// baseline was 0 and "n/a" for NaN.
+// FormatDelta renders a change d with its sign: "+14.2%" of the baseline,
+// "+0.12pp" in percentage points for a ratio, "+12KiB/1k" for a growth; "+∞%"
+// when the baseline was 0 and "n/a" for NaN.
 func (u Unit) FormatDelta(d float64) string {
 	switch {
 	case math.IsNaN(d):
@@ -57,13 +57,16 @@ func (u Unit) FormatInterval(lo, hi float64) string {
 	return "[" + u.FormatDelta(lo) + ", " + u.FormatDelta(hi) + "]"
 }
 
-// FormatMagnitude renders the size of a relative change, |d|, without a sign:
-// "3.2%", or "0.5pp" when u.Points. One decimal, two below 1, so 0.5pp never
-// reads 1pp.
+// FormatMagnitude renders the size of a change, |d|, without a sign: "3.2%"
+// of the baseline, "0.5pp" for a ratio, or the difference itself for a
+// growth ("12KiB/1k"). One decimal, two below 1, so 0.5pp never reads 1pp.
 func (u Unit) FormatMagnitude(d float64) string {
 	d = math.Abs(d)
 	if math.IsInf(d, 0) {
 		return "∞" + u.deltaSuffix()
+	}
+	if u.Growth() {
+		return u.Format(d)
 	}
 	pct := d * 100
 	digits := 1
@@ -74,8 +77,11 @@ func (u Unit) FormatMagnitude(d float64) string {
 }
 
 func (u Unit) deltaSuffix() string {
-	if u.Points() {
+	switch {
+	case u == Ratio:
 		return "pp"
+	case u.Growth():
+		return u.scales()[u.base()].Suffix
 	}
 	return "%"
 }

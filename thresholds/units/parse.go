@@ -18,8 +18,8 @@ var (
 
 // Parse reads s as a spec writes a value in u and returns it in the base
 // unit: a Go duration for Seconds (250ms, 1m30s), a percentage for Ratio
-// (1.5%), a size for Bytes (96MiB, 1GB, 512B), N/s for PerSecond and a plain
-// number for None.
+// (1.5%), a size for Bytes (96MiB, 1GB, 512B), N/s for PerSecond, a plain
+// number for None, and those of a growth with or without "/1k": 64KiB/1k, 3.
 func (u Unit) Parse(s string) (float64, error) { return u.parse(s, false) }
 
 // ParseBare is Parse that also takes a bare number in the base unit: 0.25 for
@@ -40,6 +40,12 @@ var sizes = []struct {
 var suffixes = map[Unit]string{Ratio: "%", PerSecond: "/s"}
 
 func (u Unit) parse(s string, bare bool) (float64, error) {
+	switch u { // a growth is written as its quantity, "/1k" optional
+	case BytesPer1k:
+		return Bytes.parse(strings.TrimSuffix(s, "/1k"), bare)
+	case Per1k:
+		return None.parse(strings.TrimSuffix(s, "/1k"), bare)
+	}
 	switch x, err := parseNumber(s); {
 	case errors.Is(err, ErrNotFinite):
 		return 0, err // refused by name whatever unit was expected

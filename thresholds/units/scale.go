@@ -48,12 +48,14 @@ func CommonScale(u Unit, values ...float64) Scaler {
 
 // scaleTable holds the scales of each unit this package knows, smallest first.
 var scaleTable = map[Unit][]Scaler{
-	Seconds:   {{Seconds, 1e-9, "ns"}, {Seconds, 1e-6, "µs"}, {Seconds, 1e-3, "ms"}, {Seconds, 1, "s"}},
-	Bytes:     {{Bytes, 1, "B"}, {Bytes, 1 << 10, "KiB"}, {Bytes, 1 << 20, "MiB"}, {Bytes, 1 << 30, "GiB"}, {Bytes, 1 << 40, "TiB"}},
-	Ratio:     {{Ratio, 0.01, "%"}},
-	PerSecond: {{PerSecond, 1, "/s"}},
-	None:      {{None, 1, ""}},
-	"":        {{"", 1, ""}},
+	Seconds:    {{Seconds, 1e-9, "ns"}, {Seconds, 1e-6, "µs"}, {Seconds, 1e-3, "ms"}, {Seconds, 1, "s"}},
+	Bytes:      {{Bytes, 1, "B"}, {Bytes, 1 << 10, "KiB"}, {Bytes, 1 << 20, "MiB"}, {Bytes, 1 << 30, "GiB"}, {Bytes, 1 << 40, "TiB"}},
+	Ratio:      {{Ratio, 0.01, "%"}},
+	PerSecond:  {{PerSecond, 1, "/s"}},
+	None:       {{None, 1, ""}},
+	BytesPer1k: {{BytesPer1k, 1, "B/1k"}, {BytesPer1k, 1 << 10, "KiB/1k"}, {BytesPer1k, 1 << 20, "MiB/1k"}, {BytesPer1k, 1 << 30, "GiB/1k"}},
+	Per1k:      {{Per1k, 1, "/1k"}},
+	"":         {{"", 1, ""}},
 }
 
 // scales are the scales u is shown in, smallest first.

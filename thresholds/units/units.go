@@ -26,12 +26,22 @@ const (
 	Bytes     Unit = "bytes" // a size, written with a suffix: 96MiB, 1GB
 	PerSecond Unit = "1/s"   // a rate, written N/s
 	None      Unit = "none"  // a plain number
+
+	// Growth units: how much of something a service keeps for every 1,000
+	// requests it serves. A value may be negative (the heap shrank).
+	BytesPer1k Unit = "bytes/1k" // retained bytes, written as a size: 64KiB
+	Per1k      Unit = "1/1k"     // retained things (goroutines), a plain number
 )
 
 // All lists the units in the order messages name them.
 var All = []Unit{Seconds, Ratio, Bytes, PerSecond, None}
 
-// Points reports whether a change in u is told in percentage points rather
+// Absolute reports whether a change in u is told as a difference rather
 // than as a percentage of the baseline: a ratio (an error rate going from 1%
-// to 2%) is +1pp, not +100%.
-func (u Unit) Points() bool { return u == Ratio }
+// to 2%) is +1pp, not +100%; a growth from 0 to 300 goroutines per 1,000
+// requests is +300/1k.
+func (u Unit) Absolute() bool { return u == Ratio || u.Growth() }
+
+// Growth reports whether u is a growth per 1,000 requests served, whose
+// values may be negative.
+func (u Unit) Growth() bool { return u == BytesPer1k || u == Per1k }

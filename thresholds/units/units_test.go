@@ -213,6 +213,37 @@ func TestCommonScale(t *testing.T) {
 
 func TestPoints(t *testing.T) {
 	for _, u := range All {
-		assert.Equal(t, u == Ratio, u.Points(), u)
+		assert.Equal(t, u == Ratio, u.Absolute(), u)
 	}
+}
+
+// A growth per 1,000 requests is written as its quantity and told as a
+// difference, never as a percentage of a baseline near 0.
+func TestGrowthUnits(t *testing.T) {
+	for _, c := range []struct {
+		u    Unit
+		in   string
+		want float64
+	}{
+		{BytesPer1k, "64KiB", 64 << 10},
+		{BytesPer1k, "64KiB/1k", 64 << 10},
+		{BytesPer1k, "-2MB", -2e6},
+		{Per1k, "1", 1},
+		{Per1k, "0.5/1k", 0.5},
+	} {
+		got, err := c.u.Parse(c.in)
+		require.NoError(t, err, c.in)
+		assert.Equal(t, c.want, got, c.in)
+	}
+	for _, bad := range []string{"10%", "64", "64KiB/s"} {
+		_, err := BytesPer1k.Parse(bad)
+		assert.Error(t, err, bad)
+	}
+	assert.Equal(t, "205KiB/1k", BytesPer1k.Format(210e3))
+	assert.Equal(t, "-1.91MiB/1k", BytesPer1k.Format(-2e6))
+	assert.Equal(t, "+199KiB/1k", BytesPer1k.FormatDelta(204e3))
+	assert.Equal(t, "-300/1k", Per1k.FormatDelta(-300))
+	assert.Equal(t, "0/1k", Per1k.FormatDelta(0))
+	assert.True(t, BytesPer1k.Absolute() && Per1k.Absolute() && Ratio.Absolute())
+	assert.False(t, Bytes.Absolute())
 }

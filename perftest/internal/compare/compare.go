@@ -28,8 +28,9 @@ type Samples struct {
 }
 
 // Budget is how far one metric may get worse before a significant change fails:
-// ratios of the baseline (0.1 = 10%), or points for ratio metrics (error_rate:
-// 0.005 = 0.5 points). MaxIncrease bounds a rise, MaxDecrease a drop; at least one is set.
+// ratios of the baseline (0.1 = 10%), points for ratio metrics (error_rate:
+// 0.005 = 0.5 points), or a difference in its own unit for a growth.
+// MaxIncrease bounds a rise, MaxDecrease a drop; at least one is set.
 type Budget struct {
 	Metric                   string
 	MaxIncrease, MaxDecrease *float64
@@ -89,7 +90,7 @@ type Row struct {
 	Metric              string
 	Unit                units.Unit
 	Baseline, Candidate Summary
-	Delta               float64  // the Hodges–Lehmann change over pairs, as candidate/baseline - 1; points for ratio metrics
+	Delta               float64  // the Hodges–Lehmann change over pairs, as candidate/baseline - 1; a difference when Unit.Absolute
 	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the pairs are too few
 	P                   float64  // two-sided p of Test; NaN when not compared
 	Test                string   // "signed-rank" (pairs of rounds) or "Fisher" (pooled counts)
@@ -118,7 +119,7 @@ type Result struct {
 // Compare judges every budgeted metric; samples of metrics without a budget are not
 // compared, and inputs are not modified. Per metric:
 //
-//   - inconclusive: a round has no value (NaN, ±Inf, negative) — named by its number,
+//   - inconclusive: a round has no value (NaN, ±Inf, negative but for a growth) — named by its number,
 //     never dropped —, the builds have different numbers of rounds, a ratio metric has a
 //     round at 0, or there are too few pairs for the test ever to reach p < alpha (the
 //     smallest two-sided p of n pairs is 2/2ⁿ: 8 pairs at alpha 0.01, 10 are better);
@@ -138,7 +139,9 @@ type Result struct {
 // the machine between pairs cancels within each pair. Metrics measured as a ratio with
 // counts (the error rate) are compared pooled: Delta is the difference of the pooled
 // shares in points, with Fisher's exact test and Newcombe's interval; without counts,
-// the pairs' differences in points go through the signed-rank test.
+// the pairs' differences in points go through the signed-rank test, as do a
+// growth's differences in its own unit (a baseline that grew by nothing has
+// no ratio).
 func Compare(samples []Samples, budgets []Budget, o Options) Result {
 	res := Result{Alpha: o.Alpha}
 	bad := badAlpha(o.Alpha)
@@ -290,7 +293,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 		name   string
 		values []float64
 	}{{"baseline", s.Baseline}, {"candidate", s.Candidate}} {
-		if msg := unusable(side.name, side.values, !s.Unit.Points()); msg != "" {
+		if msg := unusable(side.name, side.values, s.Unit); msg != "" {
 			return r, msg
 		}
 	}
@@ -313,7 +316,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 
 	d := make([]float64, n)
 	for i := range d {
-		if s.Unit.Points() {
+		if s.Unit.Absolute() {
 			d[i] = s.Candidate[i] - s.Baseline[i]
 		} else {
 			d[i] = math.Log(s.Candidate[i] / s.Baseline[i])
@@ -323,7 +326,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 	r.P = signedRank(d)
 	r.Significant = r.P < alpha
 	est, lo, hi := hodgesLehmann(d, alpha)
-	if s.Unit.Points() {
+	if s.Unit.Absolute() {
 		r.Delta, r.DeltaLo, r.DeltaHi = est, lo, hi
 	} else {
 		r.Delta, r.DeltaLo, r.DeltaHi = math.Expm1(est), math.Expm1(lo), math.Expm1(hi)
@@ -365,8 +368,9 @@ func measureCounts(r Row, s Samples, alpha float64) (Row, string) {
 }
 
 // unusable says what makes a side's values unfit for comparison: missing data is never a pass,
+// a negative value is no measurement (but a growth may be negative: the heap shrank),
 // and a round at 0 leaves nothing for a ratio to stand on.
-func unusable(side string, vs []float64, ratio bool) string {
+func unusable(side string, vs []float64, u units.Unit) string {
 	if len(vs) == 0 {
 		return fmt.Sprintf("no %s samples", side)
 	}
@@ -375,9 +379,9 @@ func unusable(side string, vs []float64, ratio bool) string {
 		switch {
 		case math.IsNaN(v) || math.IsInf(v, 0):
 			nan = append(nan, fmt.Sprint(i+1))
-		case v < 0:
+		case v < 0 && !u.Growth():
 			neg = append(neg, fmt.Sprint(i+1))
-		case v == 0 && ratio:
+		case v == 0 && !u.Absolute():
 			zero = append(zero, fmt.Sprint(i+1))
 		}
 	}
@@ -400,7 +404,7 @@ func rounds(idx []string) string {
 }
 
 func change(base, cand float64, u units.Unit) float64 {
-	if u.Points() {
+	if u.Absolute() {
 		return cand - base
 	}
 	return cand/base - 1

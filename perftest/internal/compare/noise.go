@@ -85,7 +85,7 @@ func detectable(lo, hi float64, s Samples) float64 {
 		return math.Inf(1)
 	}
 	var up, down float64
-	if s.Unit.Points() {
+	if s.Unit.Absolute() {
 		up, down = -lo, hi
 	} else {
 		if lo <= -1 {

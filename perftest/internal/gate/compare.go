@@ -478,8 +478,9 @@ func clientValues(r *load.Result, planned time.Duration) map[string]float64 {
 var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest}
 
 // serverValues adds what Prometheus saw of the round's variant: its work per
-// request served (CPU, heap allocations and bytes, GC cycles) and the peak
-// resident set of its replicas.
+// request served (CPU, heap allocations and bytes, GC cycles), what it kept
+// per 1,000 requests (live heap, goroutines) and the peak resident set of
+// its replicas.
 func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r *Round) error {
 	window := r.To.Sub(r.From)
 	type query struct {
@@ -489,6 +490,9 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	queries := map[string]query{thresholds.ComparePeakRSS: {series.PeakRSSQuery(r.Variant, window), r.To}}
 	for _, m := range costMetrics {
 		queries[m] = query{series.VariantCostQuery(thresholds.Metric(m), r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
+	}
+	for _, m := range []string{thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth} {
+		queries[m] = query{series.GrowthQuery(m, r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	}
 	for metric, q := range queries {
 		if q.q == "" {
@@ -511,6 +515,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 var perRequest = map[string]bool{
 	thresholds.CompareAllocs: true, thresholds.CompareAllocBytes: true, thresholds.CompareCPUPerRequest: true,
 	thresholds.CompareGCPerRequest: true, thresholds.CompareErrorRate: true,
+	thresholds.CompareHeapGrowth: true, thresholds.CompareGoroutineGrowth: true,
 }
 
 // counts says whether round r has a value of metric that can count.

@@ -147,6 +147,37 @@ func TestCostPerRequestDividesByRequestsServed(t *testing.T) {
 	assert.InDelta(t, 120, got[0].Value, 1e-9, "scrapes are not requests, and the baseline's counters stay out")
 }
 
+// A growth is the gauge's rise over the window per 1,000 requests served by
+// the variant's replicas together; a heap that shrank reads negative.
+func TestGrowthIsPerThousandRequestsServed(t *testing.T) {
+	series := `
+  tasksvc_http_requests_total{job="tasksvc",variant="candidate",instance="r1",route="/tasks",code="200"} 0+100x35
+  tasksvc_http_requests_total{job="tasksvc",variant="candidate",instance="r2",route="/tasks",code="201"} 0+100x35
+  tasksvc_http_requests_total{job="tasksvc",variant="candidate",instance="r1",route="/metrics",code="200"} 0+1x35
+  tasksvc_http_requests_total{job="tasksvc",variant="baseline",instance="r3",route="/tasks",code="200"} 0+100x35
+  go_gc_heap_live_bytes{job="tasksvc",variant="candidate",instance="r1"} 4000000+10000x35
+  go_gc_heap_live_bytes{job="tasksvc",variant="candidate",instance="r2"} 4000000+10000x35
+  go_gc_heap_live_bytes{job="tasksvc",variant="baseline",instance="r3"} 4000000-500x35
+  go_goroutines{job="tasksvc",variant="candidate",instance="r1"} 10+3x35
+  go_goroutines{job="tasksvc",variant="candidate",instance="r2"} 10x35
+`
+	w, at := windowTo.Sub(windowFrom), DefaultSeries.At(thresholds.CPUPerRequest, windowTo)
+	heap := evalAt(t, series, DefaultSeries.GrowthQuery(thresholds.CompareHeapGrowth, "candidate", w), at)
+	require.Len(t, heap, 1)
+	// 2 × 26 scrapes × 10 kB kept, for 2 × 26 × 100 requests: 100 B a request, 100 kB per 1,000.
+	assert.InDelta(t, 100000, heap[0].Value, 1e-6, "scrapes are not requests")
+	shrank := evalAt(t, series, DefaultSeries.GrowthQuery(thresholds.CompareHeapGrowth, "baseline", w), at)
+	require.Len(t, shrank, 1)
+	assert.InDelta(t, -5000, shrank[0].Value, 1e-6)
+	gs := evalAt(t, series, DefaultSeries.GrowthQuery(thresholds.CompareGoroutineGrowth, "candidate", w), at)
+	require.Len(t, gs, 1)
+	assert.InDelta(t, 15, gs[0].Value, 1e-9, "3 goroutines a second on one replica, 200 requests a second in all")
+
+	none := DefaultSeries
+	none.HeapLive = ""
+	assert.Empty(t, none.GrowthQuery(thresholds.CompareHeapGrowth, "candidate", w), "no gauge, no query: the metric has no data")
+}
+
 func ftoa(f float64) string { return strconvFormat(f) }
 
 func strconvFormat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -33,6 +33,8 @@ func (n Series) Needs(metrics ...string) []Need {
 		string(thresholds.AllocsPerRequest): {Field: "service.metrics.allocs", Name: n.Allocs},
 		string(thresholds.BytesPerRequest):  {Field: "service.metrics.alloc_bytes", Name: n.AllocBytes},
 		thresholds.CompareGCPerRequest:      {Field: "service.metrics.gc_cycles", Name: n.GCCycles},
+		thresholds.CompareHeapGrowth:        {Field: "service.metrics.heap_live", Name: n.HeapLive},
+		thresholds.CompareGoroutineGrowth:   {Field: "service.metrics.goroutines", Name: n.Goroutines},
 	}
 	var out []Need
 	add := func(ns ...Need) {

@@ -248,6 +248,35 @@ func (n Series) VariantCostQuery(m thresholds.Metric, variant string, window tim
 	return n.PerRequestQuery(m, fmt.Sprintf(`%s,variant=%q`, n.job(), variant), false, window)
 }
 
+// gauge is the gauge a growth metric reads; "" when the service exports none.
+func (n Series) gauge(metric string) string {
+	switch metric {
+	case thresholds.CompareHeapGrowth:
+		return n.HeapLive
+	case thresholds.CompareGoroutineGrowth:
+		return n.Goroutines
+	}
+	return ""
+}
+
+// GrowthQuery is how much the gauge a growth metric reads (the live heap,
+// the goroutines) grew over the window, summed over a variant's replicas,
+// per 1,000 requests they served: what a leak keeps for every request,
+// however short the run. Evaluated at the window's end + Settle, like the
+// costs, so the gauge is read where the counters are. It is "" when the
+// service exports no such gauge.
+func (n Series) GrowthQuery(metric, variant string, window time.Duration) string {
+	g := n.gauge(metric)
+	if g == "" {
+		return ""
+	}
+	sel := fmt.Sprintf(`%s,variant=%q`, n.job(), variant)
+	served := strings.Replace(n.serving(), n.job(), sel, 1)
+	w := window + n.settle()
+	return fmt.Sprintf(`1000 * (sum(%s{%s}) - sum(%s{%s} offset %s)) / sum %s`,
+		g, sel, g, sel, offset(w), Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
+}
+
 // ReplicaCPUQuery is one replica's CPU in cores, over a few scrapes: a chart line.
 func (n Series) ReplicaCPUQuery(instance string) string {
 	return fmt.Sprintf(`sum(rate(%s{%s,instance=%q}[3s]))`, n.CPU, n.job(), instance)

@@ -113,9 +113,11 @@ func WithoutGoRuntime(c *thresholds.Compare) *thresholds.Compare {
 }
 
 // Judge is a record's verdict under c's budgets, from its rows alone, with
-// compare's rule (compare.Budget.Worse); a budgeted metric the record lacks,
-// or an inconclusive one, makes it inconclusive. It returns the verdict and
-// the metrics that read worse.
+// compare's rule (compare.Budget.Worse); an inconclusive metric makes it
+// inconclusive. A budgeted metric the record has no row of was not measured
+// when the record was made (compare writes a row for every budget, even one
+// without data): it is judged on the metrics it has, and Unjudged names the
+// rest. It returns the verdict and the metrics that read worse.
 func Judge(r Record, c *thresholds.Compare) (string, []string) {
 	if r.Verdict == "error" {
 		return "error", nil
@@ -128,7 +130,10 @@ func Judge(r Record, c *thresholds.Compare) (string, []string) {
 	unsure := false
 	for _, b := range compare.Budgets(c) {
 		row, ok := rows[b.Metric]
-		if !ok || row.Status == string(compare.Inconclusive) || row.Delta == nil || row.P == nil {
+		if !ok {
+			continue // measured before the metric existed: see Unjudged
+		}
+		if row.Status == string(compare.Inconclusive) || row.Delta == nil || row.P == nil {
 			unsure = true
 			continue
 		}
@@ -143,6 +148,18 @@ func Judge(r Record, c *thresholds.Compare) (string, []string) {
 		return "inconclusive", nil
 	}
 	return "pass", nil
+}
+
+// Unjudged are the metrics c budgets that r has no row of: it was made
+// before they were measured.
+func Unjudged(r Record, c *thresholds.Compare) []string {
+	var out []string
+	for _, b := range c.Metrics {
+		if !slices.ContainsFunc(r.Rows, func(row Row) bool { return row.Metric == b.Metric }) {
+			out = append(out, b.Metric)
+		}
+	}
+	return out
 }
 
 // New makes the record of one comparison; err is why it could not run.
@@ -352,11 +369,38 @@ func Table(recs []Record, c *thresholds.Compare, entries []corpus.Entry) string 
 			fmt.Fprintf(tw, "| %s\t %s\t %s\t %s\t %d\t %s\t %s\t\n", t.Name, t.Expect, effect(effects[t.Name], t.Name), result, t.Unsure, failedOn(t.Failed), unsound)
 		}
 		tw.Flush()
+		if older := unjudged(recs, c, noise); older != "" {
+			fmt.Fprintf(&b, "\n%s\n", older)
+		}
 		if why := WhyTable(recs, c, noise, entries); why != "" {
 			fmt.Fprintf(&b, "\nWhat the profile diffs named, %s (a culprit counts in a diff of a metric that read worse):\n\n%s", where, why)
 		}
 	}
 	return b.String()
+}
+
+// unjudged says how many of the records counted beside noise were made
+// before some budgeted metrics were measured, and which: "" when none.
+func unjudged(recs []Record, c *thresholds.Compare, noise string) string {
+	n, total, metrics := 0, 0, []string{}
+	for _, r := range recs {
+		if r.Settings != Settings(c) || r.Noise != noise || r.Verdict == "error" {
+			continue
+		}
+		total++
+		if u := Unjudged(r, c); len(u) > 0 {
+			n++
+			for _, m := range u {
+				if !slices.Contains(metrics, m) {
+					metrics = append(metrics, m)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d runs were recorded before %s were compared: they are judged on the metrics they measured.", n, total, strings.Join(metrics, ", "))
 }
 
 // Neighbours are the standard noisy neighbours `make perf-rates NOISE=name`

@@ -66,8 +66,16 @@ func TestJudgeAppliesTheBudgetsInForce(t *testing.T) {
 	more.Metrics = append(slices.Clone(settings.Metrics), thresholds.Budget{Metric: "p99_latency", MaxIncrease: ptr(0.3)})
 	v, _ = Judge(r, &more)
 	assert.Equal(t, "fail", v, "still worse on allocations")
-	v, _ = Judge(New("b1", "x", "pass", "abc", settings, 1, result(verdict.Pass), nil), &more)
-	assert.Equal(t, "inconclusive", v, "a budgeted metric the record lacks is not a pass")
+	older := New("b1", "x", "pass", "abc", settings, 1, result(verdict.Pass), nil)
+	v, _ = Judge(older, &more)
+	assert.Equal(t, "pass", v, "a record made before p99_latency was compared is judged on what it measured")
+	assert.Equal(t, []string{"p99_latency"}, Unjudged(older, &more), "and says what it could not judge")
+	assert.Empty(t, Unjudged(older, settings))
+
+	unsure := result(verdict.Pass)
+	unsure.Rows[0].Status = compare.Inconclusive
+	v, _ = Judge(New("b1", "x", "pass", "abc", settings, 1, unsure, nil), settings)
+	assert.Equal(t, "inconclusive", v, "a metric measured without an answer is not a pass")
 }
 
 func TestRecordsRoundTripAndTally(t *testing.T) {

@@ -135,7 +135,7 @@ type jsonRow struct {
 	Fail        bool           `json:"fail"`
 	Baseline    jsonSummaryCI  `json:"baseline"`
 	Candidate   jsonSummaryCI  `json:"candidate"`
-	Delta       jsonFloat      `json:"delta"` // ratio; points when points is true
+	Delta       jsonFloat      `json:"delta"` // ratio; a difference in the unit (points for a ratio) when points is true
 	DeltaLo     jsonFloat      `json:"delta_lo"`
 	DeltaHi     jsonFloat      `json:"delta_hi"`
 	Points      bool           `json:"points"`
@@ -194,7 +194,7 @@ func toJSONComparison(r Run) *jsonComparison {
 			Metric: row.Metric, Unit: row.Unit, Status: row.Status, Fail: row.Fail,
 			Baseline: sum(row.Baseline), Candidate: sum(row.Candidate),
 			Delta: jsonFloat(row.Delta), DeltaLo: jsonFloat(row.DeltaLo), DeltaHi: jsonFloat(row.DeltaHi),
-			Points: row.Unit.Points(), P: jsonFloat(row.P), Significant: row.Significant,
+			Points: row.Unit.Absolute(), P: jsonFloat(row.P), Significant: row.Significant,
 			Budget: row.Budget, MaxIncrease: opt(row.MaxIncrease), MaxDecrease: opt(row.MaxDecrease), Why: row.Why,
 		})
 	}

@@ -91,3 +91,33 @@ func TestRuntimeMetricsMissCachedAllocations(t *testing.T) {
 	}
 	assert.Positive(t, missed, "runtime/metrics counted every one of 10 small allocations in 5 tries")
 }
+
+// go_gc_heap_live_bytes is the heap the last GC found live: what the gate's
+// heap_growth reads. Memory kept across a GC raises it by that much; the
+// same memory dropped lowers it again.
+func TestLiveHeapGaugeFollowsRetainedMemory(t *testing.T) {
+	reg := NewRegistry(BuildInfo{})
+	live := func() float64 {
+		runtime.GC()
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "go_gc_heap_live_bytes" {
+				require.Equal(t, "GAUGE", mf.GetType().String())
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("the registry exports no go_gc_heap_live_bytes")
+		return 0
+	}
+	before := live()
+	kept := make([]*[1024]byte, 8192) // 8 MiB in 1 KiB objects
+	for i := range kept {
+		kept[i] = new([1024]byte)
+	}
+	grown := live()
+	assert.InDelta(t, 8<<20, grown-before, 1<<20, "8 MiB kept across a GC")
+	runtime.KeepAlive(kept)
+	kept = nil
+	assert.Less(t, live(), grown-4<<20, "and gone once dropped")
+}

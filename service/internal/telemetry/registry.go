@@ -3,6 +3,7 @@ package telemetry
 import (
 	"database/sql"
 	"fmt"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 
@@ -43,7 +44,12 @@ func ReadBuildInfo(version, revision string) BuildInfo {
 func NewRegistry(info BuildInfo) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		exactAllocs{collectors.NewGoCollector()},
+		// The live heap after the last GC, go_gc_heap_live_bytes, beside the
+		// defaults: what a leak grows, without the garbage between two GCs
+		// that go_memstats_heap_alloc_bytes also counts.
+		exactAllocs{collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)},
+		))},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tasksvc_build_info",
