@@ -92,8 +92,8 @@ func TestCompare(t *testing.T) {
 				Candidate: []float64{190e3, 230e3, 205e3, 260e3, 185e3, 214e3}}},
 			budgets: []Budget{up("heap_growth", 64<<10)},
 			verdict: verdict.Fail, status: []Status{Worse},
-			budget:  []string{"+64KiB/1k"},
-			why:     "heap_growth +199KiB/1k (5.86KiB/1k → 205KiB/1k, p=0.031) over its +64KiB/1k budget",
+			budget: []string{"+64KiB/1k"},
+			why:    "heap_growth +199KiB/1k (5.86KiB/1k → 205KiB/1k, p=0.031) over its +64KiB/1k budget",
 		},
 		{
 			name: "its twin: the same noise around 0 on both sides is the same, negative rounds and all",
