@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,11 +30,12 @@ const (
 	CostSlowWrites     Cost = "slow_writes"
 	CostMemoryLeak     Cost = "memory_leak"    // memory retained for every request, never freed
 	CostGoroutineLeak  Cost = "goroutine_leak" // goroutines started and never ended
+	CostErrors         Cost = "errors"         // a share of requests answered 5xx
 	CostNone           Cost = "none"
 )
 
 // Costs lists every valid Cost.
-var Costs = []Cost{CostExtraQueries, CostCPU, CostAllocation, CostLockContention, CostResponseSize, CostSlowWrites, CostMemoryLeak, CostGoroutineLeak, CostNone}
+var Costs = []Cost{CostExtraQueries, CostCPU, CostAllocation, CostLockContention, CostResponseSize, CostSlowWrites, CostMemoryLeak, CostGoroutineLeak, CostErrors, CostNone}
 
 // Expect is what the gate must say about an entry.
 type Expect string
@@ -85,6 +87,48 @@ type Metrics struct {
 	CPUPerRequest        *Change `yaml:"cpu_per_request,omitempty,flow"`
 	P50Latency           *Change `yaml:"p50_latency,omitempty,flow"`
 	P95Latency           *Change `yaml:"p95_latency,omitempty,flow"`
+	// What the service kept per 1,000 requests served: a leak's measure,
+	// told as a difference since a healthy service keeps about nothing.
+	HeapGrowth      *Growth `yaml:"heap_growth,omitempty,flow"`
+	GoroutineGrowth *Growth `yaml:"goroutine_growth,omitempty,flow"`
+}
+
+// Growth is one growth metric's effect, per 1,000 requests served: both
+// builds' medians over rounds, and the median over pairs of candidate −
+// baseline with the smallest and largest pair's, as units formats them
+// ("+180KiB/1k", "+300/1k").
+type Growth struct {
+	Baseline   string    `yaml:"baseline"`
+	Candidate  string    `yaml:"candidate"`
+	Difference string    `yaml:"difference"`
+	Spread     [2]string `yaml:"spread,flow"`
+}
+
+// Growths are the growth metrics of Metrics, in order, with their units.
+var Growths = []struct {
+	Name, Label string
+	Unit        units.Unit
+}{{"heap_growth", "heap", units.BytesPer1k}, {"goroutine_growth", "goroutines", units.Per1k}}
+
+// Growth returns the growth metric called name, or nil.
+func (m *Metrics) Growth(name string) *Growth {
+	switch name {
+	case "heap_growth":
+		return m.HeapGrowth
+	case "goroutine_growth":
+		return m.GoroutineGrowth
+	}
+	return nil
+}
+
+// SetGrowth records g as the growth metric called name.
+func (m *Metrics) SetGrowth(name string, g *Growth) {
+	switch name {
+	case "heap_growth":
+		m.HeapGrowth = g
+	case "goroutine_growth":
+		m.GoroutineGrowth = g
+	}
 }
 
 // MetricNames are the keys of Metrics in order.

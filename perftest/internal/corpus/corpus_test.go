@@ -91,7 +91,7 @@ func TestLoadErrors(t *testing.T) {
 		{"an unknown field is named with its line", "unknown_field",
 			[]string{`testdata/unknown_field/e.yaml:4:1: unknown field "owner"`}},
 		{"every invalid value is reported at once, with its line", "bad_cost", []string{
-			`testdata/bad_cost/e.yaml:3: cost: "slowness" is not one of extra_queries, cpu, allocation, lock_contention, response_size, slow_writes, memory_leak, goroutine_leak, none`,
+			`testdata/bad_cost/e.yaml:3: cost: "slowness" is not one of extra_queries, cpu, allocation, lock_contention, response_size, slow_writes, memory_leak, goroutine_leak, errors, none`,
 			`testdata/bad_cost/e.yaml:4: expect: "maybe" must be fail or pass`,
 		}},
 		{"a YAML file without its patch", "no_patch",
@@ -165,11 +165,13 @@ func TestTable(t *testing.T) {
 			Metrics: Metrics{CPUPerRequest: &Change{Change: 0.2, Spread: [2]Percent{0.1, 0.3}}}, Note: "a|b"}},
 		{Name: "b", Cost: CostNone, Expect: ExpectPass, Patch: "x/b.patch"},
 	}
-	assert.Equal(t, "| entry | cost | expect | allocs/req | bytes/req | CPU/req | p50 | p95 | pairs | measured | note |\n"+
-		"|---|---|---|---|---|---|---|---|---|---|---|\n"+
-		"| [a](a.patch) | cpu | fail | n/a | n/a | +20.0% (+10.0%…+30.0%) | n/a | n/a | 6 | 2026-12-01 | a/b |\n"+
-		"| [b](b.patch) | none | pass | | | | | | | not measured yet |\n"+
-		"\nEach cell: the median change over pairs (smallest pair … largest pair).\n\n"+
+	entries[0].Effect.Metrics.HeapGrowth = &Growth{Difference: "+180KiB/1k", Spread: [2]string{"+170KiB/1k", "+199KiB/1k"}}
+	assert.Equal(t, "| entry | cost | expect | allocs/req | bytes/req | CPU/req | p50 | p95 | kept per 1k req | pairs | measured | note |\n"+
+		"|---|---|---|---|---|---|---|---|---|---|---|---|\n"+
+		"| [a](a.patch) | cpu | fail | n/a | n/a | +20.0% (+10.0%…+30.0%) | n/a | n/a | heap +180KiB/1k (+170KiB/1k…+199KiB/1k) | 6 | 2026-12-01 | a/b |\n"+
+		"| [b](b.patch) | none | pass | | | | | | | | not measured yet |\n"+
+		"\nEach cell: the median change over pairs (smallest pair … largest pair); what the service kept\n"+
+		"per 1,000 requests served is a difference, since a healthy service keeps about nothing.\n\n"+
 		"- **a** (cpu, must fail): \n"+
 		"- **b** (none, must pass): \n", Table(entries))
 	assert.False(t, entries[0].Effect.IsTiny())

@@ -26,6 +26,7 @@ import (
 
 	"github.com/perfgate/perfgate/perftest/internal/load"
 	"github.com/perfgate/perfgate/thresholds"
+	"github.com/perfgate/perfgate/thresholds/units"
 )
 
 // The true-effect harness: each build as its own process on 127.0.0.1 with
@@ -129,6 +130,11 @@ func logEffect(t *testing.T, name string, ef *Effect) {
 	for _, n := range MetricNames {
 		if c := ef.Metrics.Get(n); c != nil {
 			fmt.Fprintf(&b, "\n  %-24s %s → %s  %s (%s … %s)", n, c.Baseline, c.Candidate, signed(c.Change), signed(c.Spread[0]), signed(c.Spread[1]))
+		}
+	}
+	for _, g := range Growths {
+		if c := ef.Metrics.Growth(g.Name); c != nil {
+			fmt.Fprintf(&b, "\n  %-24s %s → %s  %s (%s … %s)", g.Name, c.Baseline, c.Candidate, c.Difference, c.Spread[0], c.Spread[1])
 		}
 	}
 	if ef.Note != "" {
@@ -235,9 +241,11 @@ func start(ctx context.Context, t *testing.T, bin, name string) *service {
 	return s
 }
 
-// counters are the cumulative figures of one scrape.
+// counters are the cumulative figures of one scrape, and the two gauges a
+// leak grows.
 type counters struct {
 	requests, mallocs, allocBytes, cpu float64
+	heapLive, goroutines               float64
 }
 
 // scrape reads the service's /metrics.
@@ -268,6 +276,9 @@ func scrape(ctx context.Context, url string) (counters, error) {
 		if m.GetCounter() != nil {
 			return m.GetCounter().GetValue(), true
 		}
+		if m.GetGauge() != nil {
+			return m.GetGauge().GetValue(), true
+		}
 		return m.GetUntyped().GetValue(), m.GetUntyped() != nil
 	}
 	var c counters
@@ -283,6 +294,12 @@ func scrape(ctx context.Context, url string) (counters, error) {
 		if c.cpu, ok = one("process_cpu_seconds_total"); !ok {
 			missing = append(missing, "tasksvc_process_cpu_seconds_total or process_cpu_seconds_total")
 		}
+	}
+	if c.heapLive, ok = one("go_gc_heap_live_bytes"); !ok {
+		missing = append(missing, "go_gc_heap_live_bytes")
+	}
+	if c.goroutines, ok = one("go_goroutines"); !ok {
+		missing = append(missing, "go_goroutines")
 	}
 	f := fams["tasksvc_http_requests_total"]
 	if f == nil {
@@ -375,6 +392,8 @@ func round(ctx context.Context, s *service, p roundPlan, seed uint64) (sample, e
 			"cpu_per_request":         (after.cpu - b.c.cpu) / n,
 			"p50_latency":             res.Quantile(0.50).Seconds(),
 			"p95_latency":             res.Quantile(0.95).Seconds(),
+			"heap_growth":             1000 * (after.heapLive - b.c.heapLive) / n,
+			"goroutine_growth":        1000 * (after.goroutines - b.c.goroutines) / n,
 		},
 		errors: res.Errors,
 		served: int64(n),
@@ -427,10 +446,12 @@ func measure(ctx context.Context, t *testing.T, baseBin, candBin string, p round
 			continue
 		}
 		base, cand = append(base, got[a]), append(cand, got[b])
-		t.Logf("pair %d: allocs %.1f / %.1f, cpu %.0fµs / %.0fµs, p50 %.0fµs / %.0fµs", i+1,
+		t.Logf("pair %d: allocs %.1f / %.1f, cpu %.0fµs / %.0fµs, p50 %.0fµs / %.0fµs, heap %s / %s, goroutines %s / %s", i+1,
 			base[i].values["allocs_per_request"], cand[i].values["allocs_per_request"],
 			base[i].values["cpu_per_request"]*1e6, cand[i].values["cpu_per_request"]*1e6,
-			base[i].values["p50_latency"]*1e6, cand[i].values["p50_latency"]*1e6)
+			base[i].values["p50_latency"]*1e6, cand[i].values["p50_latency"]*1e6,
+			units.BytesPer1k.Format(base[i].values["heap_growth"]), units.BytesPer1k.Format(cand[i].values["heap_growth"]),
+			units.Per1k.Format(base[i].values["goroutine_growth"]), units.Per1k.Format(cand[i].values["goroutine_growth"]))
 	}
 	ef := summarise(base, cand)
 	if redone > 0 {
@@ -463,6 +484,26 @@ func summarise(base, cand []sample) *Effect {
 			Candidate: formatValue(name, median(cv)),
 			Change:    Percent(median(ratios) - 1),
 			Spread:    [2]Percent{Percent(slices.Min(ratios) - 1), Percent(slices.Max(ratios) - 1)},
+		})
+	}
+	for _, g := range Growths {
+		var diffs, bv, cv []float64
+		for i := range base {
+			x, okx := base[i].values[g.Name]
+			y, oky := cand[i].values[g.Name]
+			if okx && oky && !math.IsInf(x, 0) && !math.IsInf(y, 0) && !math.IsNaN(x) && !math.IsNaN(y) {
+				diffs = append(diffs, y-x)
+				bv, cv = append(bv, x), append(cv, y)
+			}
+		}
+		if len(diffs) != len(base) || len(diffs) == 0 {
+			continue
+		}
+		ef.Metrics.SetGrowth(g.Name, &Growth{
+			Baseline:   g.Unit.Format(median(bv)),
+			Candidate:  g.Unit.Format(median(cv)),
+			Difference: g.Unit.FormatDelta(median(diffs)),
+			Spread:     [2]string{g.Unit.FormatDelta(slices.Min(diffs)), g.Unit.FormatDelta(slices.Max(diffs))},
 		})
 	}
 	var errs, served int64
@@ -518,6 +559,15 @@ func TestSummarise(t *testing.T) {
 
 	ef = summarise(base, []sample{s(41, 100e-6), s(40, 100e-6), s(39, 100e-6)})
 	assert.Equal(t, "tiny: under 5% on every metric", ef.Note)
+	assert.Nil(t, ef.Metrics.HeapGrowth, "not measured, not reported")
+
+	// A growth is a difference: the baseline keeps about nothing, or less.
+	g := func(heap float64) sample {
+		return sample{values: map[string]float64{"heap_growth": heap, "goroutine_growth": 0}, served: 100}
+	}
+	ef = summarise([]sample{g(-2048), g(1024), g(0)}, []sample{g(180 << 10), g(200 << 10), g(170 << 10)})
+	assert.Equal(t, &Growth{Baseline: "0B/1k", Candidate: "180KiB/1k", Difference: "+182KiB/1k", Spread: [2]string{"+170KiB/1k", "+199KiB/1k"}}, ef.Metrics.HeapGrowth)
+	assert.Equal(t, "heap +182KiB/1k (+170KiB/1k…+199KiB/1k); goroutines 0/1k (0/1k…0/1k)", ef.Kept())
 }
 
 func roundChange(c *Change) *Change {

@@ -78,13 +78,13 @@ func (ef *Effect) IsTiny() bool {
 // Table renders the entries and their effects as a Markdown table.
 func Table(entries []Entry) string {
 	var b strings.Builder
-	b.WriteString("| entry | cost | expect | allocs/req | bytes/req | CPU/req | p50 | p95 | pairs | measured | note |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| entry | cost | expect | allocs/req | bytes/req | CPU/req | p50 | p95 | kept per 1k req | pairs | measured | note |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, e := range entries {
 		fmt.Fprintf(&b, "| [%s](%s) | %s | %s |", e.Name, filepath.Base(e.Patch), e.Cost, e.Expect)
 		ef := e.Effect
 		if ef == nil {
-			b.WriteString(" | | | | | | not measured yet |\n")
+			b.WriteString(" | | | | | | | not measured yet |\n")
 			continue
 		}
 		for _, n := range MetricNames {
@@ -95,9 +95,11 @@ func Table(entries []Entry) string {
 			}
 			fmt.Fprintf(&b, " %s (%s…%s) |", signed(c.Change), signed(c.Spread[0]), signed(c.Spread[1]))
 		}
+		b.WriteString(" " + ef.Kept() + " |")
 		fmt.Fprintf(&b, " %d | %s | %s |\n", ef.Pairs, ef.Date, strings.ReplaceAll(ef.Note, "|", "/"))
 	}
-	b.WriteString("\nEach cell: the median change over pairs (smallest pair … largest pair).\n\n")
+	b.WriteString("\nEach cell: the median change over pairs (smallest pair … largest pair); what the service kept\n" +
+		"per 1,000 requests served is a difference, since a healthy service keeps about nothing.\n\n")
 	for _, e := range entries {
 		fmt.Fprintf(&b, "- **%s** (%s, must %s): %s\n", e.Name, e.Cost, e.Expect, strings.Join(strings.Fields(e.Description), " "))
 	}
@@ -105,6 +107,22 @@ func Table(entries []Entry) string {
 }
 
 func signed(p Percent) string { return p.Signed() }
+
+// Kept is what the candidate kept beyond the baseline per 1,000 requests,
+// heap and goroutines, as "heap +179KiB/1k (…); goroutines +0/1k (…)";
+// "n/a" when neither was measured.
+func (ef *Effect) Kept() string {
+	var parts []string
+	for _, g := range Growths {
+		if c := ef.Metrics.Growth(g.Name); c != nil {
+			parts = append(parts, fmt.Sprintf("%s %s (%s…%s)", g.Label, c.Difference, c.Spread[0], c.Spread[1]))
+		}
+	}
+	if len(parts) == 0 {
+		return "n/a"
+	}
+	return strings.Join(parts, "; ")
+}
 
 // Markers delimit the generated table in the corpus README.
 const (

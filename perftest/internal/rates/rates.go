@@ -195,7 +195,7 @@ func (r Record) Outcome() string {
 		}
 		d := ""
 		if row.Delta != nil {
-			d = fmt.Sprintf(" %+.1f%%", *row.Delta*100)
+			d = " " + thresholds.Budget{Metric: row.Metric}.Unit().FormatDelta(*row.Delta)
 		}
 		parts = append(parts, row.Metric+" "+row.Status+d)
 	}
@@ -428,7 +428,11 @@ func effect(e *corpus.Effect, name string) string {
 			parts = append(parts, "?")
 		}
 	}
-	return strings.Join(parts, ", ")
+	out := strings.Join(parts, ", ")
+	if kept := e.Kept(); kept != "n/a" {
+		out += "; kept per 1k requests: " + kept
+	}
+	return out
 }
 
 func failedOn(m map[string]int) string {

@@ -95,7 +95,7 @@ func TestRecordsRoundTripAndTally(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, len(recs))
 	assert.Nil(t, got[0].Rows[0].Lo, "an infinite bound is written as null, not lost as an error")
-	assert.Equal(t, "allocs_per_request worse +37.0%", got[2].Outcome())
+	assert.Equal(t, "allocs_per_request worse +37%", got[2].Outcome())
 
 	tally := Tally(got, settings, "")
 	require.Len(t, tally, 2)
