@@ -98,8 +98,9 @@ func Settings(c *thresholds.Compare) string {
 	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
-// GoRuntime are the compared metrics only a Go service's runtime counters feed.
-var GoRuntime = []string{thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest}
+// GoRuntime are the compared metrics only a Go service's runtime feeds.
+var GoRuntime = []string{thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest,
+	thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth}
 
 // WithoutGoRuntime is c without its budgets on GoRuntime metrics: how a
 // service that exports no Go runtime counters is judged. A record keeps every
