@@ -109,7 +109,11 @@ func median(s compare.Summary, u units.Unit) string {
 	switch {
 	case math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0):
 		return v + " ±∞"
-	case s.Center == 0 || math.IsNaN(s.Lo) || math.IsNaN(s.Hi):
+	case math.IsNaN(s.Lo) || math.IsNaN(s.Hi):
+		return v
+	case u.Growth(): // scattered around 0: a percentage of it means nothing
+		return v + " ±" + u.Format(math.Max(s.Hi-s.Center, s.Center-s.Lo))
+	case s.Center == 0:
 		return v
 	}
 	spread := math.Max(s.Hi/s.Center-1, 1-s.Lo/s.Center) * 100

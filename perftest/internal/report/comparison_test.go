@@ -325,3 +325,22 @@ func TestJUnitHasACompareSuite(t *testing.T) {
 		})
 	}
 }
+
+// A growth scatters around 0: its spread, change and budget read as
+// differences in its own unit, and its chart steps in that unit.
+func TestAGrowthReadsAsADifference(t *testing.T) {
+	r := passingRun()
+	r.Baseline = "merge-base 1a2b3c4"
+	budget := float64(64 << 10)
+	res := compare.Compare([]compare.Samples{samples("heap_growth", units.BytesPer1k,
+		[]float64{-30e3, 12e3, 41e3, -8e3, 0, 25e3}, []float64{190e3, 230e3, 205e3, 260e3, 185e3, 214e3})},
+		[]compare.Budget{{Metric: "heap_growth", MaxIncrease: &budget}}, compare.DefaultOptions)
+	r.Comparison = &res
+	r = decided(r)
+	got := render(t, Console(r))
+	assert.Regexp(t, `(?m)^heap_growth\s+5\.86KiB/1k ±[0-9.]+KiB/1k\s+205KiB/1k ±[0-9.]+KiB/1k\s+\+199KiB/1k\s+\[\+[0-9.]+KiB/1k, \+[0-9.]+KiB/1k\]\s+0\.031\s+\+64KiB/1k\s+WORSE$`, got)
+
+	page := render(t, HTML(r))
+	assert.True(t, strings.Contains(page, "&#43;199KiB/1k (5.86KiB/1k → 205KiB/1k"), "the change reads as a difference")
+	assert.True(t, regexp.MustCompile(`>(\+|&#43;)(50|100|150|200|250)KiB/1k<`).MatchString(page), "the change chart's ticks are round in KiB/1k")
+}

@@ -662,7 +662,11 @@ func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 	}
 
 	p := newPlot(row.Metric+": change vs budget", "candidate vs baseline", "")
-	p.X.Tick.Marker = unitTicks{unit: units.Ratio, format: row.Unit.FormatDelta} // a change is a ratio: steps of round percents
+	step := units.Ratio // a change is a ratio: steps of round percents
+	if row.Unit.Growth() {
+		step = row.Unit // a difference: steps of round KiB/1k
+	}
+	p.X.Tick.Marker = unitTicks{unit: step, format: row.Unit.FormatDelta}
 	p.HideY()
 	p.X.Min, p.X.Max = lo, hi
 	p.Y.Min, p.Y.Max = -1, 2 // the legend takes the top
