@@ -130,6 +130,32 @@ func TestCompareCatchesTheNPlusOne(t *testing.T) {
 	}
 }
 
+// TestCompareCatchesALeak is heap_growth's twin on real code: the corpus
+// entry audit_trail keeps every write's body for good (a few hundred bytes a
+// write), which no level check sees in a short run. It must fail on
+// heap_growth; TestCompareAAPasses is the twin that must not.
+func TestCompareCatchesALeak(t *testing.T) {
+	spec := compareSpec(t)
+	requireDocker(t)
+	root := moduleRoot(t)
+	ctx := context.Background()
+	head, err := gitOut(ctx, root, "rev-parse", "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := corpus.Commit(ctx, root, head, corpusEntry(t, root, "audit_trail"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := runCompare(t, gate.CompareOptions{Spec: spec, Baseline: head, Candidate: commit, Profile: gate.ProfileNever})
+	if c.Result.Verdict != verdict.Fail {
+		t.Fatalf("verdict %q, want fail: %s", c.Result.Verdict, c.Result.Reason)
+	}
+	if worse := rowsWith(c, compare.Worse); !slices.Contains(worse, thresholds.CompareHeapGrowth) {
+		t.Errorf("%s is not worse; worse: %v", thresholds.CompareHeapGrowth, worse)
+	}
+}
+
 // TestCompareAAPasses is the comparison's other twin: HEAD against itself,
 // built the same way, must not fail.
 func TestCompareAAPasses(t *testing.T) {
