@@ -492,7 +492,7 @@ func summarise(base, cand []sample) *Effect {
 			x, okx := base[i].values[g.Name]
 			y, oky := cand[i].values[g.Name]
 			if okx && oky && !math.IsInf(x, 0) && !math.IsInf(y, 0) && !math.IsNaN(x) && !math.IsNaN(y) {
-				diffs = append(diffs, y-x)
+				diffs = append(diffs, math.Round((y-x)*100)/100) // finer than 0.01 per 1,000 requests is the rounds' lengths, not the builds
 				bv, cv = append(bv, x), append(cv, y)
 			}
 		}
