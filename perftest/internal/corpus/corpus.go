@@ -104,31 +104,39 @@ type Growth struct {
 	Spread     [2]string `yaml:"spread,flow"`
 }
 
-// Growths are the growth metrics of Metrics, in order, with their units.
-var Growths = []struct {
-	Name, Label string
-	Unit        units.Unit
-}{{"heap_growth", "heap", units.BytesPer1k}, {"goroutine_growth", "goroutines", units.Per1k}}
+// GrowthMetric is one growth metric of Metrics: its name in the spec and
+// the word a table shows it by.
+type GrowthMetric struct{ Name, Label string }
+
+// Unit is the metric's unit, as the spec's compare section has it.
+func (g GrowthMetric) Unit() units.Unit { return thresholds.Budget{Metric: g.Name}.Unit() }
+
+// Growths are the growth metrics of Metrics, in order.
+var Growths = []GrowthMetric{{thresholds.CompareHeapGrowth, "heap"}, {thresholds.CompareGoroutineGrowth, "goroutines"}}
 
 // Growth returns the growth metric called name, or nil.
 func (m *Metrics) Growth(name string) *Growth {
-	switch name {
-	case "heap_growth":
-		return m.HeapGrowth
-	case "goroutine_growth":
-		return m.GoroutineGrowth
+	if p := m.growth(name); p != nil {
+		return *p
 	}
 	return nil
 }
 
 // SetGrowth records g as the growth metric called name.
 func (m *Metrics) SetGrowth(name string, g *Growth) {
-	switch name {
-	case "heap_growth":
-		m.HeapGrowth = g
-	case "goroutine_growth":
-		m.GoroutineGrowth = g
+	if p := m.growth(name); p != nil {
+		*p = g
 	}
+}
+
+func (m *Metrics) growth(name string) **Growth {
+	switch name {
+	case thresholds.CompareHeapGrowth:
+		return &m.HeapGrowth
+	case thresholds.CompareGoroutineGrowth:
+		return &m.GoroutineGrowth
+	}
+	return nil
 }
 
 // MetricNames are the keys of Metrics in order.

@@ -500,10 +500,10 @@ func summarise(base, cand []sample) *Effect {
 			continue
 		}
 		ef.Metrics.SetGrowth(g.Name, &Growth{
-			Baseline:   g.Unit.Format(median(bv)),
-			Candidate:  g.Unit.Format(median(cv)),
-			Difference: g.Unit.FormatDelta(median(diffs)),
-			Spread:     [2]string{g.Unit.FormatDelta(slices.Min(diffs)), g.Unit.FormatDelta(slices.Max(diffs))},
+			Baseline:   g.Unit().Format(median(bv)),
+			Candidate:  g.Unit().Format(median(cv)),
+			Difference: g.Unit().FormatDelta(median(diffs)),
+			Spread:     [2]string{g.Unit().FormatDelta(slices.Min(diffs)), g.Unit().FormatDelta(slices.Max(diffs))},
 		})
 	}
 	var errs, served int64

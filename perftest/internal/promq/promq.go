@@ -105,6 +105,9 @@ func (n Series) serving() string {
 	return fmt.Sprintf(`%s,%s!~%q`, n.job(), n.Route, strings.Join(quoted, "|"))
 }
 
+// servedBy is serving for the series sel selects (the job and a variant).
+func (n Series) servedBy(sel string) string { return strings.Replace(n.serving(), n.job(), sel, 1) }
+
 // Query returns the PromQL that measures slo over a window of the given length
 // ending at the evaluation time. Aggregate SLOs yield one series, per-instance
 // SLOs one series per replica, labelled by instance.
@@ -194,7 +197,7 @@ func (n Series) PerRequestQuery(m thresholds.Metric, sel string, perInstance boo
 		return ""
 	}
 	w := window + n.settle()
-	served := strings.Replace(n.serving(), n.job(), sel, 1)
+	served := n.servedBy(sel)
 	return fmt.Sprintf(`sum%s %s / sum%s %s`,
 		by, Delta(fmt.Sprintf(`%s{%s}`, c, sel), w),
 		by, Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
@@ -271,7 +274,7 @@ func (n Series) GrowthQuery(metric, variant string, window time.Duration) string
 		return ""
 	}
 	sel := fmt.Sprintf(`%s,variant=%q`, n.job(), variant)
-	served := strings.Replace(n.serving(), n.job(), sel, 1)
+	served := n.servedBy(sel)
 	w := window + n.settle()
 	return fmt.Sprintf(`1000 * (sum(%s{%s}) - sum(%s{%s} offset %s)) / sum %s`,
 		g, sel, g, sel, offset(w), Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
