@@ -8,6 +8,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -36,6 +37,15 @@ type CompareOptions struct {
 	BaselineArgs  []string // extra flags for the baseline's replicas
 	CandidateArgs []string // extra flags for the candidate's replicas
 	Seed          uint64
+	// FreshEvery, when > 0, restarts both variants' replicas (new
+	// processes, same databases) and primes them again before every
+	// FreshEvery-th pair, so an offset a process keeps for its whole life
+	// is spread over blocks of pairs instead of weighing on every pair.
+	FreshEvery int
+	// Duet runs each pair's two rounds in the same seconds, each variant
+	// under its own generator, so what the machine does meanwhile weighs
+	// on both alike.
+	Duet          bool
 	Profile       ProfileWhen            // when the profiled pairs run: after a worse metric ("" or worse), always, or never
 	Prometheus    stack.PrometheusSource // where Prometheus's image comes from; zero looks for one
 	Progress, Log io.Writer
@@ -211,10 +221,26 @@ func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
 	// and costlier than any after them, and would weigh on pair 1 alone.
 	// Nothing reads them, so both variants prime at once, while Prometheus
 	// discovers its targets (about 5 s).
-	fmt.Fprintf(logw, "priming %s and %s\n", Baseline, Candidate)
+	primed := b.prime(ctx)
+	b.pc, err = waitForTargets(ctx, st, svc.Name)
+	if err = errors.Join(err, <-primed, <-primed); err != nil {
+		return b, err
+	}
+	var metrics []string
+	for _, m := range cs.Metrics {
+		metrics = append(metrics, m.Metric)
+	}
+	return b, checkNames(ctx, b.pc, b.series, time.Now(), metrics)
+}
+
+// prime runs the unmeasured round of both variants at once and sends each
+// one's error, or nil, on the channel it returns.
+func (b *Bench) prime(ctx context.Context) <-chan error {
+	spec, cs := b.o.Spec, b.o.Spec.Compare
+	fmt.Fprintf(b.logw, "priming %s and %s\n", Baseline, Candidate)
 	primed := make(chan error, 2)
 	for _, variant := range []string{Baseline, Candidate} {
-		cfg := loadConfig(spec.Load, spec.Workload, o.Seed, nil, st.ReplicasOf(variant))
+		cfg := loadConfig(spec.Load, spec.Workload, b.o.Seed, nil, b.st.ReplicasOf(variant))
 		cfg.Stages = []load.Stage{{Duration: cs.Round.WarmUp + cs.Round.Duration, Target: cs.Round.Rate}}
 		go func() {
 			res, err := load.Run(ctx, cfg)
@@ -226,15 +252,24 @@ func Prepare(ctx context.Context, o CompareOptions) (b *Bench, err error) {
 			primed <- err
 		}()
 	}
-	b.pc, err = waitForTargets(ctx, st, svc.Name)
-	if err = errors.Join(err, <-primed, <-primed); err != nil {
-		return b, err
+	return primed
+}
+
+// refresh restarts both variants' replicas and primes them again: fresh
+// processes for the next block of pairs.
+func (b *Bench) refresh(ctx context.Context) error {
+	t := time.Now()
+	for _, variant := range []string{Baseline, Candidate} {
+		if err := b.st.Restart(ctx, variant); err != nil {
+			return err
+		}
 	}
-	var metrics []string
-	for _, m := range cs.Metrics {
-		metrics = append(metrics, m.Metric)
+	primed := b.prime(ctx)
+	if err := errors.Join(<-primed, <-primed); err != nil {
+		return err
 	}
-	return b, checkNames(ctx, b.pc, b.series, time.Now(), metrics)
+	fmt.Fprintf(b.logw, "fresh replicas, primed: %s\n", time.Since(t).Round(time.Millisecond))
+	return nil
 }
 
 // Close removes the Bench's stack; a Bench that never started one has
@@ -265,12 +300,39 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	// and says why the generator cannot vouch for them, if it cannot.
 	runPair := func(k int) (unsound string, _ error) {
 		var whys []string
-		for _, variant := range pairOrder(k) {
+		order := pairOrder(k)
+		var duet [2]*load.Result
+		if o.Duet { // both rounds in the same seconds, each its own generator
+			var errs [2]error
+			var wg sync.WaitGroup
+			for i, variant := range order {
+				fmt.Fprintf(logw, "round %d (pair %d): %s, beside %s\n", len(c.Rounds)+1+i, k+1, variant, order[1-i])
+				cfg := roundCfg(variant, o.Seed+uint64(k))
+				if i == 1 {
+					cfg.Progress = nil // one progress line for the two
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					duet[i], errs[i] = load.Run(ctx, cfg)
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					return "", fmt.Errorf("round %d (%s): %w", len(c.Rounds)+1+i, order[i], err)
+				}
+			}
+		}
+		for i, variant := range order {
 			n := len(c.Rounds) + 1
-			fmt.Fprintf(logw, "round %d (pair %d): %s\n", n, k+1, variant)
-			res, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(k)))
-			if err != nil {
-				return "", fmt.Errorf("round %d (%s): %w", n, variant, err)
+			res := duet[i]
+			if res == nil {
+				fmt.Fprintf(logw, "round %d (pair %d): %s\n", n, k+1, variant)
+				var err error
+				if res, err = load.Run(ctx, roundCfg(variant, o.Seed+uint64(k))); err != nil {
+					return "", fmt.Errorf("round %d (%s): %w", n, variant, err)
+				}
 			}
 			r := Round{Variant: variant, Pair: k, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration)}
 			r.Unsound = roundUnsound(res, spec.Load.MaxLag)
@@ -287,6 +349,9 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 				fmt.Fprintln(logw, whys[len(whys)-1])
 			}
 			c.Rounds = append(c.Rounds, r)
+			if o.Duet && i == 0 {
+				continue
+			}
 			// Counters are per variant and per request: the gap only has to
 			// keep the next round's window a scrape away from this one's.
 			if err := pause(ctx, gap); err != nil {
@@ -323,6 +388,11 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	plan := newSchedule(cs.Rounds)
 	for first := 0; ; first = len(c.Rounds) {
 		for k, ok := plan.next(); ok; k, ok = plan.next() {
+			if ran := len(c.Rounds) / 2; o.FreshEvery > 0 && ran > 0 && ran%o.FreshEvery == 0 {
+				if err := b.refresh(ctx); err != nil {
+					return c, err
+				}
+			}
 			why, err := runPair(k)
 			if err != nil {
 				return c, err
