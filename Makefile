@@ -46,8 +46,8 @@ test-unit: ## fast unit tests only (no containers)
 perf: ## run the gate against thresholds/slo.yaml (reports in PERF_REPORT_DIR)
 	PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 20m -v -run '^TestGate$$' ./perftest
 
-perf-aa: ## noise calibration: the work tree against itself, the smallest regression this machine can detect; CANDIDATE_ARGS=-pprof=false: what a flag costs; PAIRS=20 FRESH=5: 20 pairs, fresh replicas every 5; DUET=1: both rounds of a pair at once
-	PERF_AA=1 PERF_AA_CANDIDATE_ARGS="$(CANDIDATE_ARGS)" PERF_AA_PAIRS=$(PAIRS) PERF_AA_FRESH_EVERY=$(FRESH) PERF_AA_DUET=$(DUET) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 30m -v -run '^TestCompareAA$$' ./perftest
+perf-aa: ## noise calibration: the work tree against itself, the smallest regression this machine can detect; CANDIDATE_ARGS=-pprof=false: what a flag costs; PAIRS=20: 20 pairs
+	PERF_AA=1 PERF_AA_CANDIDATE_ARGS="$(CANDIDATE_ARGS)" PERF_AA_PAIRS=$(PAIRS) PERF_REQUIRE_DOCKER=$${PERF_REQUIRE_DOCKER-1} $(GO) test -count=1 -timeout 30m -v -run '^TestCompareAA$$' ./perftest
 
 N ?= 5
 NOISE ?= $(PERF_NOISE)

@@ -201,15 +201,13 @@ func TestCompareAA(t *testing.T) {
 	requireDocker(t)
 	// PERF_AA_CANDIDATE_ARGS measures what a flag costs: the same build,
 	// the candidate's replicas with it (make perf-aa CANDIDATE_ARGS=-pprof=false).
-	// PERF_AA_PAIRS and PERF_AA_FRESH_EVERY study where CPU's offset
-	// between two replica sets comes from: more pairs, and fresh processes
-	// every so many of them (make perf-aa PAIRS=20 FRESH=5).
+	// PERF_AA_PAIRS runs more pairs than the spec's, for a finer figure
+	// of the noise (make perf-aa PAIRS=20).
 	if n, _ := strconv.Atoi(os.Getenv("PERF_AA_PAIRS")); n > 0 {
 		spec.Compare.Rounds = n
 	}
-	fresh, _ := strconv.Atoi(os.Getenv("PERF_AA_FRESH_EVERY"))
 	args := strings.Fields(os.Getenv("PERF_SERVICE_ARGS"))
-	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: args, FreshEvery: fresh, Duet: os.Getenv("PERF_AA_DUET") != "",
+	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: args,
 		CandidateArgs: append(slices.Clone(args), strings.Fields(os.Getenv("PERF_AA_CANDIDATE_ARGS"))...)})
 	// Both sides are one build here, so all rounds measure the noise.
 	noise := compare.Calibrate(gate.Samples(c.Rounds, spec.Compare.Metrics, spec.Compare.Rounds), compare.Options{Alpha: spec.Compare.Alpha})

@@ -120,7 +120,7 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 	assert.Equal(t, []budget{
 		{CompareAllocs, None, ptr(0.05), nil},
 		{CompareAllocBytes, Bytes, ptr(0.05), nil},
-		{CompareCPUPerRequest, Seconds, ptr(0.15), nil},
+		{CompareCPUPerRequest, Seconds, ptr(0.05), nil},
 		{CompareP50, Seconds, ptr(0.10), nil},
 		{CompareP95, Seconds, ptr(0.15), nil},
 		{CompareP99, Seconds, ptr(0.30), nil},

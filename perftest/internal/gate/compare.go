@@ -37,15 +37,6 @@ type CompareOptions struct {
 	BaselineArgs  []string // extra flags for the baseline's replicas
 	CandidateArgs []string // extra flags for the candidate's replicas
 	Seed          uint64
-	// FreshEvery, when > 0, restarts both variants' replicas (new
-	// processes, same databases) and primes them again before every
-	// FreshEvery-th pair, so an offset a process keeps for its whole life
-	// is spread over blocks of pairs instead of weighing on every pair.
-	FreshEvery int
-	// Duet runs each pair's two rounds in the same seconds, each variant
-	// under its own generator, so what the machine does meanwhile weighs
-	// on both alike.
-	Duet          bool
 	Profile       ProfileWhen            // when the profiled pairs run: after a worse metric ("" or worse), always, or never
 	Prometheus    stack.PrometheusSource // where Prometheus's image comes from; zero looks for one
 	Progress, Log io.Writer
@@ -79,8 +70,9 @@ type Round struct {
 	Unsound string
 }
 
-// pairOrder is the order of pair k's rounds: A B, then B A, and so on, so a
-// drift of the machine over the run weighs on both variants alike.
+// pairOrder is the order of pair k's rounds: A B, then B A, and so on,
+// which round of a duet starts first and, for the profiled pairs, which
+// runs first, so neither variant always goes first.
 func pairOrder(k int) [2]string {
 	if k%2 == 0 {
 		return [2]string{Baseline, Candidate}
@@ -255,23 +247,6 @@ func (b *Bench) prime(ctx context.Context) <-chan error {
 	return primed
 }
 
-// refresh restarts both variants' replicas and primes them again: fresh
-// processes for the next block of pairs.
-func (b *Bench) refresh(ctx context.Context) error {
-	t := time.Now()
-	for _, variant := range []string{Baseline, Candidate} {
-		if err := b.st.Restart(ctx, variant); err != nil {
-			return err
-		}
-	}
-	primed := b.prime(ctx)
-	if err := errors.Join(<-primed, <-primed); err != nil {
-		return err
-	}
-	fmt.Fprintf(b.logw, "fresh replicas, primed: %s\n", time.Since(t).Round(time.Millisecond))
-	return nil
-}
-
 // Close removes the Bench's stack; a Bench that never started one has
 // nothing to remove.
 func (b *Bench) Close(ctx context.Context) error {
@@ -299,41 +274,32 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	// runPair runs pair k's two rounds in its order, replaying one sequence,
 	// and says why the generator cannot vouch for them, if it cannot.
 	runPair := func(k int) (unsound string, _ error) {
-		var whys []string
+		// Both rounds run in the same seconds, each variant under its own
+		// generator replaying one sequence (a duet): what the machine does
+		// meanwhile (a neighbour, a scrape, a slower second) weighs on both
+		// alike, and the pair's difference keeps only what the builds do.
+		// Run one after the other, the rounds of one A/A pair read CPU per
+		// request 11.8% apart (sd); in a duet, 2.3% (make perf-aa PAIRS=20).
 		order := pairOrder(k)
-		var duet [2]*load.Result
-		if o.Duet { // both rounds in the same seconds, each its own generator
-			var errs [2]error
-			var wg sync.WaitGroup
-			for i, variant := range order {
-				fmt.Fprintf(logw, "round %d (pair %d): %s, beside %s\n", len(c.Rounds)+1+i, k+1, variant, order[1-i])
-				cfg := roundCfg(variant, o.Seed+uint64(k))
-				if i == 1 {
-					cfg.Progress = nil // one progress line for the two
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					duet[i], errs[i] = load.Run(ctx, cfg)
-				}()
+		var res [2]*load.Result
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, variant := range order {
+			fmt.Fprintf(logw, "round %d (pair %d): %s\n", len(c.Rounds)+1+i, k+1, variant)
+			cfg := roundCfg(variant, o.Seed+uint64(k))
+			if i == 1 {
+				cfg.Progress = nil // one progress line for the two
 			}
-			wg.Wait()
-			for i, err := range errs {
-				if err != nil {
-					return "", fmt.Errorf("round %d (%s): %w", len(c.Rounds)+1+i, order[i], err)
-				}
-			}
+			wg.Go(func() { res[i], errs[i] = load.Run(ctx, cfg) })
 		}
+		wg.Wait()
+		var whys []string
 		for i, variant := range order {
 			n := len(c.Rounds) + 1
-			res := duet[i]
-			if res == nil {
-				fmt.Fprintf(logw, "round %d (pair %d): %s\n", n, k+1, variant)
-				var err error
-				if res, err = load.Run(ctx, roundCfg(variant, o.Seed+uint64(k))); err != nil {
-					return "", fmt.Errorf("round %d (%s): %w", n, variant, err)
-				}
+			if errs[i] != nil {
+				return "", fmt.Errorf("round %d (%s): %w", n, variant, errs[i])
 			}
+			res := res[i]
 			r := Round{Variant: variant, Pair: k, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration)}
 			r.Unsound = roundUnsound(res, spec.Load.MaxLag)
 			r.Errors = roundErrors(res, r.Unsound)
@@ -349,16 +315,10 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 				fmt.Fprintln(logw, whys[len(whys)-1])
 			}
 			c.Rounds = append(c.Rounds, r)
-			if o.Duet && i == 0 {
-				continue
-			}
-			// Counters are per variant and per request: the gap only has to
-			// keep the next round's window a scrape away from this one's.
-			if err := pause(ctx, gap); err != nil {
-				return "", err
-			}
 		}
-		return strings.Join(whys, "; "), nil
+		// Counters are per variant and per request: the gap only has to
+		// keep the next pair's windows a scrape away from this one's.
+		return strings.Join(whys, "; "), pause(ctx, gap)
 	}
 	// read settles the store after the last round and reads the server's
 	// figures of the rounds from first on.
@@ -367,7 +327,11 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		if n == first {
 			return nil
 		}
-		lag, err := settleFixed(ctx, pc, series, c.Rounds[n-1].To, logw)
+		last := c.Rounds[n-1].To // the later of the last duet's two ends
+		if t := c.Rounds[n-2].To; t.After(last) {
+			last = t
+		}
+		lag, err := settleFixed(ctx, pc, series, last, logw)
 		if err != nil {
 			return err
 		}
@@ -388,11 +352,6 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	plan := newSchedule(cs.Rounds)
 	for first := 0; ; first = len(c.Rounds) {
 		for k, ok := plan.next(); ok; k, ok = plan.next() {
-			if ran := len(c.Rounds) / 2; o.FreshEvery > 0 && ran > 0 && ran%o.FreshEvery == 0 {
-				if err := b.refresh(ctx); err != nil {
-					return c, err
-				}
-			}
 			why, err := runPair(k)
 			if err != nil {
 				return c, err

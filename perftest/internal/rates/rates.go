@@ -95,7 +95,9 @@ func Settings(c *thresholds.Compare) string {
 	if c == nil {
 		return "none"
 	}
-	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
+	// " duet": both rounds of a pair run at once. Records made before (one
+	// round after the other) have no such word and count apart.
+	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s duet", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
 // GoRuntime are the compared metrics only a Go service's runtime feeds.

@@ -385,43 +385,6 @@ func (s *Stack) StopReplica(ctx context.Context, name string) error {
 	return fmt.Errorf("no replica named %q", name)
 }
 
-// Restart stops every replica of variant and starts it again: a fresh
-// process in the same container, under the same network name (which
-// Prometheus scrapes) and on the same volume. Its published port may change;
-// Replicas says the new URL.
-func (s *Stack) Restart(ctx context.Context, variant string) error {
-	errs := make([]error, len(s.Replicas))
-	var wg sync.WaitGroup
-	for i := range s.Replicas {
-		r := &s.Replicas[i]
-		if r.Variant != variant || r.c == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			grace := 5 * time.Second // SIGTERM: the service closes its database as it would in production
-			if err := r.c.Stop(ctx, &grace); err != nil {
-				errs[i] = fmt.Errorf("stopping %s: %w", r.Name, err)
-				return
-			}
-			if err := r.c.Start(ctx); err != nil {
-				errs[i] = fmt.Errorf("restarting %s: %w%s", r.Name, err, tail(ctx, r.c))
-				return
-			}
-			url, err := loopbackURL(ctx, r.c, fmt.Sprintf("%d/tcp", s.cfg.Service.Port))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			r.URL = url
-			fmt.Fprintf(s.log, "%s restarted at %s\n", r.Name, r.URL)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // StopPrometheus stops Prometheus, as an outage would.
 func (s *Stack) StopPrometheus(ctx context.Context) error {
 	if s.prometheus == nil {
