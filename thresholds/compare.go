@@ -41,8 +41,8 @@ var DefaultCompare = Compare{
 }
 
 // Compare configures the statistical comparison of a candidate build with its
-// baseline (the merge-base): both run under the same load in interleaved pairs of
-// rounds (A B, B A, A B, …) and each budgeted metric is compared pair by pair with
+// baseline (the merge-base): both run under the same load in pairs of rounds that
+// run at the same time (duets), and each budgeted metric is compared pair by pair with
 // the Wilcoxon signed-rank test (error counts pooled, with Fisher's exact test).
 type Compare struct {
 	Alpha   float64 `yaml:"alpha" unit:"none" spec:"plain" want:"expected a number like 0.05"`   // significance level of the tests, in (0, 0.5]

@@ -15,8 +15,8 @@ import (
 )
 
 // Samples are one metric's per-round values of both builds. Round i of the
-// baseline and round i of the candidate form pair i: they ran back to back
-// and replayed one request sequence. NaN marks a round that measured nothing.
+// baseline and round i of the candidate form pair i: they ran at the same
+// time and replayed one request sequence. NaN marks a round that measured nothing.
 type Samples struct {
 	Metric              string
 	Unit                units.Unit

@@ -7,8 +7,8 @@ import (
 	"sync"
 )
 
-// The paired test. Rounds are run in pairs (A B, B A) that replay one request
-// sequence back to back, so the machine's drift between pairs cancels within a
+// The paired test. Rounds are run in pairs that replay one request sequence
+// at the same time, so what the machine does meanwhile cancels within a
 // pair. Each pair gives one log-ratio d = ln(candidate/baseline); the Wilcoxon
 // signed-rank test asks whether the d are symmetric about 0, and the
 // Hodges–Lehmann estimate (the median of the Walsh averages (dᵢ+dⱼ)/2) with

@@ -2,6 +2,7 @@ package corpus
 
 import (
 	"bufio"
+	stdcmp "cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,6 +179,11 @@ type service struct {
 // start runs bin on a free port of 127.0.0.1 with its own database, on one
 // core, and waits until it answers /healthz. Cleanup stops it.
 func start(ctx context.Context, t *testing.T, bin, name string) *service {
+	return startWith(ctx, t, bin, name, 1)
+}
+
+// startWith starts the service with gomaxprocs Ps.
+func startWith(ctx context.Context, t *testing.T, bin, name string, gomaxprocs int) *service {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "-addr=127.0.0.1:0", "-db="+filepath.Join(dir, "tasks.db"), "-instance="+name)
@@ -186,7 +192,7 @@ func start(ctx context.Context, t *testing.T, bin, name string) *service {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(gomaxprocs))
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -328,6 +334,7 @@ type roundPlan struct {
 	warmUp, measure time.Duration
 	pairs           int
 	workload        []thresholds.Template
+	inFlight        int // requests outstanding at most; 0 is 64
 }
 
 func (p roundPlan) String() string {
@@ -360,7 +367,7 @@ func round(ctx context.Context, s *service, p roundPlan, seed uint64) (sample, e
 		Stages:      []load.Stage{{Duration: 0, Target: p.rate}, {Duration: p.warmUp + p.measure, Target: p.rate}},
 		WarmUp:      p.warmUp,
 		Workload:    p.workload,
-		MaxInFlight: 64,
+		MaxInFlight: stdcmp.Or(p.inFlight, 64),
 		Timeout:     2 * time.Second,
 		Seed:        seed,
 	})
@@ -581,4 +588,79 @@ func TestReadWorkload(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, w)
 	assert.True(t, slices.ContainsFunc(w, func(t thresholds.Template) bool { return len(t.Capture) > 0 }), "the committed workload reads by id")
+}
+
+// TestCapacity measures what the lock_contention entries cost where requests
+// overlap, which a round at a constant rate of 500/s does not make them do:
+// each build alone on the machine with GOMAXPROCS=2, driven far above what
+// it can serve with PERF_CAPACITY_C requests in flight (16), its capacity
+// read from its own counter of requests served over 3 s. Run alone:
+//
+//	PERF_CAPACITY=1 PERF_EFFECT_ONLY=aa,global_mutex flock /tmp/perfgate-load.lock go test -run TestCapacity -v -timeout 30m ./perftest/internal/corpus
+func TestCapacity(t *testing.T) {
+	if os.Getenv("PERF_CAPACITY") != "1" {
+		t.Skip("load measurement: set PERF_CAPACITY=1 and run under flock /tmp/perfgate-load.lock")
+	}
+	requireGitRepo(t, moduleRoot)
+	ctx := t.Context()
+	c := 16
+	if s := os.Getenv("PERF_CAPACITY_C"); s != "" {
+		n, err := strconv.Atoi(s)
+		require.NoError(t, err, "PERF_CAPACITY_C")
+		c = n
+	}
+	only := strings.Split(os.Getenv("PERF_EFFECT_ONLY"), ",")
+	top, err := git(ctx, moduleRoot, nil, "rev-parse", "--show-toplevel")
+	require.NoError(t, err)
+	baseID, err := git(ctx, top, nil, "rev-parse", "--verify", "HEAD^{commit}")
+	require.NoError(t, err)
+	wl, err := readWorkload(filepath.Join(top, "thresholds", "slo.yaml"))
+	require.NoError(t, err)
+	entries, err := Load(regressionsDir)
+	require.NoError(t, err)
+	bins := t.TempDir()
+	baseBin := filepath.Join(bins, "base")
+	require.NoError(t, build(ctx, top, baseID, baseBin))
+	plan := roundPlan{rate: 8000, warmUp: time.Second, measure: 3 * time.Second, pairs: effectPairs, workload: wl, inFlight: c}
+	run := func(t *testing.T, candBin string) {
+		a, b := startWith(ctx, t, baseBin, "baseline", 2), startWith(ctx, t, candBin, "candidate", 2)
+		var changes []float64
+		for i := -1; i < plan.pairs; i++ { // pair -1 primes both, unmeasured
+			order := []*service{a, b}
+			if i%2 != 0 {
+				order = []*service{b, a}
+			}
+			got := map[*service]sample{}
+			for _, s := range order {
+				sm, err := round(ctx, s, plan, uint64(i+2))
+				require.NoError(t, err)
+				got[s] = sm
+			}
+			if i < 0 {
+				continue
+			}
+			ca, cb := float64(got[a].served)/plan.measure.Seconds(), float64(got[b].served)/plan.measure.Seconds()
+			changes = append(changes, cb/ca-1)
+			t.Logf("pair %d: capacity %.0f/s / %.0f/s (%+.1f%%), p50 %.2fms / %.2fms, cpu %.0fµs / %.0fµs", i+1, ca, cb, 100*(cb/ca-1),
+				got[a].values["p50_latency"]*1e3, got[b].values["p50_latency"]*1e3,
+				got[a].values["cpu_per_request"]*1e6, got[b].values["cpu_per_request"]*1e6)
+		}
+		slices.Sort(changes)
+		t.Logf("capacity change at %d in flight: median %+.1f%% [%+.1f%%, %+.1f%%] over %d pairs", c, 100*median(changes), 100*changes[0], 100*changes[len(changes)-1], len(changes))
+	}
+	if slices.Contains(only, "aa") {
+		t.Run("aa", func(t *testing.T) { run(t, baseBin) })
+	}
+	for _, e := range entries {
+		if !slices.Contains(only, e.Name) {
+			continue
+		}
+		t.Run(e.Name, func(t *testing.T) {
+			id, err := Commit(ctx, top, baseID, e)
+			require.NoError(t, err)
+			bin := filepath.Join(bins, e.Name)
+			require.NoError(t, build(ctx, top, id, bin))
+			run(t, bin)
+		})
+	}
 }

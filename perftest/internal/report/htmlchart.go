@@ -528,7 +528,7 @@ func timelineCharts(r Run) ([]chart, error) {
 }
 
 // roundsChart draws each round's value of both builds side by side, a thin line
-// joining the two rounds of one pair (they ran back to back), missing rounds as a cross.
+// joining the two rounds of one pair (they ran at the same time), missing rounds as a cross.
 func roundsChart(row compare.Row, id string) (chart, error) {
 	ch := chart{ID: id, Title: row.Metric + " per round"}
 	n := max(len(row.BaselineRounds), len(row.CandidateRounds))
@@ -625,7 +625,7 @@ func roundsChart(row compare.Row, id string) (chart, error) {
 		p.Legend.Add("missing round", s)
 		ch.Caption = "Missing: " + strings.Join(names, ", ") + " (crosses at the bottom). "
 	}
-	ch.Caption += "Dots are rounds, a grey line joins the two builds' rounds of one pair, which ran back to back, dashed lines are the medians."
+	ch.Caption += "Dots are rounds, a grey line joins the two builds' rounds of one pair, which ran at the same time, dashed lines are the medians."
 	p.Y.Min, p.Y.Max = lo, hi
 	return finish(ch, p, roundW, roundH)
 }
