@@ -203,7 +203,7 @@ func (r Record) Outcome() string {
 		parts = append(parts, row.Metric+" "+row.Status+d)
 	}
 	if len(parts) == 0 {
-		return "every metric ~"
+		return "no metric worse or better" // a change within its budget reads same, significant or not
 	}
 	return strings.Join(parts, ", ")
 }
