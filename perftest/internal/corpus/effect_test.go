@@ -73,46 +73,22 @@ func TestTrueEffect(t *testing.T) {
 		only = strings.Split(s, ",")
 	}
 
-	top, err := git(ctx, moduleRoot, nil, "rev-parse", "--show-toplevel")
-	require.NoError(t, err)
-	baseID, err := git(ctx, top, nil, "rev-parse", "--verify", base+"^{commit}")
-	require.NoError(t, err)
-	wl, err := readWorkload(filepath.Join(top, "thresholds", "slo.yaml"))
-	require.NoError(t, err)
-	entries, err := Load(regressionsDir)
-	require.NoError(t, err)
-
-	bins := t.TempDir()
-	baseBin := filepath.Join(bins, "base")
-	require.NoError(t, build(ctx, top, baseID, baseBin))
-	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, workload: wl}
-	t.Logf("base %.12s, %s, workload of %d templates", baseID, plan, len(wl))
-
-	if slices.Contains(only, "aa") {
-		t.Run("aa", func(t *testing.T) {
-			ef, err := measure(ctx, t, baseBin, baseBin, plan)
-			require.NoError(t, err)
+	h := newHarness(ctx, t, base)
+	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, workload: h.workload}
+	t.Logf("base %.12s, %s, workload of %d templates", h.baseID, plan, len(h.workload))
+	h.each(ctx, t, only, func(t *testing.T, e *Entry, bin string) {
+		ef, err := measure(ctx, t, h.baseBin, bin, plan)
+		require.NoError(t, err)
+		if e == nil {
 			logEffect(t, "aa (base against itself)", ef)
-		})
-	}
-	for _, e := range entries {
-		if only != nil && !slices.Contains(only, e.Name) {
-			continue
+			return
 		}
-		t.Run(e.Name, func(t *testing.T) {
-			id, err := Commit(ctx, top, baseID, e)
-			require.NoError(t, err)
-			bin := filepath.Join(bins, e.Name)
-			require.NoError(t, build(ctx, top, id, bin))
-			ef, err := measure(ctx, t, baseBin, bin, plan)
-			require.NoError(t, err)
-			ef.Base = baseID[:12]
-			e.Effect = ef
-			logEffect(t, e.Name, ef)
-			require.NoError(t, WriteFile(e))
-		})
-	}
-	entries, err = Load(regressionsDir)
+		ef.Base = h.baseID[:12]
+		e.Effect = ef
+		logEffect(t, e.Name, ef)
+		require.NoError(t, WriteFile(*e))
+	})
+	entries, err := Load(regressionsDir)
 	require.NoError(t, err)
 	require.NoError(t, UpdateREADME(filepath.Join(regressionsDir, "README.md"), entries))
 }
@@ -610,20 +586,10 @@ func TestCapacity(t *testing.T) {
 		c = n
 	}
 	only := strings.Split(os.Getenv("PERF_EFFECT_ONLY"), ",")
-	top, err := git(ctx, moduleRoot, nil, "rev-parse", "--show-toplevel")
-	require.NoError(t, err)
-	baseID, err := git(ctx, top, nil, "rev-parse", "--verify", "HEAD^{commit}")
-	require.NoError(t, err)
-	wl, err := readWorkload(filepath.Join(top, "thresholds", "slo.yaml"))
-	require.NoError(t, err)
-	entries, err := Load(regressionsDir)
-	require.NoError(t, err)
-	bins := t.TempDir()
-	baseBin := filepath.Join(bins, "base")
-	require.NoError(t, build(ctx, top, baseID, baseBin))
-	plan := roundPlan{rate: 8000, warmUp: time.Second, measure: 3 * time.Second, pairs: effectPairs, workload: wl, inFlight: c}
-	run := func(t *testing.T, candBin string) {
-		a, b := startWith(ctx, t, baseBin, "baseline", 2), startWith(ctx, t, candBin, "candidate", 2)
+	h := newHarness(ctx, t, "HEAD")
+	plan := roundPlan{rate: 8000, warmUp: time.Second, measure: 3 * time.Second, pairs: effectPairs, workload: h.workload, inFlight: c}
+	h.each(ctx, t, only, func(t *testing.T, _ *Entry, candBin string) {
+		a, b := startWith(ctx, t, h.baseBin, "baseline", 2), startWith(ctx, t, candBin, "candidate", 2)
 		var changes []float64
 		for i := -1; i < plan.pairs; i++ { // pair -1 primes both, unmeasured
 			order := []*service{a, b}
@@ -647,20 +613,52 @@ func TestCapacity(t *testing.T) {
 		}
 		slices.Sort(changes)
 		t.Logf("capacity change at %d in flight: median %+.1f%% [%+.1f%%, %+.1f%%] over %d pairs", c, 100*median(changes), 100*changes[0], 100*changes[len(changes)-1], len(changes))
-	}
+	})
+}
+
+// harness is what the corpus's measurements start from: the repository,
+// its base commit built, the gate's workload and the corpus's entries.
+type harness struct {
+	top, baseID, bins, baseBin string
+	workload                   []thresholds.Template
+	entries                    []Entry
+}
+
+func newHarness(ctx context.Context, t *testing.T, base string) harness {
+	t.Helper()
+	var h harness
+	var err error
+	h.top, err = git(ctx, moduleRoot, nil, "rev-parse", "--show-toplevel")
+	require.NoError(t, err)
+	h.baseID, err = git(ctx, h.top, nil, "rev-parse", "--verify", base+"^{commit}")
+	require.NoError(t, err)
+	h.workload, err = readWorkload(filepath.Join(h.top, "thresholds", "slo.yaml"))
+	require.NoError(t, err)
+	h.entries, err = Load(regressionsDir)
+	require.NoError(t, err)
+	h.bins = t.TempDir()
+	h.baseBin = filepath.Join(h.bins, "base")
+	require.NoError(t, build(ctx, h.top, h.baseID, h.baseBin))
+	return h
+}
+
+// each runs fn as a subtest for "aa" (the base against itself, e nil) and
+// for every entry named in only (all of them when only is nil), with the
+// candidate's binary: the entry committed on the base and built.
+func (h harness) each(ctx context.Context, t *testing.T, only []string, fn func(t *testing.T, e *Entry, bin string)) {
 	if slices.Contains(only, "aa") {
-		t.Run("aa", func(t *testing.T) { run(t, baseBin) })
+		t.Run("aa", func(t *testing.T) { fn(t, nil, h.baseBin) })
 	}
-	for _, e := range entries {
-		if !slices.Contains(only, e.Name) {
+	for _, e := range h.entries {
+		if only != nil && !slices.Contains(only, e.Name) {
 			continue
 		}
 		t.Run(e.Name, func(t *testing.T) {
-			id, err := Commit(ctx, top, baseID, e)
+			id, err := Commit(ctx, h.top, h.baseID, e)
 			require.NoError(t, err)
-			bin := filepath.Join(bins, e.Name)
-			require.NoError(t, build(ctx, top, id, bin))
-			run(t, bin)
+			bin := filepath.Join(h.bins, e.Name)
+			require.NoError(t, build(ctx, h.top, id, bin))
+			fn(t, &e, bin)
 		})
 	}
 }
