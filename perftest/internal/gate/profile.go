@@ -75,11 +75,17 @@ var measureOf = map[string]profdiff.Measure{
 	thresholds.CompareP95:           profdiff.CPU,
 	thresholds.CompareP99:           profdiff.CPU,
 	thresholds.CompareThroughput:    profdiff.CPU,
+	// What a build keeps: where the live heap a round left behind was
+	// allocated, and where the goroutines it left are waiting.
+	thresholds.CompareHeapGrowth:      profdiff.InuseSpace,
+	thresholds.ComparePeakRSS:         profdiff.InuseSpace,
+	thresholds.CompareGoroutineGrowth: profdiff.Goroutines,
 }
 
 // roundProfiles are one profiled round's profiles of one variant, merged
-// over its replicas.
-type roundProfiles struct{ cpu, allocs *profile.Profile }
+// over its replicas: CPU over the round; the heap's and the goroutines'
+// change from its start to its end.
+type roundProfiles struct{ cpu, allocs, goroutines *profile.Profile }
 
 // fetchProfile reads a profile from url: at most maxProfile bytes.
 func fetchProfile(ctx context.Context, client *http.Client, url string) (*profile.Profile, error) {
@@ -129,9 +135,10 @@ func readCapped(r io.Reader) ([]byte, error) {
 	return data, err
 }
 
-// allocsDelta is what was allocated between two allocation profiles of one
-// process: end minus start.
-func allocsDelta(start, end *profile.Profile) (*profile.Profile, error) {
+// delta is what changed between two snapshots of one process's profile:
+// end minus start. Of a heap profile, what was allocated in between, and how
+// the live heap moved; of a goroutine profile, how many more wait where.
+func delta(start, end *profile.Profile) (*profile.Profile, error) {
 	start = start.Copy()
 	start.Scale(-1)
 	d, err := profile.Merge([]*profile.Profile{end, start})
@@ -143,19 +150,31 @@ func allocsDelta(start, end *profile.Profile) (*profile.Profile, error) {
 }
 
 // profileRound runs one round with profiling on every replica of the
-// variant: a CPU profile over the round, and the allocation profile's change.
+// variant: a CPU profile over the round, and the heap and goroutine
+// profiles' change. The heap is read after a forced GC (heap?gc=1) at both
+// ends, so its live part is what the round left behind, not garbage.
 func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, length time.Duration, run func() error) (roundProfiles, error) {
 	client := &http.Client{Timeout: length + 30*time.Second,
 		// The replica's own address only: a redirect is an answer, not a hop.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	base := func(r stack.Replica) string { return strings.TrimSuffix(r.URL, "/") + prefix }
-	starts := make([]*profile.Profile, len(replicas))
-	for i, r := range replicas {
-		p, err := fetchProfile(ctx, client, base(r)+"/allocs")
-		if err != nil {
-			return roundProfiles{}, err
+	snapshot := func() (heaps, goroutines []*profile.Profile, err error) {
+		for _, r := range replicas {
+			h, err := fetchProfile(ctx, client, base(r)+"/heap?gc=1")
+			if err != nil {
+				return nil, nil, err
+			}
+			g, err := fetchProfile(ctx, client, base(r)+"/goroutine")
+			if err != nil {
+				return nil, nil, err
+			}
+			heaps, goroutines = append(heaps, h), append(goroutines, g)
 		}
-		starts[i] = p
+		return heaps, goroutines, nil
+	}
+	startHeaps, startGoroutines, err := snapshot()
+	if err != nil {
+		return roundProfiles{}, err
 	}
 	cpus := make([]*profile.Profile, len(replicas))
 	errs := make([]error, len(replicas))
@@ -166,18 +185,23 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 			cpus[i], errs[i] = fetchProfile(ctx, client, fmt.Sprintf("%s/profile?seconds=%d", base(r), seconds))
 		})
 	}
-	err := run()
+	err = run()
 	wg.Wait()
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return roundProfiles{}, err
 	}
-	deltas := make([]*profile.Profile, len(replicas))
+	endHeaps, endGoroutines, err := snapshot()
+	if err != nil {
+		return roundProfiles{}, err
+	}
+	heaps := make([]*profile.Profile, len(replicas))
+	goroutines := make([]*profile.Profile, len(replicas))
 	for i, r := range replicas {
-		end, err := fetchProfile(ctx, client, base(r)+"/allocs")
-		if err != nil {
-			return roundProfiles{}, err
+		if heaps[i], err = delta(startHeaps[i], endHeaps[i]); err == nil {
+			heaps[i].DefaultSampleType = "alloc_space" // the allocs file, as before the heap was read
+			goroutines[i], err = delta(startGoroutines[i], endGoroutines[i])
 		}
-		if deltas[i], err = allocsDelta(starts[i], end); err != nil {
+		if err != nil {
 			return roundProfiles{}, fmt.Errorf("%s: %w", r.Name, err)
 		}
 	}
@@ -185,7 +209,10 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 	if out.cpu, err = profile.Merge(cpus); err != nil {
 		return out, err
 	}
-	out.allocs, err = profile.Merge(deltas)
+	if out.goroutines, err = profile.Merge(goroutines); err != nil {
+		return out, err
+	}
+	out.allocs, err = profile.Merge(heaps)
 	return out, err
 }
 
@@ -257,8 +284,11 @@ func whyWorse(metrics []toDiff, base, cand []roundProfiles, requests int64, chan
 		in := profdiff.Input{Changed: changed}
 		for i := range base {
 			pick := func(r roundProfiles) *profile.Profile {
-				if m == profdiff.CPU {
+				switch m {
+				case profdiff.CPU:
 					return r.cpu
+				case profdiff.Goroutines:
+					return r.goroutines
 				}
 				return r.allocs
 			}
@@ -311,10 +341,14 @@ func profileFunc(res profdiff.Result, f profdiff.Func, k profdiff.Kind) report.P
 	}
 }
 
-// profileName is the file name part of a measure's profiles: cpu or allocs.
+// profileName is the file name part of a measure's profiles: cpu,
+// goroutine, or allocs (the heap's change, live and allocated).
 func profileName(m profdiff.Measure) string {
-	if m == profdiff.CPU {
+	switch m {
+	case profdiff.CPU:
 		return "cpu"
+	case profdiff.Goroutines:
+		return "goroutine"
 	}
 	return "allocs"
 }
@@ -333,15 +367,18 @@ func mergedFiles(base, cand []roundProfiles) map[string]*profile.Profile {
 		name   string
 		rounds []roundProfiles
 	}{{Baseline, base}, {Candidate, cand}} {
-		var cpus, allocs []*profile.Profile
+		var cpus, allocs, goroutines []*profile.Profile
 		for _, r := range b.rounds {
-			cpus, allocs = append(cpus, r.cpu), append(allocs, r.allocs)
+			cpus, allocs, goroutines = append(cpus, r.cpu), append(allocs, r.allocs), append(goroutines, r.goroutines)
 		}
 		if p, err := profile.Merge(cpus); err == nil {
 			out[profileFile(b.name, "cpu")] = p
 		}
 		if p, err := profile.Merge(allocs); err == nil {
 			out[profileFile(b.name, "allocs")] = p
+		}
+		if p, err := profile.Merge(goroutines); err == nil {
+			out[profileFile(b.name, "goroutine")] = p
 		}
 	}
 	return out

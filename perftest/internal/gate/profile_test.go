@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/pprof"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,7 +30,7 @@ func profiled(t *testing.T) stack.Replica {
 	return stack.Replica{Name: "replica-1", Variant: Candidate, URL: srv.URL}
 }
 
-var sink [][]byte
+var sink, kept [][]byte
 
 //go:noinline
 func allocateForTheRound(n int) {
@@ -37,16 +40,36 @@ func allocateForTheRound(n int) {
 	sink = nil
 }
 
+//go:noinline
+func keepForever(n int) {
+	for range n {
+		kept = append(kept, make([]byte, 64<<10))
+	}
+}
+
+//go:noinline
+func waitForever(done <-chan struct{}) { <-done }
+
 func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles a one-second round")
 	}
 	ran := false
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); kept = nil })
+	// Every 64 KiB object sampled, so the kept heap is exact, not an estimate.
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 4096
+	t.Cleanup(func() { runtime.MemProfileRate = rate })
 	p, err := profileRound(t.Context(), []stack.Replica{profiled(t)}, "/debug/pprof", time.Second, func() error {
 		ran = true
 		deadline := time.Now().Add(900 * time.Millisecond)
 		for time.Now().Before(deadline) {
 			allocateForTheRound(64)
+		}
+		keepForever(64) // 4 MiB the round leaves live
+		for range 7 {
+			go waitForever(done) // and 7 goroutines it leaves waiting
 		}
 		return nil
 	})
@@ -75,6 +98,35 @@ func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T)
 		}
 	}
 	assert.Positive(t, mine, "the round's own allocations")
+
+	// What the round left behind: the heap read after a GC at both ends
+	// keeps what keepForever allocated, and 7 more goroutines wait.
+	inuse := -1
+	for i, st := range p.allocs.SampleType {
+		if st.Type == "inuse_space" {
+			inuse = i
+		}
+	}
+	require.GreaterOrEqual(t, inuse, 0)
+	assert.InDelta(t, 4<<20, sumWhere(p.allocs, inuse, "keepForever"), 64<<10, "the live heap the round kept")
+	// Of the round's garbage, hundreds of MiB, at most an object or two a
+	// goroutine's stack still held when the GC ran.
+	assert.Less(t, sumWhere(p.allocs, inuse, "allocateForTheRound"), int64(64<<10), "garbage is not kept: the heap is read after a GC")
+	require.NotNil(t, p.goroutines)
+	assert.Equal(t, int64(7), sumWhere(p.goroutines, 0, "waitForever"))
+}
+
+// sumWhere sums value i of the samples with fn on their stack.
+func sumWhere(p *profile.Profile, i int, fn string) int64 {
+	var n int64
+	for _, s := range p.Sample {
+		if slices.ContainsFunc(s.Location, func(loc *profile.Location) bool {
+			return slices.ContainsFunc(loc.Line, func(l profile.Line) bool { return strings.HasSuffix(l.Function.Name, fn) })
+		}) {
+			n += s.Value[i]
+		}
+	}
+	return n
 }
 
 func TestProfileRoundSaysWhenTheServiceServesNoProfiles(t *testing.T) {
@@ -82,7 +134,7 @@ func TestProfileRoundSaysWhenTheServiceServesNoProfiles(t *testing.T) {
 	defer srv.Close()
 	_, err := profileRound(t.Context(), []stack.Replica{{Name: "replica-1", URL: srv.URL}}, "/debug/pprof", time.Second, func() error { return nil })
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "/debug/pprof/allocs: 404 Not Found")
+	assert.Contains(t, err.Error(), "/debug/pprof/heap?gc=1: 404 Not Found")
 }
 
 func TestOnlyWorseMetricsAreProfiled(t *testing.T) {
@@ -98,11 +150,11 @@ func TestOnlyWorseMetricsAreProfiled(t *testing.T) {
 
 // Profiling always diffs one metric of each profile the worse ones leave out,
 // so a green comparison's diff is on record too; a metric no profile tells
-// about (peak_rss) is not diffed.
+// about (error_rate) is not diffed.
 func TestProfilingAlwaysDiffsEachProfileOnce(t *testing.T) {
 	rows := func(worse string) compare.Result {
 		var res compare.Result
-		for _, m := range []string{"peak_rss", "allocs_per_request", "alloc_bytes_per_request", "p95_latency", "cpu_per_request"} {
+		for _, m := range []string{"error_rate", "peak_rss", "allocs_per_request", "alloc_bytes_per_request", "p95_latency", "cpu_per_request", "heap_growth"} {
 			st := compare.Same
 			if m == worse {
 				st = compare.Worse
@@ -112,10 +164,12 @@ func TestProfilingAlwaysDiffsEachProfileOnce(t *testing.T) {
 		return res
 	}
 	assert.Empty(t, profiledMetrics(rows(""), false), "green, profiling after a worse metric: nothing to diff")
-	assert.Equal(t, []toDiff{{"allocs_per_request", false}, {"alloc_bytes_per_request", false}, {"p95_latency", false}},
+	assert.Equal(t, []toDiff{{"peak_rss", false}, {"allocs_per_request", false}, {"alloc_bytes_per_request", false}, {"p95_latency", false}},
 		profiledMetrics(rows(""), true))
-	assert.Equal(t, []toDiff{{"cpu_per_request", true}, {"allocs_per_request", false}, {"alloc_bytes_per_request", false}},
+	assert.Equal(t, []toDiff{{"cpu_per_request", true}, {"peak_rss", false}, {"allocs_per_request", false}, {"alloc_bytes_per_request", false}},
 		profiledMetrics(rows("cpu_per_request"), true), "the worse metric stands for the CPU profile")
+	assert.Equal(t, []toDiff{{"heap_growth", true}, {"allocs_per_request", false}, {"alloc_bytes_per_request", false}, {"p95_latency", false}},
+		profiledMetrics(rows("heap_growth"), true), "the worse metric stands for the live heap")
 }
 
 func TestProfileWhenTakesWorseAlwaysOrNever(t *testing.T) {

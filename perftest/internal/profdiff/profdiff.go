@@ -1,6 +1,8 @@
 // Package profdiff tells, per request served, which functions' CPU time or
 // allocations grew from a baseline build's pprof profiles to a candidate's,
-// and whether each growth is clear of the rounds' noise.
+// and whether each growth is clear of the rounds' noise. For what a build
+// keeps (live heap, goroutines) it tells, per 1,000 requests served, where
+// what the round left behind was allocated or is waiting.
 //
 // Each build brings profiles of paired rounds (round i of the baseline ran
 // beside round i of the candidate) and the requests it served in each. A
@@ -81,12 +83,20 @@ type Measure struct {
 	Noun       string     // what a plain number counts, such as allocs
 }
 
-// The measures of Go's CPU and allocation profiles.
+// The measures of Go's CPU, allocation and goroutine profiles. InuseSpace and
+// Goroutines are kept, not spent: a round's profile of them is its end minus
+// its start, negative where something was freed or ended, and their unit is
+// per 1,000 requests, as the growth metrics they explain.
 var (
 	CPU          = Measure{SampleType: "cpu", Unit: units.Seconds}
 	AllocObjects = Measure{SampleType: "alloc_objects", Unit: units.None, Noun: "allocs"}
 	AllocSpace   = Measure{SampleType: "alloc_space", Unit: units.Bytes}
+	InuseSpace   = Measure{SampleType: "inuse_space", Unit: units.BytesPer1k}
+	Goroutines   = Measure{SampleType: "goroutine", Unit: units.Per1k, Noun: "goroutines"}
 )
+
+// kept says m counts what a build keeps, so a round's value may be negative.
+func (m Measure) kept() bool { return m.Unit.Growth() }
 
 // factor is what one unit of a profile's sample values is in m.Unit.
 func (m Measure) factor(sampleUnit string) (float64, bool) {
@@ -95,6 +105,8 @@ func (m Measure) factor(sampleUnit string) (float64, bool) {
 		return 1e-9, true
 	case m.Unit == units.Bytes && sampleUnit == "bytes", m.Unit == units.None && sampleUnit == "count":
 		return 1, true
+	case m.Unit == units.BytesPer1k && sampleUnit == "bytes", m.Unit == units.Per1k && sampleUnit == "count":
+		return 1000, true // per request is per 1,000 requests / 1,000
 	}
 	return 0, false
 }
@@ -173,7 +185,7 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 				return Result{}, fmt.Errorf("%s round %d: %w", side(b), i+1, err)
 			}
 		}
-		if sum(t.total[b]) == 0 {
+		if sum(t.total[b]) == 0 && !m.kept() { // keeping nothing is an answer
 			return Result{}, fmt.Errorf("%s: no %s samples in any of %d rounds: was the profiler on while requests were served?", side(b), m.SampleType, n)
 		}
 	}
@@ -184,8 +196,8 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 		out.Flat = t.change(f.flat, floor, o.MinPairs)
 		out.Cum = t.change(f.cum, floor, o.MinPairs)
 		if t.counted {
-			out.Flat.AboveNoise = out.Flat.AboveNoise && countsGrew(f.flatN, out.Flat.Growth, o.SamplesZ)
-			out.Cum.AboveNoise = out.Cum.AboveNoise && countsGrew(f.cumN, out.Cum.Growth, o.SamplesZ)
+			out.Flat.AboveNoise = out.Flat.AboveNoise && countsGrew(f.flatN, f.flatV, out.Flat.Growth, o.SamplesZ)
+			out.Cum.AboveNoise = out.Cum.AboveNoise && countsGrew(f.cumN, f.cumV, out.Cum.Growth, o.SamplesZ)
 		}
 		out.Line = t.line(f, out.Cum.Growth)
 		res.Funcs = append(res.Funcs, out)
@@ -221,6 +233,9 @@ func (r Result) Line(f Func, k Kind) string {
 		v += " " + r.Measure.Noun
 	}
 	s := v + "/request in " + ShortName(f.Name)
+	if r.Measure.kept() {
+		s = v + " kept in " + ShortName(f.Name) // the unit says per 1,000 requests
+	}
 	if k == Cum {
 		s += " and its callees"
 	}
@@ -281,6 +296,7 @@ type key struct{ name, file string }
 type fn struct {
 	flat, cum   [2][]float64
 	flatN, cumN [2]float64           // samples over all rounds, where the profiles give their period
+	flatV, cumV [2]float64           // the same samples counted unsigned: their Poisson variance
 	lines       [2]map[int64]float64 // cumulative value by line, over all rounds
 	start       int64
 }
@@ -351,7 +367,7 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	seen := map[at]bool{}
 	for _, s := range p.Sample {
 		v := float64(s.Value[idx]) * factor
-		if v < 0 {
+		if v < 0 && !m.kept() {
 			return fmt.Errorf("a negative %s value, %d: a delta taken from snapshots out of order, or across a restart?", m.SampleType, s.Value[idx])
 		}
 		if v == 0 {
@@ -369,10 +385,12 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 			if depth == 0 {
 				f.flat[b][i] += v
 				f.flatN[b] += samples
+				f.flatV[b] += math.Abs(samples)
 			}
 			if !seen[at{f, -1}] {
 				f.cum[b][i] += v
 				f.cumN[b] += samples
+				f.cumV[b] += math.Abs(samples)
 			}
 			if !seen[at{f, fr.line}] {
 				f.lines[b][fr.line] += v
@@ -441,10 +459,12 @@ func aboveNoise(base, cand []float64, growth, floor float64, minPairs int) bool 
 
 // countsGrew says whether a function's samples, summed over each build's
 // rounds, moved in the direction of growth by more than z standard
-// deviations of a Poisson count.
-func countsGrew(n [2]float64, growth, z float64) bool {
+// deviations of a Poisson count. n sums the samples signed, as a kept
+// measure's frees count against its allocations; v sums them unsigned,
+// each one a draw of the sampling whatever its sign.
+func countsGrew(n, v [2]float64, growth, z float64) bool {
 	moved := (n[1] - n[0]) * math.Copysign(1, growth)
-	return moved > z*math.Sqrt(n[0]+n[1])
+	return moved > z*math.Sqrt(v[0]+v[1])
 }
 
 // line is the line of f whose cumulative value per request moved most in the

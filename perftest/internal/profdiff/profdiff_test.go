@@ -148,6 +148,60 @@ func TestHandMade(t *testing.T) {
 	assert.Equal(t, "+48B/request in runtime.mallocgc (/usr/local/go/src/runtime/malloc.go:1000)", space.Line(find(t, space, "runtime.mallocgc"), Flat))
 }
 
+// TestKept: a heap profile's delta over a round is negative where the round
+// freed what was live at its start. A leak under Put, in every candidate
+// round and in no baseline round, is above noise per 1,000 requests; churn
+// under Get that frees in some rounds what it kept in others is not, nor is
+// the baseline's total of zero an error. The twin: the same rounds with no
+// leak name nothing.
+func TestKept(t *testing.T) {
+	heapTypes := []*profile.ValueType{{Type: "inuse_objects", Unit: "count"}, {Type: "inuse_space", Unit: "bytes"}}
+	rounds := func(leak int64) Input {
+		var in Input
+		churn := []int64{640, -320, -320} // sums to zero over the rounds
+		for i, scale := range []int64{1, 1, 1} {
+			heap := func(leak int64) *profile.Profile {
+				p := build(heapTypes, scale, sample{getMalloc, []int64{churn[i] / 32, churn[i]}}, sample{put, []int64{leak / 64, leak}})
+				p.PeriodType, p.Period = &profile.ValueType{Type: "space", Unit: "bytes"}, 64
+				return p
+			}
+			in.Baseline = append(in.Baseline, Round{Requests: 1000, Profile: heap(0)})
+			in.Candidate = append(in.Candidate, Round{Requests: 1000, Profile: heap(leak)})
+		}
+		return in
+	}
+	r, err := Diff(rounds(64000), InuseSpace, DefaultOptions)
+	require.NoError(t, err, "a kept measure may be negative, and a baseline that kept nothing is an answer")
+	assert.Equal(t, 0.0, r.Baseline)
+	assert.Equal(t, 64000.0, r.Candidate, "64 B a request kept: 64,000 B per 1,000 requests")
+	assert.Equal(t, Change{0, 64000, 64000, true}, find(t, r, "cache.(*LRU[...]).Put").Flat)
+	assert.False(t, find(t, r, "runtime.mallocgc").Flat.AboveNoise, "churn that sums to zero")
+	assert.Equal(t, []string{"cache.(*LRU[...]).Put"}, names(r.Top(Flat, 3)))
+	assert.Equal(t, "+62.5KiB/1k kept in cache.(*LRU[...]).Put (/src/service/internal/cache/lru.go:50)",
+		r.Line(find(t, r, "cache.(*LRU[...]).Put"), Flat))
+
+	same, err := Diff(rounds(0), InuseSpace, DefaultOptions)
+	require.NoError(t, err)
+	for _, f := range same.Funcs {
+		assert.False(t, f.Flat.AboveNoise || f.Cum.AboveNoise, "%s: nothing leaks", f.Name)
+	}
+
+	// Goroutines are counted, not sampled: 12 more in every candidate round.
+	var g Input
+	gTypes := []*profile.ValueType{{Type: "goroutine", Unit: "count"}}
+	for range 3 {
+		g.Baseline = append(g.Baseline, Round{Requests: 4000, Profile: build(gTypes, 1, sample{put, []int64{0}})})
+		g.Candidate = append(g.Candidate, Round{Requests: 4000, Profile: build(gTypes, 1, sample{put, []int64{12}})})
+	}
+	gr, err := Diff(g, Goroutines, DefaultOptions)
+	require.NoError(t, err)
+	assert.Equal(t, "+3/1k goroutines kept in cache.(*LRU[...]).Put (/src/service/internal/cache/lru.go:50)",
+		gr.Line(find(t, gr, "cache.(*LRU[...]).Put"), Flat))
+
+	_, err = Diff(rounds(64000), AllocSpace, DefaultOptions)
+	assert.ErrorContains(t, err, "no alloc_space samples", "a heap delta is no allocation profile")
+}
+
 // TestFewPairs: with fewer pairs than MinPairs values are still compared,
 // but no growth is above noise.
 func TestFewPairs(t *testing.T) {

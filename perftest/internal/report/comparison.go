@@ -266,7 +266,11 @@ func markdownComparison(w io.Writer, r Run) {
 	}
 	budgetChart(w, c.Rows)
 	if len(r.Profiles) > 0 {
-		fmt.Fprintf(w, "**Why** (from %d pairs of rounds run with profiling after the comparison, per request served):\n\n", r.Profiles[0].Pairs)
+		per := "per request served"
+		if keptIn(r.Profiles) {
+			per += "; what a build keeps, per 1,000 requests"
+		}
+		fmt.Fprintf(w, "**Why** (from %d pairs of rounds run with profiling after the comparison, %s):\n\n", r.Profiles[0].Pairs, per)
 		for _, d := range r.Profiles {
 			for _, line := range d.Text() {
 				fmt.Fprintf(w, "- %s%s: %s\n", code(d.Metric), d.notWorse(), md(line))

@@ -251,7 +251,12 @@ func compareFailRun() Run {
 			{Name: "regexp.compile", Where: "/usr/local/go/src/regexp/regexp.go:170", Baseline: 0, Candidate: 48.1e-6, Unit: units.Seconds,
 				Text: "+48.1µs/request in regexp.compile (/usr/local/go/src/regexp/regexp.go:170)"},
 		},
-		Command: "go tool pprof -sample_index=cpu -top -diff_base=baseline.cpu.pb.gz candidate.cpu.pb.gz"}}
+		Command: "go tool pprof -sample_index=cpu -top -diff_base=baseline.cpu.pb.gz candidate.cpu.pb.gz"},
+		// What a build keeps is per 1,000 requests, as its growth metrics.
+		{Metric: "peak_rss", Profile: "allocs", Pairs: 3, Funcs: []ProfileFunc{
+			{Name: "api.(*API).decodeTask", Where: "service/internal/api/api.go:388", Changed: true, Callees: true, Baseline: -120, Candidate: 181e3, Unit: units.BytesPer1k,
+				Text: "+177KiB/1k kept in api.(*API).decodeTask and its callees (service/internal/api/api.go:388, changed in this PR)"}},
+			Command: "go tool pprof -sample_index=inuse_space -top -diff_base=baseline.allocs.pb.gz candidate.allocs.pb.gz"}}
 	return decided(r)
 }
 

@@ -95,12 +95,14 @@ type htmlComparison struct {
 	Metrics                                             []htmlMetric
 	Noise, Reruns                                       []string
 	Profiles                                            []htmlProfile
+	KeptProfiles                                        bool // a profile diff is of what a build keeps
 }
 
 // htmlProfile is one metric's profile diff as a table, each growth drawn as
 // a bar scaled to the largest in the table.
 type htmlProfile struct {
 	Metric, Class, Profile, Why, Command string
+	Per                                  string // what a growth is per: request, or 1,000 requests for what a build keeps
 	Worse                                bool
 	Rows                                 []htmlWhyRow
 }
@@ -112,7 +114,7 @@ type htmlWhyRow struct {
 }
 
 func htmlProfileOf(d ProfileDiff) htmlProfile {
-	hp := htmlProfile{Metric: d.Metric, Profile: d.Profile, Why: d.Why, Command: d.Command, Worse: d.Worse}
+	hp := htmlProfile{Metric: d.Metric, Profile: d.Profile, Why: d.Why, Command: d.Command, Worse: d.Worse, Per: d.per()}
 	if d.Worse {
 		hp.Class = "fail"
 	}
@@ -349,6 +351,7 @@ func htmlComparisonOf(r Run) (*htmlComparison, error) {
 	for _, d := range r.Profiles {
 		hc.Profiles = append(hc.Profiles, htmlProfileOf(d))
 	}
+	hc.KeptProfiles = keptIn(r.Profiles)
 	return hc, nil
 }
 

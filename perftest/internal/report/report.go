@@ -104,6 +104,20 @@ func (f ProfileFunc) Cost(v float64, signed bool) string {
 	return s
 }
 
+// per is what the diff's figures are per: a request, or 1,000 requests for
+// what a build keeps (live heap, goroutines), as their growth metrics are.
+func (d ProfileDiff) per() string {
+	if d.kept() {
+		return "per 1,000 requests"
+	}
+	return "per request"
+}
+
+func (d ProfileDiff) kept() bool { return len(d.Funcs) > 0 && d.Funcs[0].Unit.Growth() }
+
+// keptIn says whether any diff is of what a build keeps.
+func keptIn(ds []ProfileDiff) bool { return slices.ContainsFunc(ds, ProfileDiff.kept) }
+
 // notWorse marks a diff of a metric that did not read worse, profiled
 // because profiling always runs.
 func (d ProfileDiff) notWorse() string {

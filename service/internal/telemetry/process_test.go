@@ -210,7 +210,8 @@ func TestMetricsPassLint(t *testing.T) {
 		"tasksvc_http_requests_total", "tasksvc_http_request_duration_seconds",
 		"tasksvc_http_requests_in_flight", "tasksvc_process_cpu_seconds_total",
 		"tasksvc_process_resident_memory_bytes", "tasksvc_process_cpu_utilization_ratio", "tasksvc_build_info",
-		"go_sql_open_connections", "go_goroutines", "go_gc_heap_live_bytes", "process_cpu_seconds_total",
+		"go_sql_open_connections", "go_sql_wait_duration_seconds_total", "go_goroutines", "go_gc_heap_live_bytes",
+		"go_sync_mutex_wait_total_seconds_total", "process_cpu_seconds_total",
 	} {
 		assert.True(t, names[n], n)
 	}

@@ -44,11 +44,14 @@ func ReadBuildInfo(version, revision string) BuildInfo {
 func NewRegistry(info BuildInfo) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		// The live heap after the last GC, go_gc_heap_live_bytes, beside the
-		// defaults: what a leak grows, without the garbage between two GCs
-		// that go_memstats_heap_alloc_bytes also counts.
+		// Beside the defaults: the live heap after the last GC,
+		// go_gc_heap_live_bytes, what a leak grows without the garbage
+		// between two GCs that go_memstats_heap_alloc_bytes also counts; and
+		// the time goroutines spent blocked on a mutex,
+		// go_sync_mutex_wait_total_seconds_total, which a lock shows in
+		// before it costs a throughput.
 		exactAllocs{collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)},
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$|^/sync/mutex/wait/total:seconds$`)},
 		))},
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
