@@ -228,6 +228,7 @@ func startWith(ctx context.Context, t *testing.T, bin, name string, gomaxprocs i
 type counters struct {
 	requests, mallocs, allocBytes, cpu float64
 	heapLive, goroutines               float64
+	mutexWait, poolWait                float64 // seconds blocked on a mutex, waiting for a pooled database connection
 }
 
 // scrape reads the service's /metrics.
@@ -283,6 +284,15 @@ func scrape(ctx context.Context, url string) (counters, error) {
 	if c.goroutines, ok = one("go_goroutines"); !ok {
 		missing = append(missing, "go_goroutines")
 	}
+	// Waits, summed over their series (the pools); a build without them reads 0.
+	sum := func(name string) float64 {
+		var v float64
+		for _, m := range fams[name].GetMetric() {
+			v += m.GetCounter().GetValue() + m.GetUntyped().GetValue()
+		}
+		return v
+	}
+	c.mutexWait, c.poolWait = sum("go_sync_mutex_wait_total_seconds_total"), sum("go_sql_wait_duration_seconds_total")
 	f := fams["tasksvc_http_requests_total"]
 	if f == nil {
 		missing = append(missing, "tasksvc_http_requests_total")
@@ -321,6 +331,7 @@ func (p roundPlan) String() string {
 type sample struct {
 	values                  map[string]float64 // by metric name
 	errors, served, dropped int64
+	waits                   [2]float64 // seconds per request blocked on a mutex, waiting for a connection: logged, not yet compared
 }
 
 // round drives s for warm-up + measure and reads /metrics when the warm-up
@@ -380,6 +391,7 @@ func round(ctx context.Context, s *service, p roundPlan, seed uint64) (sample, e
 		},
 		errors: res.Errors,
 		served: int64(n),
+		waits:  [2]float64{(after.mutexWait - b.c.mutexWait) / n, (after.poolWait - b.c.poolWait) / n},
 	}, nil
 }
 
@@ -429,6 +441,8 @@ func measure(ctx context.Context, t *testing.T, baseBin, candBin string, p round
 			continue
 		}
 		base, cand = append(base, got[a]), append(cand, got[b])
+		t.Logf("pair %d: waits per request: mutex %.2fµs / %.2fµs, pool %.2fµs / %.2fµs", i+1,
+			base[i].waits[0]*1e6, cand[i].waits[0]*1e6, base[i].waits[1]*1e6, cand[i].waits[1]*1e6)
 		t.Logf("pair %d: allocs %.1f / %.1f, cpu %.0fµs / %.0fµs, p50 %.0fµs / %.0fµs, heap %s / %s, goroutines %s / %s", i+1,
 			base[i].values["allocs_per_request"], cand[i].values["allocs_per_request"],
 			base[i].values["cpu_per_request"]*1e6, cand[i].values["cpu_per_request"]*1e6,
