@@ -586,7 +586,10 @@ func TestReadWorkload(t *testing.T) {
 // at most PERF_CAPACITY_C requests in flight (16), what it served read from
 // its own counter over 3 s. The base serves about 7,800/s there with a p50
 // of 0.2 ms: close to, not beyond, what one process can do, so a lock
-// shows as requests queueing behind it and fewer served. Run alone:
+// shows as requests queueing behind it and fewer served. PERF_CAPACITY_RATE
+// offers another rate: at the gate's few hundred a second, what requests
+// wait for on a mutex or for a pooled connection is what a lock shows in.
+// Run alone:
 //
 //	PERF_CAPACITY=1 PERF_EFFECT_ONLY=aa,global_mutex flock /tmp/perfgate-load.lock go test -run TestCapacity -v -timeout 30m ./perftest/internal/corpus
 func TestCapacity(t *testing.T) {
@@ -601,9 +604,16 @@ func TestCapacity(t *testing.T) {
 		require.NoError(t, err, "PERF_CAPACITY_C")
 		c = n
 	}
+	rate := 8000.0
+	if s := os.Getenv("PERF_CAPACITY_RATE"); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		require.NoError(t, err, "PERF_CAPACITY_RATE")
+		require.True(t, r > 0 && r <= 20000, "PERF_CAPACITY_RATE %v: from 1 to 20000 a second", r)
+		rate = r
+	}
 	only := strings.Split(os.Getenv("PERF_EFFECT_ONLY"), ",")
 	h := newHarness(ctx, t, "HEAD")
-	plan := roundPlan{rate: 8000, warmUp: time.Second, measure: 3 * time.Second, pairs: effectPairs, workload: h.workload, inFlight: c}
+	plan := roundPlan{rate: rate, warmUp: time.Second, measure: 3 * time.Second, pairs: effectPairs, workload: h.workload, inFlight: c}
 	h.each(ctx, t, only, func(t *testing.T, _ *Entry, candBin string) {
 		a, b := startWith(ctx, t, h.baseBin, "baseline", 2), startWith(ctx, t, candBin, "candidate", 2)
 		var changes []float64
@@ -626,9 +636,11 @@ func TestCapacity(t *testing.T) {
 			t.Logf("pair %d: served %.0f/s / %.0f/s (%+.1f%%), p50 %.2fms / %.2fms, cpu %.0fµs / %.0fµs", i+1, ca, cb, 100*(cb/ca-1),
 				got[a].values["p50_latency"]*1e3, got[b].values["p50_latency"]*1e3,
 				got[a].values["cpu_per_request"]*1e6, got[b].values["cpu_per_request"]*1e6)
+			t.Logf("pair %d: waits per request: mutex %.2fµs / %.2fµs, pool %.2fµs / %.2fµs", i+1,
+				got[a].waits[0]*1e6, got[b].waits[0]*1e6, got[a].waits[1]*1e6, got[b].waits[1]*1e6)
 		}
 		slices.Sort(changes)
-		t.Logf("served per second at %d in flight: median change %+.1f%% [%+.1f%%, %+.1f%%] over %d pairs", c, 100*median(changes), 100*changes[0], 100*changes[len(changes)-1], len(changes))
+		t.Logf("offered %.0f/s, served per second at %d in flight: median change %+.1f%% [%+.1f%%, %+.1f%%] over %d pairs", rate, c, 100*median(changes), 100*changes[0], 100*changes[len(changes)-1], len(changes))
 	})
 }
 

@@ -134,7 +134,7 @@ func TestProfileRoundSaysWhenTheServiceServesNoProfiles(t *testing.T) {
 	defer srv.Close()
 	_, err := profileRound(t.Context(), []stack.Replica{{Name: "replica-1", URL: srv.URL}}, "/debug/pprof", time.Second, func() error { return nil })
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "/debug/pprof/heap?gc=1: 404 Not Found")
+	assert.Contains(t, err.Error(), "/debug/pprof/goroutine: 404 Not Found")
 }
 
 func TestOnlyWorseMetricsAreProfiled(t *testing.T) {
