@@ -350,11 +350,17 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	t.requests[b][i] = float64(r.Requests)
 	// A sample is one period of the type the profile samples by: for an
 	// allocation profile, bytes, whatever the measure.
+	// The measure's own values count its samples where they are in the
+	// period's unit (cpu, alloc_space, inuse_space, goroutine); allocations
+	// counted in objects are sampled by the bytes allocated (alloc_space).
 	counts := -1
 	if pt := p.PeriodType; pt != nil && p.Period > 0 {
-		counts = slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool {
-			return v.Unit == pt.Unit && (v.Type == m.SampleType || v.Type == "alloc_space")
-		})
+		of := func(typ string) int {
+			return slices.IndexFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Unit == pt.Unit && v.Type == typ })
+		}
+		if counts = of(m.SampleType); counts < 0 {
+			counts = of("alloc_space")
+		}
 	}
 	if b == 0 && i == 0 {
 		t.counted = counts >= 0
