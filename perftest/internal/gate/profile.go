@@ -158,27 +158,25 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 		// The replica's own address only: a redirect is an answer, not a hop.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	base := func(r stack.Replica) string { return strings.TrimSuffix(r.URL, "/") + prefix }
-	// The heap is read nearest the round, inside the goroutines' reads, so
+	readAll := func(path string) ([]*profile.Profile, error) {
+		ps := make([]*profile.Profile, len(replicas))
+		for i, r := range replicas {
+			p, err := fetchProfile(ctx, client, base(r)+path)
+			if err != nil {
+				return nil, err
+			}
+			ps[i] = p
+		}
+		return ps, nil
+	}
+	// The heaps are read nearest the round, inside the goroutine reads, so
 	// what serving a goroutine profile allocates (a leak's is large) is no
 	// allocation of the round.
-	snapshot := func(heapFirst bool) (heaps, goroutines []*profile.Profile, err error) {
-		for _, r := range replicas {
-			var h, g *profile.Profile
-			for _, heap := range []bool{heapFirst, !heapFirst} {
-				if heap {
-					h, err = fetchProfile(ctx, client, base(r)+"/heap?gc=1")
-				} else {
-					g, err = fetchProfile(ctx, client, base(r)+"/goroutine")
-				}
-				if err != nil {
-					return nil, nil, err
-				}
-			}
-			heaps, goroutines = append(heaps, h), append(goroutines, g)
-		}
-		return heaps, goroutines, nil
+	startGoroutines, err := readAll("/goroutine")
+	if err != nil {
+		return roundProfiles{}, err
 	}
-	startHeaps, startGoroutines, err := snapshot(false)
+	startHeaps, err := readAll("/heap?gc=1")
 	if err != nil {
 		return roundProfiles{}, err
 	}
@@ -196,30 +194,40 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 	if err = errors.Join(append(errs, err)...); err != nil {
 		return roundProfiles{}, err
 	}
-	endHeaps, endGoroutines, err := snapshot(true)
+	endHeaps, err := readAll("/heap?gc=1")
 	if err != nil {
 		return roundProfiles{}, err
 	}
-	heaps := make([]*profile.Profile, len(replicas))
-	goroutines := make([]*profile.Profile, len(replicas))
-	for i, r := range replicas {
-		if heaps[i], err = delta(startHeaps[i], endHeaps[i]); err == nil {
-			heaps[i].DefaultSampleType = "alloc_space" // the allocs file, as before the heap was read
-			goroutines[i], err = delta(startGoroutines[i], endGoroutines[i])
-		}
-		if err != nil {
-			return roundProfiles{}, fmt.Errorf("%s: %w", r.Name, err)
-		}
+	endGoroutines, err := readAll("/goroutine")
+	if err != nil {
+		return roundProfiles{}, err
 	}
 	var out roundProfiles
 	if out.cpu, err = profile.Merge(cpus); err != nil {
 		return out, err
 	}
-	if out.goroutines, err = profile.Merge(goroutines); err != nil {
+	if out.goroutines, err = mergedDelta(replicas, startGoroutines, endGoroutines); err != nil {
 		return out, err
 	}
-	out.allocs, err = profile.Merge(heaps)
-	return out, err
+	if out.allocs, err = mergedDelta(replicas, startHeaps, endHeaps); err != nil {
+		return out, err
+	}
+	out.allocs.DefaultSampleType = "alloc_space" // the allocs file, as before the heap was read
+	return out, nil
+}
+
+// mergedDelta is each replica's change from its start profile to its end
+// one, merged over the replicas.
+func mergedDelta(replicas []stack.Replica, starts, ends []*profile.Profile) (*profile.Profile, error) {
+	ds := make([]*profile.Profile, len(replicas))
+	for i, r := range replicas {
+		d, err := delta(starts[i], ends[i])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Name, err)
+		}
+		ds[i] = d
+	}
+	return profile.Merge(ds)
 }
 
 // worseMetrics are the compared metrics that came out worse.

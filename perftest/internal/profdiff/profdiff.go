@@ -348,11 +348,10 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 	}
 	n := len(t.total[b])
 	t.requests[b][i] = float64(r.Requests)
-	// A sample is one period of the type the profile samples by: for an
-	// allocation profile, bytes, whatever the measure.
-	// The measure's own values count its samples where they are in the
-	// period's unit (cpu, alloc_space, inuse_space, goroutine); allocations
-	// counted in objects are sampled by the bytes allocated (alloc_space).
+	// A sample is one period of the type the profile samples by. The
+	// measure's own values count its samples where they are in the period's
+	// unit (cpu, alloc_space, inuse_space, goroutine); allocations counted in
+	// objects are sampled by the bytes allocated (alloc_space).
 	counts := -1
 	if pt := p.PeriodType; pt != nil && p.Period > 0 {
 		of := func(typ string) int {
