@@ -24,12 +24,16 @@ const (
 	// however short the run. Budgets are absolute, in the metric's unit.
 	CompareHeapGrowth      = "heap_growth"      // live heap after GC, bytes per 1,000 requests
 	CompareGoroutineGrowth = "goroutine_growth" // goroutines per 1,000 requests
+	// CompareWaitPerRequest is the time a request spent waiting for a lock
+	// or a pooled connection, from the counters service.metrics.waits names:
+	// near 0 until requests contend, so its budget is absolute, in seconds.
+	CompareWaitPerRequest = "wait_per_request"
 )
 
 // compareMetrics lists the comparable metrics in the order messages name them.
 var compareMetrics = []string{
 	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, CompareAllocs, CompareAllocBytes, CompareGCPerRequest,
-	ComparePeakRSS, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
+	CompareWaitPerRequest, ComparePeakRSS, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
 }
 
 // DefaultCompare holds the values used for compare fields the file leaves out.
@@ -64,7 +68,8 @@ type Round struct {
 // Budget is how far one metric may move for the worse before a significant change fails.
 // Both are ratios (0.1 = 10%) of the baseline, except where a ratio to a
 // baseline near zero means nothing: error_rate's MaxIncrease is in points
-// (0.005 = 0.5%), a growth's in its own unit (65536 bytes per 1,000 requests).
+// (0.005 = 0.5%), a growth's and a wait's in their own unit (65536 bytes per
+// 1,000 requests, 20e-6 seconds).
 type Budget struct {
 	Metric      string
 	MaxIncrease *float64 `yaml:"max_increase" spec:"later"` // every metric but throughput
@@ -79,7 +84,7 @@ var budgetUnits = map[string]Unit{
 	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareCPUPerRequest: Seconds,
 	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None,
 	CompareThroughput: PerSecond, CompareErrorRate: Ratio,
-	CompareHeapGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k,
+	CompareHeapGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k, CompareWaitPerRequest: units.Waited,
 }
 
 // Duration is the load time of the whole comparison: every round of both

@@ -327,6 +327,8 @@ func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
 			u, sp.want = b.Unit(), "expected bytes per 1,000 requests like 64KiB"
 		case CompareGoroutineGrowth:
 			u, sp.want = b.Unit(), "expected goroutines per 1,000 requests like 1"
+		case CompareWaitPerRequest:
+			u, sp.want = b.Unit(), "expected a wait per request like 20µs"
 		}
 		written := d.object(e.val, place{path: e.path, want: "a mapping like {max_increase: 10%}"}, &b)
 		d.later(written, e.path, u, sp, []string{"max_increase", "max_decrease"}, &b.MaxIncrease, &b.MaxDecrease)

@@ -309,9 +309,9 @@ func TestSchemaBudgetsPointTheBadWay(t *testing.T) {
 			want, other = other, want
 		}
 		value := "10%"
-		if u := budgetUnits[metric]; u.Growth() { // absolute, in its own unit: only a rise is a leak
-			growth := at(t, s, "$defs", "growth_budget")
-			assert.Equal(t, "#/$defs/growth_budget", m["$ref"], metric)
+		if u := budgetUnits[metric]; u.Difference() { // absolute, in its own unit: only a rise is a leak or a wait
+			growth := at(t, s, "$defs", "difference_budget")
+			assert.Equal(t, "#/$defs/difference_budget", m["$ref"], metric)
 			assert.Equal(t, []string{want}, strs(growth["required"]), metric)
 			assert.Equal(t, []string{want}, keys(growth["properties"].(object)), metric)
 			value = u.Format(1024)

@@ -85,6 +85,10 @@ type ServiceMetrics struct {
 	GCCycles   string    `yaml:"gc_cycles"`   // counter of completed GC cycles
 	HeapLive   string    `yaml:"heap_live"`   // gauge of the heap live after the last GC, in bytes (or any gauge of retained memory)
 	Goroutines string    `yaml:"goroutines"`  // gauge of goroutines
+	// Waits are counters of seconds spent waiting for a lock or a pooled
+	// connection (Go's mutex wait, database/sql's pool wait, HikariCP's
+	// acquire time); wait_per_request is their sum per request served.
+	Waits []string `yaml:"waits"`
 }
 
 // Labels name the labels of the requests counter and duration histogram.
@@ -108,6 +112,7 @@ var DefaultMetrics = ServiceMetrics{
 	GCCycles:     "go_gc_duration_seconds_count",
 	HeapLive:     "go_gc_heap_live_bytes",
 	Goroutines:   "go_goroutines",
+	Waits:        []string{"go_sync_mutex_wait_total_seconds_total", "go_sql_wait_duration_seconds_total"},
 }
 
 // DefaultService is the reference task API under service/: what a spec
@@ -259,6 +264,11 @@ func (v *validator) service() {
 			v.fail(p, "%q is not a Prometheus metric name", x.val)
 		}
 	}
+	for i, w := range m.Waits {
+		if p := fmt.Sprintf("service.metrics.waits[%d]", i); v.ok(p) && !metricName.MatchString(w) {
+			v.fail(p, "%q is not a Prometheus metric name", w)
+		}
+	}
 	if strings.HasSuffix(m.Duration, "_bucket") && v.ok("service.metrics.duration") {
 		v.fail("service.metrics.duration", "%q: name the histogram without its _bucket suffix", m.Duration)
 	}
@@ -348,7 +358,8 @@ func (v *validator) costMetricsNeed(m ServiceMetrics) {
 		}
 	}
 	if c := v.spec.Compare; c != nil {
-		budgetNeeds := map[string]string{"cpu_per_request": m.CPU, "allocs_per_request": m.Allocs, "alloc_bytes_per_request": m.AllocBytes, "peak_rss": m.Memory}
+		budgetNeeds := map[string]string{"cpu_per_request": m.CPU, "allocs_per_request": m.Allocs, "alloc_bytes_per_request": m.AllocBytes,
+			"peak_rss": m.Memory, CompareWaitPerRequest: strings.Join(m.Waits, ",")}
 		for _, b := range c.Metrics {
 			if name, ok := budgetNeeds[b.Metric]; ok && name == "" {
 				v.fail("compare.metrics."+b.Metric, "needs a counter the service does not name in service.metrics")

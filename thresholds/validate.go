@@ -593,13 +593,13 @@ func (v *validator) budgets() {
 }
 
 // budget checks one budget value: a ratio of the baseline, points for
-// error_rate, or a growth in its own unit.
+// error_rate, or a growth or a wait in its own unit.
 func (v *validator) budget(path, metric string, x float64) {
 	if !v.ok(path) {
 		return
 	}
 	u := budgetUnits[metric]
-	if !u.Growth() {
+	if !u.Difference() {
 		u = Ratio
 	}
 	got := v.got(path, x, u)
@@ -614,8 +614,8 @@ func (v *validator) budget(path, metric string, x float64) {
 		v.fail(path, "must be at most 100%% (percentage points of the error rate), got %s", got)
 	case metric == CompareThroughput && x >= 1:
 		v.fail(path, "must be below 100%%: throughput cannot fall by all of itself, got %s", got)
-	case u.Growth():
-		// no ceiling: a growth budget is absolute, and any finite one can fail
+	case u.Difference():
+		// no ceiling: the budget is absolute, and any finite one can fail
 	case x >= maxBudget:
 		v.fail(path, "must be below %s, got %s", Ratio.Format(maxBudget), got)
 	}

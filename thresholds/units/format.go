@@ -31,7 +31,7 @@ func (u Unit) FormatPair(v, limit float64) (string, string) {
 }
 
 // FormatDelta renders a change d with its sign: "+14.2%" of the baseline,
-// "+0.12pp" in percentage points for a ratio, "+12KiB/1k" for a growth; "+∞%"
+// "+0.12pp" in percentage points for a ratio, "+12KiB/1k" for a growth, "+20µs" for a wait; "+∞%"
 // when the baseline was 0 and "n/a" for NaN.
 func (u Unit) FormatDelta(d float64) string {
 	switch {
@@ -59,13 +59,13 @@ func (u Unit) FormatInterval(lo, hi float64) string {
 
 // FormatMagnitude renders the size of a change, |d|, without a sign: "3.2%"
 // of the baseline, "0.5pp" for a ratio, or the difference itself for a
-// growth ("12KiB/1k"). One decimal, two below 1, so 0.5pp never reads 1pp.
+// growth or a wait ("12KiB/1k", "20µs"). One decimal, two below 1, so 0.5pp never reads 1pp.
 func (u Unit) FormatMagnitude(d float64) string {
 	d = math.Abs(d)
 	if math.IsInf(d, 0) {
 		return "∞" + u.deltaSuffix()
 	}
-	if u.Growth() {
+	if u.Difference() {
 		return u.Format(d)
 	}
 	pct := d * 100
@@ -80,7 +80,7 @@ func (u Unit) deltaSuffix() string {
 	switch {
 	case u == Ratio:
 		return "pp"
-	case u.Growth():
+	case u.Difference():
 		return u.scales()[u.base()].Suffix
 	}
 	return "%"
@@ -95,7 +95,7 @@ func (u Unit) format(v float64, sig int) string {
 	case math.IsInf(v, -1):
 		return "-Inf"
 	}
-	if u == Seconds && math.Abs(v) >= 60 && math.Abs(v) < 1e9 && (sig == Digits || v == math.Round(v)) {
+	if (u == Seconds || u == Waited) && math.Abs(v) >= 60 && math.Abs(v) < 1e9 && (sig == Digits || v == math.Round(v)) {
 		return clock(v)
 	}
 	scales := u.scales()

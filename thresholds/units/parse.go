@@ -45,6 +45,8 @@ func (u Unit) parse(s string, bare bool) (float64, error) {
 		return Bytes.parse(strings.TrimSuffix(s, "/1k"), bare)
 	case Per1k:
 		return None.parse(strings.TrimSuffix(s, "/1k"), bare)
+	case Waited:
+		return Seconds.parse(s, bare)
 	}
 	switch x, err := parseNumber(s); {
 	case errors.Is(err, ErrNotFinite):

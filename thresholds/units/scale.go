@@ -55,6 +55,7 @@ var scaleTable = map[Unit][]Scaler{
 	None:       {{None, 1, ""}},
 	BytesPer1k: {{BytesPer1k, 1, "B/1k"}, {BytesPer1k, 1 << 10, "KiB/1k"}, {BytesPer1k, 1 << 20, "MiB/1k"}, {BytesPer1k, 1 << 30, "GiB/1k"}},
 	Per1k:      {{Per1k, 1, "/1k"}},
+	Waited:     {{Waited, 1e-9, "ns"}, {Waited, 1e-6, "µs"}, {Waited, 1e-3, "ms"}, {Waited, 1, "s"}},
 	"":         {{"", 1, ""}},
 }
 

@@ -31,6 +31,11 @@ const (
 	// requests it serves. A value may be negative (the heap shrank).
 	BytesPer1k Unit = "bytes/1k" // retained bytes, written as a size: 64KiB
 	Per1k      Unit = "1/1k"     // retained things (goroutines), a plain number
+
+	// Waited is the time a request spent waiting for a lock or a pooled
+	// connection, written like a duration: 20µs. It is near 0 until
+	// requests contend, so a change in it is a difference, not a ratio.
+	Waited Unit = "s waited"
 )
 
 // All lists the units in the order messages name them.
@@ -39,8 +44,12 @@ var All = []Unit{Seconds, Ratio, Bytes, PerSecond, None}
 // Absolute reports whether a change in u is told as a difference rather
 // than as a percentage of the baseline: a ratio (an error rate going from 1%
 // to 2%) is +1pp, not +100%; a growth from 0 to 300 goroutines per 1,000
-// requests is +300/1k.
-func (u Unit) Absolute() bool { return u == Ratio || u.Growth() }
+// requests is +300/1k; a wait from 0 to 20µs is +20µs.
+func (u Unit) Absolute() bool { return u == Ratio || u.Difference() }
+
+// Difference reports whether a change in u is told in u itself (+12KiB/1k,
+// +20µs), not in percentage points or as a percentage of the baseline.
+func (u Unit) Difference() bool { return u.Growth() || u == Waited }
 
 // Growth reports whether u is a growth per 1,000 requests served, whose
 // values may be negative.

@@ -247,3 +247,19 @@ func TestGrowthUnits(t *testing.T) {
 	assert.True(t, BytesPer1k.Absolute() && Per1k.Absolute() && Ratio.Absolute())
 	assert.False(t, Bytes.Absolute())
 }
+
+// A wait is written as a duration and told as a difference: a baseline that
+// waits 0 makes any percentage of it meaningless.
+func TestWaitedUnit(t *testing.T) {
+	got, err := Waited.Parse("20µs")
+	require.NoError(t, err)
+	assert.InDelta(t, 20e-6, got, 1e-15)
+	_, err = Waited.Parse("20")
+	assert.ErrorIs(t, err, ErrSyntax, "a bare number is no duration")
+	assert.Equal(t, "3.5µs", Waited.Format(3.5e-6))
+	assert.Equal(t, "+20µs", Waited.FormatDelta(20e-6))
+	assert.Equal(t, "-1.5ms", Waited.FormatDelta(-1.5e-3))
+	assert.Equal(t, "0s", Waited.FormatDelta(0))
+	assert.True(t, Waited.Absolute() && Waited.Difference() && !Waited.Growth())
+	assert.False(t, Seconds.Difference(), "a latency changes by a percentage")
+}

@@ -507,7 +507,8 @@ func clientValues(r *load.Result, planned time.Duration) map[string]float64 {
 var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest}
 
 // serverValues adds what Prometheus saw of the round's variant: its work per
-// request served (CPU, heap allocations and bytes, GC cycles), what it kept
+// request served (CPU, heap allocations and bytes, GC cycles) and what a
+// request waited for locks and pooled connections, what it kept
 // per 1,000 requests (live heap, goroutines) and the peak resident set of
 // its replicas.
 func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r *Round) error {
@@ -523,6 +524,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	for _, m := range []string{thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth} {
 		queries[m] = query{series.GrowthQuery(m, r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	}
+	queries[thresholds.CompareWaitPerRequest] = query{series.WaitQuery(r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	for metric, q := range queries {
 		if q.q == "" {
 			continue // the service exports no such counter: the metric stays missing

@@ -54,6 +54,10 @@ func (n Series) Needs(metrics ...string) []Need {
 			add(Need{Field: "service.metrics.cpu", Name: n.CPU})
 		case string(thresholds.Memory), thresholds.ComparePeakRSS:
 			add(Need{Field: "service.metrics.memory", Name: n.Memory})
+		case thresholds.CompareWaitPerRequest:
+			for i, w := range n.Waits {
+				add(Need{Field: fmt.Sprintf("service.metrics.waits[%d]", i), Name: w}, requests)
+			}
 		default:
 			if c, ok := cost[m]; ok && c.Name != "" {
 				add(c, requests)

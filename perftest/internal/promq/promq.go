@@ -216,7 +216,7 @@ func (n Series) UpQuery(window time.Duration) string {
 // the window: requests, latency buckets and the costs per request.
 func (n Series) counters() []string {
 	var out []string
-	for _, c := range []string{n.Requests, n.Duration + "_bucket", n.CPU, n.Allocs, n.AllocBytes, n.GCCycles} {
+	for _, c := range append([]string{n.Requests, n.Duration + "_bucket", n.CPU, n.Allocs, n.AllocBytes, n.GCCycles}, n.Waits...) {
 		if c != "" && c != "_bucket" {
 			out = append(out, regexp.QuoteMeta(c))
 		}
@@ -278,6 +278,25 @@ func (n Series) GrowthQuery(metric, variant string, window time.Duration) string
 	w := window + n.settle()
 	return fmt.Sprintf(`1000 * (sum(%s{%s}) - sum(%s{%s} offset %s)) / sum %s`,
 		g, sel, g, sel, offset(w), Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
+}
+
+// WaitQuery is the seconds the counters of Waits grew over the window,
+// summed over a variant's replicas and over the counters, per request they
+// served: what a request waited for locks and pooled connections. Each
+// counter is summed on its own first, so counters of different names and
+// labels add up. Evaluated at the window's end + Settle, like the costs. It
+// is "" when the service names no wait counter.
+func (n Series) WaitQuery(variant string, window time.Duration) string {
+	if len(n.Waits) == 0 {
+		return ""
+	}
+	sel := fmt.Sprintf(`%s,variant=%q`, n.job(), variant)
+	w := window + n.settle()
+	waits := make([]string, len(n.Waits))
+	for i, c := range n.Waits {
+		waits[i] = "sum " + Delta(fmt.Sprintf(`%s{%s}`, c, sel), w)
+	}
+	return fmt.Sprintf(`(%s) / sum %s`, strings.Join(waits, " + "), Delta(fmt.Sprintf(`%s{%s}`, n.Requests, n.servedBy(sel)), w))
 }
 
 // ReplicaCPUQuery is one replica's CPU in cores, over a few scrapes: a chart line.

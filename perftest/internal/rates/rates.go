@@ -100,9 +100,11 @@ func Settings(c *thresholds.Compare) string {
 	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s duet", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
-// GoRuntime are the compared metrics only a Go service's runtime feeds.
+// GoRuntime are the compared metrics only a Go service's runtime feeds. The
+// waits are counted here too: another language can export a pool's wait, but
+// the reference service's counters are Go's (mutex wait, database/sql).
 var GoRuntime = []string{thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest,
-	thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth}
+	thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth, thresholds.CompareWaitPerRequest}
 
 // WithoutGoRuntime is c without its budgets on GoRuntime metrics: how a
 // service that exports no Go runtime counters is judged. A record keeps every
