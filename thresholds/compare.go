@@ -63,6 +63,11 @@ type Round struct {
 	WarmUp   time.Duration `yaml:"warmup"`                                                         // excluded from the round's figures
 	Duration time.Duration `yaml:"duration"`                                                       // measured, after the warm-up
 	Rate     float64       `yaml:"rate" unit:"1/s" spec:"plain" want:"expected a rate like 100/s"` // requests per second
+	// Burst is how many arrivals come at once, at the same mean rate: a
+	// request then meets others in the service, as under real traffic, and a
+	// lock or a pool of one makes it wait. 0 (the default) or 1 spaces them
+	// evenly.
+	Burst int `yaml:"burst"`
 }
 
 // Budget is how far one metric may move for the worse before a significant change fails.
@@ -112,6 +117,7 @@ const (
 	maxRoundWarmUp   = time.Minute
 	minRoundRequests = 100  // below this a p99 is just the slowest request
 	maxBudget        = 10.0 // 1000%: beyond it a budget allows anything
+	maxBurst         = 64   // arrivals at once: far past any pool, and well inside max_in_flight
 )
 
 // MinP is the smallest two-sided p-value of the Wilcoxon signed-rank test over

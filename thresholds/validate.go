@@ -533,6 +533,13 @@ func (v *validator) round() {
 		!v.within(p+".rate", r.Rate, PerSecond, false, maxTarget) {
 		sound = false
 	}
+	switch bp, inFlight := p+".burst", v.spec.Load.MaxInFlight; {
+	case !v.ok(bp):
+	case r.Burst < 0 || r.Burst > maxBurst:
+		v.fail(bp, "must be between 1 and %d arrivals at once (0 or 1: evenly spaced), got %d", maxBurst, r.Burst)
+	case inFlight >= 1 && r.Burst > inFlight:
+		v.fail(bp, "%d arrivals at once exceed load.max_in_flight (%d): the rest of each burst would be dropped", r.Burst, inFlight)
+	}
 	if !sound {
 		return
 	}

@@ -263,6 +263,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	roundCfg := func(variant string, seed uint64) load.Config {
 		cfg := loadConfig(spec.Load, spec.Workload, seed, o.Progress, st.ReplicasOf(variant))
 		cfg.WarmUp = cs.Round.WarmUp
+		cfg.Burst = cs.Round.Burst
 		cfg.OnTime = MaxSendLag
 		cfg.Stages = []load.Stage{
 			{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},

@@ -39,6 +39,9 @@ type Config struct {
 	Balance Balance
 	// Stages shape the arrival rate; see RampPacer.
 	Stages []Stage
+	// Burst, above 1, sends arrivals that many at once at the same mean
+	// rate (see RampPacer.Burst); at most MaxInFlight.
+	Burst int
 	// WarmUp excludes requests intended before Start+WarmUp from the measured
 	// figures; the timeline still shows them.
 	WarmUp time.Duration
@@ -113,7 +116,7 @@ func (c Config) prepare() (prepared, error) {
 	if c.Timeout == 0 {
 		c.Timeout = thresholds.DefaultLoad.Timeout
 	}
-	p := prepared{Config: c, pacer: RampPacer{Stages: c.Stages}}
+	p := prepared{Config: c, pacer: RampPacer{Stages: c.Stages, Burst: c.Burst}}
 
 	var errs []error
 	if len(c.Targets) == 0 {
@@ -164,6 +167,9 @@ func (c Config) prepare() (prepared, error) {
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > maxInFlightLimit {
 		errs = append(errs, fmt.Errorf("MaxInFlight: %d must be in 1..%d", c.MaxInFlight, maxInFlightLimit))
+	}
+	if c.Burst < 0 || c.Burst > max(c.MaxInFlight, 1) {
+		errs = append(errs, fmt.Errorf("Burst: %d must be in 0..MaxInFlight (%d): a burst beyond the slots is dropped", c.Burst, c.MaxInFlight))
 	}
 	if c.OnTime < 0 {
 		errs = append(errs, fmt.Errorf("OnTime: %s must be >= 0", c.OnTime))

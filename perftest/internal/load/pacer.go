@@ -29,6 +29,9 @@ type Stage = thresholds.Stage
 // reaches n+1, so the number due by time t is the floor of that integral.
 type RampPacer struct {
 	Stages []Stage
+	// Burst, above 1, sends arrivals in groups that many at once: each
+	// is due when the first of its group is, so the mean rate is the same.
+	Burst int
 }
 
 var _ Pacer = RampPacer{}
@@ -97,6 +100,16 @@ func (p RampPacer) hitsBy(t time.Duration) float64 {
 // hitTime returns when request n (from 0) is due, or false when the stages
 // call for fewer than n+1 requests.
 func (p RampPacer) hitTime(n uint64) (time.Duration, bool) {
+	at, ok := p.evenTime(n)
+	if ok && p.Burst > 1 {
+		at, ok = p.evenTime(n - n%uint64(p.Burst))
+	}
+	return at, ok
+}
+
+// evenTime is when request n is due with no bursts: when the integral of
+// the rate reaches n+1.
+func (p RampPacer) evenTime(n uint64) (time.Duration, bool) {
 	h := float64(n) + 1
 	var start time.Duration
 	prev, cum := 0.0, 0.0

@@ -182,3 +182,35 @@ func TestRampPacerValidate(t *testing.T) {
 	}
 	assert.Empty(t, rampHold.validate(), "a good plan passes")
 }
+
+// A burst sends its arrivals together, when the first of them is due, and
+// keeps the plan's count and mean rate: the same requests, bunched.
+func TestRampPacerBurstBunchesArrivals(t *testing.T) {
+	even := stepHold // 50/s for 4 s: one arrival every 20 ms, 200 in all
+	bursty := RampPacer{Stages: even.Stages, Burst: 4}
+	var last time.Duration
+	n := uint64(0)
+	for ; ; n++ {
+		at, ok := bursty.hitTime(n)
+		if !ok {
+			break
+		}
+		first, _ := even.hitTime(n - n%4)
+		assert.Equal(t, first, at, "arrival %d is due with the first of its group", n)
+		if n%4 != 0 {
+			assert.Equal(t, last, at, "arrival %d leaves with the one before it", n)
+		}
+		last = at
+	}
+	assert.EqualValues(t, 200, n, "a burst sends the plan's arrivals, no more")
+	at, _ := bursty.hitTime(5)
+	assert.Equal(t, 100*time.Millisecond, at, "the second group is due with the fifth arrival")
+	assert.InDelta(t, even.Total(), bursty.Total(), 1e-9)
+
+	// A last group cut short by the plan's end still ends with the plan.
+	short := RampPacer{Stages: []Stage{{Duration: 0, Target: 10}, {Duration: s, Target: 10}}, Burst: 4}
+	_, ok := short.hitTime(9)
+	assert.True(t, ok, "the tenth of ten arrivals is due, in a group of two")
+	_, ok = short.hitTime(10)
+	assert.False(t, ok, "the eleventh is not, though its group of four would have room")
+}
