@@ -211,7 +211,7 @@ func TestCompareAA(t *testing.T) {
 	c := runCompare(t, gate.CompareOptions{Spec: spec, BaselineArgs: args,
 		CandidateArgs: append(slices.Clone(args), strings.Fields(os.Getenv("PERF_AA_CANDIDATE_ARGS"))...)})
 	// Both sides are one build here, so all rounds measure the noise.
-	noise := compare.Calibrate(gate.Samples(c.Rounds, spec.Compare.Metrics, spec.Compare.Rounds), compare.Options{Alpha: spec.Compare.Alpha})
+	noise := compare.Calibrate(gate.Samples(c.Rounds, *spec.Compare), compare.Options{Alpha: spec.Compare.Alpha})
 	for _, n := range noise {
 		fmt.Printf("noise %-16s %s\n", n.Metric, n.Why)
 	}

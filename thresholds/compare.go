@@ -53,6 +53,8 @@ type Compare struct {
 	Rounds  int     `yaml:"rounds"`                                                              // rounds per variant, which is the number of pairs
 	Round   Round   `yaml:"round" want:"a mapping like {warmup: 2s, duration: 8s, rate: 100/s}"` // the load of one round
 	Metrics Budgets `yaml:"metrics" want:"a mapping of metric names to budgets like p95_latency: {max_increase: 10%}"`
+	// Contention, when set, adds pairs whose arrivals come in bursts; nil: none.
+	Contention *Contention `yaml:"contention" want:"a mapping like {rounds: 8, burst: 8}"`
 }
 
 // Budgets are a comparison's budgets in file order, written as a mapping keyed by metric.
@@ -63,11 +65,34 @@ type Round struct {
 	WarmUp   time.Duration `yaml:"warmup"`                                                         // excluded from the round's figures
 	Duration time.Duration `yaml:"duration"`                                                       // measured, after the warm-up
 	Rate     float64       `yaml:"rate" unit:"1/s" spec:"plain" want:"expected a rate like 100/s"` // requests per second
-	// Burst is how many arrivals come at once, at the same mean rate: a
-	// request then meets others in the service, as under real traffic, and a
-	// lock or a pool of one makes it wait. 0 (the default) or 1 spaces them
-	// evenly.
-	Burst int `yaml:"burst"`
+}
+
+// Contention is a second set of pairs, run after the others, whose arrivals
+// come Burst at once at the round's mean rate: requests then meet in the
+// service, as under real traffic, and a lock or a pool of one makes them
+// wait. wait_per_request is read from these pairs alone; every other metric
+// from the evenly paced ones, whose CPU per request bursts blur (A/A
+// interval ±1% evenly paced, ±5% in bursts of 8).
+type Contention struct {
+	Rounds int `yaml:"rounds"` // pairs
+	Burst  int `yaml:"burst"`  // arrivals at once
+}
+
+// DefaultContention holds the values used for contention fields the file leaves out.
+var DefaultContention = Contention{Rounds: 8, Burst: 8}
+
+// Contended reports whether metric is read from the contention pairs.
+func (c Compare) Contended(metric string) bool {
+	return c.Contention != nil && metric == CompareWaitPerRequest
+}
+
+// Pairs is how many pairs the comparison plans: the evenly paced ones and
+// the contention pairs.
+func (c Compare) Pairs() int {
+	if c.Contention == nil {
+		return c.Rounds
+	}
+	return c.Rounds + c.Contention.Rounds
 }
 
 // Budget is how far one metric may move for the worse before a significant change fails.
@@ -95,14 +120,14 @@ var budgetUnits = map[string]Unit{
 // Duration is the load time of the whole comparison: every round of both
 // variants; math.MaxInt64 when that does not fit a time.Duration.
 func (c Compare) Duration() time.Duration {
-	one := c.Round.WarmUp + c.Round.Duration
-	if c.Rounds <= 0 || one <= 0 {
+	one, n := c.Round.WarmUp+c.Round.Duration, c.Pairs()
+	if c.Rounds <= 0 || n <= 0 || one <= 0 {
 		return 0
 	}
-	if one < c.Round.WarmUp || one > math.MaxInt64/time.Duration(2*c.Rounds) {
+	if one < c.Round.WarmUp || one > math.MaxInt64/time.Duration(2*n) {
 		return math.MaxInt64
 	}
-	return 2 * time.Duration(c.Rounds) * one
+	return 2 * time.Duration(n) * one
 }
 
 // Requests is the number of arrivals planned in the measured part of one round.
@@ -118,6 +143,7 @@ const (
 	minRoundRequests = 100  // below this a p99 is just the slowest request
 	maxBudget        = 10.0 // 1000%: beyond it a budget allows anything
 	maxBurst         = 64   // arrivals at once: far past any pool, and well inside max_in_flight
+	minBurst         = 2    // one arrival at a time is no burst
 )
 
 // MinP is the smallest two-sided p-value of the Wilcoxon signed-rank test over

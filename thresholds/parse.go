@@ -304,6 +304,8 @@ func (d *decoder) later(written map[string]*yaml.Node, path string, u Unit, sp s
 
 func (c *Compare) defaults(*yaml.Node) { *c = DefaultCompare }
 
+func (c *Contention) defaults(*yaml.Node) { *c = DefaultContention }
+
 // decodeNode reads the metrics mapping in file order, keyed by metric name.
 func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
 	entries, ok := d.entries(n, at, "metric", false, func(k *yaml.Node) bool {

@@ -127,11 +127,17 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		{ComparePeakRSS, Bytes, ptr(0.15), nil},
 		{CompareHeapGrowth, units.BytesPer1k, ptr(64 << 10), nil},
 		{CompareGoroutineGrowth, units.Per1k, ptr(5), nil},
-		{CompareWaitPerRequest, units.Waited, ptr(1e-6), nil},
+		{CompareWaitPerRequest, units.Waited, ptr(50e-6), nil},
 		{CompareThroughput, PerSecond, nil, ptr(0.05)},
 		{CompareErrorRate, Ratio, ptr(0.005), nil},
 	}, budgets, "every comparable metric, in file order")
 	assert.Less(t, MinP(c.Rounds), c.Alpha, "the committed rounds must be able to find a difference")
+	require.NotNil(t, c.Contention)
+	assert.Equal(t, Contention{Rounds: 8, Burst: 8}, *c.Contention)
+	assert.Less(t, MinP(c.Contention.Rounds), c.Alpha, "the contention pairs must be able to find a difference")
+	assert.True(t, c.Contended(CompareWaitPerRequest))
+	assert.False(t, c.Contended(CompareCPUPerRequest))
+	assert.Equal(t, 18, c.Pairs())
 }
 
 func TestCompareSectionTakesTheDefaults(t *testing.T) {

@@ -501,17 +501,33 @@ func (v *validator) compare() {
 		v.fail("compare.alpha", "must be above 0 and at most %s, like 0.05, got %s", None.Format(maxAlpha), v.got("compare.alpha", c.Alpha, None))
 		alphaOK = false
 	}
-	if v.ok("compare.rounds") {
-		switch {
-		case c.Rounds < minRounds || c.Rounds > MaxRounds:
-			v.fail("compare.rounds", "must be between %d and %d, got %d", minRounds, MaxRounds, c.Rounds)
-		case alphaOK && MinP(c.Rounds) >= c.Alpha:
-			v.fail("compare.rounds", "%d rounds can never reach p < %s: the smallest p of the signed-rank test over %d pairs is %.3g; use at least %d",
-				c.Rounds, None.Format(c.Alpha), c.Rounds, MinP(c.Rounds), PairsNeeded(c.Alpha))
+	v.pairs("compare.rounds", c.Rounds, alphaOK)
+	if k := c.Contention; k != nil {
+		v.pairs("compare.contention.rounds", k.Rounds, alphaOK)
+		switch p, inFlight := "compare.contention.burst", v.spec.Load.MaxInFlight; {
+		case !v.ok(p):
+		case k.Burst < minBurst || k.Burst > maxBurst:
+			v.fail(p, "must be between %d and %d arrivals at once, got %d", minBurst, maxBurst, k.Burst)
+		case inFlight >= 1 && k.Burst > inFlight:
+			v.fail(p, "%d arrivals at once exceed load.max_in_flight (%d): the rest of each burst would be dropped", k.Burst, inFlight)
 		}
 	}
 	v.round()
 	v.budgets()
+}
+
+// pairs checks a number of pairs of rounds: within bounds, and enough for
+// the signed-rank test to ever reach alpha.
+func (v *validator) pairs(p string, n int, alphaOK bool) {
+	a := v.spec.Compare.Alpha
+	switch {
+	case !v.ok(p):
+	case n < minRounds || n > MaxRounds:
+		v.fail(p, "must be between %d and %d, got %d", minRounds, MaxRounds, n)
+	case alphaOK && MinP(n) >= a:
+		v.fail(p, "%d rounds can never reach p < %s: the smallest p of the signed-rank test over %d pairs is %.3g; use at least %d",
+			n, None.Format(a), n, MinP(n), PairsNeeded(a))
+	}
 }
 
 func (v *validator) round() {
@@ -533,13 +549,6 @@ func (v *validator) round() {
 		!v.within(p+".rate", r.Rate, PerSecond, false, maxTarget) {
 		sound = false
 	}
-	switch bp, inFlight := p+".burst", v.spec.Load.MaxInFlight; {
-	case !v.ok(bp):
-	case r.Burst < 0 || r.Burst > maxBurst:
-		v.fail(bp, "must be between 1 and %d arrivals at once (0 or 1: evenly spaced), got %d", maxBurst, r.Burst)
-	case inFlight >= 1 && r.Burst > inFlight:
-		v.fail(bp, "%d arrivals at once exceed load.max_in_flight (%d): the rest of each burst would be dropped", r.Burst, inFlight)
-	}
 	if !sound {
 		return
 	}
@@ -549,7 +558,7 @@ func (v *validator) round() {
 	}
 	if c := *v.spec.Compare; v.ok("compare.rounds") && rounds >= minRounds && rounds <= MaxRounds && c.Duration() > maxDuration {
 		v.fail(p, "%d rounds of both builds at %s each last %s, over the %s limit: shorten the rounds or use fewer",
-			rounds, dur(r.WarmUp+r.Duration), dur(c.Duration()), dur(maxDuration))
+			c.Pairs(), dur(r.WarmUp+r.Duration), dur(c.Duration()), dur(maxDuration))
 	}
 }
 

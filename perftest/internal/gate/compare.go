@@ -61,6 +61,7 @@ type Comparison struct {
 type Round struct {
 	Variant  string
 	Pair     int // the pair it belongs to, from 0: its seed; a pair that runs again keeps its number
+	Burst    int // arrivals at once, above 1 in a contention pair; 0: evenly paced
 	From, To time.Time
 	Values   map[string]float64 // metric name → value
 	Errors   compare.Count      // failed requests (5xx, transport errors, drops) of those issued
@@ -260,11 +261,11 @@ func (b *Bench) Close(ctx context.Context) error {
 func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	o, spec, st, pc, series, logw := b.o, b.o.Spec, b.st, b.pc, b.series, b.logw
 	cs, c := spec.Compare, b.c
-	roundCfg := func(variant string, seed uint64) load.Config {
+	roundCfg := func(variant string, seed uint64, burst int) load.Config {
 		cfg := loadConfig(spec.Load, spec.Workload, seed, o.Progress, st.ReplicasOf(variant))
 		cfg.WarmUp = cs.Round.WarmUp
-		cfg.Burst = cs.Round.Burst
 		cfg.OnTime = MaxSendLag
+		cfg.Burst = burst
 		cfg.Stages = []load.Stage{
 			{Duration: cs.Round.WarmUp, Target: cs.Round.Rate},
 			{Duration: cs.Round.Duration, Target: cs.Round.Rate},
@@ -281,13 +282,16 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		// alike, and the pair's difference keeps only what the builds do.
 		// Run one after the other, the rounds of one A/A pair read CPU per
 		// request 11.8% apart (sd); in a duet, 2.3% (make perf-aa PAIRS=20).
-		order := pairOrder(k)
+		order, burst, kind := pairOrder(k), 0, ""
+		if k >= cs.Rounds { // a contention pair: arrivals in bursts
+			burst, kind = cs.Contention.Burst, ", contention"
+		}
 		var res [2]*load.Result
 		var errs [2]error
 		var wg sync.WaitGroup
 		for i, variant := range order {
-			fmt.Fprintf(logw, "round %d (pair %d): %s\n", len(c.Rounds)+1+i, k+1, variant)
-			cfg := roundCfg(variant, o.Seed+uint64(k))
+			fmt.Fprintf(logw, "round %d (pair %d%s): %s\n", len(c.Rounds)+1+i, k+1, kind, variant)
+			cfg := roundCfg(variant, o.Seed+uint64(k), burst)
 			if i == 1 {
 				cfg.Progress = nil // one progress line for the two
 			}
@@ -301,7 +305,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 				return "", fmt.Errorf("round %d (%s): %w", n, variant, errs[i])
 			}
 			res := res[i]
-			r := Round{Variant: variant, Pair: k, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration)}
+			r := Round{Variant: variant, Pair: k, Burst: burst, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration)}
 			r.Unsound = roundUnsound(res, spec.Load.MaxLag)
 			r.Errors = roundErrors(res, r.Unsound)
 			if r.Errors.Trials > 0 {
@@ -350,7 +354,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	// A pair with a round that cannot count runs again, replaying the same
 	// sequence, while the budget of extra pairs lasts: one noisy second on a
 	// busy runner costs its pair, not the run.
-	plan := newSchedule(cs.Rounds)
+	plan := newSchedule(cs.Pairs())
 	for first := 0; ; first = len(c.Rounds) {
 		for k, ok := plan.next(); ok; k, ok = plan.next() {
 			why, err := runPair(k)
@@ -367,14 +371,14 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		// A pair the store has no figure of, where other pairs have one (a
 		// lost scrape), runs again too, once the store is read.
 		again := false
-		for _, k := range pairsMissing(c.Rounds[first:], cs.Metrics) {
+		for _, k := range pairsMissing(c.Rounds[first:], *cs) {
 			again = plan.again(k, "the store has no figure of one of its rounds") || again
 		}
 		if !again {
 			break
 		}
 	}
-	samples := Samples(c.Rounds, cs.Metrics, cs.Rounds)
+	samples := Samples(c.Rounds, *cs)
 	c.Result = compare.Compare(samples, compare.Budgets(cs), compare.Options{Alpha: cs.Alpha})
 	c.Result.Reruns = plan.reruns
 	if c.Result.Verdict == verdict.Inconclusive {
@@ -386,7 +390,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		}
 		if len(unsound) > 0 {
 			c.Result.Reason = fmt.Sprintf("%d rounds could not count, and the %d extra pairs are spent: %s; %s",
-				len(unsound), ExtraPairs(cs.Rounds), unsound[0], c.Result.Reason)
+				len(unsound), ExtraPairs(cs.Pairs()), unsound[0], c.Result.Reason)
 		}
 	}
 	// The baseline's rounds split in two measure this run's own noise, when
@@ -414,7 +418,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		for _, variant := range pairOrder(k) {
 			var p roundProfiles
 			p, perr = profileRound(ctx, st.ReplicasOf(variant), prefix, cs.Round.WarmUp+cs.Round.Duration, func() error {
-				_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Rounds+ExtraPairs(cs.Rounds)+k)))
+				_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Pairs()+ExtraPairs(cs.Pairs())+k), 0))
 				return err
 			})
 			if perr != nil {
@@ -557,22 +561,24 @@ func counts(r Round, metric string) bool {
 }
 
 // Samples gathers, per compared metric, the baseline's and the candidate's
-// value of every pair of rounds (rounds 2k and 2k+1) that can count for it.
-// With fewer such pairs than planned, every pair goes in and the rest are
-// NaN, so a missing value is named, never dropped. The error rate carries
-// each round's counts, to be pooled.
-func Samples(rounds []Round, budgets []thresholds.Budget, planned int) []compare.Samples {
-	out := make([]compare.Samples, 0, len(budgets))
-	for _, b := range budgets {
+// value of every pair of rounds (rounds 2k and 2k+1) that can count for it,
+// among the pairs of its kind: the contention pairs for a metric c reads
+// there (c.Contended), the evenly paced ones for the rest. With fewer such
+// pairs than planned, every pair goes in and the rest are NaN, so a missing
+// value is named, never dropped. The error rate carries each round's
+// counts, to be pooled.
+func Samples(rounds []Round, c thresholds.Compare) []compare.Samples {
+	out := make([]compare.Samples, 0, len(c.Metrics))
+	for _, b := range c.Metrics {
 		s := compare.Samples{Metric: b.Metric, Unit: b.Unit()}
+		pairs, planned := pairsFor(rounds, c, b.Metric)
 		good := 0
-		for i := 0; i+1 < len(rounds); i += 2 {
-			if counts(rounds[i], b.Metric) && counts(rounds[i+1], b.Metric) {
+		for _, pair := range pairs {
+			if counts(pair[0], b.Metric) && counts(pair[1], b.Metric) {
 				good++
 			}
 		}
-		for i := 0; i+1 < len(rounds); i += 2 {
-			pair := rounds[i : i+2]
+		for _, pair := range pairs {
 			if good >= planned && !(counts(pair[0], b.Metric) && counts(pair[1], b.Metric)) {
 				continue
 			}
@@ -599,21 +605,37 @@ func Samples(rounds []Round, budgets []thresholds.Budget, planned int) []compare
 	return out
 }
 
+// pairsFor are the pairs of rounds metric is read from (rounds 2k and 2k+1
+// of its kind), and how many of them c plans.
+func pairsFor(rounds []Round, c thresholds.Compare, metric string) (pairs [][]Round, planned int) {
+	contended := c.Contended(metric)
+	for i := 0; i+1 < len(rounds); i += 2 {
+		if (rounds[i].Burst > 1) == contended {
+			pairs = append(pairs, rounds[i:i+2])
+		}
+	}
+	if contended {
+		return pairs, c.Contention.Rounds
+	}
+	return pairs, c.Rounds
+}
+
 // pairsMissing are the pairs, by number, that lack a value of some metric
-// that other pairs have: the store lost a scrape, and they can run again.
-// A metric no pair has (the service does not export it) names none.
-func pairsMissing(rounds []Round, budgets []thresholds.Budget) []int {
+// that other pairs of its kind have: the store lost a scrape, and they can
+// run again. A metric no pair has (the service does not export it) names none.
+func pairsMissing(rounds []Round, c thresholds.Compare) []int {
 	var out []int
 	seen := map[int]bool{}
-	for _, b := range budgets {
+	for _, b := range c.Metrics {
 		var have, lack []int
-		for i := 0; i+1 < len(rounds); i += 2 {
-			_, ok0 := rounds[i].Values[b.Metric]
-			_, ok1 := rounds[i+1].Values[b.Metric]
+		pairs, _ := pairsFor(rounds, c, b.Metric)
+		for _, pair := range pairs {
+			_, ok0 := pair[0].Values[b.Metric]
+			_, ok1 := pair[1].Values[b.Metric]
 			if ok0 && ok1 {
-				have = append(have, rounds[i].Pair)
+				have = append(have, pair[0].Pair)
 			} else {
-				lack = append(lack, rounds[i].Pair)
+				lack = append(lack, pair[0].Pair)
 			}
 		}
 		for _, k := range lack {

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestSamplesGatherEachVariantsRoundsInOrder(t *testing.T) {
 		{Variant: Candidate, Values: map[string]float64{thresholds.CompareP95: 3, thresholds.ComparePeakRSS: 30}},
 		{Variant: Baseline, Values: map[string]float64{thresholds.CompareP95: 4, thresholds.ComparePeakRSS: 40}},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.ComparePeakRSS}}, 2)
+	s := Samples(rounds, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.ComparePeakRSS}}, Rounds: 2})
 	require.Len(t, s, 2)
 	assert.Equal(t, []float64{1, 4}, s[0].Baseline)
 	assert.Equal(t, []float64{2, 3}, s[0].Candidate)
@@ -43,6 +44,34 @@ func TestSamplesGatherEachVariantsRoundsInOrder(t *testing.T) {
 	assert.Equal(t, units.Bytes, s[1].Unit)
 }
 
+// With contention pairs, the wait is read from them alone and every other
+// metric from the evenly paced pairs: a burst's CPU never blurs the CPU
+// compared, and a wait measured evenly paced never dilutes the contended one.
+func TestSamplesReadTheWaitFromTheContentionPairsAlone(t *testing.T) {
+	v := func(cpu, wait float64) map[string]float64 {
+		return map[string]float64{thresholds.CompareCPUPerRequest: cpu, thresholds.CompareWaitPerRequest: wait}
+	}
+	rounds := []Round{
+		{Variant: Baseline, Pair: 0, Values: v(1, 0.1)}, {Variant: Candidate, Pair: 0, Values: v(2, 0.2)},
+		{Variant: Candidate, Pair: 1, Burst: 8, Values: v(30, 40)}, {Variant: Baseline, Pair: 1, Burst: 8, Values: v(10, 20)},
+	}
+	budgets := []thresholds.Budget{{Metric: thresholds.CompareCPUPerRequest}, {Metric: thresholds.CompareWaitPerRequest}}
+	s := Samples(rounds, thresholds.Compare{Metrics: budgets, Rounds: 1, Contention: &thresholds.Contention{Rounds: 1, Burst: 8}})
+	assert.Equal(t, []float64{1}, s[0].Baseline, "CPU from the evenly paced pair")
+	assert.Equal(t, []float64{2}, s[0].Candidate)
+	assert.Equal(t, []float64{20}, s[1].Baseline, "the wait from the contention pair")
+	assert.Equal(t, []float64{40}, s[1].Candidate)
+
+	s = Samples(rounds[:2], thresholds.Compare{Metrics: budgets, Rounds: 1})
+	assert.Equal(t, []float64{0.1}, s[1].Baseline, "without contention pairs the wait is read where every metric is")
+
+	lost := append(slices.Clone(rounds),
+		Round{Variant: Baseline, Pair: 2, Burst: 8, Values: v(10, 20)},
+		Round{Variant: Candidate, Pair: 2, Burst: 8, Values: map[string]float64{thresholds.CompareCPUPerRequest: 30}})
+	assert.Equal(t, []int{2}, pairsMissing(lost, thresholds.Compare{Metrics: budgets, Rounds: 1, Contention: &thresholds.Contention{Rounds: 2, Burst: 8}}),
+		"a contention pair without its wait runs again; the evenly paced pair, which has none either, need not")
+}
+
 // A round the generator cannot vouch for (stalled, behind) counts as missing
 // for what the generator measures, when no other pair can take its place.
 func TestSamplesLeaveUnsoundRoundsMissing(t *testing.T) {
@@ -50,7 +79,7 @@ func TestSamplesLeaveUnsoundRoundsMissing(t *testing.T) {
 		{Variant: Baseline, Values: map[string]float64{thresholds.CompareP95: 1}},
 		{Variant: Candidate, Values: map[string]float64{thresholds.CompareP95: 2}, Unsound: "generator stalled"},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}}, 1)
+	s := Samples(rounds, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareP95}}, Rounds: 1})
 	assert.True(t, math.IsNaN(s[0].Candidate[0]))
 }
 
@@ -65,15 +94,15 @@ func TestSamplesTakeTheRerunInPlaceOfAnUnsoundPair(t *testing.T) {
 		{Variant: Candidate, Pair: 1, Values: v(30, 21), Unsound: "generator stalled"}, {Variant: Baseline, Pair: 1, Values: v(3, 11)},
 		{Variant: Candidate, Pair: 1, Values: v(4, 22)}, {Variant: Baseline, Pair: 1, Values: v(5, 12)},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.CompareAllocs}}, 2)
+	s := Samples(rounds, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.CompareAllocs}}, Rounds: 2})
 	assert.Equal(t, []float64{1, 5}, s[0].Baseline, "the stalled pair is left out of p95")
 	assert.Equal(t, []float64{2, 4}, s[0].Candidate)
 	assert.Equal(t, []float64{10, 11, 12}, s[1].Baseline, "allocations per request count in every round")
 	assert.Equal(t, []float64{20, 21, 22}, s[1].Candidate)
 
-	require.Len(t, compare.Compare(Samples(rounds[:4], []thresholds.Budget{{Metric: thresholds.CompareP95}}, 2),
+	require.Len(t, compare.Compare(Samples(rounds[:4], thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareP95}}, Rounds: 2}),
 		[]compare.Budget{{Metric: thresholds.CompareP95, MaxIncrease: ptr(0.1)}}, compare.DefaultOptions).Rows, 1)
-	s = Samples(rounds[:4], []thresholds.Budget{{Metric: thresholds.CompareP95}}, 2)
+	s = Samples(rounds[:4], thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareP95}}, Rounds: 2})
 	assert.True(t, math.IsNaN(s[0].Candidate[1]), "without the re-run, the stalled round is named as missing")
 }
 
@@ -107,8 +136,8 @@ func TestPairsMissingAValueRunAgainUnlessNoPairHasIt(t *testing.T) {
 		{Variant: Candidate, Pair: 1, Values: map[string]float64{}},
 		{Variant: Baseline, Pair: 1, Values: map[string]float64{"allocs_per_request": 1}},
 	}
-	assert.Equal(t, []int{1}, pairsMissing(rounds, []thresholds.Budget{{Metric: "allocs_per_request"}}))
-	assert.Empty(t, pairsMissing(rounds, []thresholds.Budget{{Metric: "gc_per_request"}}), "a figure the service does not export")
+	assert.Equal(t, []int{1}, pairsMissing(rounds, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: "allocs_per_request"}}}))
+	assert.Empty(t, pairsMissing(rounds, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: "gc_per_request"}}}), "a figure the service does not export")
 }
 
 // The error rate goes to the comparison as counts, pooled there.
@@ -117,7 +146,7 @@ func TestSamplesCarryErrorCounts(t *testing.T) {
 		{Variant: Baseline, Values: map[string]float64{thresholds.CompareErrorRate: 0}, Errors: compare.Count{Events: 0, Trials: 400}},
 		{Variant: Candidate, Values: map[string]float64{thresholds.CompareErrorRate: 0.1}, Errors: compare.Count{Events: 40, Trials: 400}},
 	}
-	s := Samples(rounds, []thresholds.Budget{{Metric: thresholds.CompareErrorRate}}, 1)
+	s := Samples(rounds, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareErrorRate}}, Rounds: 1})
 	assert.Equal(t, []compare.Count{{Events: 0, Trials: 400}}, s[0].BaselineCounts)
 	assert.Equal(t, []compare.Count{{Events: 40, Trials: 400}}, s[0].CandidateCounts)
 }
@@ -168,7 +197,7 @@ func TestSplitBaselinePitsOddRoundsAgainstEven(t *testing.T) {
 		{Variant: Candidate, Values: map[string]float64{"p50_latency": 9}},
 		{Variant: Baseline, Values: map[string]float64{"p50_latency": 2}},
 		{Variant: Baseline, Values: map[string]float64{"p50_latency": 3}},
-	}, []thresholds.Budget{{Metric: "p50_latency"}}, 2))
+	}, thresholds.Compare{Metrics: []thresholds.Budget{{Metric: "p50_latency"}}, Rounds: 2}))
 	assert.Equal(t, []float64{1, 3}, s[0].Baseline)
 	assert.Equal(t, []float64{2}, s[0].Candidate, "the candidate's rounds play no part in the noise")
 }

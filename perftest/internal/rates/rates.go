@@ -97,13 +97,9 @@ func Settings(c *thresholds.Compare) string {
 	}
 	// " duet": both rounds of a pair run at once. Records made before (one
 	// round after the other) have no such word and count apart.
-	// " burst=N": arrivals came N at once, which changes what latency and
-	// the waits read, so such records count apart too.
-	burst := ""
-	if c.Round.Burst > 1 {
-		burst = fmt.Sprintf(" burst=%d", c.Round.Burst)
-	}
-	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s%s duet", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate, burst)
+	// The contention pairs are not part of it: they add wait_per_request
+	// and change nothing the evenly paced pairs read.
+	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s duet", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
 // GoRuntime are the compared metrics only a Go service's runtime feeds. The
