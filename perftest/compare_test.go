@@ -124,8 +124,8 @@ func TestCompareCatchesTheNPlusOne(t *testing.T) {
 	}
 	for _, d := range c.Profiles {
 		t.Logf("why %s: %s", d.Metric, strings.Join(d.Text(), "; "))
-		// cpu, allocs and goroutine, of each build
-		if strings.Contains(d.Why, "could not run") || len(c.ProfileFiles) != 6 {
+		// cpu, allocs, goroutine and block, of each build
+		if strings.Contains(d.Why, "could not run") || len(c.ProfileFiles) != 8 {
 			t.Errorf("the profiled pairs did not run: %s (%d merged profiles)", d.Why, len(c.ProfileFiles))
 		}
 	}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -407,48 +409,80 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		return c, nil
 	}
 	t := time.Now()
-	if worse := worseMetrics(c.Result); len(worse) > 0 {
-		fmt.Fprintf(logw, "%s worse: %d pairs of rounds with profiling, to tell why\n", strings.Join(worse, ", "), ProfiledPairs)
-	} else {
-		fmt.Fprintf(logw, "%d pairs of rounds with profiling, as profiling always runs\n", ProfiledPairs)
-	}
-	var got [2][]roundProfiles // baseline's, candidate's
-	var perr error
-	for k := 0; k < ProfiledPairs && perr == nil; k++ {
-		for _, variant := range pairOrder(k) {
-			var p roundProfiles
-			p, perr = profileRound(ctx, st.ReplicasOf(variant), prefix, cs.Round.WarmUp+cs.Round.Duration, func() error {
-				_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Pairs()+ExtraPairs(cs.Pairs())+k), 0))
-				return err
-			})
-			if perr != nil {
-				break
-			}
-			if variant == Candidate {
-				got[1] = append(got[1], p)
-			} else {
-				got[0] = append(got[0], p)
-			}
-			if err := pause(ctx, gap); err != nil {
-				return c, err
-			}
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return c, err
-	}
-	if perr != nil {
-		for _, p := range profiles {
-			c.Profiles = append(c.Profiles, report.ProfileDiff{Metric: p.metric, Worse: p.worse, Why: fmt.Sprintf("the profiled rounds could not run: %v", perr)})
-		}
-		return c, nil
-	}
 	var changed []string
 	if o.Baseline != "" {
 		changed = changedFiles(ctx, o.ModuleRoot, o.Baseline, o.Candidate)
 	}
-	c.Profiles = whyWorse(profiles, got[0], got[1], profiledRequests(cs.Round), changed)
-	c.ProfileFiles = mergedFiles(got[0], got[1])
+	// A metric read from the contention pairs is profiled in bursts like
+	// theirs, where its waits happen; the rest evenly paced, as decided.
+	groups := map[int][]toDiff{}
+	for _, p := range profiles {
+		burst := 0
+		if cs.Contended(p.metric) {
+			burst = cs.Contention.Burst
+		}
+		groups[burst] = append(groups[burst], p)
+	}
+	c.ProfileFiles = map[string]*profile.Profile{}
+	for _, burst := range slices.Sorted(maps.Keys(groups)) { // evenly paced first
+		metrics, how := groups[burst], ""
+		if burst > 0 {
+			how = fmt.Sprintf(", in bursts of %d", burst)
+		}
+		var names []string
+		for _, p := range metrics {
+			names = append(names, p.metric)
+		}
+		fmt.Fprintf(logw, "%d pairs of rounds with profiling%s, to tell why of %s\n", ProfiledPairs, how, strings.Join(names, ", "))
+		var got [2][]roundProfiles // baseline's, candidate's
+		var perr error
+		for k := 0; k < ProfiledPairs && perr == nil; k++ {
+			for _, variant := range pairOrder(k) {
+				var p roundProfiles
+				p, perr = profileRound(ctx, st.ReplicasOf(variant), prefix, cs.Round.WarmUp+cs.Round.Duration, func() error {
+					_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Pairs()+ExtraPairs(cs.Pairs())+k), burst))
+					return err
+				})
+				if perr != nil {
+					break
+				}
+				if variant == Candidate {
+					got[1] = append(got[1], p)
+				} else {
+					got[0] = append(got[0], p)
+				}
+				if err := pause(ctx, gap); err != nil {
+					return c, err
+				}
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return c, err
+		}
+		if perr != nil {
+			for _, p := range metrics {
+				c.Profiles = append(c.Profiles, report.ProfileDiff{Metric: p.metric, Worse: p.worse, Why: fmt.Sprintf("the profiled rounds could not run: %v", perr)})
+			}
+			continue
+		}
+		c.Profiles = append(c.Profiles, whyWorse(metrics, got[0], got[1], profiledRequests(cs.Round), changed)...)
+		// The files the diffs' commands read are those of the rounds the
+		// diffs read; any other profile comes from the first set.
+		files := mergedFiles(got[0], got[1])
+		for name, p := range files {
+			if _, taken := c.ProfileFiles[name]; !taken {
+				c.ProfileFiles[name] = p
+			}
+		}
+		for _, p := range metrics {
+			for _, v := range []string{Baseline, Candidate} {
+				name := profileFile(v, profileName(measureOf[p.metric]))
+				if f := files[name]; f != nil {
+					c.ProfileFiles[name] = f
+				}
+			}
+		}
+	}
 	fmt.Fprintf(logw, "profiled pairs: %s\n", time.Since(t).Round(time.Millisecond))
 	return c, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,12 +81,14 @@ var measureOf = map[string]profdiff.Measure{
 	thresholds.CompareHeapGrowth:      profdiff.InuseSpace,
 	thresholds.ComparePeakRSS:         profdiff.InuseSpace,
 	thresholds.CompareGoroutineGrowth: profdiff.Goroutines,
+	// Where requests waited, in rounds of bursts like the contention pairs'.
+	thresholds.CompareWaitPerRequest: profdiff.Delay,
 }
 
 // roundProfiles are one profiled round's profiles of one variant, merged
-// over its replicas: CPU over the round; the heap's and the goroutines'
-// change from its start to its end.
-type roundProfiles struct{ cpu, allocs, goroutines *profile.Profile }
+// over its replicas, by profileName: CPU over the round; the heap's, the
+// goroutines' and the block profile's change from its start to its end.
+type roundProfiles map[string]*profile.Profile
 
 // fetchProfile reads a profile from url: at most maxProfile bytes.
 func fetchProfile(ctx context.Context, client *http.Client, url string) (*profile.Profile, error) {
@@ -150,7 +153,7 @@ func delta(start, end *profile.Profile) (*profile.Profile, error) {
 }
 
 // profileRound runs one round with profiling on every replica of the
-// variant: a CPU profile over the round, and the heap and goroutine
+// variant: a CPU profile over the round, and the heap, goroutine and block
 // profiles' change. The heap is read after a forced GC (heap?gc=1) at both
 // ends, so its live part is what the round left behind, not garbage.
 func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, length time.Duration, run func() error) (roundProfiles, error) {
@@ -169,16 +172,18 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 		}
 		return ps, nil
 	}
-	// The heaps are read nearest the round, inside the goroutine reads, so
-	// what serving a goroutine profile allocates (a leak's is large) is no
-	// allocation of the round.
-	startGoroutines, err := readAll("/goroutine")
-	if err != nil {
-		return roundProfiles{}, err
-	}
-	startHeaps, err := readAll("/heap?gc=1")
-	if err != nil {
-		return roundProfiles{}, err
+	// Snapshots, by profile name, in the order they are read at the start;
+	// the end reads them in reverse. The heaps are read nearest the round,
+	// inside the others, so what serving a goroutine profile allocates (a
+	// leak's is large) is no allocation of the round.
+	snapshots := []struct{ name, path string }{{"block", "/block"}, {"goroutine", "/goroutine"}, {"allocs", "/heap?gc=1"}}
+	starts := map[string][]*profile.Profile{}
+	for _, s := range snapshots {
+		ps, err := readAll(s.path)
+		if err != nil {
+			return nil, err
+		}
+		starts[s.name] = ps
 	}
 	cpus := make([]*profile.Profile, len(replicas))
 	errs := make([]error, len(replicas))
@@ -189,34 +194,28 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 			cpus[i], errs[i] = fetchProfile(ctx, client, fmt.Sprintf("%s/profile?seconds=%d", base(r), seconds))
 		})
 	}
-	err = run()
+	err := run()
 	wg.Wait()
 	if err = errors.Join(append(errs, err)...); err != nil {
-		return roundProfiles{}, err
+		return nil, err
 	}
-	endHeaps, err := readAll("/heap?gc=1")
-	if err != nil {
-		return roundProfiles{}, err
+	out := roundProfiles{}
+	for _, s := range slices.Backward(snapshots) {
+		ends, err := readAll(s.path)
+		if err != nil {
+			return nil, err
+		}
+		if out[s.name], err = mergedDelta(replicas, starts[s.name], ends); err != nil {
+			return nil, err
+		}
 	}
-	endGoroutines, err := readAll("/goroutine")
-	if err != nil {
-		return roundProfiles{}, err
+	out["allocs"].DefaultSampleType = "alloc_space" // the allocs file, as before the heap was read
+	if out["cpu"], err = profile.Merge(cpus); err != nil {
+		return nil, err
 	}
-	var out roundProfiles
-	if out.cpu, err = profile.Merge(cpus); err != nil {
-		return out, err
-	}
-	if out.goroutines, err = mergedDelta(replicas, startGoroutines, endGoroutines); err != nil {
-		return out, err
-	}
-	if out.allocs, err = mergedDelta(replicas, startHeaps, endHeaps); err != nil {
-		return out, err
-	}
-	out.allocs.DefaultSampleType = "alloc_space" // the allocs file, as before the heap was read
 	return out, nil
 }
 
-// mergedDelta is each replica's change from its start profile to its end
 // one, merged over the replicas.
 func mergedDelta(replicas []stack.Replica, starts, ends []*profile.Profile) (*profile.Profile, error) {
 	ds := make([]*profile.Profile, len(replicas))
@@ -297,17 +296,8 @@ func whyWorse(metrics []toDiff, base, cand []roundProfiles, requests int64, chan
 		m := measureOf[pm.metric]
 		in := profdiff.Input{Changed: changed}
 		for i := range base {
-			pick := func(r roundProfiles) *profile.Profile {
-				switch m {
-				case profdiff.CPU:
-					return r.cpu
-				case profdiff.Goroutines:
-					return r.goroutines
-				}
-				return r.allocs
-			}
-			in.Baseline = append(in.Baseline, profdiff.Round{Profile: pick(base[i]), Requests: requests})
-			in.Candidate = append(in.Candidate, profdiff.Round{Profile: pick(cand[i]), Requests: requests})
+			in.Baseline = append(in.Baseline, profdiff.Round{Profile: base[i][profileName(m)], Requests: requests})
+			in.Candidate = append(in.Candidate, profdiff.Round{Profile: cand[i][profileName(m)], Requests: requests})
 		}
 		kind := profileName(m)
 		d := report.ProfileDiff{Metric: pm.metric, Worse: pm.worse, Profile: kind, Pairs: len(base),
@@ -356,13 +346,15 @@ func profileFunc(res profdiff.Result, f profdiff.Func, k profdiff.Kind) report.P
 }
 
 // profileName is the file name part of a measure's profiles: cpu,
-// goroutine, or allocs (the heap's change, live and allocated).
+// goroutine, block, or allocs (the heap's change, live and allocated).
 func profileName(m profdiff.Measure) string {
 	switch m {
 	case profdiff.CPU:
 		return "cpu"
 	case profdiff.Goroutines:
 		return "goroutine"
+	case profdiff.Delay:
+		return "block"
 	}
 	return "allocs"
 }
@@ -381,24 +373,21 @@ func mergedFiles(base, cand []roundProfiles) map[string]*profile.Profile {
 		name   string
 		rounds []roundProfiles
 	}{{Baseline, base}, {Candidate, cand}} {
-		var cpus, allocs, goroutines []*profile.Profile
+		byName := map[string][]*profile.Profile{}
 		for _, r := range b.rounds {
-			cpus, allocs, goroutines = append(cpus, r.cpu), append(allocs, r.allocs), append(goroutines, r.goroutines)
+			for name, p := range r {
+				byName[name] = append(byName[name], p)
+			}
 		}
-		if p, err := profile.Merge(cpus); err == nil {
-			out[profileFile(b.name, "cpu")] = p
-		}
-		if p, err := profile.Merge(allocs); err == nil {
-			out[profileFile(b.name, "allocs")] = p
-		}
-		if p, err := profile.Merge(goroutines); err == nil {
-			out[profileFile(b.name, "goroutine")] = p
+		for name, ps := range byName {
+			if p, err := profile.Merge(ps); err == nil {
+				out[profileFile(b.name, name)] = p
+			}
 		}
 	}
 	return out
 }
 
-// profileFile is the file a build's merged profile of one kind goes to.
 func profileFile(variant, kind string) string { return variant + "." + kind + ".pb.gz" }
 
 // writeProfiles puts the builds' merged profiles in the report directory,

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,16 @@ func keepForever(n int) {
 //go:noinline
 func waitForever(done <-chan struct{}) { <-done }
 
+var held sync.Mutex
+
+// waitForTheLock blocks on held until it is free: a request waiting on a lock.
+//
+//go:noinline
+func waitForTheLock() {
+	held.Lock()
+	held.Unlock() //nolint:staticcheck // the wait is the point
+}
+
 func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("profiles a one-second round")
@@ -61,8 +72,25 @@ func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T)
 	rate := runtime.MemProfileRate
 	runtime.MemProfileRate = 4096
 	t.Cleanup(func() { runtime.MemProfileRate = rate })
+	// Every blocking event recorded, so the wait is exact too.
+	runtime.SetBlockProfileRate(1)
+	t.Cleanup(func() { runtime.SetBlockProfileRate(0) })
+	held.Lock() // a wait of 100 ms before the round, which is not the round's
+	var before sync.WaitGroup
+	before.Go(waitForTheLock)
+	time.Sleep(100 * time.Millisecond)
+	held.Unlock()
+	before.Wait()
 	p, err := profileRound(t.Context(), []stack.Replica{profiled(t)}, "/debug/pprof", time.Second, func() error {
 		ran = true
+		held.Lock()
+		var waited sync.WaitGroup
+		for range 3 { // 3 requests wait 50 ms each for a lock
+			waited.Go(waitForTheLock)
+		}
+		time.Sleep(50 * time.Millisecond)
+		held.Unlock()
+		waited.Wait()
 		deadline := time.Now().Add(900 * time.Millisecond)
 		for time.Now().Before(deadline) {
 			allocateForTheRound(64)
@@ -75,20 +103,21 @@ func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T)
 	})
 	require.NoError(t, err)
 	require.True(t, ran)
-	require.NotNil(t, p.cpu)
-	require.NotNil(t, p.allocs)
-	assert.Equal(t, "cpu", p.cpu.SampleType[len(p.cpu.SampleType)-1].Type)
+	cpu, allocs, goroutines, block := p["cpu"], p["allocs"], p["goroutine"], p["block"]
+	require.NotNil(t, cpu)
+	require.NotNil(t, allocs)
+	assert.Equal(t, "cpu", cpu.SampleType[len(cpu.SampleType)-1].Type)
 
 	// The allocations are the round's: the function that allocated in it is there, with a positive count.
 	objects := -1
-	for i, st := range p.allocs.SampleType {
+	for i, st := range allocs.SampleType {
 		if st.Type == "alloc_objects" {
 			objects = i
 		}
 	}
 	require.GreaterOrEqual(t, objects, 0)
 	var mine int64
-	for _, s := range p.allocs.Sample {
+	for _, s := range allocs.Sample {
 		for _, loc := range s.Location {
 			for _, line := range loc.Line {
 				if strings.HasSuffix(line.Function.Name, "allocateForTheRound") {
@@ -102,18 +131,26 @@ func TestProfileRoundTakesTheCPUProfileAndTheAllocationsOfTheRound(t *testing.T)
 	// What the round left behind: the heap read after a GC at both ends
 	// keeps what keepForever allocated, and 7 more goroutines wait.
 	inuse := -1
-	for i, st := range p.allocs.SampleType {
+	for i, st := range allocs.SampleType {
 		if st.Type == "inuse_space" {
 			inuse = i
 		}
 	}
 	require.GreaterOrEqual(t, inuse, 0)
-	assert.InDelta(t, 4<<20, sumWhere(p.allocs, inuse, "keepForever"), 64<<10, "the live heap the round kept")
+	assert.InDelta(t, 4<<20, sumWhere(allocs, inuse, "keepForever"), 64<<10, "the live heap the round kept")
 	// Of the round's garbage, hundreds of MiB, at most an object or two a
 	// goroutine's stack still held when the GC ran.
-	assert.Less(t, sumWhere(p.allocs, inuse, "allocateForTheRound"), int64(64<<10), "garbage is not kept: the heap is read after a GC")
-	require.NotNil(t, p.goroutines)
-	assert.Equal(t, int64(7), sumWhere(p.goroutines, 0, "waitForever"))
+	assert.Less(t, sumWhere(allocs, inuse, "allocateForTheRound"), int64(64<<10), "garbage is not kept: the heap is read after a GC")
+	require.NotNil(t, goroutines)
+	assert.Equal(t, int64(7), sumWhere(goroutines, 0, "waitForever"))
+
+	// Where the round's requests waited: the block profile's change holds
+	// the three waits for the lock, about 50 ms each, and nothing from
+	// before the round.
+	require.NotNil(t, block)
+	delay := slices.IndexFunc(block.SampleType, func(v *profile.ValueType) bool { return v.Type == "delay" })
+	require.GreaterOrEqual(t, delay, 0)
+	assert.InDelta(t, 150*time.Millisecond, time.Duration(sumWhere(block, delay, "waitForTheLock")), float64(60*time.Millisecond))
 }
 
 // sumWhere sums value i of the samples with fn on their stack.
@@ -134,7 +171,7 @@ func TestProfileRoundSaysWhenTheServiceServesNoProfiles(t *testing.T) {
 	defer srv.Close()
 	_, err := profileRound(t.Context(), []stack.Replica{{Name: "replica-1", URL: srv.URL}}, "/debug/pprof", time.Second, func() error { return nil })
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "/debug/pprof/goroutine: 404 Not Found")
+	assert.Contains(t, err.Error(), "/debug/pprof/block: 404 Not Found")
 }
 
 func TestOnlyWorseMetricsAreProfiled(t *testing.T) {

@@ -83,7 +83,7 @@ type Measure struct {
 	Noun       string     // what a plain number counts, such as allocs
 }
 
-// The measures of Go's CPU, allocation and goroutine profiles. InuseSpace and
+// The measures of Go's CPU, allocation, goroutine and block profiles. InuseSpace and
 // Goroutines are kept, not spent: a round's profile of them is its end minus
 // its start, negative where something was freed or ended, and their unit is
 // per 1,000 requests, as the growth metrics they explain.
@@ -93,6 +93,9 @@ var (
 	AllocSpace   = Measure{SampleType: "alloc_space", Unit: units.Bytes}
 	InuseSpace   = Measure{SampleType: "inuse_space", Unit: units.BytesPer1k}
 	Goroutines   = Measure{SampleType: "goroutine", Unit: units.Per1k, Noun: "goroutines"}
+	// Delay is the time blocked on locks, channels and pooled connections,
+	// from a block profile's change over the round, per request.
+	Delay = Measure{SampleType: "delay", Unit: units.Waited, Noun: "waited"}
 )
 
 // kept says m counts what a build keeps, so a round's value may be negative.
@@ -101,7 +104,7 @@ func (m Measure) kept() bool { return m.Unit.Growth() }
 // factor is what one unit of a profile's sample values is in m.Unit.
 func (m Measure) factor(sampleUnit string) (float64, bool) {
 	switch {
-	case m.Unit == units.Seconds && sampleUnit == "nanoseconds":
+	case (m.Unit == units.Seconds || m.Unit == units.Waited) && sampleUnit == "nanoseconds":
 		return 1e-9, true
 	case m.Unit == units.Bytes && sampleUnit == "bytes", m.Unit == units.None && sampleUnit == "count":
 		return 1, true

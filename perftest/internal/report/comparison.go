@@ -111,7 +111,7 @@ func median(s compare.Summary, u units.Unit) string {
 		return v + " ±∞"
 	case math.IsNaN(s.Lo) || math.IsNaN(s.Hi):
 		return v
-	case u.Growth(): // scattered around 0: a percentage of it means nothing
+	case u.Difference(): // near 0, or scattered around it: a percentage of it means nothing
 		return v + " ±" + u.Format(math.Max(s.Hi-s.Center, s.Center-s.Lo))
 	case s.Center == 0:
 		return v

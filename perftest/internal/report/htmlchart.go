@@ -663,8 +663,8 @@ func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 
 	p := newPlot(row.Metric+": change vs budget", "candidate vs baseline", "")
 	step := units.Ratio // a change is a ratio: steps of round percents
-	if row.Unit.Growth() {
-		step = row.Unit // a difference: steps of round KiB/1k
+	if row.Unit.Difference() {
+		step = row.Unit // a difference: steps of round KiB/1k, or µs
 	}
 	p.X.Tick.Marker = unitTicks{unit: step, format: row.Unit.FormatDelta}
 	p.HideY()

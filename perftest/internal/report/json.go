@@ -110,7 +110,7 @@ type jsonComparison struct {
 type jsonProfile struct {
 	Metric    string         `json:"metric"`
 	Worse     bool           `json:"worse"`   // false: profiled because profiling always runs
-	Profile   string         `json:"profile"` // cpu, allocs (the heap) or goroutine
+	Profile   string         `json:"profile"` // cpu, allocs (the heap), goroutine or block
 	Lines     []string       `json:"lines"`   // one per function that grew above noise, as the text reports show it
 	Functions []jsonFunction `json:"functions"`
 	Why       string         `json:"why,omitempty"`

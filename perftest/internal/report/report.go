@@ -71,7 +71,7 @@ type TemplateStats struct {
 type ProfileDiff struct {
 	Metric  string        // the compared metric, like allocs_per_request
 	Worse   bool          // the comparison found the metric worse; else it was profiled because profiling always runs
-	Profile string        // the profiles it reads: cpu, allocs (the heap) or goroutine
+	Profile string        // the profiles it reads: cpu, allocs (the heap), goroutine or block
 	Funcs   []ProfileFunc // above noise: the changed function that grew most with its callees, then the 3 that grew most on their own
 	Why     string        // when Funcs is empty: why no function is named
 	Command string        // the go tool pprof command that digs further, run in the report directory

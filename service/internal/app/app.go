@@ -107,6 +107,12 @@ const RouteProfiles = "/debug/pprof/"
 // tell one function's growth from the sampling's own noise.
 const ProfileRate = 16 << 10
 
+// BlockProfileRate is the block profile's sampling rate while profiles are
+// served, in nanoseconds blocked per sample: a wait of 10 µs or more on a
+// lock, a channel or a pooled connection is always recorded, a shorter one
+// in proportion, so the gate's profiled rounds can say where requests wait.
+const BlockProfileRate = 10_000
+
 // WithProfiles serves Go's profiles under RouteProfiles beside h, outside
 // its access log and metrics: a profile the gate takes while it loads the
 // service is not a request it measures. Keep it off a public network.
@@ -195,6 +201,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(net.Addr)
 	h := Handler(s, reg, log, cfg.MaxBody, faults)
 	if cfg.Profiles {
 		runtime.MemProfileRate = ProfileRate // before the requests whose allocations it samples
+		runtime.SetBlockProfileRate(BlockProfileRate)
 		h = WithProfiles(h)
 	}
 	srv := newServer(h, log, DefaultTimeouts)
