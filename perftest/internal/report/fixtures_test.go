@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/perfgate/perfgate/perftest/internal/compare"
@@ -202,6 +203,7 @@ var (
 	rssRounds  = []float64{41.2 * (1 << 20), 40.8 * (1 << 20), 41.5 * (1 << 20), 41.0 * (1 << 20), 41.3 * (1 << 20), 40.9 * (1 << 20)}
 	tputRounds = []float64{99.8, 100.1, 99.9, 100.0, 99.7, 100.2}
 	errRounds  = []float64{0, 0, 0.00125, 0, 0, 0}
+	waitRounds = []float64{81e-6, 104e-6, 69e-6, 93e-6, 58e-6, 88e-6} // seconds waited per request, in bursts
 )
 
 // shuffled is the same values in another round order: a build that did not change.
@@ -278,10 +280,12 @@ func comparePassRun() Run {
 		{"peak_rss", units.Bytes, rssRounds},
 		{"throughput", units.PerSecond, tputRounds},
 		{"error_rate", units.Ratio, errRounds},
+		{"wait_per_request", units.Waited, waitRounds},
 	} {
 		ss = append(ss, samples(s.metric, s.unit, s.vs, shuffled(s.vs)))
 	}
-	res := compare.Compare(ss, budgets, compare.DefaultOptions)
+	// A wait is told as a difference in seconds, like a growth.
+	res := compare.Compare(ss, append(slices.Clone(budgets), compare.Budget{Metric: "wait_per_request", MaxIncrease: ptr(50e-6)}), compare.DefaultOptions)
 	r.Comparison = &res
 	r.Noise = compare.Calibrate([]compare.Samples{
 		samples("p95_latency", units.Seconds, p95Rounds, []float64{0.0235, 0.0178, 0.0214, 0.0226, 0.0181, 0.0219}),

@@ -650,7 +650,11 @@ func deltaChart(row compare.Row, alpha float64, id string) (chart, error) {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 	}
-	span := math.Max(hi-lo, 0.01)
+	minSpan := 0.01 // a ratio's: one percent
+	if row.Unit.Difference() {
+		minSpan = 1e-12 // the metric's own unit, as small as a wait's microseconds: the budget sets the span
+	}
+	span := math.Max(hi-lo, minSpan)
 	lo, hi = lo-span*0.15, hi+span*0.15
 	ilo, ihi := row.DeltaLo, row.DeltaHi
 	unbounded := !finite(ilo) || !finite(ihi)
