@@ -139,6 +139,21 @@ func TestCompareCatchesTheNPlusOne(t *testing.T) {
 // heap_growth too, but at p from 0.002 to 0.0098 against α = 0.01 over 6
 // runs: too close to the edge for a test that must not flake (README).
 func TestCompareCatchesALeak(t *testing.T) {
+	compareCatches(t, "goroutine_leak", thresholds.CompareGoroutineGrowth)
+}
+
+// TestCompareCatchesALock is the contention pairs' twin on real code: the
+// corpus entry global_mutex serialises the handlers behind one mutex, which
+// costs nothing until requests meet. It must fail on wait_per_request, read
+// from the pairs whose arrivals come in bursts (about +300 µs a request
+// against a budget of 50 µs); TestCompareAAPasses is the twin that must not.
+func TestCompareCatchesALock(t *testing.T) {
+	compareCatches(t, "global_mutex", thresholds.CompareWaitPerRequest)
+}
+
+// compareCatches compares the corpus entry, committed on top of HEAD, with
+// HEAD, without profiling, and wants it to fail on metric.
+func compareCatches(t *testing.T, entry, metric string) {
 	spec := compareSpec(t)
 	requireDocker(t)
 	root := moduleRoot(t)
@@ -147,7 +162,7 @@ func TestCompareCatchesALeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	commit, err := corpus.Commit(ctx, root, head, corpusEntry(t, root, "goroutine_leak"))
+	commit, err := corpus.Commit(ctx, root, head, corpusEntry(t, root, entry))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +170,8 @@ func TestCompareCatchesALeak(t *testing.T) {
 	if c.Result.Verdict != verdict.Fail {
 		t.Fatalf("verdict %q, want fail: %s", c.Result.Verdict, c.Result.Reason)
 	}
-	if worse := rowsWith(c, compare.Worse); !slices.Contains(worse, thresholds.CompareGoroutineGrowth) {
-		t.Errorf("%s is not worse; worse: %v", thresholds.CompareGoroutineGrowth, worse)
+	if worse := rowsWith(c, compare.Worse); !slices.Contains(worse, metric) {
+		t.Errorf("%s is not worse; worse: %v", metric, worse)
 	}
 }
 
