@@ -503,6 +503,9 @@ func (v *validator) compare() {
 	}
 	v.pairs("compare.rounds", c.Rounds, alphaOK)
 	if k := c.Contention; k != nil {
+		if v.ok("compare.contention") && !slices.ContainsFunc(c.Metrics, func(b Budget) bool { return c.Contended(b.Metric) }) {
+			v.fail("compare.contention", "no budgeted metric is read from the contention pairs, which would run for nothing: budget %s, or leave contention out", CompareWaitPerRequest)
+		}
 		v.pairs("compare.contention.rounds", k.Rounds, alphaOK)
 		switch p, inFlight := "compare.contention.burst", v.spec.Load.MaxInFlight; {
 		case !v.ok(p):
