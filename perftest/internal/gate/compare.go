@@ -423,6 +423,29 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 		}
 		groups[burst] = append(groups[burst], p)
 	}
+	// profilePairs runs the profiled pairs, their arrivals in bursts when burst > 1.
+	profilePairs := func(burst int) (got [2][]roundProfiles, err error) { // baseline's, candidate's
+		for k := range ProfiledPairs {
+			for _, variant := range pairOrder(k) {
+				p, err := profileRound(ctx, st.ReplicasOf(variant), prefix, cs.Round.WarmUp+cs.Round.Duration, func() error {
+					_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Pairs()+ExtraPairs(cs.Pairs())+k), burst))
+					return err
+				})
+				if err != nil {
+					return got, err
+				}
+				i := 0
+				if variant == Candidate {
+					i = 1
+				}
+				got[i] = append(got[i], p)
+				if err := pause(ctx, gap); err != nil {
+					return got, err
+				}
+			}
+		}
+		return got, nil
+	}
 	c.ProfileFiles = map[string]*profile.Profile{}
 	for _, burst := range slices.Sorted(maps.Keys(groups)) { // evenly paced first
 		metrics, how := groups[burst], ""
@@ -434,28 +457,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 			names = append(names, p.metric)
 		}
 		fmt.Fprintf(logw, "%d pairs of rounds with profiling%s, to tell why of %s\n", ProfiledPairs, how, strings.Join(names, ", "))
-		var got [2][]roundProfiles // baseline's, candidate's
-		var perr error
-		for k := 0; k < ProfiledPairs && perr == nil; k++ {
-			for _, variant := range pairOrder(k) {
-				var p roundProfiles
-				p, perr = profileRound(ctx, st.ReplicasOf(variant), prefix, cs.Round.WarmUp+cs.Round.Duration, func() error {
-					_, err := load.Run(ctx, roundCfg(variant, o.Seed+uint64(cs.Pairs()+ExtraPairs(cs.Pairs())+k), burst))
-					return err
-				})
-				if perr != nil {
-					break
-				}
-				if variant == Candidate {
-					got[1] = append(got[1], p)
-				} else {
-					got[0] = append(got[0], p)
-				}
-				if err := pause(ctx, gap); err != nil {
-					return c, err
-				}
-			}
-		}
+		got, perr := profilePairs(burst)
 		if err := ctx.Err(); err != nil {
 			return c, err
 		}
@@ -466,25 +468,29 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 			continue
 		}
 		c.Profiles = append(c.Profiles, whyWorse(metrics, got[0], got[1], profiledRequests(cs.Round), changed)...)
-		// The files the diffs' commands read are those of the rounds the
-		// diffs read; any other profile comes from the first set.
-		files := mergedFiles(got[0], got[1])
-		for name, p := range files {
-			if _, taken := c.ProfileFiles[name]; !taken {
-				c.ProfileFiles[name] = p
-			}
-		}
-		for _, p := range metrics {
-			for _, v := range []string{Baseline, Candidate} {
-				name := profileFile(v, profileName(measureOf[p.metric]))
-				if f := files[name]; f != nil {
-					c.ProfileFiles[name] = f
-				}
-			}
-		}
+		keepFiles(c.ProfileFiles, mergedFiles(got[0], got[1]), metrics)
 	}
 	fmt.Fprintf(logw, "profiled pairs: %s\n", time.Since(t).Round(time.Millisecond))
 	return c, nil
+}
+
+// keepFiles adds a set of profiled pairs' merged profiles to dst: those
+// the diffs of metrics read (their commands name them) replace any other
+// set's; the rest come from the first set that has them.
+func keepFiles(dst, files map[string]*profile.Profile, metrics []toDiff) {
+	for name, p := range files {
+		if _, taken := dst[name]; !taken {
+			dst[name] = p
+		}
+	}
+	for _, m := range metrics {
+		for _, v := range []string{Baseline, Candidate} {
+			name := profileFile(v, profileName(measureOf[m.metric]))
+			if f := files[name]; f != nil {
+				dst[name] = f
+			}
+		}
+	}
 }
 
 // MaxLateShare is how many of a comparison round's requests may leave late

@@ -246,3 +246,26 @@ func TestAProfileIsReadWithinItsCapAndNeverFollowsARedirect(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "302 Found", "answered, not followed off the replica")
 }
+
+// The report directory holds one set of merged profiles: the bursty pairs'
+// block profile, which the wait's diff read, and the evenly paced pairs' others.
+func TestKeepFilesGivesEachDiffTheProfilesItRead(t *testing.T) {
+	even, bursty := &profile.Profile{}, &profile.Profile{}
+	set := func(p *profile.Profile) map[string]*profile.Profile {
+		out := map[string]*profile.Profile{}
+		for _, v := range []string{Baseline, Candidate} {
+			for _, name := range []string{"cpu", "allocs", "goroutine", "block"} {
+				out[profileFile(v, name)] = p
+			}
+		}
+		return out
+	}
+	dst := map[string]*profile.Profile{}
+	keepFiles(dst, set(even), []toDiff{{metric: "allocs_per_request"}})
+	keepFiles(dst, set(bursty), []toDiff{{metric: "wait_per_request"}})
+	require.Len(t, dst, 8)
+	assert.Same(t, bursty, dst["candidate.block.pb.gz"], "the wait's diff read the bursty pairs")
+	assert.Same(t, bursty, dst["baseline.block.pb.gz"])
+	assert.Same(t, even, dst["candidate.allocs.pb.gz"], "the allocations' diff read the evenly paced pairs")
+	assert.Same(t, even, dst["baseline.cpu.pb.gz"], "the first set's, where no diff of the second read it")
+}
