@@ -71,8 +71,8 @@ type Round struct {
 // come Burst at once at the round's mean rate: requests then meet in the
 // service, as under real traffic, and a lock or a pool of one makes them
 // wait. wait_per_request is read from these pairs alone; every other metric
-// from the evenly paced ones, whose CPU per request bursts blur (A/A
-// interval ±1% evenly paced, ±5% in bursts of 8).
+// from the evenly paced ones, whose CPU per request bursts blur (one A/A
+// run each: an interval of ±1% evenly paced, ±5% in bursts of 8).
 type Contention struct {
 	Rounds int `yaml:"rounds"` // pairs
 	Burst  int `yaml:"burst"`  // arrivals at once
