@@ -216,6 +216,7 @@ func profileRound(ctx context.Context, replicas []stack.Replica, prefix string, 
 	return out, nil
 }
 
+// mergedDelta is each replica's change from its start profile to its end
 // one, merged over the replicas.
 func mergedDelta(replicas []stack.Replica, starts, ends []*profile.Profile) (*profile.Profile, error) {
 	ds := make([]*profile.Profile, len(replicas))
@@ -388,6 +389,7 @@ func mergedFiles(base, cand []roundProfiles) map[string]*profile.Profile {
 	return out
 }
 
+// profileFile is the file a build's merged profile of one kind goes to.
 func profileFile(variant, kind string) string { return variant + "." + kind + ".pb.gz" }
 
 // writeProfiles puts the builds' merged profiles in the report directory,
