@@ -265,8 +265,12 @@ func (v *validator) service() {
 		}
 	}
 	for i, w := range m.Waits {
-		if p := fmt.Sprintf("service.metrics.waits[%d]", i); v.ok(p) && !metricName.MatchString(w) {
+		switch p, j := fmt.Sprintf("service.metrics.waits[%d]", i), slices.Index(m.Waits, w); {
+		case !v.ok(p):
+		case !metricName.MatchString(w):
 			v.fail(p, "%q is not a Prometheus metric name", w)
+		case j < i:
+			v.fail(p, "%q is named twice (first at service.metrics.waits[%d]): its waits would count twice", w, j)
 		}
 	}
 	if strings.HasSuffix(m.Duration, "_bucket") && v.ok("service.metrics.duration") {
