@@ -340,7 +340,7 @@ func profileFunc(res profdiff.Result, f profdiff.Func, k profdiff.Kind) report.P
 		where += ":" + strconv.FormatInt(f.Line, 10)
 	}
 	return report.ProfileFunc{
-		Name: profdiff.ShortName(f.Name), Where: where, Changed: f.Changed != "", Callees: k == profdiff.Cum,
+		Name: profdiff.ShortName(f.Name), Where: where, Changed: f.Changed != "", Callees: k == profdiff.Cum, Copies: f.Copies,
 		Baseline: c.Baseline, Candidate: c.Candidate, Unit: res.Measure.Unit, Noun: res.Measure.Noun,
 		Text: res.Line(f, k),
 	}

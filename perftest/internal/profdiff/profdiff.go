@@ -11,7 +11,12 @@
 // would show the merged profile; its growth is the candidate's minus the
 // baseline's. Flat values count the samples whose innermost frame is the
 // function; cumulative ones count every sample with the function anywhere on
-// its stack, once. Inlined frames are functions of their own.
+// its stack, once. Inlined frames are functions of their own. A function is
+// known by its file and first line, not by its name: where the compiler
+// inlines a function that returns a closure, it compiles a copy of the
+// closure at each call site, each with a name of its own
+// (api.(*API).Register.(*API).serial.func3, .func4, …), and a cost spread
+// over eight copies of a handler wrapper is one cost, of one piece of source.
 //
 // The noise rule: a growth is above noise when all of these hold.
 //
@@ -46,6 +51,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path"
 	"slices"
@@ -146,7 +152,8 @@ type Change struct {
 
 // Func is one function's values in both builds.
 type Func struct {
-	Name    string // as go tool pprof prints it, type arguments shown as [...]
+	Name    string // as go tool pprof prints it, type arguments shown as [...]; of copies, the shortest
+	Copies  int    // the differently named copies counted as this one, an inlined closure's; 0 for one name
 	File    string // as the profile names it
 	Line    int64  // the line whose cumulative value grew most, else the function's first
 	Changed string // the changed path File ends with, or "" when the PR did not touch it
@@ -195,7 +202,7 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 	res := Result{Measure: m, Pairs: n, Baseline: t.perRequest(0, t.total[0]), Candidate: t.perRequest(1, t.total[1])}
 	floor := o.MinShare * max(math.Abs(res.Baseline), math.Abs(res.Candidate))
 	for k, f := range t.funcs {
-		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, in.Changed)}
+		out := Func{Name: f.name(), File: k.file, Changed: changedPath(k.file, in.Changed)}
 		out.Flat = t.change(f.flat, floor, o.MinPairs)
 		out.Cum = t.change(f.cum, floor, o.MinPairs)
 		if t.counted {
@@ -203,6 +210,9 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 			out.Cum.AboveNoise = out.Cum.AboveNoise && countsGrew(f.cumN, f.cumV, out.Cum.Growth, o.SamplesZ)
 		}
 		out.Line = t.line(f, out.Cum.Growth)
+		if len(f.names) > 1 {
+			out.Copies = len(f.names)
+		}
 		res.Funcs = append(res.Funcs, out)
 	}
 	slices.SortFunc(res.Funcs, func(a, b Func) int {
@@ -252,6 +262,9 @@ func (r Result) Line(f Func, k Kind) string {
 	if f.Changed != "" {
 		notes = append(notes, "changed in this PR")
 	}
+	if f.Copies > 1 {
+		notes = append(notes, strconv.Itoa(f.Copies)+" inlined copies")
+	}
 	if !c.AboveNoise {
 		notes = append(notes, "not above noise")
 	}
@@ -293,10 +306,17 @@ func readable(name string) string {
 	return b.String()
 }
 
-type key struct{ name, file string }
+// key identifies a function: by its file and first line where the profile
+// gives them, so that a closure's inlined copies are one function; else by
+// its name.
+type key struct {
+	name, file string
+	start      int64
+}
 
 // fn is one function's raw values: per build, per round; lines per build.
 type fn struct {
+	names       map[string]bool // the names its copies go by
 	flat, cum   [2][]float64
 	flatN, cumN [2]float64           // samples over all rounds, where the profiles give their period
 	flatV, cumV [2]float64           // the same samples counted unsigned: their Poisson variance
@@ -312,10 +332,18 @@ type tally struct {
 	counted bool
 }
 
+// name is the shortest of f's names, the first of those in sort order:
+// the copy with the least inlining context.
+func (f *fn) name() string {
+	return slices.MinFunc(slices.Collect(maps.Keys(f.names)), func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+	})
+}
+
 func (t *tally) fn(k key, n int) *fn {
 	f := t.funcs[k]
 	if f == nil {
-		f = &fn{}
+		f = &fn{names: map[string]bool{}}
 		for b := range f.flat {
 			f.flat[b], f.cum[b] = make([]float64, n), make([]float64, n)
 			f.lines[b] = map[int64]float64{}
@@ -389,6 +417,7 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 		clear(seen)
 		for depth, fr := range frames(s.Location) {
 			f := t.fn(fr.key, n)
+			f.names[fr.name] = true
 			f.start = cmp.Or(f.start, fr.start)
 			if depth == 0 {
 				f.flat[b][i] += v
@@ -411,6 +440,7 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 
 type frame struct {
 	key         key
+	name        string
 	line, start int64
 }
 
@@ -418,14 +448,19 @@ type frame struct {
 func frames(locs []*profile.Location) []frame {
 	var out []frame
 	for _, loc := range locs {
-		addr := key{name: fmt.Sprintf("%#x", loc.Address)}
+		addr := fmt.Sprintf("%#x", loc.Address)
 		if len(loc.Line) == 0 {
-			out = append(out, frame{key: addr})
+			out = append(out, frame{key: key{name: addr}, name: addr})
 		}
 		for _, ln := range loc.Line {
-			fr := frame{key: addr}
+			fr := frame{key: key{name: addr}, name: addr}
 			if f := ln.Function; f != nil {
-				fr = frame{key{readable(cmp.Or(f.Name, f.SystemName, addr.name)), f.Filename}, ln.Line, f.StartLine}
+				name := readable(cmp.Or(f.Name, f.SystemName, addr))
+				k := key{name: name, file: f.Filename}
+				if f.Filename != "" && f.StartLine > 0 {
+					k = key{file: f.Filename, start: f.StartLine}
+				}
+				fr = frame{k, name, ln.Line, f.StartLine}
 			}
 			out = append(out, fr)
 		}

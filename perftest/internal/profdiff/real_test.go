@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"testing"
 
 	"github.com/google/pprof/profile"
@@ -40,8 +41,14 @@ func allocs(t *testing.T) *profile.Profile {
 // record it: the allocation profile at its end minus the one at its start.
 func allocRound(t *testing.T, n int) *profile.Profile {
 	t.Helper()
+	return allocated(t, func() { sink = fill[int64](n) })
+}
+
+// allocated is what run allocates, as a profiled round would record it.
+func allocated(t *testing.T, run func()) *profile.Profile {
+	t.Helper()
 	start := allocs(t)
-	sink = fill[int64](n)
+	run()
 	end := allocs(t)
 	start.Scale(-1)
 	d, err := profile.Merge([]*profile.Profile{end, start})
@@ -69,7 +76,7 @@ func TestRealProfile(t *testing.T) {
 	assert.Equal(t, "perftest/internal/profdiff/real_test.go", f.Changed)
 	assert.InDelta(t, 2.0, f.Flat.Growth, 0.05, "two more slices per request")
 	t.Logf("%s; total %.3g → %.3g", r.Line(f, Flat), r.Baseline, r.Candidate)
-	assert.Equal(t, int64(23), f.Line, "the line that allocates")
+	assert.Equal(t, int64(24), f.Line, "the line that allocates")
 	assert.True(t, f.Flat.AboveNoise)
 	// The profiler's own allocations grow from round to round as the
 	// profiles do, a drift the noise rule does not take for a growth.
@@ -80,4 +87,53 @@ func TestRealProfile(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{f.Name}, above)
+}
+
+// filling returns a closure that fills n slices. It is small enough to be
+// inlined, so the compiler makes a copy of its closure wherever it is called.
+func filling(n int) func() {
+	return func() { sink = fill[int64](n) }
+}
+
+// handlers makes one closure at each of three call sites of filling, as a
+// service wraps each route's handler.
+func handlers(n int) []func() {
+	return []func(){filling(n), filling(n), filling(n)}
+}
+
+// TestRealInlinedClosureIsOneFunction diffs a closure whose maker was
+// inlined at three call sites: the runtime names the three copies apart
+// (profdiff.handlers.filling.func1, …), and the diff counts them as the one
+// piece of source they are, so its growth is not split three ways.
+func TestRealInlinedClosureIsOneFunction(t *testing.T) {
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+
+	run := func(n int) func() {
+		return func() {
+			for _, h := range handlers(n) {
+				h()
+			}
+		}
+	}
+	var in Input
+	for range 3 {
+		in.Baseline = append(in.Baseline, Round{Profile: allocated(t, run(100)), Requests: 1000})
+		in.Candidate = append(in.Candidate, Round{Profile: allocated(t, run(300)), Requests: 1000})
+	}
+	r, err := Diff(in, AllocObjects, DefaultOptions)
+	require.NoError(t, err)
+	var closures []Func
+	for _, f := range r.Funcs {
+		if strings.Contains(f.Name, "filling.func") {
+			closures = append(closures, f)
+		}
+	}
+	require.Len(t, closures, 1, "the copies are one function: %v", names(closures))
+	f := closures[0]
+	assert.Equal(t, 3, f.Copies, "three call sites, three copies")
+	assert.InDelta(t, 0.6, f.Cum.Growth, 0.01, "three closures, each filling 200 more slices a round of 1,000 requests")
+	assert.True(t, f.Cum.AboveNoise)
+	assert.Contains(t, r.Line(f, Cum), "3 inlined copies")
+	t.Log(r.Line(f, Cum))
 }

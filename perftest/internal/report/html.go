@@ -110,6 +110,7 @@ type htmlProfile struct {
 type htmlWhyRow struct {
 	Name, Where, Baseline, Candidate, Growth string
 	Changed, Callees                         bool
+	Copies                                   int
 	Bar                                      int // percent of the largest growth in its table
 }
 
@@ -127,7 +128,7 @@ func htmlProfileOf(d ProfileDiff) htmlProfile {
 		if largest > 0 {
 			bar = int(math.Round(100 * (f.Candidate - f.Baseline) / largest))
 		}
-		hp.Rows = append(hp.Rows, htmlWhyRow{Name: f.Name, Where: f.Where, Changed: f.Changed, Callees: f.Callees,
+		hp.Rows = append(hp.Rows, htmlWhyRow{Name: f.Name, Where: f.Where, Changed: f.Changed, Callees: f.Callees, Copies: f.Copies,
 			Baseline: f.Cost(f.Baseline, false), Candidate: f.Cost(f.Candidate, false), Growth: f.Cost(f.Candidate-f.Baseline, true), Bar: bar})
 	}
 	return hp

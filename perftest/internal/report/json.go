@@ -120,9 +120,10 @@ type jsonProfile struct {
 // jsonFunction is one function that grew above noise, per request served.
 type jsonFunction struct {
 	Name      string     `json:"name"`
-	Where     string     `json:"where"`   // file:line
-	Changed   bool       `json:"changed"` // in a file the pull request changed
-	Callees   bool       `json:"callees"` // cumulative: with everything it calls
+	Where     string     `json:"where"`            // file:line
+	Changed   bool       `json:"changed"`          // in a file the pull request changed
+	Callees   bool       `json:"callees"`          // cumulative: with everything it calls
+	Copies    int        `json:"copies,omitempty"` // differently named copies of one closure, counted as one
 	Baseline  jsonFloat  `json:"baseline"`
 	Candidate jsonFloat  `json:"candidate"`
 	Unit      units.Unit `json:"unit"`
@@ -174,7 +175,7 @@ func toJSONComparison(r Run) *jsonComparison {
 		p := jsonProfile{Metric: d.Metric, Worse: d.Worse, Profile: d.Profile, Lines: []string{}, Functions: []jsonFunction{}, Why: d.Why, Command: d.Command}
 		for _, f := range d.Funcs {
 			p.Lines = append(p.Lines, f.Text)
-			p.Functions = append(p.Functions, jsonFunction{Name: f.Name, Where: f.Where, Changed: f.Changed, Callees: f.Callees,
+			p.Functions = append(p.Functions, jsonFunction{Name: f.Name, Where: f.Where, Changed: f.Changed, Callees: f.Callees, Copies: f.Copies,
 				Baseline: jsonFloat(f.Baseline), Candidate: jsonFloat(f.Candidate), Unit: f.Unit})
 		}
 		out.Profiles = append(out.Profiles, p)

@@ -84,6 +84,7 @@ type ProfileFunc struct {
 	Where   string // file:line, the repository's path when the pull request changed the file
 	Changed bool   // the pull request changed its file
 	Callees bool   // the cost counts everything it calls (cumulative), not only itself (flat)
+	Copies  int    // differently named copies counted as this one (an inlined closure's); 0 for one
 	// Baseline and Candidate are the cost per request in each build, in
 	// Unit; Noun names what a plain number counts (allocs).
 	Baseline, Candidate float64
