@@ -19,6 +19,7 @@ const (
 	CompareAllocs        = "allocs_per_request"      // Go heap allocations per served request
 	CompareAllocBytes    = "alloc_bytes_per_request" // bytes allocated on the Go heap per served request
 	CompareGCPerRequest  = "gc_per_request"          // Go GC cycles per served request
+	CompareQueries       = "queries_per_request"     // database statements per served request: an N+1's count, in any language
 	// Growth per 1,000 requests served, from a gauge read at a round's start
 	// and end: a leak retains for every request, so it grows with them
 	// however short the run. Budgets are absolute, in the metric's unit.
@@ -33,7 +34,7 @@ const (
 // compareMetrics lists the comparable metrics in the order messages name them.
 var compareMetrics = []string{
 	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, CompareAllocs, CompareAllocBytes, CompareGCPerRequest,
-	CompareWaitPerRequest, ComparePeakRSS, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
+	CompareQueries, CompareWaitPerRequest, ComparePeakRSS, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
 }
 
 // DefaultCompare holds the values used for compare fields the file leaves out.
@@ -112,7 +113,7 @@ func (b Budget) Unit() Unit { return budgetUnits[b.Metric] }
 
 var budgetUnits = map[string]Unit{
 	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareCPUPerRequest: Seconds,
-	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None,
+	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None, CompareQueries: None,
 	CompareThroughput: PerSecond, CompareErrorRate: Ratio,
 	CompareHeapGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k, CompareWaitPerRequest: units.Waited,
 }

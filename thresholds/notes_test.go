@@ -29,7 +29,7 @@ func TestCheckSaysWhenALatencyLimitFallsInsideABucket(t *testing.T) {
 	src := strings.Replace(mustRead(t, DefaultFile), "max: 100ms              # a bucket bound", "max: 150ms              # inside", 1)
 	spec, err := Parse("slo.yaml", []byte(src))
 	require.NoError(t, err)
-	assert.Equal(t, []string{`slo.yaml:132:5: slo "p99_latency_per_replica": max 150ms falls inside the latency histogram's bucket (100ms, 250ms] (service.metrics.buckets): ` +
+	assert.Equal(t, []string{`slo.yaml:133:5: slo "p99_latency_per_replica": max 150ms falls inside the latency histogram's bucket (100ms, 250ms] (service.metrics.buckets): ` +
 		`a p99 in that bucket can only read "cannot tell", which is inconclusive; put the limit on 100ms or 250ms`}, spec.Notes())
 
 	beyond := strings.Replace(src, "max: 150ms", "max: 20s", 1)

@@ -89,6 +89,9 @@ type ServiceMetrics struct {
 	// connection (Go's mutex wait, database/sql's pool wait, HikariCP's
 	// acquire time); wait_per_request is their sum per request served.
 	Waits []string `yaml:"waits"`
+	// Queries is a counter of statements run on the service's database,
+	// queries_per_request's: an N+1 shows in it, whatever a query costs.
+	Queries string `yaml:"queries"`
 }
 
 // Labels name the labels of the requests counter and duration histogram.
@@ -113,6 +116,7 @@ var DefaultMetrics = ServiceMetrics{
 	HeapLive:     "go_gc_heap_live_bytes",
 	Goroutines:   "go_goroutines",
 	Waits:        []string{"go_sync_mutex_wait_total_seconds_total", "go_sql_wait_duration_seconds_total"},
+	Queries:      "tasksvc_db_queries_total",
 }
 
 // DefaultService is the reference task API under service/: what a spec
@@ -254,6 +258,7 @@ func (v *validator) service() {
 	}{
 		{"requests", m.Requests, true}, {"duration", m.Duration, true}, {"cpu", m.CPU, false}, {"memory", m.Memory, false},
 		{"allocs", m.Allocs, false}, {"alloc_bytes", m.AllocBytes, false}, {"gc_cycles", m.GCCycles, false},
+		{"queries", m.Queries, false},
 	} {
 		p := "service.metrics." + x.field
 		switch {
@@ -362,11 +367,13 @@ func (v *validator) costMetricsNeed(m ServiceMetrics) {
 		}
 	}
 	if c := v.spec.Compare; c != nil {
-		budgetNeeds := map[string]string{"cpu_per_request": m.CPU, "allocs_per_request": m.Allocs, "alloc_bytes_per_request": m.AllocBytes,
-			"peak_rss": m.Memory, CompareWaitPerRequest: strings.Join(m.Waits, ",")}
+		type series struct{ field, name string }
+		budgetNeeds := map[string]series{CompareCPUPerRequest: {"cpu", m.CPU}, CompareAllocs: {"allocs", m.Allocs},
+			CompareAllocBytes: {"alloc_bytes", m.AllocBytes}, ComparePeakRSS: {"memory", m.Memory},
+			CompareWaitPerRequest: {"waits", strings.Join(m.Waits, ",")}, CompareQueries: {"queries", m.Queries}}
 		for _, b := range c.Metrics {
-			if name, ok := budgetNeeds[b.Metric]; ok && name == "" {
-				v.fail("compare.metrics."+b.Metric, "needs a counter the service does not name in service.metrics")
+			if s, ok := budgetNeeds[b.Metric]; ok && s.name == "" {
+				v.fail("compare.metrics."+b.Metric, "needs service.metrics.%s, which is empty: name the service's series, or leave the budget out", s.field)
 			}
 		}
 	}

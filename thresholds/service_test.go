@@ -32,7 +32,7 @@ func TestServiceSectionDecodes(t *testing.T) {
 		Labels: Labels{Method: "verb", Route: "path", Code: "status"}, IgnoreRoutes: []string{"/metrics", "/healthz"},
 		CPU: "process_cpu_seconds_total", Memory: "process_resident_memory_bytes",
 		Allocs: "go_memstats_mallocs_total", AllocBytes: "go_memstats_alloc_bytes_total", GCCycles: "go_gc_duration_seconds_count",
-		HeapLive: "go_gc_heap_live_bytes", Goroutines: "go_goroutines", Waits: DefaultMetrics.Waits, // left out: the defaults
+		HeapLive: "go_gc_heap_live_bytes", Goroutines: "go_goroutines", Waits: DefaultMetrics.Waits, Queries: DefaultMetrics.Queries, // left out: the defaults
 	}, svc.Metrics)
 }
 

@@ -549,7 +549,8 @@ func clientValues(r *load.Result, planned time.Duration) map[string]float64 {
 }
 
 // costMetrics are the comparison's server-side figures per request served.
-var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest}
+var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest,
+	thresholds.CompareQueries}
 
 // serverValues adds what Prometheus saw of the round's variant: its work per
 // request served (CPU, heap allocations and bytes, GC cycles) and what a
@@ -590,7 +591,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 // so a round it cannot vouch for still counts for them.
 var perRequest = map[string]bool{
 	thresholds.CompareAllocs: true, thresholds.CompareAllocBytes: true, thresholds.CompareCPUPerRequest: true,
-	thresholds.CompareGCPerRequest: true, thresholds.CompareErrorRate: true,
+	thresholds.CompareGCPerRequest: true, thresholds.CompareQueries: true, thresholds.CompareErrorRate: true,
 	thresholds.CompareHeapGrowth: true, thresholds.CompareGoroutineGrowth: true,
 }
 

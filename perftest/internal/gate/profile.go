@@ -76,6 +76,8 @@ var measureOf = map[string]profdiff.Measure{
 	thresholds.CompareP95:           profdiff.CPU,
 	thresholds.CompareP99:           profdiff.CPU,
 	thresholds.CompareThroughput:    profdiff.CPU,
+	// More queries: which functions' CPU grew with them, the queries' callers.
+	thresholds.CompareQueries: profdiff.CPU,
 	// What a build keeps: where the live heap a round left behind was
 	// allocated, and where the goroutines it left are waiting.
 	thresholds.CompareHeapGrowth:      profdiff.InuseSpace,

@@ -33,6 +33,7 @@ func (n Series) Needs(metrics ...string) []Need {
 		string(thresholds.AllocsPerRequest): {Field: "service.metrics.allocs", Name: n.Allocs},
 		string(thresholds.BytesPerRequest):  {Field: "service.metrics.alloc_bytes", Name: n.AllocBytes},
 		thresholds.CompareGCPerRequest:      {Field: "service.metrics.gc_cycles", Name: n.GCCycles},
+		thresholds.CompareQueries:           {Field: "service.metrics.queries", Name: n.Queries},
 		thresholds.CompareHeapGrowth:        {Field: "service.metrics.heap_live", Name: n.HeapLive},
 		thresholds.CompareGoroutineGrowth:   {Field: "service.metrics.goroutines", Name: n.Goroutines},
 	}

@@ -177,12 +177,14 @@ func (n Series) counter(m thresholds.Metric) string {
 		return n.AllocBytes
 	case thresholds.CompareGCPerRequest:
 		return n.GCCycles
+	case thresholds.CompareQueries:
+		return n.Queries
 	}
 	return ""
 }
 
 // PerRequestQuery is the growth of a cost counter (CPU seconds, heap
-// allocations, bytes allocated, GC cycles) per request served over the
+// allocations, bytes allocated, GC cycles, queries) per request served over the
 // window, for the series matched by sel (the job, plus a variant):
 // the work one request costs, scrapes and probes not counted as requests.
 // Evaluated at the window's end + Settle. It is "" when the service exports
@@ -216,7 +218,7 @@ func (n Series) UpQuery(window time.Duration) string {
 // the window: requests, latency buckets and the costs per request.
 func (n Series) counters() []string {
 	var out []string
-	for _, c := range append([]string{n.Requests, n.Duration + "_bucket", n.CPU, n.Allocs, n.AllocBytes, n.GCCycles}, n.Waits...) {
+	for _, c := range append([]string{n.Requests, n.Duration + "_bucket", n.CPU, n.Allocs, n.AllocBytes, n.GCCycles, n.Queries}, n.Waits...) {
 		if c != "" && c != "_bucket" {
 			out = append(out, regexp.QuoteMeta(c))
 		}

@@ -67,7 +67,9 @@ func TestComparisonQueriesSelectOneVariant(t *testing.T) {
 	assert.Contains(t, cpu, `tasksvc_http_requests_total{job="tasksvc",variant="candidate",route!~"/metrics|/healthz|/readyz"}`)
 	rss := DefaultSeries.PeakRSSQuery("baseline", 6*time.Second)
 	assert.Equal(t, `max(max_over_time(tasksvc_process_resident_memory_bytes{job="tasksvc",variant="baseline"}[6s]))`, rss)
-	for _, q := range []string{cpu, rss, DefaultSeries.CPUTimelineQuery(), DefaultSeries.VariantCostQuery("gc_per_request", "baseline", time.Second)} {
+	queries := DefaultSeries.VariantCostQuery(thresholds.CompareQueries, "baseline", 6*time.Second)
+	assert.Contains(t, queries, `tasksvc_db_queries_total{job="tasksvc",variant="baseline"} offset 7500ms`)
+	for _, q := range []string{cpu, rss, queries, DefaultSeries.CPUTimelineQuery(), DefaultSeries.VariantCostQuery("gc_per_request", "baseline", time.Second)} {
 		_, err := p.ParseExpr(q)
 		assert.NoError(t, err, q)
 	}

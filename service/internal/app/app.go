@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(net.Addr)
 
 	reg := telemetry.NewRegistry(cfg.Build)
 	w, r := s.Pools()
-	if err := telemetry.RegisterDBPools(reg, "tasks", w, r); err != nil {
+	if err := telemetry.RegisterDBPools(reg, "tasks", w, r, s.Queries); err != nil {
 		return err
 	}
 	proc, err := telemetry.NewProcess()

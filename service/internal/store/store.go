@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -64,7 +65,8 @@ const schema = `CREATE TABLE IF NOT EXISTS tasks (
 // of spinning in SQLite's busy handler; across processes the busy timeout and
 // immediate transactions serialise them.
 type Store struct {
-	w, r *sql.DB
+	w, r    *sql.DB
+	queries atomic.Uint64 // statements run by both pools
 
 	insert, update, del *sql.Stmt
 	get, list, ping     *sql.Stmt
@@ -98,27 +100,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	busy := opts.BusyTimeout.Milliseconds()
 	// synchronous=NORMAL in WAL: no fsync per commit; durable across process
 	// crashes, not across power loss.
-	w, err := sql.Open("sqlite3", fmt.Sprintf(
-		"%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate", path, busy))
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
+	s := &Store{}
+	w := sql.OpenDB(&counter{dsn: fmt.Sprintf(
+		"%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate", path, busy), n: &s.queries})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	s := &Store{w: w}
+	s.w = w
 	if err := s.createSchema(ctx, opts.BusyTimeout); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: prepare %s: %w", path, err)
 	}
 
-	r, err := sql.Open("sqlite3", fmt.Sprintf("%s?_busy_timeout=%d&_query_only=1", path, busy))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
-	}
+	r := sql.OpenDB(&counter{dsn: fmt.Sprintf("%s?_busy_timeout=%d&_query_only=1", path, busy), n: &s.queries})
 	r.SetMaxOpenConns(opts.Readers)
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxLifetime(0)
@@ -181,6 +177,10 @@ func (s *Store) Close() error {
 
 // Pools returns the writer and reader pools, for connection statistics.
 func (s *Store) Pools() (write, read *sql.DB) { return s.w, s.r }
+
+// Queries is how many statements both pools have run since Open, the
+// schema's and health checks' included.
+func (s *Store) Queries() uint64 { return s.queries.Load() }
 
 // Create stores a new task and returns it with its id. Ids are never reused,
 // even after a delete.

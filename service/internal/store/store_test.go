@@ -326,3 +326,39 @@ func TestTwoProcessesLoseNoWrite(t *testing.T) {
 	defer s.Close()
 	assert.Equal(t, want, all(t, s))
 }
+
+// TestQueriesCountsEveryStatement: each call runs one statement, whether a
+// prepared one, one run on a pool, or one inside a transaction, as a change
+// that adds a query would write it.
+func TestQueriesCountsEveryStatement(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	n := s.Queries()
+	step := func(what string, want uint64, run func() error) {
+		t.Helper()
+		require.NoError(t, run(), what)
+		assert.Equal(t, want, s.Queries()-n, what)
+		n = s.Queries()
+	}
+	var a Task
+	step("create", 1, func() (err error) { a, err = s.Create(ctx, "write docs"); return err })
+	step("get", 1, func() error { _, err := s.Get(ctx, a.ID); return err })
+	step("list", 1, func() error { _, err := s.List(ctx, 0, 10); return err })
+	step("ping", 1, func() error { return s.Ping(ctx) })
+	w, r := s.Pools()
+	step("a query on the reader pool", 1, func() error { return r.QueryRowContext(ctx, `SELECT count(*) FROM tasks`).Scan(new(int)) })
+	step("two statements in a transaction", 2, func() error {
+		tx, err := w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `UPDATE tasks SET task = ? WHERE id = ?`, "x", a.ID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT task FROM tasks WHERE id = ?`, a.ID).Scan(new(string)); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+}

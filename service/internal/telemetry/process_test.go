@@ -168,15 +168,20 @@ func TestDBPoolStats(t *testing.T) {
 	r.SetMaxOpenConns(4)
 
 	reg := prometheus.NewRegistry()
-	require.NoError(t, RegisterDBPools(reg, "tasks", w, r))
+	queries := uint64(7)
+	require.NoError(t, RegisterDBPools(reg, "tasks", w, r, func() uint64 { return queries }))
+	queries = 9 // read at each scrape
 	want := `
 # HELP go_sql_max_open_connections Maximum number of open connections to the database.
 # TYPE go_sql_max_open_connections gauge
 go_sql_max_open_connections{db_name="tasks",pool="read"} 4
 go_sql_max_open_connections{db_name="tasks",pool="write"} 1
+# HELP tasksvc_db_queries_total Statements run on the database by both pools, prepared or not: an N+1 shows here.
+# TYPE tasksvc_db_queries_total counter
+tasksvc_db_queries_total{db_name="tasks"} 9
 `
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "go_sql_max_open_connections"))
-	assert.Error(t, RegisterDBPools(reg, "tasks", w, r), "registering the same pools twice is refused")
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "go_sql_max_open_connections", "tasksvc_db_queries_total"))
+	assert.Error(t, RegisterDBPools(reg, "tasks", w, r, func() uint64 { return 0 }), "registering the same pools twice is refused")
 }
 
 func TestMetricsPassLint(t *testing.T) {
@@ -193,7 +198,7 @@ func TestMetricsPassLint(t *testing.T) {
 	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "a.db"))
 	require.NoError(t, err)
 	defer db.Close()
-	require.NoError(t, RegisterDBPools(reg, "tasks", db, db))
+	require.NoError(t, RegisterDBPools(reg, "tasks", db, db, func() uint64 { return 0 }))
 
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
@@ -211,7 +216,7 @@ func TestMetricsPassLint(t *testing.T) {
 		"tasksvc_http_requests_in_flight", "tasksvc_process_cpu_seconds_total",
 		"tasksvc_process_resident_memory_bytes", "tasksvc_process_cpu_utilization_ratio", "tasksvc_build_info",
 		"go_sql_open_connections", "go_sql_wait_duration_seconds_total", "go_goroutines", "go_gc_heap_live_bytes",
-		"go_sync_mutex_wait_total_seconds_total", "process_cpu_seconds_total",
+		"go_sync_mutex_wait_total_seconds_total", "process_cpu_seconds_total", "tasksvc_db_queries_total",
 	} {
 		assert.True(t, names[n], n)
 	}

@@ -68,8 +68,18 @@ func NewRegistry(info BuildInfo) *prometheus.Registry {
 }
 
 // RegisterDBPools exports database/sql statistics of the writer and reader
-// pools of one database as go_sql_* {db_name=name, pool="write"|"read"}.
-func RegisterDBPools(reg prometheus.Registerer, name string, write, read *sql.DB) error {
+// pools of one database as go_sql_* {db_name=name, pool="write"|"read"},
+// and the statements both ran, queries(), as tasksvc_db_queries_total.
+func RegisterDBPools(reg prometheus.Registerer, name string, write, read *sql.DB, queries func() uint64) error {
+	// The counter of statements first: a pool's stats say how long queries
+	// waited for a connection, not how many there were.
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "tasksvc_db_queries_total",
+		Help:        "Statements run on the database by both pools, prepared or not: an N+1 shows here.",
+		ConstLabels: prometheus.Labels{"db_name": name},
+	}, func() float64 { return float64(queries()) })); err != nil {
+		return fmt.Errorf("telemetry: register the query counter: %w", err)
+	}
 	for pool, db := range map[string]*sql.DB{"write": write, "read": read} {
 		r := prometheus.WrapRegistererWith(prometheus.Labels{"pool": pool}, reg)
 		if err := r.Register(collectors.NewDBStatsCollector(db, name)); err != nil {
