@@ -553,7 +553,7 @@ var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAl
 	thresholds.CompareQueries}
 
 // serverValues adds what Prometheus saw of the round's variant: its work per
-// request served (CPU, heap allocations and bytes, GC cycles) and what a
+// request served (CPU, heap allocations and bytes, GC cycles, queries) and what a
 // request waited for locks and pooled connections, what it kept
 // per 1,000 requests (live heap, goroutines) and the peak resident set of
 // its replicas.

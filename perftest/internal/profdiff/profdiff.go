@@ -15,8 +15,8 @@
 // known by its file and first line, not by its name: where the compiler
 // inlines a function that returns a closure, it compiles a copy of the
 // closure at each call site, each with a name of its own
-// (api.(*API).Register.(*API).serial.func3, .func4, …), and a cost spread
-// over eight copies of a handler wrapper is one cost, of one piece of source.
+// (api.(*API).Register.(*API).serial.func6, .func7, …), and a cost spread
+// over the copies of a handler wrapper is one cost, of one piece of source.
 //
 // The noise rule: a growth is above noise when all of these hold.
 //

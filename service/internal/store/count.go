@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/mattn/go-sqlite3"
@@ -24,7 +25,12 @@ func (c *counter) Connect(context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &countedConn{dc.(*sqlite3.SQLiteConn), c.n}, nil
+	conn, ok := dc.(*sqlite3.SQLiteConn)
+	if !ok {
+		dc.Close()
+		return nil, fmt.Errorf("store: the SQLite driver opened a %T, not a *sqlite3.SQLiteConn", dc)
+	}
+	return &countedConn{conn, c.n}, nil
 }
 
 func (c *counter) Driver() driver.Driver { return &c.d }
@@ -52,7 +58,12 @@ func (c *countedConn) PrepareContext(ctx context.Context, query string) (driver.
 	if err != nil {
 		return nil, err
 	}
-	return &countedStmt{st.(*sqlite3.SQLiteStmt), c.n}, nil
+	s, ok := st.(*sqlite3.SQLiteStmt)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("store: the SQLite driver prepared a %T, not a *sqlite3.SQLiteStmt", st)
+	}
+	return &countedStmt{s, c.n}, nil
 }
 
 func (c *countedConn) Prepare(query string) (driver.Stmt, error) {
