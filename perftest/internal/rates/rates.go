@@ -105,6 +105,8 @@ func Settings(c *thresholds.Compare) string {
 // GoRuntime are the compared metrics only a Go service's runtime feeds. The
 // waits are counted here too: another language can export a pool's wait, but
 // the reference service's counters are Go's (mutex wait, database/sql).
+// queries_per_request is not: the reference service counts its own
+// queries, as a service in any language can.
 var GoRuntime = []string{thresholds.CompareAllocs, thresholds.CompareAllocBytes, thresholds.CompareGCPerRequest,
 	thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth, thresholds.CompareWaitPerRequest}
 
