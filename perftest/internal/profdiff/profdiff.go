@@ -11,12 +11,14 @@
 // would show the merged profile; its growth is the candidate's minus the
 // baseline's. Flat values count the samples whose innermost frame is the
 // function; cumulative ones count every sample with the function anywhere on
-// its stack, once. Inlined frames are functions of their own. A function is
-// known by its file and first line, not by its name: where the compiler
-// inlines a function that returns a closure, it compiles a copy of the
-// closure at each call site, each with a name of its own
-// (api.(*API).Register.(*API).serial.func6, .func7, …), and a cost spread
-// over the copies of a handler wrapper is one cost, of one piece of source.
+// its stack, once. Inlined frames are functions of their own. Copies of one
+// closure are one function: where the compiler inlines a function that
+// returns a closure, it compiles a copy of the closure at each call site,
+// each with a name of its own (api.(*API).Register.(*API).serial.func6,
+// .func7, …), and a cost spread over the copies of a handler wrapper is one
+// cost, of one piece of source. Copies are told by their file and first line
+// within a build; across the builds functions are matched by name, since a
+// pull request that adds a line above a function moves its first line.
 //
 // The noise rule: a growth is above noise when all of these hold.
 //
@@ -51,7 +53,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"path"
 	"slices"
@@ -186,7 +187,7 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 	case len(in.Candidate) != n:
 		return Result{}, fmt.Errorf("%d baseline rounds but %d candidate rounds: rounds are compared in pairs", n, len(in.Candidate))
 	}
-	t := &tally{funcs: map[key]*fn{}}
+	t := &tally{funcs: map[key]*fn{}, alias: copiesOf(in)}
 	for b, rounds := range [2][]Round{in.Baseline, in.Candidate} {
 		t.requests[b] = make([]float64, n)
 		t.total[b] = make([]float64, n)
@@ -202,7 +203,7 @@ func Diff(in Input, m Measure, o Options) (Result, error) {
 	res := Result{Measure: m, Pairs: n, Baseline: t.perRequest(0, t.total[0]), Candidate: t.perRequest(1, t.total[1])}
 	floor := o.MinShare * max(math.Abs(res.Baseline), math.Abs(res.Candidate))
 	for k, f := range t.funcs {
-		out := Func{Name: f.name(), File: k.file, Changed: changedPath(k.file, in.Changed)}
+		out := Func{Name: k.name, File: k.file, Changed: changedPath(k.file, in.Changed)}
 		out.Flat = t.change(f.flat, floor, o.MinPairs)
 		out.Cum = t.change(f.cum, floor, o.MinPairs)
 		if t.counted {
@@ -306,12 +307,64 @@ func readable(name string) string {
 	return b.String()
 }
 
-// key identifies a function: by its file and first line where the profile
-// gives them, so that a closure's inlined copies are one function; else by
-// its name.
-type key struct {
-	name, file string
-	start      int64
+type key struct{ name, file string }
+
+// copiesOf maps the name of each copy of an inlined closure to the copy
+// with the shortest name (the first in sort order of those): within one
+// build, functions of one file that start on one line under different names
+// are copies of one closure.
+func copiesOf(in Input) map[key]key {
+	parent := map[key]key{}
+	var root func(key) key
+	root = func(k key) key {
+		p, ok := parent[k]
+		if !ok || p == k {
+			return k
+		}
+		r := root(p)
+		parent[k] = r
+		return r
+	}
+	shorter := func(a, b key) bool { return len(a.name) < len(b.name) || len(a.name) == len(b.name) && a.name < b.name }
+	type place struct {
+		file  string
+		start int64
+	}
+	for _, rounds := range [2][]Round{in.Baseline, in.Candidate} {
+		first := map[place]key{}
+		for _, r := range rounds {
+			if r.Profile == nil {
+				continue
+			}
+			for _, f := range r.Profile.Function {
+				k := key{readable(cmp.Or(f.Name, f.SystemName)), f.Filename}
+				if k.name == "" || f.Filename == "" || f.StartLine <= 0 {
+					continue
+				}
+				at := place{f.Filename, f.StartLine}
+				o, ok := first[at]
+				if !ok {
+					first[at] = k
+					continue
+				}
+				a, b := root(o), root(k)
+				if a == b {
+					continue
+				}
+				if shorter(b, a) {
+					a, b = b, a
+				}
+				parent[a], parent[b] = a, a
+			}
+		}
+	}
+	alias := map[key]key{}
+	for k := range parent {
+		if r := root(k); r != k {
+			alias[k] = r
+		}
+	}
+	return alias
 }
 
 // fn is one function's raw values: per build, per round; lines per build.
@@ -326,18 +379,11 @@ type fn struct {
 
 type tally struct {
 	funcs           map[key]*fn
+	alias           map[key]key // a closure's copies to the one they count as
 	requests, total [2][]float64
 	// counted says every profile gave its period, so each function's
 	// samples are known (flatN, cumN).
 	counted bool
-}
-
-// name is the shortest of f's names, the first of those in sort order:
-// the copy with the least inlining context.
-func (f *fn) name() string {
-	return slices.MinFunc(slices.Collect(maps.Keys(f.names)), func(a, b string) int {
-		return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
-	})
 }
 
 func (t *tally) fn(k key, n int) *fn {
@@ -416,8 +462,8 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 		}
 		clear(seen)
 		for depth, fr := range frames(s.Location) {
-			f := t.fn(fr.key, n)
-			f.names[fr.name] = true
+			f := t.fn(cmp.Or(t.alias[fr.key], fr.key), n)
+			f.names[fr.key.name] = true
 			f.start = cmp.Or(f.start, fr.start)
 			if depth == 0 {
 				f.flat[b][i] += v
@@ -440,7 +486,6 @@ func (t *tally) add(b, i int, r Round, m Measure) error {
 
 type frame struct {
 	key         key
-	name        string
 	line, start int64
 }
 
@@ -448,19 +493,14 @@ type frame struct {
 func frames(locs []*profile.Location) []frame {
 	var out []frame
 	for _, loc := range locs {
-		addr := fmt.Sprintf("%#x", loc.Address)
+		addr := key{name: fmt.Sprintf("%#x", loc.Address)}
 		if len(loc.Line) == 0 {
-			out = append(out, frame{key: key{name: addr}, name: addr})
+			out = append(out, frame{key: addr})
 		}
 		for _, ln := range loc.Line {
-			fr := frame{key: key{name: addr}, name: addr}
+			fr := frame{key: addr}
 			if f := ln.Function; f != nil {
-				name := readable(cmp.Or(f.Name, f.SystemName, addr))
-				k := key{name: name, file: f.Filename}
-				if f.Filename != "" && f.StartLine > 0 {
-					k = key{file: f.Filename, start: f.StartLine}
-				}
-				fr = frame{k, name, ln.Line, f.StartLine}
+				fr = frame{key{readable(cmp.Or(f.Name, f.SystemName, addr.name)), f.Filename}, ln.Line, f.StartLine}
 			}
 			out = append(out, fr)
 		}

@@ -524,3 +524,23 @@ func TestSmallObjectsAreCountedBySamples(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, find(t, r, "cache.(*LRU[...]).Put").Flat.AboveNoise, "120 samples in all")
 }
+
+// TestAFunctionMovedByALineAboveItIsStillItself: a pull request that adds a
+// line near the top of a file (an import) moves the first line of every
+// function below it. Functions are matched across the builds by name, so
+// the diff reads exactly as if nothing had moved.
+func TestAFunctionMovedByALineAboveItIsStillItself(t *testing.T) {
+	in := handMade(allocTypes)
+	want, err := Diff(in, AllocObjects, DefaultOptions)
+	require.NoError(t, err)
+	for i, r := range in.Candidate {
+		p := r.Profile.Copy()
+		for _, f := range p.Function {
+			f.StartLine++
+		}
+		in.Candidate[i].Profile = p
+	}
+	got, err := Diff(in, AllocObjects, DefaultOptions)
+	require.NoError(t, err)
+	assert.Equal(t, want.Funcs, got.Funcs)
+}
