@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"io"
 	"sync/atomic"
 
 	"github.com/mattn/go-sqlite3"
@@ -21,19 +22,29 @@ type counter struct {
 }
 
 func (c *counter) Connect(context.Context) (driver.Conn, error) {
-	dc, err := c.d.Open(c.dsn)
+	conn, err := as[*sqlite3.SQLiteConn](c.d.Open(c.dsn))
 	if err != nil {
 		return nil, err
-	}
-	conn, ok := dc.(*sqlite3.SQLiteConn)
-	if !ok {
-		dc.Close()
-		return nil, fmt.Errorf("store: the SQLite driver opened a %T, not a *sqlite3.SQLiteConn", dc)
 	}
 	return &countedConn{conn, c.n}, nil
 }
 
 func (c *counter) Driver() driver.Driver { return &c.d }
+
+// as is what the driver gave, v, as the type it documents, T; else the
+// driver's error, or v closed and an error saying what it was.
+func as[T any](v io.Closer, err error) (T, error) {
+	var t T
+	if err != nil {
+		return t, err
+	}
+	t, ok := v.(T)
+	if !ok {
+		v.Close()
+		return t, fmt.Errorf("store: the SQLite driver gave a %T, not a %T", v, t)
+	}
+	return t, nil
+}
 
 // countedConn counts the statements run on it directly, and hands out
 // statements that count their runs. The rest of the driver's interfaces
@@ -54,14 +65,9 @@ func (c *countedConn) QueryContext(ctx context.Context, query string, args []dri
 }
 
 func (c *countedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	st, err := c.SQLiteConn.PrepareContext(ctx, query)
+	s, err := as[*sqlite3.SQLiteStmt](c.SQLiteConn.PrepareContext(ctx, query))
 	if err != nil {
 		return nil, err
-	}
-	s, ok := st.(*sqlite3.SQLiteStmt)
-	if !ok {
-		st.Close()
-		return nil, fmt.Errorf("store: the SQLite driver prepared a %T, not a *sqlite3.SQLiteStmt", st)
 	}
 	return &countedStmt{s, c.n}, nil
 }

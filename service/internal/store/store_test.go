@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -361,4 +362,19 @@ func TestQueriesCountsEveryStatement(t *testing.T) {
 		}
 		return tx.Commit()
 	})
+}
+
+type closer struct{ closed bool }
+
+func (c *closer) Close() error { c.closed = true; return nil }
+
+// TestAsRefusesWhatTheDriverDoesNotDocument: a driver that hands out another
+// type gets its value closed and an error, never a panic.
+func TestAsRefusesWhatTheDriverDoesNotDocument(t *testing.T) {
+	c := &closer{}
+	_, err := as[*sqlite3.SQLiteConn](c, nil)
+	require.EqualError(t, err, "store: the SQLite driver gave a *store.closer, not a *sqlite3.SQLiteConn")
+	assert.True(t, c.closed)
+	_, err = as[*sqlite3.SQLiteConn](nil, errors.New("no such file"))
+	assert.EqualError(t, err, "no such file")
 }
