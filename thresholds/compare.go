@@ -25,6 +25,9 @@ const (
 	// however short the run. Budgets are absolute, in the metric's unit.
 	CompareHeapGrowth      = "heap_growth"      // live heap after GC, bytes per 1,000 requests
 	CompareGoroutineGrowth = "goroutine_growth" // goroutines per 1,000 requests
+	// CompareRSSGrowth reads the resident set (service.metrics.memory): the
+	// growth any process has, whatever its language or runtime.
+	CompareRSSGrowth = "rss_growth" // resident set, bytes per 1,000 requests
 	// CompareWaitPerRequest is the time a request spent waiting for a lock
 	// or a pooled connection, from the counters service.metrics.waits names:
 	// near 0 until requests contend, so its budget is absolute, in seconds.
@@ -34,7 +37,7 @@ const (
 // compareMetrics lists the comparable metrics in the order messages name them.
 var compareMetrics = []string{
 	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, CompareAllocs, CompareAllocBytes, CompareGCPerRequest,
-	CompareQueries, CompareWaitPerRequest, ComparePeakRSS, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
+	CompareQueries, CompareWaitPerRequest, ComparePeakRSS, CompareRSSGrowth, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
 }
 
 // DefaultCompare holds the values used for compare fields the file leaves out.
@@ -115,7 +118,7 @@ var budgetUnits = map[string]Unit{
 	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareCPUPerRequest: Seconds,
 	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None, CompareQueries: None,
 	CompareThroughput: PerSecond, CompareErrorRate: Ratio,
-	CompareHeapGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k, CompareWaitPerRequest: units.Waited,
+	CompareHeapGrowth: units.BytesPer1k, CompareRSSGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k, CompareWaitPerRequest: units.Waited,
 }
 
 // Duration is the load time of the whole comparison: every round of both

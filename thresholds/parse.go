@@ -325,7 +325,7 @@ func (bs *Budgets) decodeNode(d *decoder, n *yaml.Node, at place) {
 		switch b.Metric {
 		case CompareErrorRate:
 			sp.want = "expected percentage points like 0.5%"
-		case CompareHeapGrowth:
+		case CompareHeapGrowth, CompareRSSGrowth:
 			u, sp.want = b.Unit(), "expected bytes per 1,000 requests like 64KiB"
 		case CompareGoroutineGrowth:
 			u, sp.want = b.Unit(), "expected goroutines per 1,000 requests like 1"

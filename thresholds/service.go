@@ -369,7 +369,7 @@ func (v *validator) costMetricsNeed(m ServiceMetrics) {
 	if c := v.spec.Compare; c != nil {
 		type series struct{ field, name string }
 		budgetNeeds := map[string]series{CompareCPUPerRequest: {"cpu", m.CPU}, CompareAllocs: {"allocs", m.Allocs},
-			CompareAllocBytes: {"alloc_bytes", m.AllocBytes}, ComparePeakRSS: {"memory", m.Memory},
+			CompareAllocBytes: {"alloc_bytes", m.AllocBytes}, ComparePeakRSS: {"memory", m.Memory}, CompareRSSGrowth: {"memory", m.Memory},
 			CompareWaitPerRequest: {"waits", strings.Join(m.Waits, ",")}, CompareQueries: {"queries", m.Queries}}
 		for _, b := range c.Metrics {
 			if s, ok := budgetNeeds[b.Metric]; ok && s.name == "" {

@@ -555,7 +555,7 @@ var costMetrics = []string{thresholds.CompareCPUPerRequest, thresholds.CompareAl
 // serverValues adds what Prometheus saw of the round's variant: its work per
 // request served (CPU, heap allocations and bytes, GC cycles, queries) and what a
 // request waited for locks and pooled connections, what it kept
-// per 1,000 requests (live heap, goroutines) and the peak resident set of
+// per 1,000 requests (live heap, resident set, goroutines) and the peak resident set of
 // its replicas.
 func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r *Round) error {
 	window := r.To.Sub(r.From)
@@ -567,7 +567,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	for _, m := range costMetrics {
 		queries[m] = query{series.VariantCostQuery(thresholds.Metric(m), r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	}
-	for _, m := range []string{thresholds.CompareHeapGrowth, thresholds.CompareGoroutineGrowth} {
+	for _, m := range []string{thresholds.CompareHeapGrowth, thresholds.CompareRSSGrowth, thresholds.CompareGoroutineGrowth} {
 		queries[m] = query{series.GrowthQuery(m, r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	}
 	queries[thresholds.CompareWaitPerRequest] = query{series.WaitQuery(r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
@@ -592,7 +592,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 var perRequest = map[string]bool{
 	thresholds.CompareAllocs: true, thresholds.CompareAllocBytes: true, thresholds.CompareCPUPerRequest: true,
 	thresholds.CompareGCPerRequest: true, thresholds.CompareQueries: true, thresholds.CompareErrorRate: true,
-	thresholds.CompareHeapGrowth: true, thresholds.CompareGoroutineGrowth: true,
+	thresholds.CompareHeapGrowth: true, thresholds.CompareRSSGrowth: true, thresholds.CompareGoroutineGrowth: true,
 }
 
 // counts says whether round r has a value of metric that can count.

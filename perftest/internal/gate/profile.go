@@ -82,6 +82,7 @@ var measureOf = map[string]profdiff.Measure{
 	// allocated, and where the goroutines it left are waiting.
 	thresholds.CompareHeapGrowth:      profdiff.InuseSpace,
 	thresholds.ComparePeakRSS:         profdiff.InuseSpace,
+	thresholds.CompareRSSGrowth:       profdiff.InuseSpace,
 	thresholds.CompareGoroutineGrowth: profdiff.Goroutines,
 	// Where requests waited, in rounds of bursts like the contention pairs'.
 	thresholds.CompareWaitPerRequest: profdiff.Delay,

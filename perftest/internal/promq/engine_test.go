@@ -160,6 +160,8 @@ func TestGrowthIsPerThousandRequestsServed(t *testing.T) {
   go_gc_heap_live_bytes{job="tasksvc",variant="baseline",instance="r3"} 4000000-500x35
   go_goroutines{job="tasksvc",variant="candidate",instance="r1"} 10+3x35
   go_goroutines{job="tasksvc",variant="candidate",instance="r2"} 10x35
+  tasksvc_process_resident_memory_bytes{job="tasksvc",variant="candidate",instance="r1"} 20000000+40000x35
+  tasksvc_process_resident_memory_bytes{job="tasksvc",variant="candidate",instance="r2"} 20000000x35
 `
 	w, at := windowTo.Sub(windowFrom), DefaultSeries.At(thresholds.CPUPerRequest, windowTo)
 	heap := evalAt(t, series, DefaultSeries.GrowthQuery(thresholds.CompareHeapGrowth, "candidate", w), at)
@@ -172,10 +174,15 @@ func TestGrowthIsPerThousandRequestsServed(t *testing.T) {
 	gs := evalAt(t, series, DefaultSeries.GrowthQuery(thresholds.CompareGoroutineGrowth, "candidate", w), at)
 	require.Len(t, gs, 1)
 	assert.InDelta(t, 15, gs[0].Value, 1e-9, "3 goroutines a second on one replica, 200 requests a second in all")
+	rss := evalAt(t, series, DefaultSeries.GrowthQuery(thresholds.CompareRSSGrowth, "candidate", w), at)
+	require.Len(t, rss, 1)
+	assert.InDelta(t, 200000, rss[0].Value, 1e-6, "the resident set: 40 kB a second on one replica, 200 requests a second in all")
 
 	none := DefaultSeries
 	none.HeapLive = ""
 	assert.Empty(t, none.GrowthQuery(thresholds.CompareHeapGrowth, "candidate", w), "no gauge, no query: the metric has no data")
+	none.Memory = ""
+	assert.Empty(t, none.GrowthQuery(thresholds.CompareRSSGrowth, "candidate", w))
 }
 
 func ftoa(f float64) string { return strconvFormat(f) }

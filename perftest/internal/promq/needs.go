@@ -53,7 +53,7 @@ func (n Series) Needs(metrics ...string) []Need {
 			add(Need{Field: "service.metrics.duration", Name: n.Duration + "_bucket"})
 		case string(thresholds.CPU):
 			add(Need{Field: "service.metrics.cpu", Name: n.CPU})
-		case string(thresholds.Memory), thresholds.ComparePeakRSS:
+		case string(thresholds.Memory), thresholds.ComparePeakRSS, thresholds.CompareRSSGrowth:
 			add(Need{Field: "service.metrics.memory", Name: n.Memory})
 		case thresholds.CompareWaitPerRequest:
 			for i, w := range n.Waits {

@@ -260,6 +260,8 @@ func (n Series) gauge(metric string) string {
 		return n.HeapLive
 	case thresholds.CompareGoroutineGrowth:
 		return n.Goroutines
+	case thresholds.CompareRSSGrowth:
+		return n.Memory
 	}
 	return ""
 }
