@@ -90,6 +90,11 @@ func (c Compare) Contended(metric string) bool {
 	return c.Contention != nil && metric == CompareWaitPerRequest
 }
 
+// Trended reports whether metric is judged by its trend over every pair of
+// the run rather than pair by pair: the resident set, a high-water mark that
+// grows in steps, shows a leak over the run and in a few rounds only.
+func Trended(metric string) bool { return metric == CompareRSSGrowth }
+
 // Pairs is how many pairs the comparison plans: the evenly paced ones and
 // the contention pairs.
 func (c Compare) Pairs() int {

@@ -125,7 +125,7 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		{CompareP95, Seconds, ptr(0.15), nil},
 		{CompareP99, Seconds, ptr(0.30), nil},
 		{ComparePeakRSS, Bytes, ptr(0.15), nil},
-		{CompareRSSGrowth, units.BytesPer1k, ptr(256 << 10), nil},
+		{CompareRSSGrowth, units.BytesPer1k, ptr(64 << 10), nil},
 		{CompareHeapGrowth, units.BytesPer1k, ptr(64 << 10), nil},
 		{CompareGoroutineGrowth, units.Per1k, ptr(5), nil},
 		{CompareWaitPerRequest, units.Waited, ptr(50e-6), nil},

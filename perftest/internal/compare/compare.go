@@ -25,6 +25,9 @@ type Samples struct {
 	// trials. Such a metric is compared on the pooled counts with Fisher's
 	// exact test, so a few bad rounds cannot hide behind a median of zeros.
 	BaselineCounts, CandidateCounts []Count
+	// Set for a growth judged by its trend over the run (rss_growth):
+	// Baseline and Candidate still hold each round's own growth, to show.
+	Trend *Trend
 }
 
 // Budget is how far one metric may get worse before a significant change fails:
@@ -93,7 +96,7 @@ type Row struct {
 	Delta               float64  // the Hodges–Lehmann change over pairs, as candidate/baseline - 1; a difference when Unit.Absolute
 	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the pairs are too few
 	P                   float64  // two-sided p of Test; NaN when not compared
-	Test                string   // "signed-rank" (pairs of rounds) or "Fisher" (pooled counts)
+	Test                string   // "signed-rank" (pairs of rounds), "Fisher" (pooled counts) or "trend" (levels over the run)
 	Significant         bool     // P < alpha
 	Budget              string   // "+10%", "-5%", "+0.5pp"
 	MaxIncrease         *float64 // the budget as given, for tools
@@ -303,6 +306,9 @@ func measure(s Samples, alpha float64) (Row, string) {
 	}
 	if s.BaselineCounts != nil || s.CandidateCounts != nil {
 		return measureCounts(r, s, alpha)
+	}
+	if s.Trend != nil {
+		return measureTrend(r, s, alpha)
 	}
 	if thresholds.MinP(n) >= alpha {
 		return r, fmt.Sprintf("too few samples: %d pairs of rounds (at α=%v no difference can be significant with fewer than %d)", n, alpha, thresholds.PairsNeeded(alpha))

@@ -571,6 +571,10 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 		queries[m] = query{series.GrowthQuery(m, r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	}
 	queries[thresholds.CompareWaitPerRequest] = query{series.WaitQuery(r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
+	if q := series.LevelQuery(thresholds.CompareRSSGrowth, r.Variant); q != "" {
+		queries[levelOf(thresholds.CompareRSSGrowth)] = query{q, series.At(thresholds.CPUPerRequest, r.To)}
+		queries[served] = query{series.ServedQuery(r.Variant), series.At(thresholds.CPUPerRequest, r.To)}
+	}
 	for metric, q := range queries {
 		if q.q == "" {
 			continue // the service exports no such counter: the metric stays missing
@@ -586,6 +590,12 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	return nil
 }
 
+// Keys of Round.Values that are no metric: a trended metric's gauge level at
+// the round's end, and the requests served by then.
+const served = "served@end"
+
+func levelOf(metric string) string { return metric + "@end" }
+
 // perRequest are the compared metrics a round measures per request issued
 // or served: a generator that stalled or fell behind does not change them,
 // so a round it cannot vouch for still counts for them.
@@ -593,6 +603,7 @@ var perRequest = map[string]bool{
 	thresholds.CompareAllocs: true, thresholds.CompareAllocBytes: true, thresholds.CompareCPUPerRequest: true,
 	thresholds.CompareGCPerRequest: true, thresholds.CompareQueries: true, thresholds.CompareErrorRate: true,
 	thresholds.CompareHeapGrowth: true, thresholds.CompareRSSGrowth: true, thresholds.CompareGoroutineGrowth: true,
+	levelOf(thresholds.CompareRSSGrowth): true, served: true,
 }
 
 // counts says whether round r has a value of metric that can count.
@@ -612,6 +623,9 @@ func Samples(rounds []Round, c thresholds.Compare) []compare.Samples {
 	out := make([]compare.Samples, 0, len(c.Metrics))
 	for _, b := range c.Metrics {
 		s := compare.Samples{Metric: b.Metric, Unit: b.Unit()}
+		if thresholds.Trended(b.Metric) {
+			s.Trend = &compare.Trend{}
+		}
 		pairs, planned := pairsFor(rounds, c, b.Metric)
 		good := 0
 		for _, pair := range pairs {
@@ -627,6 +641,9 @@ func Samples(rounds []Round, c thresholds.Compare) []compare.Samples {
 				v := r.Values[b.Metric]
 				if !counts(r, b.Metric) {
 					v = math.NaN()
+				}
+				if s.Trend != nil {
+					s.Trend.Add(r.Variant == Baseline, value(r, levelOf(b.Metric)), value(r, served))
 				}
 				if r.Variant == Baseline {
 					s.Baseline = append(s.Baseline, v)
@@ -646,16 +663,29 @@ func Samples(rounds []Round, c thresholds.Compare) []compare.Samples {
 	return out
 }
 
+// value is r's value under key, NaN when it has none.
+func value(r Round, key string) float64 {
+	if v, ok := r.Values[key]; ok {
+		return v
+	}
+	return math.NaN()
+}
+
 // pairsFor are the pairs of rounds metric is read from (rounds 2k and 2k+1
-// of its kind), and how many of them c plans.
+// of its kind, or of every kind for a trended metric, in the order they ran),
+// and how many of them c plans.
 func pairsFor(rounds []Round, c thresholds.Compare, metric string) (pairs [][]Round, planned int) {
 	contended := c.Contended(metric)
+	every := thresholds.Trended(metric)
 	for i := 0; i+1 < len(rounds); i += 2 {
-		if (rounds[i].Burst > 1) == contended {
+		if every || (rounds[i].Burst > 1) == contended {
 			pairs = append(pairs, rounds[i:i+2])
 		}
 	}
-	if contended {
+	switch {
+	case every:
+		return pairs, c.Pairs()
+	case contended:
 		return pairs, c.Contention.Rounds
 	}
 	return pairs, c.Rounds

@@ -284,6 +284,23 @@ func (n Series) GrowthQuery(metric, variant string, window time.Duration) string
 		g, sel, g, sel, offset(w), Delta(fmt.Sprintf(`%s{%s}`, n.Requests, served), w))
 }
 
+// LevelQuery is the level of the gauge a growth metric reads, summed over
+// a variant's replicas, and ServedQuery the requests they have served since
+// they started: a trend's two axes. Evaluated where GrowthQuery is. LevelQuery
+// is "" when the service exports no such gauge.
+func (n Series) LevelQuery(metric, variant string) string {
+	g := n.gauge(metric)
+	if g == "" {
+		return ""
+	}
+	return fmt.Sprintf(`sum(%s{%s,variant=%q})`, g, n.job(), variant)
+}
+
+// ServedQuery: see LevelQuery.
+func (n Series) ServedQuery(variant string) string {
+	return fmt.Sprintf(`sum(%s{%s})`, n.Requests, n.servedBy(fmt.Sprintf(`%s,variant=%q`, n.job(), variant)))
+}
+
 // WaitQuery is the seconds the counters of Waits grew over the window,
 // summed over a variant's replicas and over the counters, per request they
 // served: what a request waited for locks and pooled connections. Each
