@@ -22,7 +22,7 @@ test: ## unit tests with the race detector, a short fuzz of every parser, then e
 	$(GO) test -race -short ./...
 	$(MAKE) fuzz FUZZTIME=5000x
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/perftest$$')
-	$(GO) test -count=1 -timeout 30m -v ./perftest
+	$(GO) test -count=1 -timeout 40m -v ./perftest
 
 # One fuzz target per go test call: go test -fuzz takes a single target.
 # Each new interesting input is minimized for FUZZMINIMIZE, not the default

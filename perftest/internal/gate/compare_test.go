@@ -72,6 +72,34 @@ func TestSamplesReadTheWaitFromTheContentionPairsAlone(t *testing.T) {
 		"a contention pair without its wait runs again; the evenly paced pair, which has none either, need not")
 }
 
+// The resident set's growth is judged by its trend: every pair of the run in
+// the order it ran, evenly paced or in bursts, with each round's level and
+// requests served; each round's own growth is kept to show.
+func TestSamplesGiveTheTrendEveryPairInTheOrderRun(t *testing.T) {
+	v := func(growth, level, n float64) map[string]float64 {
+		return map[string]float64{thresholds.CompareRSSGrowth: growth, levelOf(thresholds.CompareRSSGrowth): level, served: n}
+	}
+	rounds := []Round{
+		{Variant: Baseline, Pair: 0, Values: v(1, 100, 10)}, {Variant: Candidate, Pair: 0, Values: v(2, 200, 11)},
+		{Variant: Candidate, Pair: 1, Burst: 8, Values: v(3, 300, 21)}, {Variant: Baseline, Pair: 1, Burst: 8, Values: v(4, 400, 20)},
+		{Variant: Baseline, Pair: 2, Burst: 8, Values: map[string]float64{thresholds.CompareRSSGrowth: 5}}, {Variant: Candidate, Pair: 2, Burst: 8, Values: v(6, 600, 31)},
+	}
+	c := thresholds.Compare{Metrics: []thresholds.Budget{{Metric: thresholds.CompareRSSGrowth}}, Rounds: 1, Contention: &thresholds.Contention{Rounds: 2, Burst: 8}}
+	s := Samples(rounds, c)
+	require.Len(t, s, 1)
+	require.NotNil(t, s[0].Trend)
+	assert.Equal(t, []float64{1, 4, 5}, s[0].Baseline, "each round's own growth")
+	assert.Equal(t, []float64{2, 3, 6}, s[0].Candidate)
+	assert.Equal(t, []float64{200, 300, 600}, s[0].Trend.CandidateLevels)
+	assert.Equal(t, []float64{11, 21, 31}, s[0].Trend.CandidateServed)
+	assert.Equal(t, 400.0, s[0].Trend.BaselineLevels[1])
+	assert.True(t, math.IsNaN(s[0].Trend.BaselineLevels[2]) && math.IsNaN(s[0].Trend.BaselineServed[2]),
+		"a round without its level stays, as missing, and the comparison names it")
+
+	c.Metrics = []thresholds.Budget{{Metric: thresholds.CompareHeapGrowth}}
+	assert.Nil(t, Samples(rounds, c)[0].Trend, "the live heap's growth is judged pair by pair")
+}
+
 // A round the generator cannot vouch for (stalled, behind) counts as missing
 // for what the generator measures, when no other pair can take its place.
 func TestSamplesLeaveUnsoundRoundsMissing(t *testing.T) {

@@ -178,11 +178,20 @@ func TestGrowthIsPerThousandRequestsServed(t *testing.T) {
 	require.Len(t, rss, 1)
 	assert.InDelta(t, 200000, rss[0].Value, 1e-6, "the resident set: 40 kB a second on one replica, 200 requests a second in all")
 
+	level := evalAt(t, series, DefaultSeries.LevelQuery(thresholds.CompareRSSGrowth, "candidate"), at)
+	require.Len(t, level, 1)
+	// Read at the 31st scrape, where the growth's window ends.
+	assert.InDelta(t, 40e6+40000*31, level[0].Value, 1e-6, "both replicas' resident sets at the window's end")
+	n := evalAt(t, series, DefaultSeries.ServedQuery("candidate"), at)
+	require.Len(t, n, 1)
+	assert.InDelta(t, 2*100*31, n[0].Value, 1e-6, "requests served since start, scrapes left out")
+
 	none := DefaultSeries
 	none.HeapLive = ""
 	assert.Empty(t, none.GrowthQuery(thresholds.CompareHeapGrowth, "candidate", w), "no gauge, no query: the metric has no data")
 	none.Memory = ""
 	assert.Empty(t, none.GrowthQuery(thresholds.CompareRSSGrowth, "candidate", w))
+	assert.Empty(t, none.LevelQuery(thresholds.CompareRSSGrowth, "candidate"))
 }
 
 func ftoa(f float64) string { return strconvFormat(f) }

@@ -345,3 +345,25 @@ func TestAGrowthReadsAsADifference(t *testing.T) {
 	assert.True(t, strings.Contains(page, "&#43;199KiB/1k (5.86KiB/1k → 205KiB/1k"), "the change reads as a difference")
 	assert.True(t, regexp.MustCompile(`>(\+|&#43;)(50|100|150|200|250)KiB/1k<`).MatchString(page), "the change chart's ticks are round in KiB/1k")
 }
+
+// A growth judged by its trend names its test where the others name theirs:
+// a reader of any report sees how each row was decided.
+func TestReportsNameTheTrendTest(t *testing.T) {
+	tr := &compare.Trend{}
+	var b, c []float64
+	for i := range 10 {
+		n := float64(2000 * (i + 1))
+		tr.Add(true, 20e6+float64(i%3)*1e5, n)
+		tr.Add(false, 20e6+300*n, n) // 300 bytes kept a request
+		b, c = append(b, 0), append(c, 300)
+	}
+	res := compare.Compare([]compare.Samples{{Metric: "rss_growth", Unit: units.BytesPer1k, Baseline: b, Candidate: c, Trend: tr}},
+		[]compare.Budget{{Metric: "rss_growth", MaxIncrease: ptr(64 << 10)}}, compare.Options{Alpha: 0.01})
+	require.Equal(t, compare.Worse, res.Rows[0].Status, res.Rows[0].Why)
+	r := passingRun()
+	r.Comparison = &res
+	r = decided(r)
+	assert.Contains(t, render(t, Console(r)), "Wilcoxon signed-rank (errors: Fisher exact; rss_growth: Mann–Kendall trend over every pair) at α=0.01")
+	assert.Contains(t, render(t, Markdown(r)), "Wilcoxon signed-rank test on the pairs (error counts: Fisher exact; rss_growth: Mann–Kendall trend over every pair) at α=0.01")
+	assert.Contains(t, render(t, HTML(r)), "rss_growth: Mann–Kendall trend over every pair) at α=0.01")
+}
