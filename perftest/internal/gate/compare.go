@@ -573,7 +573,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 	queries[thresholds.CompareWaitPerRequest] = query{series.WaitQuery(r.Variant, window), series.At(thresholds.CPUPerRequest, r.To)}
 	if q := series.LevelQuery(thresholds.CompareRSSGrowth, r.Variant); q != "" {
 		queries[levelOf(thresholds.CompareRSSGrowth)] = query{q, series.At(thresholds.CPUPerRequest, r.To)}
-		queries[served] = query{series.ServedQuery(r.Variant), series.At(thresholds.CPUPerRequest, r.To)}
+		queries[servedKey] = query{series.ServedQuery(r.Variant), series.At(thresholds.CPUPerRequest, r.To)}
 	}
 	for metric, q := range queries {
 		if q.q == "" {
@@ -592,7 +592,7 @@ func serverValues(ctx context.Context, pc *promq.Client, series promq.Series, r 
 
 // Keys of Round.Values that are no metric: a trended metric's gauge level at
 // the round's end, and the requests served by then.
-const served = "served@end"
+const servedKey = "served@end"
 
 func levelOf(metric string) string { return metric + "@end" }
 
@@ -603,7 +603,6 @@ var perRequest = map[string]bool{
 	thresholds.CompareAllocs: true, thresholds.CompareAllocBytes: true, thresholds.CompareCPUPerRequest: true,
 	thresholds.CompareGCPerRequest: true, thresholds.CompareQueries: true, thresholds.CompareErrorRate: true,
 	thresholds.CompareHeapGrowth: true, thresholds.CompareRSSGrowth: true, thresholds.CompareGoroutineGrowth: true,
-	levelOf(thresholds.CompareRSSGrowth): true, served: true,
 }
 
 // counts says whether round r has a value of metric that can count.
@@ -643,7 +642,7 @@ func Samples(rounds []Round, c thresholds.Compare) []compare.Samples {
 					v = math.NaN()
 				}
 				if s.Trend != nil {
-					s.Trend.Add(r.Variant == Baseline, value(r, levelOf(b.Metric)), value(r, served))
+					s.Trend.Add(r.Variant == Baseline, value(r, levelOf(b.Metric)), value(r, servedKey))
 				}
 				if r.Variant == Baseline {
 					s.Baseline = append(s.Baseline, v)

@@ -77,7 +77,7 @@ func TestSamplesReadTheWaitFromTheContentionPairsAlone(t *testing.T) {
 // requests served; each round's own growth is kept to show.
 func TestSamplesGiveTheTrendEveryPairInTheOrderRun(t *testing.T) {
 	v := func(growth, level, n float64) map[string]float64 {
-		return map[string]float64{thresholds.CompareRSSGrowth: growth, levelOf(thresholds.CompareRSSGrowth): level, served: n}
+		return map[string]float64{thresholds.CompareRSSGrowth: growth, levelOf(thresholds.CompareRSSGrowth): level, servedKey: n}
 	}
 	rounds := []Round{
 		{Variant: Baseline, Pair: 0, Values: v(1, 100, 10)}, {Variant: Candidate, Pair: 0, Values: v(2, 200, 11)},
