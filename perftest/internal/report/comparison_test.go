@@ -366,4 +366,5 @@ func TestReportsNameTheTrendTest(t *testing.T) {
 	assert.Contains(t, render(t, Console(r)), "Wilcoxon signed-rank (errors: Fisher exact; rss_growth: Mann–Kendall trend over every pair) at α=0.01")
 	assert.Contains(t, render(t, Markdown(r)), "Wilcoxon signed-rank test on the pairs (error counts: Fisher exact; rss_growth: Mann–Kendall trend over every pair) at α=0.01")
 	assert.Contains(t, render(t, HTML(r)), "rss_growth: Mann–Kendall trend over every pair) at α=0.01")
+	assert.Contains(t, render(t, JSON(r)), `"test": "trend"`, "report.json says so too")
 }

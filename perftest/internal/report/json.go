@@ -142,6 +142,7 @@ type jsonRow struct {
 	Points      bool           `json:"points"`
 	P           jsonFloat      `json:"p"`
 	Significant bool           `json:"significant"`
+	Test        string         `json:"test"` // signed-rank (pairs), Fisher (pooled counts) or trend (levels over the run: baseline and candidate are each build's slope)
 	Budget      string         `json:"budget"`
 	MaxIncrease *jsonFloat     `json:"max_increase"`
 	MaxDecrease *jsonFloat     `json:"max_decrease"`
@@ -195,7 +196,7 @@ func toJSONComparison(r Run) *jsonComparison {
 			Metric: row.Metric, Unit: row.Unit, Status: row.Status, Fail: row.Fail,
 			Baseline: sum(row.Baseline), Candidate: sum(row.Candidate),
 			Delta: jsonFloat(row.Delta), DeltaLo: jsonFloat(row.DeltaLo), DeltaHi: jsonFloat(row.DeltaHi),
-			Points: row.Unit.Absolute(), P: jsonFloat(row.P), Significant: row.Significant,
+			Points: row.Unit.Absolute(), P: jsonFloat(row.P), Significant: row.Significant, Test: row.Test,
 			Budget: row.Budget, MaxIncrease: opt(row.MaxIncrease), MaxDecrease: opt(row.MaxDecrease), Why: row.Why,
 		})
 	}
