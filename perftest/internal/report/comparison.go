@@ -164,22 +164,17 @@ func confidence(alpha float64) string {
 }
 
 // compareRounds says how many rounds each build ran: "6 rounds", "4–6 rounds".
-// onPairs words testsUsed as the report's prose has it.
-func onPairs(tests string) string {
-	return strings.Replace(tests, "signed-rank (errors:", "signed-rank test on the pairs (error counts:", 1)
-}
-
-// testsUsed names the tests the rows were decided by: pairs by the
-// signed-rank test, error counts by Fisher's, and a trended growth (the
-// resident set's) by the Mann–Kendall test of the levels over the run.
-func testsUsed(rows []compare.Row) string {
-	out := "Wilcoxon signed-rank (errors: Fisher exact"
+// trendTests names the rows decided by the trend of their levels over the
+// run (the resident set's growth), for the sentence that names the tests:
+// "" when there are none.
+func trendTests(rows []compare.Row) string {
+	var out string
 	for _, r := range rows {
 		if r.Test == "trend" {
 			out += "; " + r.Metric + ": Mann–Kendall trend over every pair"
 		}
 	}
-	return out + ")"
+	return out
 }
 
 func compareRounds(rows []compare.Row) string {
@@ -232,7 +227,7 @@ func consoleComparison(ew io.Writer, r Run) error {
 	if r.Baseline != "" {
 		fmt.Fprintf(ew, " (%s)", oneLine(r.Baseline))
 	}
-	fmt.Fprintf(ew, ": %s in pairs, %s at α=%v\n\n", compareRounds(c.Rows), testsUsed(c.Rows), c.Alpha)
+	fmt.Fprintf(ew, ": %s in pairs, Wilcoxon signed-rank (errors: Fisher exact%s) at α=%v\n\n", compareRounds(c.Rows), trendTests(c.Rows), c.Alpha)
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "METRIC\tBASELINE\tCANDIDATE\tDELTA\t%s\tP\tBUDGET\tSTATUS\n", strings.ToUpper(confidence(c.Alpha)))
 	for _, row := range c.Rows {
@@ -254,8 +249,8 @@ func markdownComparison(w io.Writer, r Run) {
 	if r.Baseline != "" {
 		against = md(r.Baseline)
 	}
-	fmt.Fprintf(w, "The candidate against %s, %s interleaved in pairs on this machine, %s at α=%v: **%s** — %s\n\n",
-		against, compareRounds(c.Rows), onPairs(testsUsed(c.Rows)), c.Alpha, strings.ToUpper(string(c.Verdict)), md(c.Reason))
+	fmt.Fprintf(w, "The candidate against %s, %s interleaved in pairs on this machine, Wilcoxon signed-rank test on the pairs (error counts: Fisher exact%s) at α=%v: **%s** — %s\n\n",
+		against, compareRounds(c.Rows), trendTests(c.Rows), c.Alpha, strings.ToUpper(string(c.Verdict)), md(c.Reason))
 	if len(c.Rows) == 0 {
 		fmt.Fprintf(w, "_No metrics were compared: a comparison with nothing to compare cannot pass._\n\n")
 		return

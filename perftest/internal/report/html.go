@@ -90,12 +90,12 @@ func htmlChartOf(c chart) htmlChart {
 }
 
 type htmlComparison struct {
-	Against, Rounds, Tests, Alpha, Verdict, Reason, Confidence string
-	Rows                                                       []htmlRow
-	Metrics                                                    []htmlMetric
-	Noise, Reruns                                              []string
-	Profiles                                                   []htmlProfile
-	KeptProfiles                                               bool // a profile diff is of what a build keeps
+	Against, Rounds, Trends, Alpha, Verdict, Reason, Confidence string
+	Rows                                                        []htmlRow
+	Metrics                                                     []htmlMetric
+	Noise, Reruns                                               []string
+	Profiles                                                    []htmlProfile
+	KeptProfiles                                                bool // a profile diff is of what a build keeps
 }
 
 // htmlProfile is one metric's profile diff as a table, each growth drawn as
@@ -320,7 +320,7 @@ func htmlComparisonOf(r Run) (*htmlComparison, error) {
 	hc := &htmlComparison{
 		Against:    "the baseline",
 		Rounds:     compareRounds(c.Rows),
-		Tests:      onPairs(testsUsed(c.Rows)),
+		Trends:     trendTests(c.Rows),
 		Alpha:      strconv.FormatFloat(c.Alpha, 'g', -1, 64),
 		Verdict:    strings.ToUpper(string(c.Verdict)),
 		Reason:     c.Reason,
