@@ -32,16 +32,12 @@ const (
 	// or a pooled connection, from the counters service.metrics.waits names:
 	// near 0 until requests contend, so its budget is absolute, in seconds.
 	CompareWaitPerRequest = "wait_per_request"
-	// CompareBurstP95 is the 95th percentile latency of the contention
-	// pairs, whose requests arrive in bursts and meet in the service: a
-	// lock or a pool of one queues them, in any language.
-	CompareBurstP95 = "burst_p95_latency"
 )
 
 // compareMetrics lists the comparable metrics in the order messages name them.
 var compareMetrics = []string{
 	CompareP50, CompareP95, CompareP99, CompareCPUPerRequest, CompareAllocs, CompareAllocBytes, CompareGCPerRequest,
-	CompareQueries, CompareWaitPerRequest, CompareBurstP95, ComparePeakRSS, CompareRSSGrowth, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
+	CompareQueries, CompareWaitPerRequest, ComparePeakRSS, CompareRSSGrowth, CompareHeapGrowth, CompareGoroutineGrowth, CompareThroughput, CompareErrorRate,
 }
 
 // DefaultCompare holds the values used for compare fields the file leaves out.
@@ -78,10 +74,9 @@ type Round struct {
 // Contention is a second set of pairs, run after the others, whose arrivals
 // come Burst at once at the round's mean rate: requests then meet in the
 // service, as under real traffic, and a lock or a pool of one makes them
-// wait. wait_per_request and burst_p95_latency are read from these pairs
-// alone; every other metric from the evenly paced ones, whose CPU per
-// request bursts blur (one A/A run each: an interval of ±1% evenly paced,
-// ±5% in bursts of 8).
+// wait. wait_per_request is read from these pairs alone; every other metric
+// from the evenly paced ones, whose CPU per request bursts blur (one A/A
+// run each: an interval of ±1% evenly paced, ±5% in bursts of 8).
 type Contention struct {
 	Rounds int `yaml:"rounds"` // pairs
 	Burst  int `yaml:"burst"`  // arrivals at once
@@ -92,7 +87,7 @@ var DefaultContention = Contention{Rounds: 8, Burst: 8}
 
 // Contended reports whether metric is read from the contention pairs.
 func (c Compare) Contended(metric string) bool {
-	return c.Contention != nil && (metric == CompareWaitPerRequest || metric == CompareBurstP95)
+	return c.Contention != nil && metric == CompareWaitPerRequest
 }
 
 // Trended reports whether metric is judged by its trend over every pair of
@@ -125,7 +120,7 @@ type Budget struct {
 func (b Budget) Unit() Unit { return budgetUnits[b.Metric] }
 
 var budgetUnits = map[string]Unit{
-	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareBurstP95: Seconds, CompareCPUPerRequest: Seconds,
+	CompareP50: Seconds, CompareP95: Seconds, CompareP99: Seconds, CompareCPUPerRequest: Seconds,
 	ComparePeakRSS: Bytes, CompareAllocBytes: Bytes, CompareAllocs: None, CompareGCPerRequest: None, CompareQueries: None,
 	CompareThroughput: PerSecond, CompareErrorRate: Ratio,
 	CompareHeapGrowth: units.BytesPer1k, CompareRSSGrowth: units.BytesPer1k, CompareGoroutineGrowth: units.Per1k, CompareWaitPerRequest: units.Waited,

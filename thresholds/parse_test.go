@@ -129,7 +129,6 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 		{CompareHeapGrowth, units.BytesPer1k, ptr(64 << 10), nil},
 		{CompareGoroutineGrowth, units.Per1k, ptr(5), nil},
 		{CompareWaitPerRequest, units.Waited, ptr(50e-6), nil},
-		{CompareBurstP95, Seconds, ptr(0.20), nil},
 		{CompareQueries, None, ptr(0.05), nil},
 		{CompareThroughput, PerSecond, nil, ptr(0.05)},
 		{CompareErrorRate, Ratio, ptr(0.005), nil},
@@ -139,7 +138,6 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 	assert.Equal(t, Contention{Rounds: 8, Burst: 8}, *c.Contention)
 	assert.Less(t, MinP(c.Contention.Rounds), c.Alpha, "the contention pairs must be able to find a difference")
 	assert.True(t, c.Contended(CompareWaitPerRequest))
-	assert.True(t, c.Contended(CompareBurstP95))
 	assert.False(t, c.Contended(CompareCPUPerRequest))
 	assert.Equal(t, 18, c.Pairs())
 }
@@ -576,7 +574,7 @@ func TestOneChangedFieldGivesOneExactMessage(t *testing.T) {
 		{"an unknown compare field is refused", "alpha: 0.05\n  rounds: 6", "confidence: 0.95\n  rounds: 10",
 			`thresholds/slo.yaml:36:3: compare: unknown field "confidence"`},
 		{"an unknown metric lists the comparable ones", "p95_latency: {max_increase", "p90_latency: {max_increase",
-			`thresholds/slo.yaml:43:5: compare.metrics: unknown metric "p90_latency": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, allocs_per_request, alloc_bytes_per_request, gc_per_request, queries_per_request, wait_per_request, burst_p95_latency, peak_rss, rss_growth, heap_growth, goroutine_growth, throughput, error_rate`},
+			`thresholds/slo.yaml:43:5: compare.metrics: unknown metric "p90_latency": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, allocs_per_request, alloc_bytes_per_request, gc_per_request, queries_per_request, wait_per_request, peak_rss, rss_growth, heap_growth, goroutine_growth, throughput, error_rate`},
 		{"a metric named twice points at the first", "error_rate: {max_increase: 0.5%}", "p95_latency: {max_increase: 20%}",
 			`thresholds/slo.yaml:45:5: compare.metrics: duplicate metric "p95_latency" (first at line 43)`},
 		{"throughput takes no max_increase", "throughput: {max_decrease: 5%}", "throughput: {max_increase: 5%}",
@@ -699,7 +697,7 @@ func TestValidateChecksSpecsBuiltInCode(t *testing.T) {
 		{"an unknown metric in code lists the comparable ones", func(s *Spec) {
 			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
 				Metrics: []Budget{{Metric: "p90", MaxIncrease: ptr(0.1), Line: 12, Col: 5}}}
-		}, `code:12:5: compare.metrics[0]: unknown metric "p90": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, allocs_per_request, alloc_bytes_per_request, gc_per_request, queries_per_request, wait_per_request, burst_p95_latency, peak_rss, rss_growth, heap_growth, goroutine_growth, throughput, error_rate`},
+		}, `code:12:5: compare.metrics[0]: unknown metric "p90": use one of p50_latency, p95_latency, p99_latency, cpu_per_request, allocs_per_request, alloc_bytes_per_request, gc_per_request, queries_per_request, wait_per_request, peak_rss, rss_growth, heap_growth, goroutine_growth, throughput, error_rate`},
 		{"a metric budgeted twice in code is refused", func(s *Spec) {
 			s.Compare = &Compare{Alpha: 0.05, Rounds: 6, Round: Round{Duration: 8 * time.Second, Rate: 100},
 				Metrics: []Budget{{Metric: CompareP95, MaxIncrease: ptr(0.1)}, {Metric: CompareP95, MaxIncrease: ptr(0.2)}}}

@@ -504,7 +504,7 @@ func (v *validator) compare() {
 	v.pairs("compare.rounds", c.Rounds, alphaOK)
 	if k := c.Contention; k != nil {
 		if v.ok("compare.contention") && !slices.ContainsFunc(c.Metrics, func(b Budget) bool { return c.Contended(b.Metric) }) {
-			v.fail("compare.contention", "no budgeted metric is read from the contention pairs, which would run for nothing: budget %s or %s, or leave contention out", CompareWaitPerRequest, CompareBurstP95)
+			v.fail("compare.contention", "no budgeted metric is read from the contention pairs, which would run for nothing: budget %s, or leave contention out", CompareWaitPerRequest)
 		}
 		v.pairs("compare.contention.rounds", k.Rounds, alphaOK)
 		switch p, inFlight := "compare.contention.burst", v.spec.Load.MaxInFlight; {
@@ -592,10 +592,6 @@ func (v *validator) budgets() {
 		first[b.Metric] = i
 		if !v.ok(bp) {
 			continue
-		}
-		if b.Metric == CompareBurstP95 && c.Contention == nil && v.ok("compare.contention") {
-			v.fail(bp, "is read from the pairs of bursts that compare.contention adds, and there are none: add contention: {rounds: %d, burst: %d}",
-				DefaultContention.Rounds, DefaultContention.Burst)
 		}
 		want, wantX, otherX := "max_increase", b.MaxIncrease, b.MaxDecrease
 		if b.Metric == CompareThroughput {

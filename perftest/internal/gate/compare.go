@@ -307,7 +307,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 				return "", fmt.Errorf("round %d (%s): %w", n, variant, errs[i])
 			}
 			res := res[i]
-			r := Round{Variant: variant, Pair: k, Burst: burst, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration, burst)}
+			r := Round{Variant: variant, Pair: k, Burst: burst, From: res.MeasuredFrom, To: res.End, Values: clientValues(res, cs.Round.Duration)}
 			r.Unsound = roundUnsound(res, spec.Load.MaxLag)
 			r.Errors = roundErrors(res, r.Unsound)
 			if r.Errors.Trials > 0 {
@@ -533,15 +533,11 @@ func roundErrors(res *load.Result, unsound string) compare.Count {
 // intended send time of the requests that left on time, and throughput as
 // the responses to the requests planned in the measured part, over its
 // planned duration, so one slow response at the end cannot stretch the round.
-// A round of bursts (burst > 1) gives its p95 as burst_p95_latency too.
-func clientValues(r *load.Result, planned time.Duration, burst int) map[string]float64 {
+func clientValues(r *load.Result, planned time.Duration) map[string]float64 {
 	v := map[string]float64{
 		thresholds.CompareP50: r.OnTimeQuantile(0.50).Seconds(),
 		thresholds.CompareP95: r.OnTimeQuantile(0.95).Seconds(),
 		thresholds.CompareP99: r.OnTimeQuantile(0.99).Seconds(),
-	}
-	if burst > 1 {
-		v[thresholds.CompareBurstP95] = v[thresholds.CompareP95]
 	}
 	if planned > 0 {
 		v[thresholds.CompareThroughput] = float64(r.Completed) / planned.Seconds()

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -183,42 +182,9 @@ func TestSamplesCarryErrorCounts(t *testing.T) {
 // Drops are errors, and throughput counts against the planned duration: one
 // slow response at the end of a round cannot stretch it.
 func TestClientValuesCountDropsAndThePlannedDuration(t *testing.T) {
-	v := clientValues(&load.Result{Sent: 590, Dropped: 10, Completed: 590, Errors: 5}, 6*time.Second, 0)
+	v := clientValues(&load.Result{Sent: 590, Dropped: 10, Completed: 590, Errors: 5}, 6*time.Second)
 	assert.InDelta(t, 590.0/6, v[thresholds.CompareThroughput], 1e-9)
 	assert.InDelta(t, 15.0/600, v[thresholds.CompareErrorRate], 1e-12)
-}
-
-// A round of bursts gives its p95 as burst_p95_latency as well, and the
-// comparison reads that from the contention pairs alone; p95_latency stays
-// the evenly paced pairs'.
-func TestBurstLatencyIsTheP95OfTheRoundsOfBursts(t *testing.T) {
-	res := &load.Result{Latency: hdrhistogram.New(1, 10_000_000, 3)}
-	for us := int64(1); us <= 100; us++ {
-		require.NoError(t, res.Latency.RecordValue(us*1000))
-	}
-	even, bursts := clientValues(res, 4*time.Second, 0), clientValues(res, 4*time.Second, 8)
-	assert.NotContains(t, even, thresholds.CompareBurstP95, "an evenly paced round has no burst latency")
-	require.Contains(t, bursts, thresholds.CompareBurstP95)
-	assert.InDelta(t, 0.095, bursts[thresholds.CompareBurstP95], 0.001)
-	assert.Equal(t, bursts[thresholds.CompareP95], bursts[thresholds.CompareBurstP95])
-
-	v := func(p95 float64, burst bool) map[string]float64 {
-		m := map[string]float64{thresholds.CompareP95: p95}
-		if burst {
-			m[thresholds.CompareBurstP95] = p95
-		}
-		return m
-	}
-	rounds := []Round{
-		{Variant: Baseline, Pair: 0, Values: v(1, false)}, {Variant: Candidate, Pair: 0, Values: v(2, false)},
-		{Variant: Candidate, Pair: 1, Burst: 8, Values: v(40, true)}, {Variant: Baseline, Pair: 1, Burst: 8, Values: v(20, true)},
-	}
-	budgets := []thresholds.Budget{{Metric: thresholds.CompareP95}, {Metric: thresholds.CompareBurstP95}}
-	s := Samples(rounds, thresholds.Compare{Metrics: budgets, Rounds: 1, Contention: &thresholds.Contention{Rounds: 1, Burst: 8}})
-	assert.Equal(t, []float64{1}, s[0].Baseline, "p95 from the evenly paced pair")
-	assert.Equal(t, []float64{2}, s[0].Candidate)
-	assert.Equal(t, []float64{20}, s[1].Baseline, "burst p95 from the contention pair")
-	assert.Equal(t, []float64{40}, s[1].Candidate)
 }
 
 // A short stall of the generator costs no round: its latency comes from the

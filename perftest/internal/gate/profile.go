@@ -86,7 +86,6 @@ var measureOf = map[string]profdiff.Measure{
 	thresholds.CompareGoroutineGrowth: profdiff.Goroutines,
 	// Where requests waited, in rounds of bursts like the contention pairs'.
 	thresholds.CompareWaitPerRequest: profdiff.Delay,
-	thresholds.CompareBurstP95:       profdiff.Delay,
 }
 
 // roundProfiles are one profiled round's profiles of one variant, merged

@@ -98,7 +98,7 @@ func Settings(c *thresholds.Compare) string {
 	// " duet": both rounds of a pair run at once. Records made before (one
 	// round after the other) have no such word and count apart.
 	// The contention pairs are not part of it: they add wait_per_request
-	// and burst_p95_latency and change nothing the evenly paced pairs read.
+	// and change nothing the evenly paced pairs read.
 	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s duet", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
