@@ -88,6 +88,13 @@ type Summary struct {
 	N              int
 }
 
+// The tests a row is decided by, as Row.Test and report.json name them.
+const (
+	TestSignedRank = "signed-rank" // pairs of rounds: Wilcoxon signed-rank
+	TestFisher     = "Fisher"      // pooled counts: Fisher's exact test
+	TestTrend      = "trend"       // levels over the run: Theil–Sen and Mann–Kendall
+)
+
 // Row is the comparison of one metric.
 type Row struct {
 	Metric              string
@@ -96,7 +103,7 @@ type Row struct {
 	Delta               float64  // the Hodges–Lehmann change over pairs, as candidate/baseline - 1; a difference when Unit.Absolute
 	DeltaLo, DeltaHi    float64  // the 1-alpha interval of Delta; ±Inf when the pairs are too few
 	P                   float64  // two-sided p of Test; NaN when not compared
-	Test                string   // "signed-rank" (pairs of rounds), "Fisher" (pooled counts) or "trend" (levels over the run)
+	Test                string   // TestSignedRank, TestFisher or TestTrend: how the row was decided
 	Significant         bool     // P < alpha
 	Budget              string   // "+10%", "-5%", "+0.5pp"
 	MaxIncrease         *float64 // the budget as given, for tools
@@ -210,7 +217,7 @@ func judge(s Samples, b Budget, alpha float64) Row {
 		st.Status, st.Why = Inconclusive, s.Metric+": "+err
 		return st
 	}
-	if st.Test == "signed-rank" {
+	if st.Test == TestSignedRank {
 		if why := tooFewUntied(s, b, alpha); why != "" {
 			st.Status, st.Why = Inconclusive, s.Metric+": "+why
 			return st
@@ -328,7 +335,7 @@ func measure(s Samples, alpha float64) (Row, string) {
 			d[i] = math.Log(s.Candidate[i] / s.Baseline[i])
 		}
 	}
-	r.Test = "signed-rank"
+	r.Test = TestSignedRank
 	r.P = signedRank(d)
 	r.Significant = r.P < alpha
 	est, lo, hi := hodgesLehmann(d, alpha)
@@ -365,7 +372,7 @@ func measureCounts(r Row, s Samples, alpha float64) (Row, string) {
 	clo, chi := wilson(c, alpha)
 	r.Baseline = Summary{share(b), blo, bhi, n}
 	r.Candidate = Summary{share(c), clo, chi, n}
-	r.Test = "Fisher"
+	r.Test = TestFisher
 	r.P = fisher(b, c)
 	r.Significant = r.P < alpha
 	r.Delta = share(c) - share(b)

@@ -77,7 +77,7 @@ func measureTrend(r Row, s Samples, alpha float64) (Row, string) {
 	cc, clo, chi := perK(senSlope(t.CandidateServed, t.CandidateLevels, alpha))
 	r.Baseline = Summary{bc, blo, bhi, n}
 	r.Candidate = Summary{cc, clo, chi, n}
-	r.Test = "trend"
+	r.Test = TestTrend
 	r.P = mannKendall(diff)
 	r.Significant = r.P < alpha
 	r.Delta, r.DeltaLo, r.DeltaHi = perK(senSlope(served, diff, alpha))

@@ -163,20 +163,20 @@ func confidence(alpha float64) string {
 	return units.Ratio.Format(1-alpha) + " CI"
 }
 
-// compareRounds says how many rounds each build ran: "6 rounds", "4–6 rounds".
 // trendTests names the rows decided by the trend of their levels over the
 // run (the resident set's growth), for the sentence that names the tests:
 // "" when there are none.
 func trendTests(rows []compare.Row) string {
 	var out string
 	for _, r := range rows {
-		if r.Test == "trend" {
+		if r.Test == compare.TestTrend {
 			out += "; " + r.Metric + ": Mann–Kendall trend over every pair"
 		}
 	}
 	return out
 }
 
+// compareRounds says how many rounds each build ran: "6 rounds", "4–6 rounds".
 func compareRounds(rows []compare.Row) string {
 	lo, hi := math.MaxInt, 0
 	for _, r := range rows {
