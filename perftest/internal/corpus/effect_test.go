@@ -32,8 +32,11 @@ import (
 
 // The true-effect harness: each build as its own process on 127.0.0.1 with
 // GOMAXPROCS=1 and its own database, driven by the project's generator at a
-// constant rate in rounds A B B A …, the service's own /metrics read before
-// and after each round's measured part.
+// constant rate in pairs of rounds run in the same seconds (duets), the
+// service's own /metrics read before and after each round's measured part.
+// A duet's two rounds see one machine, so its second-by-second noise falls
+// on both alike; PERF_EFFECT_SEQUENTIAL=1 runs them one after the other,
+// A B B A …, for comparison.
 const (
 	effectRate    = 500.0
 	effectWarmUp  = 2 * time.Second
@@ -53,7 +56,8 @@ const (
 //
 // PERF_EFFECT_ONLY=a,b measures only those entries ("aa" measures the base
 // against itself, for the noise floor, and writes nothing); PERF_EFFECT_BASE
-// is the base commit-ish (HEAD); PERF_EFFECT_PAIRS the rounds per build (6).
+// is the base commit-ish (HEAD); PERF_EFFECT_PAIRS the rounds per build (6);
+// PERF_EFFECT_SEQUENTIAL=1 runs a pair's rounds one after the other.
 func TestTrueEffect(t *testing.T) {
 	if os.Getenv("PERF_EFFECT") != "1" {
 		t.Skip("load measurement: set PERF_EFFECT=1 and run under flock /tmp/perfgate-load.lock")
@@ -74,7 +78,8 @@ func TestTrueEffect(t *testing.T) {
 	}
 
 	h := newHarness(ctx, t, base)
-	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, workload: h.workload}
+	plan := roundPlan{rate: effectRate, warmUp: effectWarmUp, measure: effectMeasure, pairs: pairs, workload: h.workload,
+		duet: os.Getenv("PERF_EFFECT_SEQUENTIAL") != "1"}
 	t.Logf("base %.12s, %s, workload of %d templates", h.baseID, plan, len(h.workload))
 	h.each(ctx, t, only, func(t *testing.T, e *Entry, bin string) {
 		ef, err := measure(ctx, t, h.baseBin, bin, plan)
@@ -147,6 +152,7 @@ func build(ctx context.Context, repo, commit, out string) error {
 
 // service is one running tasksvc process.
 type service struct {
+	name string
 	url  string
 	cmd  *exec.Cmd
 	done chan error
@@ -173,7 +179,7 @@ func startWith(ctx context.Context, t *testing.T, bin, name string, gomaxprocs i
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
-	s := &service{cmd: cmd, done: make(chan error, 1)}
+	s := &service{name: name, cmd: cmd, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -320,11 +326,50 @@ type roundPlan struct {
 	warmUp, measure time.Duration
 	pairs           int
 	workload        []thresholds.Template
-	inFlight        int // requests outstanding at most; 0 is 64
+	inFlight        int  // requests outstanding at most; 0 is 64
+	duet            bool // a pair's rounds run in the same seconds; else one after the other
 }
 
 func (p roundPlan) String() string {
-	return fmt.Sprintf("%d pairs of rounds at %g/s, %s warm-up + %s measured", p.pairs, p.rate, p.warmUp, p.measure)
+	return fmt.Sprintf("%d pairs of rounds at %g/s, %s", p.pairs, p.rate, p.round())
+}
+
+// round describes one round, and how a pair's two run.
+func (p roundPlan) round() string {
+	how := "one after the other"
+	if p.duet {
+		how = "both builds at once"
+	}
+	return fmt.Sprintf("%s warm-up + %s measured, %s", p.warmUp, p.measure, how)
+}
+
+// pair measures one pair of rounds with one seed: at once when p.duet, else
+// one after the other in order.
+func pair(ctx context.Context, order []*service, p roundPlan, seed uint64) (map[*service]sample, error) {
+	type result struct {
+		s   *service
+		sm  sample
+		err error
+	}
+	results := make(chan result, len(order))
+	for _, s := range order {
+		run := func() { sm, err := round(ctx, s, p, seed); results <- result{s, sm, err} }
+		if p.duet {
+			go run()
+		} else {
+			run()
+		}
+	}
+	got := map[*service]sample{}
+	var errs []error
+	for range order {
+		r := <-results
+		got[r.s] = r.sm
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.s.name, r.err))
+		}
+	}
+	return got, errors.Join(errs...)
 }
 
 // sample is what one round measured, per served request.
@@ -402,16 +447,8 @@ func measure(ctx context.Context, t *testing.T, baseBin, candBin string, p round
 	b := start(ctx, t, candBin, "candidate")
 	warm := p
 	warm.measure = time.Second
-	for _, s := range []*service{a, b} {
-		if _, err := round(ctx, s, warm, 1000); err != nil {
-			return nil, fmt.Errorf("warm-up round: %w", err)
-		}
-	}
-	name := func(s *service) string {
-		if s == a {
-			return "baseline"
-		}
-		return "candidate"
+	if _, err := pair(ctx, []*service{a, b}, warm, 1000); err != nil {
+		return nil, fmt.Errorf("warm-up round: %w", err)
 	}
 	var base, cand []sample
 	redone := 0
@@ -421,13 +458,9 @@ func measure(ctx context.Context, t *testing.T, baseBin, candBin string, p round
 		if i%2 == 1 {
 			order = []*service{b, a}
 		}
-		got := map[*service]sample{}
-		for _, s := range order {
-			sm, err := round(ctx, s, p, seed)
-			if err != nil {
-				return nil, fmt.Errorf("pair %d, %s: %w", i+1, name(s), err)
-			}
-			got[s] = sm
+		got, err := pair(ctx, order, p, seed)
+		if err != nil {
+			return nil, fmt.Errorf("pair %d: %w", i+1, err)
 		}
 		// A stall that made the generator drop requests is the machine's,
 		// not the build's: the pair is measured again, a bounded number of times.
@@ -456,7 +489,7 @@ func measure(ctx context.Context, t *testing.T, baseBin, candBin string, p round
 	}
 	ef.Date = time.Now().Format(time.DateOnly)
 	ef.Rate = strconv.FormatFloat(p.rate, 'f', -1, 64) + "/s"
-	ef.Round = fmt.Sprintf("%s warm-up + %s measured", p.warmUp, p.measure)
+	ef.Round = p.round()
 	return ef, nil
 }
 
