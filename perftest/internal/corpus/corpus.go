@@ -64,7 +64,7 @@ type Entry struct {
 }
 
 // Effect is the change's true effect, measured outside the gate by
-// TestTrueEffect: each build as its own process, paired rounds A B B A …
+// TestTrueEffect: each build as its own process, in pairs of rounds run at once
 type Effect struct {
 	Date  string `yaml:"date"`  // when it was measured, YYYY-MM-DD
 	Base  string `yaml:"base"`  // the commit the patch was applied to

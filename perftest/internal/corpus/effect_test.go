@@ -34,9 +34,9 @@ import (
 // GOMAXPROCS=1 and its own database, driven by the project's generator at a
 // constant rate in pairs of rounds run in the same seconds (duets), the
 // service's own /metrics read before and after each round's measured part.
-// A duet's two rounds see one machine, so its second-by-second noise falls
-// on both alike; PERF_EFFECT_SEQUENTIAL=1 runs them one after the other,
-// A B B A …, for comparison.
+// A duet takes half the time of rounds one after the other and, measured
+// side by side, spreads CPU per request no wider (the corpus README);
+// PERF_EFFECT_SEQUENTIAL=1 runs them one after the other, A B B A ….
 const (
 	effectRate    = 500.0
 	effectWarmUp  = 2 * time.Second
