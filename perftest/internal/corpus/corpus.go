@@ -70,7 +70,7 @@ type Effect struct {
 	Base  string `yaml:"base"`  // the commit the patch was applied to
 	Pairs int    `yaml:"pairs"` // rounds per build, each pair with its own seed
 	Rate  string `yaml:"rate"`  // constant arrival rate of each round, e.g. "500/s"
-	Round string `yaml:"round"` // e.g. "2s warm-up + 8s measured"
+	Round string `yaml:"round"` // e.g. "2s warm-up + 8s measured, both builds at once"
 	// Metrics holds the change per metric; a metric that could not be
 	// measured is absent, never zero.
 	Metrics Metrics `yaml:"metrics"`

@@ -655,12 +655,8 @@ func TestCapacity(t *testing.T) {
 			if i%2 != 0 {
 				order = []*service{b, a}
 			}
-			got := map[*service]sample{}
-			for _, s := range order {
-				sm, err := round(ctx, s, plan, uint64(i+2))
-				require.NoError(t, err)
-				got[s] = sm
-			}
+			got, err := pair(ctx, order, plan, uint64(i+2))
+			require.NoError(t, err)
 			if i < 0 {
 				continue
 			}
