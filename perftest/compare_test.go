@@ -1,8 +1,10 @@
 package perftest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -39,7 +41,9 @@ func tryCompare(t *testing.T, o gate.CompareOptions) (gate.Comparison, error) {
 	t.Helper()
 	o.ModuleRoot = moduleRoot(t)
 	o.Prometheus = settings.Prometheus
-	o.Log = os.Stdout
+	if o.Log == nil {
+		o.Log = os.Stdout
+	}
 	var c gate.Comparison
 	err := cleanRun(t, 15*time.Minute, func(ctx context.Context, started func(*stack.Stack)) (err error) {
 		o.Started = started
@@ -197,9 +201,19 @@ func TestCompareAAPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := runCompare(t, gate.CompareOptions{Spec: spec, Baseline: head, Candidate: head})
+	var log bytes.Buffer
+	c := runCompare(t, gate.CompareOptions{Spec: spec, Baseline: head, Candidate: head, Log: io.MultiWriter(os.Stdout, &log)})
 	if c.Result.Verdict == verdict.Fail {
 		t.Errorf("A/A verdict fail: %s", c.Result.Reason)
+	}
+	// Each replica on its own CPU for the evenly paced pairs, shared by the
+	// two builds; every CPU for the contention pairs.
+	if !strings.Contains(log.String(), "replicas not pinned to CPUs:") {
+		for _, line := range []string{"baseline-1 ready at http://127.0.0.1:", " on CPU 0\n", "candidate-1 ready at", "replicas on every CPU\n"} {
+			if !strings.Contains(log.String(), line) {
+				t.Errorf("the log does not say %q", line)
+			}
+		}
 	}
 }
 

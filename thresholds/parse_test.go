@@ -105,8 +105,8 @@ func TestCommittedSpecHasTheDocumentedProfile(t *testing.T) {
 	c := s.Compare
 	assert.InDelta(t, 0.01, c.Alpha, 1e-12)
 	assert.Equal(t, 10, c.Rounds)
-	assert.Equal(t, Round{WarmUp: time.Second, Duration: 4 * time.Second, Rate: 400}, c.Round)
-	assert.InDelta(t, 1600, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 1,600 requests per round")
+	assert.Equal(t, Round{WarmUp: time.Second, Duration: 4 * time.Second, Rate: 800}, c.Round)
+	assert.InDelta(t, 3200, c.Round.Requests(), 1e-9, "the comment in slo.yaml promises 3,200 requests per round")
 	assert.Less(t, MinP(c.Rounds), c.Alpha/4, "the smallest p of the committed pairs is well below alpha")
 	type budget struct {
 		metric   string

@@ -96,10 +96,11 @@ func Settings(c *thresholds.Compare) string {
 		return "none"
 	}
 	// " duet": both rounds of a pair run at once. Records made before (one
-	// round after the other) have no such word and count apart.
+	// round after the other) have no such word and count apart; likewise
+	// " pinned": each replica on one CPU, shared alike by the two builds.
 	// The contention pairs are not part of it: they add wait_per_request
 	// and change nothing the evenly paced pairs read.
-	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s duet", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
+	return fmt.Sprintf("alpha=%g pairs=%d round=%s+%s@%g/s duet pinned", c.Alpha, c.Rounds, c.Round.WarmUp, c.Round.Duration, c.Round.Rate)
 }
 
 // GoRuntime are the compared metrics only a Go service's runtime feeds. The

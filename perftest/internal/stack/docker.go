@@ -25,6 +25,27 @@ func provider() (*testcontainers.DockerProvider, error) {
 	return p, nil
 }
 
+// engineCPUs is how many CPUs the Docker engine's host has, the CPUs a
+// replica can be pinned to; 0 with the reason when it cannot pin (rootless
+// engines often lack the cpuset controller).
+func engineCPUs(ctx context.Context) (int, string) {
+	p, err := provider()
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer p.Close()
+	res, err := p.Client().Info(ctx, client.InfoOptions{})
+	switch {
+	case err != nil:
+		return 0, fmt.Sprintf("the Docker engine did not say how many CPUs it has (%v)", err)
+	case !res.Info.CPUSet:
+		return 0, "the Docker engine cannot pin a container to CPUs (no cpuset cgroup controller)"
+	case res.Info.NCPU < 1:
+		return 0, fmt.Sprintf("the Docker engine reports %d CPUs", res.Info.NCPU)
+	}
+	return res.Info.NCPU, ""
+}
+
 // ErrNoDocker means no Docker engine answered.
 var ErrNoDocker = errors.New("docker is not reachable")
 

@@ -47,7 +47,13 @@ type Config struct {
 	// Variants, when set, replace ServiceImage and ServiceArgs: each variant
 	// gets its own replicas on its own shared volume (a baseline and a
 	// candidate, say), all scraped by the one Prometheus.
-	Variants       []Variant
+	Variants []Variant
+	// Pin places replica j of every variant on the engine's CPU j (modulo
+	// its CPUs), where the engine can pin: the builds of a comparison then
+	// share each core alike, where the scheduler would place them
+	// differently for a whole run. A Go replica on one CPU runs with
+	// GOMAXPROCS=1.
+	Pin            bool
 	ScrapeInterval time.Duration // default 1s
 	StartupTimeout time.Duration // default 60s per container
 	Log            io.Writer     // container lifecycle lines; nil discards
@@ -76,6 +82,8 @@ type Stack struct {
 
 	cfg        Config
 	variants   []Variant
+	cpus       int  // the engine's, when the replicas were pinned; else 0
+	pinned     bool // each replica is on its one CPU now
 	prometheus *testcontainers.DockerContainer
 	network    *testcontainers.DockerNetwork
 	netOnce    sync.Once
@@ -245,6 +253,14 @@ func (s *Stack) StartReplicas(ctx context.Context, images ...string) error {
 	// Replicas start side by side: they race to create the schema on their
 	// shared database, which is what production does too.
 	labels := s.labels()
+	cpus := 0 // not pinned
+	if cfg.Pin {
+		var why string
+		if cpus, why = engineCPUs(ctx); cpus == 0 {
+			fmt.Fprintf(s.log, "replicas not pinned to CPUs: %s\n", why)
+		}
+	}
+	s.cpus, s.pinned = cpus, cpus > 0
 	errs := make([]error, len(s.Replicas))
 	var wg sync.WaitGroup
 	for i := range s.Replicas {
@@ -252,14 +268,64 @@ func (s *Stack) StartReplicas(ctx context.Context, images ...string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.startReplica(ctx, cfg, &s.Replicas[i], v, s.volumeOf[v.Name], labels)
+			errs[i] = s.startReplica(ctx, cfg, &s.Replicas[i], v, s.volumeOf[v.Name], labels, cpuOf(i, cfg.Replicas, cpus))
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Variant, volume string, labels map[string]string) error {
+// Pinned tells whether each replica runs on its one CPU now.
+func (s *Stack) Pinned() bool { return s.pinned }
+
+// SetPinned pins every replica to its CPU again (pinned) or lets each run on
+// any CPU of the engine, in a stack started with Config.Pin; otherwise it
+// does nothing. A lock costs nothing on one CPU: requests meet at it only
+// when they run side by side. The change takes effect at once; a Go
+// replica's runtime reads its CPUs again within a second.
+func (s *Stack) SetPinned(ctx context.Context, pinned bool) error {
+	if s.cpus == 0 || s.pinned == pinned {
+		return nil
+	}
+	p, err := provider()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for i, r := range s.Replicas {
+		set := fmt.Sprintf("0-%d", s.cpus-1)
+		if pinned {
+			set = cpuOf(i, s.cfg.Replicas, s.cpus)
+		}
+		if r.c == nil {
+			continue
+		}
+		if _, err := p.Client().ContainerUpdate(ctx, r.c.GetContainerID(), client.ContainerUpdateOptions{
+			Resources: &container.Resources{CpusetCpus: set}}); err != nil {
+			return fmt.Errorf("setting the CPUs of %s to %s: %w", r.Name, set, err)
+		}
+	}
+	s.pinned = pinned
+	what := "on every CPU"
+	if pinned {
+		what = "pinned to their CPUs again"
+	}
+	fmt.Fprintf(s.log, "replicas %s\n", what)
+	return nil
+}
+
+// cpuOf is the CPU the i-th replica (variants in order, each with replicas)
+// is pinned to: replica j of every variant on CPU j, modulo cpus, so the
+// builds share each core alike. "" when cpus is 0: not pinned.
+func cpuOf(i, replicas, cpus int) string {
+	if cpus <= 0 || replicas <= 0 {
+		return ""
+	}
+	return strconv.Itoa(i % replicas % cpus)
+}
+
+// startReplica starts r; cpu, when not "", is the one CPU it runs on.
+func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Variant, volume string, labels map[string]string, cpu string) error {
 	svc := cfg.Service
 	var args []string
 	for _, a := range svc.Args {
@@ -299,13 +365,18 @@ func (s *Stack) startReplica(ctx context.Context, cfg Config, r *Replica, v Vari
 	// Writable: the shared volume (owned by the image's user, whose
 	// ownership a fresh volume takes) and /tmp.
 	opts = append(opts, testcontainers.WithHostConfigModifier(hardened(replicaLimits, map[string]string{"/tmp": tmpfsFor(user, "64m")})))
+	on := ""
+	if cpu != "" {
+		opts = append(opts, testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.CpusetCpus = cpu }))
+		on = " on CPU " + cpu
+	}
 	c, err := testcontainers.Run(ctx, v.Image, opts...)
 	r.c = c
 	if err != nil {
 		return fmt.Errorf("starting %s from %s: %w%s", r.Name, v.Image, err, tail(ctx, c))
 	}
 	r.URL, err = loopbackURL(ctx, c, port)
-	fmt.Fprintf(s.log, "%s ready at %s\n", r.Name, r.URL)
+	fmt.Fprintf(s.log, "%s ready at %s%s\n", r.Name, r.URL, on)
 	return err
 }
 

@@ -63,6 +63,24 @@ func TestNewNamesTheReplicasBeforeAnyStarts(t *testing.T) {
 	assert.Equal(t, []string{"baseline-1/baseline", "candidate-1/candidate"}, names)
 }
 
+func TestPinnedReplicasShareEachCPUAcrossBuilds(t *testing.T) {
+	// Two builds of two replicas on two CPUs: baseline-1 and candidate-1 on
+	// CPU 0, baseline-2 and candidate-2 on CPU 1.
+	var got []string
+	for i := range 4 {
+		got = append(got, cpuOf(i, 2, 2))
+	}
+	assert.Equal(t, []string{"0", "1", "0", "1"}, got)
+	// Three replicas a build on two CPUs wrap around, the same for each build.
+	got = nil
+	for i := range 6 {
+		got = append(got, cpuOf(i, 3, 2))
+	}
+	assert.Equal(t, []string{"0", "1", "0", "0", "1", "0"}, got)
+	assert.Equal(t, "1", cpuOf(3, 2, 8), "more CPUs than replicas: the rest stay free for the generator")
+	assert.Empty(t, cpuOf(1, 2, 0), "an engine that cannot pin: not pinned")
+}
+
 func TestStartReplicasWantsOneImagePerVariant(t *testing.T) {
 	s := New(Config{Replicas: 1, Variants: []Variant{{Name: "baseline"}, {Name: "candidate"}}})
 	err := s.StartReplicas(context.Background(), "perfgate/tasksvc:one")
