@@ -278,11 +278,12 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	gap := max(100*time.Millisecond, st.ScrapeInterval()-cs.Round.WarmUp)
 	// cpusFor gives the replicas the CPUs a pair's kind needs: one each for
 	// the evenly paced pairs, where both builds then share each core alike
-	// (A/A CPU per request within ±1.2% over 6 runs, against -5.0% to
-	// +2.6% over 10 left to the scheduler: make perf-rates N=6 ONLY=aa, 800/s);
-	// every CPU for pairs in bursts, whose requests must run side by side
-	// to meet at a lock. A switch waits the second a Go runtime takes to
-	// see its new CPUs.
+	// (A/A CPU per request within ±2.5% in 11 runs at 800/s, against 2 of
+	// 15 beyond ±3% left to the scheduler; README); every CPU for pairs in
+	// bursts, whose requests must run side by side to meet at a lock
+	// (pinned, a global mutex waited +58 µs a request, unpinned +167 µs
+	// or more). A switch waits the second a Go runtime takes to see its
+	// new CPUs.
 	cpusFor := func(burst int) error {
 		pinned := burst == 0
 		if st.Pinned() == pinned {
