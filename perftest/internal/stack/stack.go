@@ -292,13 +292,14 @@ func (s *Stack) SetPinned(ctx context.Context, pinned bool) error {
 		return err
 	}
 	defer p.Close()
+	every := fmt.Sprintf("0-%d", s.cpus-1)
 	for i, r := range s.Replicas {
-		set := fmt.Sprintf("0-%d", s.cpus-1)
-		if pinned {
-			set = cpuOf(i, s.cfg.Replicas, s.cpus)
-		}
 		if r.c == nil {
 			continue
+		}
+		set := every
+		if pinned {
+			set = cpuOf(i, s.cfg.Replicas, s.cpus)
 		}
 		if _, err := p.Client().ContainerUpdate(ctx, r.c.GetContainerID(), client.ContainerUpdateOptions{
 			Resources: &container.Resources{CpusetCpus: set}}); err != nil {
