@@ -278,7 +278,7 @@ func (b *Bench) Measure(ctx context.Context) (Comparison, error) {
 	gap := max(100*time.Millisecond, st.ScrapeInterval()-cs.Round.WarmUp)
 	// cpusFor gives the replicas the CPUs a pair's kind needs: one each for
 	// the evenly paced pairs, where both builds then share each core alike
-	// (A/A CPU per request within ±2.5% in 13 of 14 runs at 800/s, against
+	// (A/A CPU per request within ±3% in 19 of 20 runs at 800/s, against
 	// 2 of 15 beyond ±3% left to the scheduler; README); every CPU for pairs in
 	// bursts, whose requests must run side by side to meet at a lock
 	// (pinned, a global mutex waited +58 µs a request, unpinned +167 µs
